@@ -1,0 +1,129 @@
+"""Test-wide setup: no Hub, a private TLWEB_HOME, tiny demo models, one shared app server.
+
+The environment is fixed *before* tlweb reads its settings, so every test runs offline
+(HF_HUB_OFFLINE=1) against random-weight models built from configs by the same builders
+the app's --demo mode uses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="tlweb-tests-"))
+os.environ["TLWEB_HOME"] = str(_HOME / "home")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = str(_HOME / "hf")
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["TLWEB_DEMO"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "assets" / "examples"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from tlweb.config import Settings, set_settings
+
+    return set_settings(Settings.from_env())
+
+
+@pytest.fixture(scope="session")
+def demo_models(settings):
+    """All demo models built once: {key: folder}."""
+    from tlweb.engine.demo import build_all, registry
+
+    build_all(settings)
+    return {key: settings.demo_dir / key for key in registry()}
+
+
+@pytest.fixture
+def example_image() -> Path:
+    return EXAMPLES / "cat.jpg"
+
+
+@pytest.fixture
+def make_image(tmp_path):
+    """make_image(name, size=(w, h), mode="RGB", fmt=None) → path of a generated picture."""
+    import numpy as np
+    from PIL import Image
+
+    def _make(name="img.png", size=(96, 64), mode="RGB", fmt=None, seed=0):
+        rng = np.random.default_rng(seed)
+        arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        img = Image.fromarray(arr, "RGB")
+        if mode != "RGB":
+            img = img.convert(mode)
+        path = tmp_path / name
+        img.save(path, format=fmt)
+        return path
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def app_url(settings, demo_models):
+    """The whole app (every tab, demo models) served in-process on a free port."""
+    from tlweb.ui.app import build_app, launch_kwargs
+
+    port = free_port()
+    demo = build_app(settings)
+    demo.queue(default_concurrency_limit=2)
+    kwargs = launch_kwargs(settings.replace(port=port))
+    demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright; skipped with a reason where it is missing
+    (CI sets TLWEB_REQUIRE_BROWSER=1 so a missing browser fails instead)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("TLWEB_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+        pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium chromium-driver)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests need playwright (pip install -r requirements-dev.txt)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    ctx.close()

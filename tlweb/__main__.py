@@ -1,0 +1,5 @@
+import sys
+
+from tlweb.cli import main
+
+sys.exit(main())

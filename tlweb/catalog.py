@@ -1,0 +1,285 @@
+"""THE model registry: curated Hub checkpoints per task, plus demo models, fine-tuned runs,
+and anything a user types (a Hub id or a local folder).
+
+Adding a model: append a :class:`ModelSpec` to ``CATALOG`` (check the task and the licence
+on its model card first). Nothing here imports torch or transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tlweb.config import Settings, get_settings
+from tlweb.errors import ModelError
+
+# Tasks, named as the Hugging Face pipeline tags.
+CLASSIFICATION = "image-classification"
+SEGMENTATION = "image-segmentation"
+DETECTION = "object-detection"
+ZERO_SHOT_DETECTION = "zero-shot-object-detection"
+ZERO_SHOT_CLASSIFICATION = "zero-shot-image-classification"
+FEATURES = "image-feature-extraction"
+TASKS = (
+    CLASSIFICATION,
+    SEGMENTATION,
+    DETECTION,
+    ZERO_SHOT_DETECTION,
+    ZERO_SHOT_CLASSIFICATION,
+    FEATURES,
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the app knows about a model before loading it."""
+
+    key: str  # short, stable name ("vit-base"); the Hub id or folder for typed models
+    hub_id: str  # a Hub repo id or a local folder path
+    task: str
+    family: str  # model_type in transformers terms: vit, resnet, convnext …
+    params_m: float | None = None  # millions of parameters (from the model card)
+    input_size: int | None = None  # square input side in pixels
+    license: str = "unknown"
+    description: str = ""
+    supports_attention: bool = False  # attention maps make sense (transformers)
+    supports_gradcam: bool = False  # has conv/patch feature maps for Grad-CAM
+    source: str = "catalog"  # catalog | demo | run | local | hub
+    pretrained_on: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.source in ("demo", "run", "local")
+
+    @property
+    def label(self) -> str:
+        """The text shown in dropdowns; unique across the catalog."""
+        if self.source == "demo":
+            return f"{self.key} (random weights — UI demo)"
+        if self.source == "run":
+            return f"{self.key} (fine-tuned here)"
+        if self.source == "catalog":
+            return f"{self.key} · {self.hub_id}"
+        return self.hub_id
+
+    def facts(self) -> dict:
+        return {
+            "model": self.hub_id,
+            "family": self.family,
+            "task": self.task,
+            "params_m": self.params_m,
+            "input_size": self.input_size,
+            "license": self.license,
+            "source": self.source,
+        }
+
+
+def _cls(key, hub_id, family, params_m, size=224, license="apache-2.0", desc="", attn=False, on="ImageNet-1k"):
+    return ModelSpec(
+        key=key,
+        hub_id=hub_id,
+        task=CLASSIFICATION,
+        family=family,
+        params_m=params_m,
+        input_size=size,
+        license=license,
+        description=desc,
+        supports_attention=attn,
+        supports_gradcam=True,
+        pretrained_on=on,
+    )
+
+
+CATALOG: tuple[ModelSpec, ...] = (
+    # ---- image classification (ImageNet-1k heads) ----
+    _cls("vit-base", "google/vit-base-patch16-224", "vit", 86.6, attn=True,
+         desc="ViT-B/16, pretrained on ImageNet-21k, fine-tuned on ImageNet-1k", on="ImageNet-21k → 1k"),
+    _cls("deit-small", "facebook/deit-small-patch16-224", "vit", 22.1, attn=True,
+         desc="DeiT-S/16: a data-efficient ViT trained on ImageNet-1k only"),
+    _cls("swin-tiny", "microsoft/swin-tiny-patch4-window7-224", "swin", 28.3, attn=True,
+         desc="Swin-T: hierarchical ViT with shifted windows"),
+    _cls("convnext-tiny", "facebook/convnext-tiny-224", "convnext", 28.6,
+         desc="ConvNeXt-T: a CNN modernised with transformer design choices"),
+    _cls("resnet-50", "microsoft/resnet-50", "resnet", 25.6,
+         desc="ResNet-50 v1.5: the classic residual CNN"),
+    _cls("efficientnet-b0", "google/efficientnet-b0", "efficientnet", 5.3,
+         desc="EfficientNet-B0: compound-scaled mobile CNN"),
+    _cls("mobilenet-v2", "google/mobilenet_v2_1.0_224", "mobilenet_v2", 3.5, license="other",
+         desc="MobileNetV2 1.0: inverted residuals for phones"),
+    _cls("dinov2-small-linear", "facebook/dinov2-small-imagenet1k-1-layer", "dinov2", 22.1, attn=True,
+         desc="DINOv2 ViT-S/14 self-supervised features + a linear ImageNet head",
+         on="LVD-142M (self-supervised) + linear head on ImageNet-1k"),
+    _cls("beit-base", "microsoft/beit-base-patch16-224", "beit", 86.5, attn=True,
+         desc="BEiT-B/16: BERT-style masked image modelling, fine-tuned on ImageNet-1k",
+         on="ImageNet-21k → 1k"),
+    # ---- backbones for features / fine-tuning ----
+    ModelSpec("dinov2-small", "facebook/dinov2-small", FEATURES, "dinov2", 22.1, 224, "apache-2.0",
+              "DINOv2 ViT-S/14 self-supervised backbone (no head): strong frozen features",
+              supports_attention=True, supports_gradcam=True, pretrained_on="LVD-142M"),
+    # ---- semantic segmentation ----
+    ModelSpec("segformer-b0-ade", "nvidia/segformer-b0-finetuned-ade-512-512", SEGMENTATION, "segformer",
+              3.8, 512, "other", "SegFormer-B0 fine-tuned on ADE20k (150 classes)", pretrained_on="ADE20k"),
+    ModelSpec("mask2former-swin-tiny-ade", "facebook/mask2former-swin-tiny-ade-semantic", SEGMENTATION,
+              "mask2former", 47.4, 512, "other", "Mask2Former (Swin-T) semantic segmentation on ADE20k",
+              pretrained_on="ADE20k"),
+    ModelSpec("upernet-convnext-small", "openmmlab/upernet-convnext-small", SEGMENTATION, "upernet",
+              82.0, 512, "mit", "UperNet with a ConvNeXt-S backbone on ADE20k", pretrained_on="ADE20k"),
+    # ---- object detection ----
+    ModelSpec("detr-resnet-50", "facebook/detr-resnet-50", DETECTION, "detr", 41.6, 800, "apache-2.0",
+              "DETR: end-to-end detection with a transformer decoder (COCO)", pretrained_on="COCO 2017"),
+    ModelSpec("yolos-tiny", "hustvl/yolos-tiny", DETECTION, "yolos", 6.5, 512, "apache-2.0",
+              "YOLOS-Ti: a plain ViT as a detector (COCO)", supports_attention=True, pretrained_on="COCO 2017"),
+    ModelSpec("rtdetr-r18", "PekingU/rtdetr_r18vd", DETECTION, "rt_detr", 20.2, 640, "apache-2.0",
+              "RT-DETR R18: real-time DETR (COCO)", pretrained_on="COCO 2017 + Objects365"),
+    # ---- zero-shot ----
+    ModelSpec("owlv2-base", "google/owlv2-base-patch16-ensemble", ZERO_SHOT_DETECTION, "owlv2", 155.0, 960,
+              "apache-2.0", "OWLv2: open-vocabulary detection from text queries"),
+    ModelSpec("owlvit-base", "google/owlvit-base-patch32", ZERO_SHOT_DETECTION, "owlvit", 153.0, 768,
+              "apache-2.0", "OWL-ViT: open-vocabulary detection from text queries"),
+    ModelSpec("clip-vit-base", "openai/clip-vit-base-patch32", ZERO_SHOT_CLASSIFICATION, "clip", 151.3, 224,
+              "mit", "CLIP ViT-B/32: zero-shot classification from label names", supports_attention=True),
+)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$|^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def demo_specs(settings: Settings | None = None) -> list[ModelSpec]:
+    """Demo models (built lazily by :mod:`tlweb.engine.demo`); listed only in demo mode."""
+    from tlweb.engine.demo import demo_model_specs  # light: no torch at import
+
+    return demo_model_specs(settings or get_settings())
+
+
+def run_specs(settings: Settings | None = None) -> list[ModelSpec]:
+    """Models fine-tuned in this app: ``runs_dir/<run>/model/config.json``."""
+    settings = settings or get_settings()
+    out = []
+    root = settings.runs_dir
+    if not root.is_dir():
+        return out
+    for cfg in sorted(root.glob("*/model/config.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        spec = local_spec(cfg.parent, source="run", key=cfg.parent.parent.name)
+        if spec is not None:
+            out.append(spec)
+    return out
+
+
+def list_models(task: str | None = None, settings: Settings | None = None, include_catalog: bool | None = None) -> list[ModelSpec]:
+    """Models for a task: fine-tuned runs first, then demo models (demo mode), then the catalog.
+
+    In demo mode the Hub catalog is still listed after the demo models (it works wherever the
+    Hub is reachable) unless ``include_catalog=False``.
+    """
+    settings = settings or get_settings()
+    specs: list[ModelSpec] = []
+    specs.extend(run_specs(settings))
+    if settings.demo:
+        specs.extend(demo_specs(settings))
+    if include_catalog is None or include_catalog:
+        specs.extend(CATALOG)
+    if task is not None:
+        wanted = {task}
+        if task == CLASSIFICATION:
+            wanted = {CLASSIFICATION}
+        specs = [s for s in specs if s.task in wanted]
+    return specs
+
+
+_TASK_BY_ARCH = (
+    ("ForImageClassification", CLASSIFICATION),
+    ("ForImageClassificationWithTeacher", CLASSIFICATION),
+    ("ForSemanticSegmentation", SEGMENTATION),
+    ("ForUniversalSegmentation", SEGMENTATION),
+    ("ForInstanceSegmentation", SEGMENTATION),
+    ("ForObjectDetection", DETECTION),
+    ("ForZeroShotObjectDetection", ZERO_SHOT_DETECTION),
+)
+
+
+def task_from_config(cfg: dict) -> str:
+    """Best guess of a checkpoint's task from its config.json."""
+    archs = cfg.get("architectures") or []
+    for arch in archs:
+        for suffix, task in _TASK_BY_ARCH:
+            if arch.endswith(suffix):
+                return task
+    mt = cfg.get("model_type", "")
+    if mt in ("owlvit", "owlv2"):
+        return ZERO_SHOT_DETECTION
+    if mt in ("clip", "siglip", "siglip2"):
+        return ZERO_SHOT_CLASSIFICATION
+    if cfg.get("id2label") and len(cfg.get("id2label", {})) > 2:
+        return CLASSIFICATION
+    return FEATURES
+
+
+def local_spec(folder: Path, source: str = "local", key: str | None = None) -> ModelSpec | None:
+    """A spec for a folder produced by ``save_pretrained`` (None if it is not one)."""
+    cfg_path = Path(folder) / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        return None
+    meta = cfg.get("tlweb", {}) if isinstance(cfg.get("tlweb"), dict) else {}
+    size = meta.get("input_size") or cfg.get("image_size")
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    return ModelSpec(
+        key=key or meta.get("key") or Path(folder).name,
+        hub_id=str(Path(folder).resolve()),
+        task=meta.get("task") or task_from_config(cfg),
+        family=meta.get("family") or cfg.get("model_type", "unknown"),
+        params_m=meta.get("params_m"),
+        input_size=int(size) if isinstance(size, (int, float)) else None,
+        license=meta.get("license", "see the source model"),
+        description=meta.get("description", ""),
+        supports_attention=cfg.get("model_type") in ("vit", "deit", "dinov2", "beit", "swin", "yolos", "clip"),
+        supports_gradcam=True,
+        source=source,
+        pretrained_on=meta.get("pretrained_on", ""),
+    )
+
+
+def resolve(name: str, task: str | None = None, settings: Settings | None = None) -> ModelSpec:
+    """Turn what a user picked or typed into a :class:`ModelSpec`.
+
+    Accepts a catalog key, a dropdown label, a catalog Hub id, a demo/run key, a local folder
+    (made by ``save_pretrained``), or any Hub id (``owner/name``).
+    """
+    settings = settings or get_settings()
+    if name is None or not str(name).strip():
+        raise ModelError("Pick a model from the list or type a Hugging Face model id or a local folder.")
+    name = str(name).strip()
+    candidates = list(run_specs(settings))
+    if settings.demo or name.startswith("demo-"):
+        candidates.extend(demo_specs(settings))
+    candidates.extend(CATALOG)
+    for spec in candidates:
+        if name in (spec.key, spec.label, spec.hub_id):
+            return spec
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"'{name}' is a file, not a model folder: give the folder that holds config.json.")
+        spec = local_spec(path)
+        if spec is None:
+            raise ModelError(
+                f"The folder '{name}' has no readable config.json, so it is not a saved model "
+                "(save one with save_pretrained)."
+            )
+        return spec
+    if name.startswith(("/", "./", "../", "~")) or "\\" in name:
+        raise ModelError(f"The folder '{name}' does not exist.")
+    if not _HUB_ID.match(name) or ".." in name:
+        raise ModelError(
+            f"'{name}' is neither a model in the list, a local folder, nor a valid Hugging Face model id "
+            "(ids look like 'google/vit-base-patch16-224')."
+        )
+    return ModelSpec(key=name, hub_id=name, task=task or CLASSIFICATION, family="unknown", source="hub",
+                     license="see the model card")
+
+
+def with_task(spec: ModelSpec, task: str) -> ModelSpec:
+    return replace(spec, task=task)

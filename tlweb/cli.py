@@ -1,0 +1,175 @@
+"""Headless command line: ``python -m tlweb {serve,classify,download,demo-models,models} …``.
+
+Each command is a ``cmd_<name>(args)`` function plus an ``add_<name>(subparsers)`` that
+registers it; ``COMMANDS`` lists the adders. With ``--json`` the last line printed is one JSON
+object. Errors print one sentence to stderr and exit 2 (bad input) or 1 (unexpected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from tlweb.config import Settings, get_settings, set_settings
+from tlweb.errors import TlwebError
+
+
+def _settings_from(args) -> Settings:
+    settings = get_settings()
+    changes = {}
+    if getattr(args, "demo", False):
+        changes["demo"] = True
+    if getattr(args, "device", None):
+        changes["device"] = args.device
+    if getattr(args, "port", None):
+        changes["port"] = args.port
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    return set_settings(settings.replace(**changes)) if changes else settings
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="start the web app (same as python app.py)")
+    p.add_argument("--demo", action="store_true", help="list tiny random-weight demo models (no downloads)")
+    p.add_argument("--port", type=int, help="port (default 7860 or TLWEB_PORT)")
+    p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 to share on a network)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.ui.app import launch
+
+    print(f"tlweb: serving on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else ""),
+          flush=True)
+    launch(settings)
+    return 0
+
+
+# --------------------------------------------------------------------------- classify
+
+
+def add_classify(sub) -> None:
+    p = sub.add_parser("classify", help="classify an image with a pretrained model")
+    p.add_argument("image", help="image file")
+    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-vit …)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.set_defaults(func=cmd_classify)
+
+
+def cmd_classify(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.engine.classify import classify
+
+    result = classify(args.image, args.model, args.top_k, settings)
+    if args.json:
+        out = result.as_dict()
+        out["image"] = args.image
+        out["model"] = args.model
+        print_json(out)
+    else:
+        print(f"{args.model} on {result.device} · {result.latency_ms:.1f} ms")
+        for p in result.predictions:
+            print(f"  {p.score * 100:6.2f}%  {p.label}")
+    return 0
+
+
+# --------------------------------------------------------------------------- download / models
+
+
+def add_download(sub) -> None:
+    p = sub.add_parser("download", help="fetch Hub models into the local cache for offline use")
+    p.add_argument("models", nargs="+", help="catalog keys or Hub ids; 'all' for the whole catalog")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_download(args) -> int:
+    from tlweb.catalog import CATALOG
+    from tlweb.engine.loading import download
+
+    names = [s.hub_id for s in CATALOG] if args.models == ["all"] else args.models
+    for name in names:
+        print(f"{name}: {download(name)}", flush=True)
+    return 0
+
+
+def add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the model catalog")
+    p.add_argument("--task", help="filter by task, e.g. image-classification")
+    p.add_argument("--demo", action="store_true", help="include demo models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.catalog import list_models
+
+    specs = list_models(args.task, settings)
+    if args.json:
+        print_json({"models": [dict(s.facts(), key=s.key) for s in specs]})
+    else:
+        for s in specs:
+            size = f"{s.params_m:g}M" if s.params_m else "?"
+            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {s.hub_id}")
+    return 0
+
+
+def add_demo_models(sub) -> None:
+    p = sub.add_parser("demo-models", help="build the tiny random-weight demo models now")
+    p.set_defaults(func=cmd_demo_models)
+
+
+def cmd_demo_models(args) -> int:
+    from tlweb.engine.demo import build_all
+
+    for path in build_all(get_settings()):
+        print(path)
+    return 0
+
+
+# Each adder registers one sub-command; tabs' issues add theirs here.
+COMMANDS = [add_serve, add_classify, add_download, add_models, add_demo_models]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tlweb", description="tlweb: transfer learning workbench")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        return int(args.func(args) or 0)
+    except TlwebError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        if args.verbose:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,104 @@
+"""Image classification with any catalog model, Hub id or local folder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tlweb.catalog import CLASSIFICATION, ModelSpec
+from tlweb.config import Settings, get_settings
+from tlweb.engine.images import load_image
+from tlweb.engine.loading import LoadedModel, load
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "score": round(float(self.score), 6)}
+
+
+@dataclass
+class ClassifyResult:
+    predictions: list[Prediction]
+    latency_ms: float  # preprocessing + forward + softmax, this call
+    model: str  # the id or folder as resolved
+    spec: ModelSpec
+    device: str
+    dtype: str
+    params: int
+    evicted: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "predictions": [p.as_dict() for p in self.predictions],
+            "latency_ms": round(self.latency_ms, 3),
+            "device": self.device,
+            "dtype": self.dtype,
+            "params": self.params,
+            "family": self.spec.family,
+            "input_size": self.spec.input_size,
+            "license": self.spec.license,
+        }
+
+
+def label_name(config, idx: int) -> str:
+    id2label = getattr(config, "id2label", None) or {}
+    name = id2label.get(idx, id2label.get(str(idx)))
+    return str(name) if name is not None else f"class {idx}"
+
+
+def run_logits(loaded: LoadedModel, images: list):
+    """Preprocess a batch of RGB PIL images and return float32 logits on the CPU."""
+    import torch
+
+    inputs = loaded.processor(images=images, return_tensors="pt")
+    pixel_values = inputs["pixel_values"].to(loaded.device, dtype=next(loaded.model.parameters()).dtype)
+    with torch.inference_mode():
+        out = loaded.model(pixel_values=pixel_values)
+    return out.logits.float().cpu()
+
+
+def probabilities(loaded: LoadedModel, logits):
+    import torch
+
+    if getattr(loaded.model.config, "problem_type", None) == "multi_label_classification":
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, dim=-1)
+
+
+def top_k(loaded: LoadedModel, probs_row, k: int) -> list[Prediction]:
+    import torch
+
+    k = max(1, min(int(k), probs_row.shape[-1]))
+    scores, idx = torch.topk(probs_row, k)
+    return [Prediction(label_name(loaded.model.config, int(i)), float(s)) for s, i in zip(scores, idx)]
+
+
+def classify(image, model: str | ModelSpec, top_k_n: int = 5, settings: Settings | None = None) -> ClassifyResult:
+    """Classify one image (path, bytes, PIL or array) with ``model``; returns the top-k labels."""
+    settings = settings or get_settings()
+    img = load_image(image, settings)
+    loaded = load(model, task=CLASSIFICATION, settings=settings)
+    return classify_loaded(img, loaded, top_k_n)
+
+
+def classify_loaded(img, loaded: LoadedModel, top_k_n: int = 5) -> ClassifyResult:
+    t0 = time.perf_counter()
+    logits = run_logits(loaded, [img])
+    probs = probabilities(loaded, logits)[0]
+    preds = top_k(loaded, probs, top_k_n)
+    latency_ms = (time.perf_counter() - t0) * 1000
+    return ClassifyResult(
+        predictions=preds,
+        latency_ms=latency_ms,
+        model=loaded.spec.hub_id,
+        spec=loaded.spec,
+        device=loaded.device,
+        dtype=loaded.dtype,
+        params=loaded.params,
+        evicted=list(loaded.evicted),
+    )

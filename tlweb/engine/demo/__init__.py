@@ -1,0 +1,144 @@
+"""Tiny random-weight demo models, built from configs into a local folder on first use.
+
+``python app.py --demo`` lists them (labelled "random weights — UI demo") so every tab works
+with zero downloads; the tests use the same builders. Each builder module registers
+:class:`DemoModel` entries; builders import transformers only when they run.
+
+Add a family: write ``build(folder)`` in one of ``MODULES`` (or a new module listed there) and
+``register(DemoModel(...))`` it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlweb.config import Settings, get_settings
+
+# Builder modules, imported on first use of the registry (each is light at import time).
+MODULES = ("tlweb.engine.demo.classification",)
+
+BUILD_VERSION = 1  # bump to rebuild every demo model after a builder change
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    key: str  # "demo-vit" …
+    family: str
+    task: str
+    build: Callable[[Path], None]  # writes save_pretrained output into the folder
+    description: str = ""
+    supports_attention: bool = False
+
+
+_REGISTRY: dict[str, DemoModel] = {}
+_LOADED = False
+_LOCK = threading.Lock()
+
+
+def register(model: DemoModel) -> DemoModel:
+    _REGISTRY[model.key] = model
+    return model
+
+
+def registry() -> dict[str, DemoModel]:
+    global _LOADED
+    if not _LOADED:
+        for name in MODULES:
+            importlib.import_module(name)
+        _LOADED = True
+    return dict(_REGISTRY)
+
+
+def demo_model_specs(settings: Settings | None = None) -> list:
+    from tlweb.catalog import ModelSpec
+
+    settings = settings or get_settings()
+    specs = []
+    for dm in registry().values():
+        folder = settings.demo_dir / dm.key
+        specs.append(
+            ModelSpec(
+                key=dm.key,
+                hub_id=str(folder),
+                task=dm.task,
+                family=dm.family,
+                params_m=None,
+                input_size=None,
+                license="random weights (no licence needed)",
+                description=dm.description or f"Tiny random-weight {dm.family} — for trying the UI, predictions are noise",
+                supports_attention=dm.supports_attention,
+                supports_gradcam=True,
+                source="demo",
+                pretrained_on="nothing (random weights)",
+            )
+        )
+    return specs
+
+
+def _is_built(folder: Path) -> bool:
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return cfg.get("tlweb", {}).get("build_version") == BUILD_VERSION
+
+
+def ensure_built(key: str, settings: Settings | None = None) -> Path:
+    """Build the demo model ``key`` into ``settings.demo_dir`` unless it is there already."""
+    settings = settings or get_settings()
+    dm = registry()[key]
+    folder = settings.demo_dir / key
+    with _LOCK:
+        if not _is_built(folder):
+            tmp = folder.with_name(folder.name + ".tmp")
+            if tmp.exists():
+                import shutil
+
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+            dm.build(tmp)
+            _stamp(tmp, dm)
+            if folder.exists():
+                import shutil
+
+                shutil.rmtree(folder)
+            tmp.rename(folder)
+    return folder
+
+
+def build_all(settings: Settings | None = None, task: str | None = None) -> list[Path]:
+    return [ensure_built(k, settings) for k, dm in registry().items() if task is None or dm.task == task]
+
+
+def _stamp(folder: Path, dm: DemoModel) -> None:
+    """Record tlweb metadata (task, family, size, parameters) in the saved config.json."""
+    path = folder / "config.json"
+    cfg = json.loads(path.read_text())
+    meta = cfg.setdefault("tlweb", {})
+    meta.update(
+        {
+            "key": dm.key,
+            "task": dm.task,
+            "family": dm.family,
+            "license": "random weights (no licence needed)",
+            "description": dm.description,
+            "pretrained_on": "nothing (random weights)",
+            "build_version": BUILD_VERSION,
+        }
+    )
+    path.write_text(json.dumps(cfg, indent=2))
+
+
+def stamp_params(folder: Path, model, input_size: int) -> None:
+    """Builders call this after save_pretrained to record parameter count and input size."""
+    path = Path(folder) / "config.json"
+    cfg = json.loads(path.read_text())
+    meta = cfg.setdefault("tlweb", {})
+    meta["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 4)
+    meta["input_size"] = int(input_size)
+    path.write_text(json.dumps(cfg, indent=2))

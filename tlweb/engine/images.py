@@ -1,0 +1,187 @@
+"""Safe image decoding: limits on bytes and pixels, EXIF orientation, every mode → RGB.
+
+Everything a user hands the app goes through :func:`load_image`; it either returns an RGB
+``PIL.Image`` or raises :class:`~tlweb.errors.ImageError` with a sentence a person understands.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from tlweb.config import Settings, get_settings
+from tlweb.errors import ImageError
+
+# Truncated files must fail loudly rather than decode half an image silently.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB; transparency is composited on white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        finite = arr[np.isfinite(arr)]
+        if finite.size == 0:
+            arr = np.zeros(arr.shape)
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = float(finite.min()), float(finite.max())
+        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
+        scaled = np.zeros(arr.shape, dtype=np.uint8) if hi <= lo else ((arr - lo) / (hi - lo) * 255).round().astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode == "CMYK":
+        return img.convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(source, settings: Settings | None = None, name: str | None = None) -> Image.Image:
+    """Decode ``source`` (path, bytes, file object, PIL image or numpy array) into RGB.
+
+    Raises :class:`ImageError` for non-images, truncated or corrupt files, files over the byte
+    limit and images over the pixel limit (decompression bombs). Animated images give their
+    first frame; EXIF orientation is applied.
+    """
+    settings = settings or get_settings()
+    label = name or (Path(source).name if isinstance(source, (str, os.PathLike)) else "the image")
+
+    if source is None:
+        raise ImageError("No image was given: upload one, paste one or pick an example.")
+    if isinstance(source, Image.Image):
+        _check_pixels(source.size, settings, label)
+        return _to_rgb(ImageOps.exif_transpose(source) if source.mode != "P" else source)
+    if isinstance(source, np.ndarray):
+        return _from_array(source, settings, label)
+
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"The file '{label}' does not exist.")
+        if path.is_dir():
+            raise ImageError(f"'{label}' is a folder, not an image.")
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageError(f"The file '{label}' is empty (0 bytes).")
+        if size > settings.max_upload_bytes:
+            raise ImageError(
+                f"The file '{label}' is {_human(size)}; the limit is {settings.max_upload_mb} MB. "
+                "Resize or compress it and try again."
+            )
+        data = path.read_bytes()
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        data = source.read(settings.max_upload_bytes + 1)
+    else:
+        raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
+
+    if len(data) == 0:
+        raise ImageError(f"The file '{label}' is empty (0 bytes).")
+    if len(data) > settings.max_upload_bytes:
+        raise ImageError(
+            f"The file '{label}' is over {settings.max_upload_mb} MB, the upload limit. "
+            "Resize or compress it and try again."
+        )
+    return _decode(data, settings, label)
+
+
+def _check_pixels(size: tuple[int, int], settings: Settings, label: str) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ImageError(f"'{label}' has no pixels ({w}×{h}).")
+    if w * h > settings.max_pixels:
+        raise ImageError(
+            f"'{label}' is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels); the limit is "
+            f"{settings.max_pixels / 1e6:.0f} megapixels. Downscale it and try again."
+        )
+
+
+def _decode(data: bytes, settings: Settings, label: str) -> Image.Image:
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                img = Image.open(io.BytesIO(data))
+            except UnidentifiedImageError:
+                raise ImageError(
+                    f"'{label}' is not an image this app can read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)."
+                ) from None
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                raise ImageError(
+                    f"'{label}' declares more than {settings.max_pixels / 1e6:.0f} megapixels and was refused "
+                    "(it may be a decompression bomb). Downscale it and try again."
+                ) from None
+            _check_pixels(img.size, settings, label)
+            try:
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                raise ImageError(
+                    f"'{label}' is larger than {settings.max_pixels / 1e6:.0f} megapixels once decoded and was refused."
+                ) from None
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({_short(exc)}).") from None
+            try:
+                img = ImageOps.exif_transpose(img)
+            except Exception:  # a broken EXIF block must not lose the picture
+                pass
+            try:
+                return _to_rgb(img)
+            except (OSError, ValueError) as exc:
+                raise ImageError(f"'{label}' uses a colour format this app cannot convert ({_short(exc)}).") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+
+
+def _from_array(arr: np.ndarray, settings: Settings, label: str) -> Image.Image:
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{label} has an unexpected array shape {tuple(arr.shape)}; expected H×W×3.")
+    _check_pixels((arr.shape[1], arr.shape[0]), settings, label)
+    if arr.dtype != np.uint8:
+        a = arr.astype(np.float64)
+        if a.size and a.max() <= 1.0 and a.min() >= 0.0:
+            a = a * 255
+        arr = np.clip(np.nan_to_num(a), 0, 255).astype(np.uint8)
+    if arr.shape[2] == 1:
+        return Image.fromarray(arr[..., 0], mode="L").convert("RGB")
+    if arr.shape[2] == 4:
+        return _to_rgb(Image.fromarray(arr, mode="RGBA"))
+    return Image.fromarray(arr, mode="RGB")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS

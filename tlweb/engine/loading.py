@@ -1,0 +1,476 @@
+"""Loading models: Auto classes, an LRU cache with a memory budget, offline-aware errors.
+
+Rules: never ``trust_remote_code``; safetensors preferred, and a pickle-only checkpoint from a
+user-typed id or folder is refused unless ``Settings.allow_pickle``; when a Hub model is not
+cached and the Hub cannot be reached, fail at once with a sentence that says what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tlweb.catalog import (
+    CLASSIFICATION,
+    DETECTION,
+    FEATURES,
+    SEGMENTATION,
+    ZERO_SHOT_CLASSIFICATION,
+    ZERO_SHOT_DETECTION,
+    ModelSpec,
+    resolve,
+    task_from_config,
+)
+from tlweb.config import Settings, get_settings
+from tlweb.errors import ModelError, ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+TASK_NAMES = {
+    CLASSIFICATION: "image classifier",
+    SEGMENTATION: "segmentation model",
+    DETECTION: "object detector",
+    ZERO_SHOT_DETECTION: "zero-shot detector",
+    ZERO_SHOT_CLASSIFICATION: "zero-shot classifier",
+    FEATURES: "feature backbone",
+}
+UNIVERSAL_SEGMENTATION = {"mask2former", "maskformer", "oneformer"}
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    model: object  # a transformers PreTrainedModel, in eval mode, on ``device``
+    processor: object  # image processor (or processor with a tokenizer for zero-shot models)
+    device: str
+    dtype: str
+    nbytes: int
+    load_s: float
+    evicted: list[str] = field(default_factory=list)  # models evicted to make room for this one
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def input_size(self) -> int | None:
+        return self.spec.input_size
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def pick_device(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    import torch
+
+    want = (settings.device or "auto").lower()
+    if want != "auto":
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelError(f"TLWEB_DEVICE={settings.device} but no CUDA GPU is available on this machine.")
+        return want
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, settings: Settings | None = None):
+    """bf16 for inference on CUDA GPUs that support it, fp32 elsewhere (or what settings say)."""
+    settings = settings or get_settings()
+    import torch
+
+    named = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if settings.dtype and settings.dtype.lower() in named:
+        return named[settings.dtype.lower()]
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+# --------------------------------------------------------------------------- hub reachability
+
+_REACH: dict[str, tuple[float, bool]] = {}
+
+
+def hub_offline_forced() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(timeout: float | None = None, settings: Settings | None = None) -> bool:
+    """A fast TCP check that the Hub answers (cached for 30 s). False when offline mode is set."""
+    if hub_offline_forced():
+        return False
+    settings = settings or get_settings()
+    timeout = settings.hub_timeout_s if timeout is None else timeout
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    now = time.monotonic()
+    hit = _REACH.get(endpoint)
+    if hit and now - hit[0] < 30:
+        return hit[1]
+    parsed = urlparse(endpoint)
+    host = parsed.hostname or "huggingface.co"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            ok = True
+    except OSError:
+        ok = False
+    _REACH[endpoint] = (now, ok)
+    return ok
+
+
+def offline_message(model_id: str) -> str:
+    return (
+        f"The model '{model_id}' is not in the local cache and the Hugging Face Hub cannot be reached "
+        "from this machine. Download it where the Hub is reachable with "
+        f"`python -m tlweb download {model_id}` (copy the cache folder over), pick a cached or local model, "
+        "or start the app with --demo for tiny random-weight demo models."
+    )
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class ModelCache:
+    """LRU cache of loaded models bounded by a memory budget (bytes of weights)."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget = budget_bytes
+        self._items: OrderedDict[tuple, LoadedModel] = OrderedDict()
+        self._lock = threading.RLock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+        self.evictions: list[str] = []
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def used(self) -> int:
+        return sum(m.nbytes for m in self._items.values())
+
+    def keys(self) -> list[tuple]:
+        return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def get_or_load(self, key: tuple, loader) -> LoadedModel:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                hit = self._items[key]
+                hit.evicted = []
+                return hit
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one load per key even when several requests race
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            loaded = loader()
+            with self._lock:
+                evicted = []
+                while self._items and self.used + loaded.nbytes > self.budget:
+                    old_key, old = self._items.popitem(last=False)
+                    evicted.append(old.spec.hub_id if old.spec.source != "demo" else old.spec.key)
+                    log.info("evicted %s to stay under the model memory budget", old_key)
+                loaded.evicted = evicted
+                self.evictions.extend(evicted)
+                self._items[key] = loaded
+                if evicted:
+                    _free_device_memory()
+                return loaded
+
+
+def _free_device_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # pragma: no cover - best effort
+        pass
+
+
+_CACHE: ModelCache | None = None
+
+
+def get_cache(settings: Settings | None = None) -> ModelCache:
+    global _CACHE
+    settings = settings or get_settings()
+    if _CACHE is None:
+        _CACHE = ModelCache(settings.model_budget_mb * 1024 * 1024)
+    return _CACHE
+
+
+def reset_cache(budget_mb: int | None = None) -> ModelCache:
+    """Empty the cache (tests, settings changes); optionally with a new budget."""
+    global _CACHE
+    settings = get_settings()
+    _CACHE = ModelCache((budget_mb or settings.model_budget_mb) * 1024 * 1024)
+    _free_device_memory()
+    return _CACHE
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:  # pragma: no cover
+        pass
+
+
+def auto_model_class(task: str, model_type: str | None = None):
+    import transformers as tf
+
+    if task == CLASSIFICATION:
+        return tf.AutoModelForImageClassification
+    if task == SEGMENTATION:
+        if model_type in UNIVERSAL_SEGMENTATION:
+            return tf.AutoModelForUniversalSegmentation
+        return tf.AutoModelForSemanticSegmentation
+    if task == DETECTION:
+        return tf.AutoModelForObjectDetection
+    if task == ZERO_SHOT_DETECTION:
+        return tf.AutoModelForZeroShotObjectDetection
+    if task == ZERO_SHOT_CLASSIFICATION:
+        return tf.AutoModelForZeroShotImageClassification
+    if task == FEATURES:
+        return tf.AutoModel
+    raise ModelError(f"Unknown task '{task}'.")
+
+
+def _needs_text(task: str) -> bool:
+    return task in (ZERO_SHOT_DETECTION, ZERO_SHOT_CLASSIFICATION)
+
+
+def _weights_kind(folder: Path) -> str:
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if any(n.endswith(".safetensors") or n == "model.safetensors.index.json" for n in names):
+        return "safetensors"
+    if any(n.endswith(".bin") or n.endswith(".pt") or n.endswith(".pth") for n in names):
+        return "pickle"
+    return "none"
+
+
+def _user_typed(spec: ModelSpec) -> bool:
+    return spec.source in ("hub", "local")
+
+
+def load(name: str | ModelSpec, task: str | None = None, settings: Settings | None = None) -> LoadedModel:
+    """Load (or fetch from the cache) a model and its processor, ready for inference.
+
+    ``name`` is anything :func:`tlweb.catalog.resolve` accepts. ``task`` is what the caller
+    needs; a checkpoint made for another task is refused with a clear message.
+    """
+    settings = settings or get_settings()
+    spec = name if isinstance(name, ModelSpec) else resolve(name, task=task, settings=settings)
+    task = task or spec.task
+    device = pick_device(settings)
+    dtype = pick_dtype(device, settings)
+    key = (spec.hub_id, task, device, str(dtype))
+    return get_cache(settings).get_or_load(key, lambda: _load_uncached(spec, task, device, dtype, settings))
+
+
+def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Settings) -> LoadedModel:
+    _quiet_transformers()
+    t0 = time.perf_counter()
+    if spec.source == "demo":
+        from tlweb.engine.demo import ensure_built
+
+        ensure_built(spec.key, settings)
+
+    source = spec.hub_id
+    local = Path(source).is_dir()
+    kwargs: dict = {"trust_remote_code": False}
+    if local:
+        kind = _weights_kind(Path(source))
+        if kind == "none":
+            raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
+        if kind == "pickle" and _user_typed(spec) and not settings.allow_pickle:
+            raise ModelError(
+                f"The folder '{source}' only has pickle weights (.bin), which can run code when loaded. "
+                "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them."
+            )
+        kwargs["local_files_only"] = True
+    elif _user_typed(spec) and not settings.allow_pickle:
+        kwargs["use_safetensors"] = True
+
+    config = _load_config(spec, source, local, settings)
+    model_type = getattr(config, "model_type", None)
+    actual_task = task_from_config(config.to_dict()) if spec.source in ("hub", "local") else spec.task
+    if spec.source in ("hub", "local") and not _task_compatible(task, actual_task, model_type):
+        raise ModelError(
+            f"'{spec.hub_id}' looks like a {TASK_NAMES.get(actual_task, actual_task)} ({model_type}), "
+            f"not a {TASK_NAMES.get(task, task)}. Pick a model made for this tab."
+        )
+
+    cls = auto_model_class(task, model_type)
+    model = _from_pretrained(cls, spec, source, local, kwargs, settings)
+    processor = _load_processor(spec, source, local, task, settings)
+
+    import torch
+
+    model.eval()
+    if dtype != torch.float32:
+        model = model.to(dtype=dtype)
+    model = model.to(device)
+    nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    nbytes += sum(b.numel() * b.element_size() for b in model.buffers())
+    spec = _enrich(spec, model, processor, task)
+    return LoadedModel(spec=spec, model=model, processor=processor, device=device, dtype=str(dtype).replace("torch.", ""),
+                       nbytes=nbytes, load_s=time.perf_counter() - t0)
+
+
+def _task_compatible(wanted: str, actual: str, model_type: str | None) -> bool:
+    if wanted == actual:
+        return True
+    if wanted == FEATURES:
+        return True  # any backbone gives features
+    if wanted == CLASSIFICATION and actual == FEATURES:
+        return False
+    return False
+
+
+def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
+    from transformers import AutoConfig
+
+    try:
+        return _with_offline_fallback(lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **kw),
+                                      spec, local, settings)
+    except (ModelError, ModelUnavailableError):
+        raise
+    except ValueError as exc:
+        raise ModelError(
+            f"'{spec.hub_id}' is not a model architecture transformers knows "
+            f"({_first_line(exc)}). tlweb never runs a repository's own code."
+        ) from None
+
+
+def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dict, settings: Settings):
+    try:
+        return _with_offline_fallback(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings)
+    except (ModelError, ModelUnavailableError):
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        msg = _first_line(exc)
+        if "safetensors" in msg.lower() and kwargs.get("use_safetensors"):
+            raise ModelError(
+                f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
+                "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it."
+            ) from None
+        raise ModelError(f"'{spec.hub_id}' could not be loaded as a {TASK_NAMES.get(spec.task, spec.task)}: {msg}") from None
+
+
+def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settings: Settings):
+    from transformers import AutoImageProcessor, AutoProcessor
+
+    cls = AutoProcessor if _needs_text(task) else AutoImageProcessor
+    try:
+        return _with_offline_fallback(lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **kw),
+                                      spec, local, settings)
+    except (ModelError, ModelUnavailableError):
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"'{spec.hub_id}' has no usable image processor: {_first_line(exc)}") from None
+
+
+def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings):
+    """Try the local cache first (instant); only go to the Hub when it answers."""
+    if local:
+        return fn(local_files_only=True)
+    try:
+        return fn(local_files_only=True)
+    except (OSError, ValueError) as exc:  # not cached (or incomplete)
+        cached_error = exc
+    if not hub_reachable(settings=settings):
+        raise ModelUnavailableError(offline_message(spec.hub_id)) from None
+    try:
+        return fn()
+    except OSError as exc:
+        name = type(exc).__name__
+        text = _first_line(exc)
+        if "RepositoryNotFound" in name or "not a valid model identifier" in text or "404" in text:
+            raise ModelError(
+                f"There is no model '{spec.hub_id}' on the Hugging Face Hub (or it is private or gated). "
+                "Check the spelling, e.g. 'google/vit-base-patch16-224'."
+            ) from None
+        if "GatedRepo" in name or "401" in text or "403" in text:
+            raise ModelError(f"'{spec.hub_id}' is gated or private: accept its licence on the Hub and log in first.") from None
+        if not hub_reachable(settings=settings):
+            raise ModelUnavailableError(offline_message(spec.hub_id)) from None
+        raise ModelError(f"'{spec.hub_id}' could not be downloaded: {text}") from cached_error
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:240]
+
+
+def processor_input_size(processor) -> int | None:
+    """The square side the processor feeds the model (crop size when it crops, else resize size)."""
+    proc = getattr(processor, "image_processor", processor)
+    attrs = ("crop_size", "size") if getattr(proc, "do_center_crop", False) else ("size", "crop_size")
+    for attr in attrs:
+        size = getattr(proc, attr, None)
+        if size is None:
+            continue
+        if isinstance(size, int):
+            return size
+        for k in ("height", "shortest_edge", "width", "longest_edge"):
+            v = size.get(k) if isinstance(size, dict) else getattr(size, k, None)
+            if v:
+                return int(v)
+    return None
+
+
+def _enrich(spec: ModelSpec, model, processor, task: str) -> ModelSpec:
+    params_m = spec.params_m
+    if params_m is None or spec.source != "catalog":
+        params_m = round(sum(p.numel() for p in model.parameters()) / 1e6, 4)
+    input_size = spec.input_size or processor_input_size(processor)
+    family = spec.family if spec.family not in ("unknown", "") else getattr(model.config, "model_type", "unknown")
+    return replace(spec, params_m=params_m, input_size=input_size, family=family, task=task)
+
+
+def download(model_id: str, settings: Settings | None = None) -> str:
+    """Fetch a Hub model (safetensors + configs) into the local cache; returns the folder."""
+    settings = settings or get_settings()
+    spec = resolve(model_id, settings=settings)
+    if spec.is_local:
+        return spec.hub_id
+    if not hub_reachable(settings=settings):
+        raise ModelUnavailableError(
+            f"The Hugging Face Hub cannot be reached from this machine, so '{spec.hub_id}' cannot be downloaded here."
+        )
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.py.lock"]
+    if settings.allow_pickle:
+        patterns.append("*.bin")
+    try:
+        return snapshot_download(spec.hub_id, allow_patterns=patterns)
+    except Exception as exc:  # noqa: BLE001 - surfaced as a sentence
+        raise ModelError(f"Downloading '{spec.hub_id}' failed: {_first_line(exc)}") from None

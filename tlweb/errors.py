@@ -1,0 +1,23 @@
+"""User-facing errors: every message is a sentence a person can act on."""
+
+from __future__ import annotations
+
+
+class TlwebError(Exception):
+    """Base class. ``str(err)`` is shown to the user as is (never a stack trace)."""
+
+
+class ImageError(TlwebError):
+    """An image could not be read safely (not an image, truncated, too large …)."""
+
+
+class ModelError(TlwebError):
+    """A model id or folder could not be resolved or loaded."""
+
+
+class ModelUnavailableError(ModelError):
+    """The model is not cached and the Hugging Face Hub cannot be reached."""
+
+
+class DataError(TlwebError):
+    """A dataset is unusable (empty class, one class only, bad zip …)."""

@@ -1,0 +1,109 @@
+"""The whole app: a header and one tab per module in ``TABS``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import gradio as gr
+
+from tlweb.config import Settings, get_settings, set_settings
+
+log = logging.getLogger("tlweb.ui")
+
+# Tab modules in display order. Each has TITLE and build(settings).
+TABS = (
+    "tlweb.ui.tabs.classify",
+)
+
+CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#tl-header h1 {margin-bottom: 0.1em; font-size: 1.9em;}
+#tl-header p {margin-top: 0; color: var(--body-text-color-subdued);}
+.tl-intro {font-size: 0.95em; padding: 0.2em 0 0.6em 0; color: var(--body-text-color-subdued);}
+.tl-badge {display:inline-block; padding: 2px 10px; border-radius: 999px; font-size: 0.8em; margin-right: 6px;
+           background: var(--block-background-fill); border: 1px solid var(--border-color-primary);}
+.tl-badge.warn {background: #FEF3C7; color: #92400E; border-color: #FCD34D;}
+.tl-badge.ok {background: #D1FAE5; color: #065F46; border-color: #6EE7B7;}
+footer {display: none !important;}
+"""
+
+def _theme():
+    # No web fonts: the app must render offline and in kiosk demos.
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="orange", neutral_hue="slate",
+                          font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+
+
+def _badges(settings: Settings) -> str:
+    badges = []
+    if settings.demo:
+        badges.append('<span class="tl-badge warn">Demo mode: tiny random-weight models, predictions are noise</span>')
+    try:
+        from tlweb.engine.loading import hub_reachable, pick_device
+
+        device = pick_device(settings)
+        badges.append(f'<span class="tl-badge">device: {device}</span>')
+        if hub_reachable(timeout=1.5, settings=settings):
+            badges.append('<span class="tl-badge ok">Hugging Face Hub reachable</span>')
+        else:
+            badges.append('<span class="tl-badge warn">Hub unreachable: cached, local and demo models only</span>')
+    except Exception as exc:  # noqa: BLE001 - a badge must never stop the app
+        log.warning("badge check failed: %s", exc)
+    return " ".join(badges)
+
+
+def build_app(settings: Settings | None = None) -> gr.Blocks:
+    settings = set_settings(settings) if settings is not None else get_settings()
+    with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False) as demo:
+        gr.HTML(
+            "<div id='tl-header'><h1>tlweb · transfer learning workbench</h1>"
+            "<p>See what a pretrained vision model knows, how backbones compare, and what fine-tuning buys you.</p>"
+            f"<div>{_badges(settings)}</div></div>"
+        )
+        with gr.Tabs(elem_id="tl-tabs"):
+            for name in TABS:
+                module = importlib.import_module(name)
+                tab_id = name.rsplit(".", 1)[-1]
+                with gr.Tab(module.TITLE, id=tab_id, elem_id=f"tab-{tab_id}"):
+                    module.build(settings)
+    return demo
+
+
+def launch_kwargs(settings: Settings) -> dict:
+    return {
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "show_error": True,
+        "theme": _theme(),
+        "css": CSS,
+        "footer_links": ["api"],
+        "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
+        "allowed_paths": [str(settings.runs_dir)],
+    }
+
+
+def launch(settings: Settings | None = None, **overrides):
+    """Build and serve the app (blocking unless ``prevent_thread_lock=True``)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    settings = settings or get_settings()
+    if settings.demo:
+        from tlweb.engine.demo import build_all
+
+        build_all(settings)  # tiny: a few seconds, once
+    demo = build_app(settings)
+    kwargs = launch_kwargs(settings)
+    kwargs.update(overrides)
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(**kwargs)
+    return demo
+
+
+def launch_single(title: str, build) -> None:
+    """Serve one tab alone (``python -m tlweb.ui.tabs.<name>``)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    settings = get_settings()
+    with gr.Blocks(title=f"tlweb · {title}") as demo:
+        build(settings)
+    demo.queue().launch(**launch_kwargs(settings))

@@ -1,0 +1,1 @@
+"""One module per tab: ``TITLE`` and ``build(settings)``; each runs alone via ``python -m``."""

@@ -1,0 +1,83 @@
+"""Classify tab: one image, any backbone, top-k chart, latency and model facts."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from tlweb.catalog import CLASSIFICATION
+from tlweb.config import Settings, get_settings
+from tlweb.engine.classify import classify
+from tlweb.ui.components import SafeImage, example_images, intro, model_picker, picked_model, refresh_choices, user_errors
+from tlweb.viz.classify import topk_bar
+from tlweb.viz.common import message_figure
+
+TITLE = "Classify"
+INTRO = (
+    "**What you see:** a model pretrained on ImageNet, used exactly as downloaded — no training on your data. "
+    "The bars are its top guesses among the 1,000 ImageNet classes it learned. This is the knowledge that "
+    "transfer learning reuses: the *Fine-tune* tab swaps the head for your own classes."
+)
+
+
+def facts_markdown(result) -> str:
+    spec = result.spec
+    params = f"{result.params / 1e6:,.2f} M" if result.params >= 1e5 else f"{result.params:,}"
+    lines = [
+        f"**{result.predictions[0].label}** · {result.predictions[0].score * 100:.1f}%",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| latency | **{result.latency_ms:,.1f} ms** on {result.device} ({result.dtype}) |",
+        f"| model | `{spec.hub_id if spec.source in ('catalog', 'hub') else spec.key}` |",
+        f"| family | {spec.family} |",
+        f"| parameters | {params} |",
+        f"| input size | {spec.input_size or '?'} px |",
+        f"| pretrained on | {spec.pretrained_on or 'see the model card'} |",
+        f"| licence | {spec.license} |",
+    ]
+    if spec.source == "demo":
+        lines.append("\n⚠️ *Random weights (UI demo): the predictions are noise.*")
+    if result.evicted:
+        lines.append(f"\nℹ️ Unloaded {', '.join(result.evicted)} to stay within the model memory budget.")
+    return "\n".join(lines)
+
+
+def build(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    intro(INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
+                              elem_id="classify-image", height=340)
+            examples = example_images()
+            if examples:
+                gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
+                            examples_per_page=8)
+        with gr.Column(scale=6):
+            with gr.Row():
+                model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone")
+            with gr.Row():
+                k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="classify-topk", scale=3)
+                button = gr.Button("Classify", variant="primary", elem_id="classify-btn", scale=1)
+            plot = gr.Plot(value=message_figure("Upload an image and press Classify"), label="Top-k predictions",
+                           elem_id="classify-plot")
+            facts = gr.Markdown(elem_id="classify-facts")
+
+    @user_errors
+    def run(image_path, choice, custom_id, top_k):
+        if image_path is None:
+            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        result = classify(image_path, picked_model(choice, custom_id), int(top_k), settings)
+        name = result.spec.key if result.spec.source != "catalog" else result.spec.hub_id
+        return topk_bar(result.predictions, title=f"Top-{len(result.predictions)} · {name}"), facts_markdown(result)
+
+    gr.on([button.click, image.upload], run, inputs=[image, model, custom, k], outputs=[plot, facts],
+          api_name="classify")
+    model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[model], api_name="classify_models",
+                queue=False)
+
+
+if __name__ == "__main__":
+    from tlweb.ui.app import launch_single
+
+    launch_single(TITLE, build)

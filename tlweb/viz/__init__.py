@@ -1,0 +1,1 @@
+"""Pure functions: engine results → plotly figures, PIL overlays, HTML. No gradio here."""
