@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 import traceback
+import types
 from pathlib import Path
 
 import gradio as gr
@@ -20,30 +21,31 @@ log = logging.getLogger("tlweb.ui")
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
 
-class SafeImage(gr.Image):
-    """``gr.Image`` that hands the handler the uploaded file untouched.
+def _raw_preprocess(self, payload):
+    """Hand the handler the uploaded file untouched (see :func:`SafeImage`)."""
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        return image_utils.decode_base64_to_file(payload.url, self.GRADIO_CACHE, self.format)
+    if payload.path is None:
+        return None
+    return str(payload.path)
+
+
+def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a component class
+    """``gr.Image`` that hands the handler the uploaded file path untouched.
 
     Stock ``gr.Image`` opens uploads with PIL before our handler runs, so a corrupt file or a
     decompression bomb fails inside gradio with a raw message. This one returns the file path
-    and leaves decoding to :func:`tlweb.engine.images.load_image`, which checks limits first
-    and says what is wrong in a sentence.
+    and leaves decoding to :func:`tlweb.engine.images.load_image`, which checks the limits
+    first and says what is wrong in a sentence. (A subclass would need its own front end, so
+    the instance's ``preprocess`` is replaced instead.)
     """
-
-    is_template = True  # render with gradio's own Image front end
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("type", "filepath")
-        kwargs.setdefault("image_mode", None)
-        super().__init__(*args, **kwargs)
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        if payload.url and payload.url.startswith("data:"):
-            return image_utils.decode_base64_to_file(payload.url, self.GRADIO_CACHE, self.format)
-        if payload.path is None:
-            return None
-        return str(payload.path)
+    kwargs.setdefault("type", "filepath")
+    kwargs.setdefault("image_mode", None)
+    image = gr.Image(*args, **kwargs)
+    image.preprocess = types.MethodType(_raw_preprocess, image)
+    return image
 
 
 def user_errors(fn):

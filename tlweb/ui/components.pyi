@@ -1,0 +1,144 @@
+"""Widgets and helpers shared by the tabs (the only place besides tabs that imports gradio)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import traceback
+from pathlib import Path
+
+import gradio as gr
+from gradio import image_utils
+
+from tlweb.catalog import list_models
+from tlweb.config import Settings, get_settings
+from tlweb.errors import TlwebError
+
+log = logging.getLogger("tlweb.ui")
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
+
+from gradio.events import Dependency
+
+class SafeImage(gr.Image):
+    """``gr.Image`` that hands the handler the uploaded file untouched.
+
+    Stock ``gr.Image`` opens uploads with PIL before our handler runs, so a corrupt file or a
+    decompression bomb fails inside gradio with a raw message. This one returns the file path
+    and leaves decoding to :func:`tlweb.engine.images.load_image`, which checks limits first
+    and says what is wrong in a sentence.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("type", "filepath")
+        kwargs.setdefault("image_mode", None)
+        super().__init__(*args, **kwargs)
+
+    def get_block_name(self) -> str:
+        return "image"  # render with gradio's own Image front end
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.url and payload.url.startswith("data:"):
+            return image_utils.decode_base64_to_file(payload.url, self.GRADIO_CACHE, self.format)
+        if payload.path is None:
+            return None
+        return str(payload.path)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def user_errors(fn):
+    """Turn engine errors into ``gr.Error`` sentences; never show a stack trace.
+
+    Works for plain functions and generators (long work that yields progress).
+    """
+
+    def _convert(exc: Exception) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, TlwebError):
+            return gr.Error(str(exc), print_exception=False)
+        log.error("unexpected error in %s: %s", fn.__name__, traceback.format_exc())
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return gr.Error(f"Something went wrong ({type(exc).__name__}: {first}). The app is still running; "
+                        "try another image or model.", print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                raise _convert(exc) from None
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise _convert(exc) from None
+
+    return wrapper
+
+
+def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes."""
+    return [(spec.label, spec.key) for spec in list_models(task, settings or get_settings())]
+
+
+def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",
+                 multiselect: bool = False, value=None, info: str | None = None):
+    """A dropdown over the catalog (plus demo models and fine-tuned runs) and a free-text box."""
+    choices = model_choices(task, settings)
+    if value is None:
+        value = [c[1] for c in choices[:2]] if multiselect else (choices[0][1] if choices else None)
+    dropdown = gr.Dropdown(
+        choices=choices,
+        value=value,
+        multiselect=multiselect,
+        label=label,
+        info=info or "Curated checkpoints; demo models carry random weights.",
+        elem_id=f"{elem_prefix}-model",
+        filterable=True,
+    )
+    custom = gr.Textbox(
+        label="…or any Hugging Face model id / local folder",
+        placeholder="e.g. google/vit-base-patch16-224 or ./my-model",
+        elem_id=f"{elem_prefix}-custom-model",
+        max_lines=1,
+    )
+    return dropdown, custom
+
+
+def picked_model(choice, custom: str | None) -> str:
+    """What the user chose: the typed id wins when there is one."""
+    if custom and custom.strip():
+        return custom.strip()
+    if not choice:
+        raise TlwebError("Pick a model from the list or type a Hugging Face model id or a local folder.")
+    return choice
+
+
+def refresh_choices(task: str, settings: Settings):
+    """A dropdown update with the current models (new fine-tuned runs appear)."""
+    return gr.update(choices=model_choices(task, settings))
+
+
+def example_images() -> list[str]:
+    if not EXAMPLES_DIR.is_dir():
+        return []
+    return sorted(str(p) for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+
+
+def intro(text: str) -> gr.Markdown:
+    """The one-paragraph explanation under a tab's title."""
+    return gr.Markdown(text, elem_classes=["tl-intro"])
