@@ -180,10 +180,7 @@ def list_models(task: str | None = None, settings: Settings | None = None, inclu
     if include_catalog is None or include_catalog:
         specs.extend(CATALOG)
     if task is not None:
-        wanted = {task}
-        if task == CLASSIFICATION:
-            wanted = {CLASSIFICATION}
-        specs = [s for s in specs if s.task in wanted]
+        specs = [s for s in specs if s.task == task]
     return specs
 
 
@@ -260,7 +257,11 @@ def resolve(name: str, task: str | None = None, settings: Settings | None = None
         if name in (spec.key, spec.label, spec.hub_id):
             return spec
     path = Path(name).expanduser()
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # name too long for the file system, etc.
+        exists = False
+    if exists:
         if not path.is_dir():
             raise ModelError(f"'{name}' is a file, not a model folder: give the folder that holds config.json.")
         spec = local_spec(path)

@@ -137,6 +137,8 @@ def _decode(data: bytes, settings: Settings, label: str) -> Image.Image:
                     f"'{label}' declares more than {settings.max_pixels / 1e6:.0f} megapixels and was refused "
                     "(it may be a decompression bomb). Downscale it and try again."
                 ) from None
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({_short(exc)}).") from None
             _check_pixels(img.size, settings, label)
             try:
                 if getattr(img, "n_frames", 1) > 1:

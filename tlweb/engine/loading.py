@@ -321,7 +321,7 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
     config = _load_config(spec, source, local, settings)
     model_type = getattr(config, "model_type", None)
     actual_task = task_from_config(config.to_dict()) if spec.source in ("hub", "local") else spec.task
-    if spec.source in ("hub", "local") and not _task_compatible(task, actual_task, model_type):
+    if not _task_compatible(task, actual_task, model_type):
         raise ModelError(
             f"'{spec.hub_id}' looks like a {TASK_NAMES.get(actual_task, actual_task)} ({model_type}), "
             f"not a {TASK_NAMES.get(task, task)}. Pick a model made for this tab."

@@ -1,0 +1,144 @@
+"""Safe decoding: every mode to RGB, EXIF orientation, and a clear error for each bad input."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlweb.config import Settings
+from tlweb.engine.images import load_image
+from tlweb.errors import ImageError
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that *declares* width×height but carries one tiny IDAT (a decompression-bomb shape)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGBA", "CMYK", "I;16", "I", "F", "RGB", "YCbCr"])
+def test_every_mode_becomes_rgb(tmp_path, mode):
+    arr = (np.arange(40 * 30 * 3) % 251).astype(np.uint8).reshape(30, 40, 3)
+    img = Image.fromarray(arr, "RGB").convert(mode) if mode not in ("I;16", "I", "F") else None
+    if mode == "I;16":
+        img = Image.fromarray((np.arange(1200).reshape(30, 40) * 50).astype(np.uint16), "I;16")
+    elif mode == "I":
+        img = Image.fromarray((np.arange(1200).reshape(30, 40) * 1000).astype(np.int32), "I")
+    elif mode == "F":
+        img = Image.fromarray(np.linspace(-3, 7, 1200).reshape(30, 40).astype(np.float32), "F")
+    fmt = {"CMYK": "JPEG", "F": "TIFF", "I": "PNG", "YCbCr": "JPEG"}.get(mode, "PNG")
+    if mode == "I;16":
+        fmt = "PNG"
+    path = tmp_path / f"x.{fmt.lower()}"
+    img.save(path, format=fmt)
+    out = load_image(path)
+    assert out.mode == "RGB" and out.size == (40, 30)
+
+
+def test_high_bit_depth_is_scaled_not_clipped(tmp_path):
+    img = Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16), "I;16")
+    img.putpixel((0, 0), 0)
+    path = tmp_path / "deep.png"
+    img.save(path)
+    out = np.asarray(load_image(path))
+    assert out[0, 0, 0] == 0 and out[4, 4, 0] == 255
+
+
+def test_transparency_composited_on_white(tmp_path):
+    img = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
+    path = tmp_path / "clear.png"
+    img.save(path)
+    assert load_image(path).getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = Image.new("RGB", (60, 20), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    path = tmp_path / "rot.jpg"
+    img.save(path, exif=exif)
+    assert load_image(path).size == (20, 60)
+
+
+def test_animated_gif_gives_first_frame(tmp_path):
+    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "blue", "green")]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    r, g, b = load_image(path).getpixel((8, 8))
+    assert r > 200 and b < 60
+
+
+def test_numpy_and_pil_inputs():
+    assert load_image(np.zeros((5, 7, 3), dtype=np.uint8)).size == (7, 5)
+    assert load_image(np.zeros((5, 7), dtype=np.float32)).mode == "RGB"
+    assert load_image(Image.new("L", (3, 4))).mode == "RGB"
+
+
+def _bad_inputs(tmp_path):
+    """(name, path or bytes, expected words in the message) — at least 12 kinds."""
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), "blue").save(good, format="JPEG")
+    jpeg = good.getvalue()
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), "blue").save(png, format="PNG")
+    cases = {
+        "empty.jpg": (b"", "empty"),
+        "text.jpg": (b"hello, I am not a picture\n" * 10, "not an image"),
+        "truncated.jpg": (jpeg[: len(jpeg) // 2], "truncated or corrupt"),
+        "truncated.png": (png.getvalue()[:60], "truncated or corrupt"),
+        "bomb.png": (_png_header_only(20000, 20000), "megapixels"),
+        "html.png": (b"<html><body>nope</body></html>", "not an image"),
+        "zip.jpg": (b"PK\x03\x04" + b"\x00" * 100, "not an image"),
+        "pdf.png": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b"0" * 200, "not an image"),
+        "garbage-jpeg.jpg": (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4, "not an image|truncated or corrupt"),
+        "svg.svg": (b"<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'></svg>", "not an image"),
+        "random.bin": (bytes(np.random.default_rng(0).integers(0, 255, 4096, dtype=np.uint8)), "not an image"),
+    }
+    out = []
+    for name, (data, words) in cases.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        out.append((name, p, words))
+    out.append(("missing.png", tmp_path / "missing.png", "does not exist"))
+    out.append(("a-folder", tmp_path, "folder"))
+    return out
+
+
+def test_at_least_twelve_bad_inputs_give_clear_errors(tmp_path):
+    cases = _bad_inputs(tmp_path)
+    assert len(cases) >= 12
+    for name, path, words in cases:
+        with pytest.raises(ImageError) as info:
+            load_image(path)
+        message = str(info.value)
+        assert any(w in message for w in words.split("|")), (name, message)
+        assert "Traceback" not in message and len(message) < 400
+
+
+def test_byte_and_pixel_limits(tmp_path):
+    small = Settings(max_upload_mb=1, max_pixels=10_000)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)).save(big)
+    with pytest.raises(ImageError, match="limit is 1 MB"):
+        load_image(big, small)
+    px = tmp_path / "px.png"
+    Image.new("RGB", (200, 200)).save(px)
+    with pytest.raises(ImageError, match="megapixels"):
+        load_image(px, small)
+    with pytest.raises(ImageError, match="megapixels"):
+        load_image(np.zeros((200, 200, 3), dtype=np.uint8), small)
+
+
+def test_extreme_aspect_ratios_are_fine(tmp_path):
+    for size in ((1, 4000), (4000, 1)):
+        p = tmp_path / f"{size[0]}x{size[1]}.png"
+        Image.new("RGB", size, "white").save(p)
+        assert load_image(p).size == size

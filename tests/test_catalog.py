@@ -1,0 +1,70 @@
+"""The one model catalog: curated entries, resolve() of keys, labels, ids and folders."""
+
+from __future__ import annotations
+
+import pytest
+
+from tlweb import catalog
+from tlweb.catalog import CATALOG, CLASSIFICATION, list_models, resolve
+from tlweb.errors import ModelError
+
+
+def test_catalog_has_the_families_the_issue_asks_for():
+    cls = [s for s in CATALOG if s.task == CLASSIFICATION]
+    assert len(cls) >= 8
+    families = {s.family for s in cls}
+    assert {"vit", "swin", "convnext", "resnet", "dinov2"} <= families
+    assert families & {"efficientnet", "mobilenet_v2"}
+    assert any("deit" in s.hub_id for s in cls)
+    for s in CATALOG:
+        assert s.license and s.license != "unknown", s.key
+        assert s.params_m and s.input_size, s.key
+    keys = [s.key for s in CATALOG]
+    assert len(keys) == len(set(keys))
+
+
+def test_resolve_by_key_label_and_hub_id(settings):
+    spec = resolve("vit-base", settings=settings)
+    assert spec.hub_id == "google/vit-base-patch16-224"
+    assert resolve(spec.label, settings=settings) == spec
+    assert resolve("google/vit-base-patch16-224", settings=settings) == spec
+
+
+def test_resolve_any_hub_id_and_local_folder(settings, demo_models, tmp_path):
+    import shutil
+
+    spec = resolve("someone/their-model", settings=settings)
+    assert spec.source == "hub" and spec.hub_id == "someone/their-model"
+    folder = tmp_path / "my-model"
+    shutil.copytree(demo_models["demo-vit"], folder)
+    local = resolve(str(folder), settings=settings)
+    assert local.source == "local" and local.task == CLASSIFICATION and local.family == "vit"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "a/b/c/d", "bad id with spaces", "../../etc", "/no/such/folder", "x" * 300])
+def test_resolve_rejects_nonsense_with_a_sentence(settings, bad):
+    with pytest.raises(ModelError) as info:
+        resolve(bad, settings=settings)
+    assert len(str(info.value)) > 20
+
+
+def test_resolve_file_instead_of_folder(settings, tmp_path):
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"x")
+    with pytest.raises(ModelError, match="file, not a model folder"):
+        resolve(str(f), settings=settings)
+
+
+def test_demo_models_listed_only_in_demo_mode(settings):
+    demo_keys = {s.key for s in list_models(CLASSIFICATION, settings) if s.source == "demo"}
+    assert {"demo-vit", "demo-resnet", "demo-convnext"} <= demo_keys
+    plain = settings.replace(demo=False)
+    assert not [s for s in list_models(CLASSIFICATION, plain) if s.source == "demo"]
+    assert all("random weights" in s.label for s in list_models(CLASSIFICATION, settings) if s.source == "demo")
+
+
+def test_task_from_config():
+    assert catalog.task_from_config({"architectures": ["ViTForImageClassification"]}) == CLASSIFICATION
+    assert catalog.task_from_config({"architectures": ["DetrForObjectDetection"]}) == catalog.DETECTION
+    assert catalog.task_from_config({"model_type": "owlv2"}) == catalog.ZERO_SHOT_DETECTION
+    assert catalog.task_from_config({"architectures": ["Dinov2Model"]}) == catalog.FEATURES
