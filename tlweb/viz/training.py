@@ -1,0 +1,416 @@
+"""Fine-tuning figures: class counts, live curves, confusion matrix, per-class bars, the strategy
+ladder, data-efficiency curves and the runs table.
+
+Every function takes plain data (dicts, or engine objects with ``as_dict()`` / attributes) and returns
+a plotly figure or table rows; nothing here imports gradio or touches the engine's heavy modules.
+Accuracies and F1 arrive as fractions (0..1) and are shown as percentages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tlweb.viz.common import PALETTE, style
+
+# One colour per strategy, the same in every chart.
+STRATEGY_COLORS = {
+    "linear": PALETTE[0],   # indigo
+    "partial": PALETTE[4],  # sky
+    "lora": PALETTE[5],     # purple
+    "full": PALETTE[2],     # green
+    "scratch": PALETTE[1],  # orange
+}
+STRATEGY_LABELS = {
+    "linear": "linear probe (frozen pretrained backbone)",
+    "partial": "partial (last blocks + head)",
+    "lora": "LoRA adapters",
+    "full": "full fine-tune",
+    "scratch": "scratch (random init)",
+}
+STRATEGY_SHORT = {
+    "linear": "linear probe",
+    "partial": "partial",
+    "lora": "LoRA",
+    "full": "full fine-tune",
+    "scratch": "from scratch",
+}
+TRAIN_COLOR = PALETTE[0]
+VAL_COLOR = PALETTE[1]
+ACC_COLOR = PALETTE[2]
+LIGHT = "#A5B4FC"
+PCT_TICKS = [0, 20, 40, 60, 80, 100]
+PCT_TEXT = [f"{t}%" for t in PCT_TICKS]
+
+
+def as_dict(obj) -> dict:
+    """A plain dict from a dict, an object with ``as_dict()``, a dataclass, or any object's attributes."""
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if hasattr(obj, "as_dict") and callable(obj.as_dict):
+        d = dict(obj.as_dict())
+        # as_dict() may drop fields that the charts want (wall time, metrics); take them from attributes.
+        for name in ("wall_s", "strategy", "run_id", "test_accuracy", "test_macro_f1", "train_images",
+                     "test_images", "stopped", "metrics", "base_model"):
+            if name not in d and hasattr(obj, name):
+                d[name] = getattr(obj, name)
+        return d
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return dict(vars(obj))
+
+
+def _num(value) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _pct(value) -> float | None:
+    v = _num(value)
+    return None if v is None else v * 100.0
+
+
+def strategy_color(strategy: str, i: int = 0) -> str:
+    return STRATEGY_COLORS.get(strategy, PALETTE[(i + 6) % len(PALETTE)])
+
+
+def _empty_axes_note(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 14, "color": "#64748B"})
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def class_counts_bar(counts: Mapping[str, Mapping[str, int]], title: str | None = "Images per class",
+                     height: int | None = None) -> go.Figure:
+    """Grouped bars of train / test images per class (``PreparedData.counts()``), before training."""
+    splits = [s for s in ("train", "validation", "test") if s in counts] + \
+             [s for s in counts if s not in ("train", "validation", "test")]
+    classes: list[str] = []
+    for split in splits:
+        for name in counts[split]:
+            if name not in classes:
+                classes.append(name)
+    colors = {"train": PALETTE[0], "test": PALETTE[1], "validation": PALETTE[2]}
+    fig = go.Figure()
+    for i, split in enumerate(splits):
+        values = [int(counts[split].get(c, 0)) for c in classes]
+        total = sum(values)
+        fig.add_trace(go.Bar(
+            x=classes, y=values, name=f"{split} ({total:,})",
+            marker_color=colors.get(split, PALETTE[(i + 3) % len(PALETTE)]),
+            text=[f"{v:,}" for v in values], textposition="outside", cliponaxis=False,
+            hovertemplate="%{x}<br>" + split + ": %{y:,} images<extra></extra>",
+        ))
+    if not classes:
+        _empty_axes_note(fig, "No classes yet")
+    fig.update_layout(barmode="group", bargap=0.25, legend={"orientation": "h", "y": 1.02, "yanchor": "bottom",
+                                                             "x": 1, "xanchor": "right"})
+    fig.update_xaxes(type="category", automargin=True, tickangle=-30 if len(classes) > 8 else 0)
+    fig.update_yaxes(rangemode="tozero")
+    return style(fig, title=title, x="class", y="images", height=height or 320)
+
+
+# --------------------------------------------------------------------------------------------
+# Live curves
+
+
+def _run_key(ev: dict) -> str:
+    return str(ev.get("run_id") or ev.get("strategy") or "run")
+
+
+def training_curves(events: Iterable, title: str | None = "Training curves", height: int = 360) -> go.Figure:
+    """Loss (train per step, validation per epoch) and validation accuracy against epochs.
+
+    ``events`` are TrainEvent objects or their dicts, in the order they happened, from one run or
+    several (a ladder): each run gets its own colour, labelled by strategy.
+    """
+    evs = [as_dict(e) for e in events]
+    runs: dict[str, list[dict]] = {}
+    for ev in evs:
+        runs.setdefault(_run_key(ev), []).append(ev)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Loss (lower is better)", "Validation accuracy (higher is better)"))
+    several = len(runs) > 1
+    any_point = False
+    for i, (key, items) in enumerate(runs.items()):
+        strategy = str(items[0].get("strategy") or key)
+        name = STRATEGY_SHORT.get(strategy, strategy)
+        color = strategy_color(strategy, i) if several else None
+        steps = [e for e in items if _num(e.get("train_loss")) is not None and e.get("kind") in ("step", None)]
+        evals = [e for e in items if _num(e.get("val_loss")) is not None or _num(e.get("val_accuracy")) is not None]
+        evals = [e for e in evals if e.get("kind") in ("eval", "done", "stopped", None)]
+        # one point per epoch mark: the last eval wins when the same epoch is reported twice
+        by_epoch: dict[float, dict] = {}
+        for e in evals:
+            by_epoch[round(_num(e.get("epoch")) or 0.0, 4)] = e
+        evals = [by_epoch[k] for k in sorted(by_epoch)]
+        if steps:
+            any_point = True
+            fig.add_trace(go.Scatter(
+                x=[_num(e.get("epoch")) for e in steps], y=[_num(e.get("train_loss")) for e in steps],
+                mode="lines", name=f"{name} · train loss" if several else "train loss (per step)",
+                line={"color": color or TRAIN_COLOR, "width": 1.6}, opacity=0.75 if several else 0.9,
+                legendgroup=key,
+                hovertemplate="epoch %{x:.2f}<br>train loss %{y:.4f}<extra>" + name + "</extra>",
+            ), row=1, col=1)
+        vl = [e for e in evals if _num(e.get("val_loss")) is not None]
+        if vl:
+            any_point = True
+            fig.add_trace(go.Scatter(
+                x=[_num(e.get("epoch")) for e in vl], y=[_num(e.get("val_loss")) for e in vl],
+                mode="lines+markers", name=f"{name} · val loss" if several else "validation loss (per epoch)",
+                line={"color": color or VAL_COLOR, "width": 2.4, "dash": "dot" if several else "solid"},
+                marker={"size": 7}, legendgroup=key,
+                hovertemplate="epoch %{x:.2f}<br>val loss %{y:.4f}<extra>" + name + "</extra>",
+            ), row=1, col=1)
+        va = [e for e in evals if _num(e.get("val_accuracy")) is not None]
+        if va:
+            any_point = True
+            fig.add_trace(go.Scatter(
+                x=[_num(e.get("epoch")) for e in va], y=[_pct(e.get("val_accuracy")) for e in va],
+                mode="lines+markers", name=f"{name} · val accuracy" if several else "validation accuracy",
+                line={"color": color or ACC_COLOR, "width": 2.4}, marker={"size": 8}, legendgroup=key,
+                hovertemplate="epoch %{x:.2f}<br>val accuracy %{y:.1f}%<extra>" + name + "</extra>",
+            ), row=1, col=2)
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=1)
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title_text="cross-entropy loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy (%)", range=[0, 102], ticksuffix="%", row=1, col=2)
+    style(fig, title=title, height=height)
+    fig.update_layout(legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0, "xanchor": "left"},
+                      margin={"b": 90})
+    if not any_point:
+        _empty_axes_note(fig, "Curves appear here while training runs")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def confusion_heatmap(matrix, class_names: list[str], title: str | None = "Confusion matrix (test set)",
+                      height: int | None = None) -> go.Figure:
+    """Rows are true classes, columns predicted; colour and text show row-normalised % and counts."""
+    counts = [[int(v) for v in row] for row in (matrix or [])]
+    n = len(counts)
+    names = [str(c) for c in class_names][:n] if class_names else [f"class {i}" for i in range(n)]
+    names += [f"class {i}" for i in range(len(names), n)]
+    pct = []
+    for row in counts:
+        total = sum(row)
+        pct.append([100.0 * v / total if total else 0.0 for v in row])
+    text = [[f"{c}<br>{p:.0f}%" for c, p in zip(crow, prow)] for crow, prow in zip(counts, pct)]
+    fig = go.Figure(go.Heatmap(
+        z=pct, x=names, y=names, customdata=counts,
+        text=text if n <= 20 else None, texttemplate="%{text}" if n <= 20 else None,
+        colorscale=[[0.0, "#F8FAFC"], [0.35, "#C7D2FE"], [0.7, "#6366F1"], [1.0, "#312E81"]],
+        zmin=0, zmax=100, xgap=2, ygap=2,
+        colorbar={"title": {"text": "% of row"}, "ticksuffix": "%", "thickness": 12},
+        hovertemplate="true %{y} → predicted %{x}<br>%{customdata} images (%{z:.1f}% of true %{y})<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
+    fig.update_xaxes(type="category", automargin=True, side="bottom", tickangle=-30 if n > 6 else 0)
+    side = max(320, min(720, 60 * n + 160))
+    return style(fig, title=title, x="predicted class", y="true class", height=height or side, legend=False)
+
+
+def per_class_bars(per_class: Mapping[str, Mapping[str, float]], title: str | None = "Per-class precision and recall",
+                   height: int | None = None) -> go.Figure:
+    """Grouped bars of precision and recall (%) per class, support in the hover."""
+    names = list(per_class)
+    prec = [_pct(per_class[c].get("precision")) or 0.0 for c in names]
+    rec = [_pct(per_class[c].get("recall")) or 0.0 for c in names]
+    support = [int(per_class[c].get("support") or 0) for c in names]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=names, y=prec, name="precision", marker_color=PALETTE[0], customdata=support,
+                         text=[f"{v:.0f}%" for v in prec], textposition="outside", cliponaxis=False,
+                         hovertemplate="%{x}<br>precision %{y:.1f}%<br>%{customdata} test images<extra></extra>"))
+    fig.add_trace(go.Bar(x=names, y=rec, name="recall", marker_color=PALETTE[1], customdata=support,
+                         text=[f"{v:.0f}%" for v in rec], textposition="outside", cliponaxis=False,
+                         hovertemplate="%{x}<br>recall %{y:.1f}%<br>%{customdata} test images<extra></extra>"))
+    fig.update_layout(barmode="group", bargap=0.25,
+                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    fig.update_xaxes(type="category", automargin=True, tickangle=-30 if len(names) > 8 else 0)
+    fig.update_yaxes(range=[0, 112], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
+    return style(fig, title=title, x="class", y="score on the test set (%)", height=height or 340)
+
+
+def metrics_markdown(result, elapsed_s: float | None = None) -> str:
+    """A compact summary of a finished run (RunResult or its dict) for a Markdown widget."""
+    d = as_dict(result)
+    acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
+    strategy = str(d.get("strategy", ""))
+    wall = _num(d.get("wall_s")) if elapsed_s is None else elapsed_s
+    lines = [
+        f"### Test accuracy **{acc:.1f}%** · macro-F1 **{f1:.1f}%**" if acc is not None and f1 is not None
+        else "### No test metrics",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| strategy | {STRATEGY_LABELS.get(strategy, strategy)} |",
+        f"| base model | `{d.get('base_model', '?')}` |",
+        f"| images | {int(d.get('train_images') or 0):,} train · {int(d.get('test_images') or 0):,} test |",
+    ]
+    if wall is not None:
+        lines.append(f"| wall time | {wall:,.1f} s |")
+    if d.get("run_id"):
+        lines.append(f"| run | `{d['run_id']}` |")
+    if d.get("stopped"):
+        lines.append("\n⏹ *Stopped early: the best model so far was kept.*")
+    return "\n".join(lines)
+
+
+def mistake_captions(mistakes: Iterable) -> list[tuple[str, str]]:
+    """(image path, "true → predicted (confidence)") pairs for a gallery."""
+    out = []
+    for m in mistakes or []:
+        d = as_dict(m)
+        conf = _pct(d.get("confidence"))
+        cap = f"{d.get('true', '?')} → {d.get('pred', '?')}" + (f" ({conf:.0f}%)" if conf is not None else "")
+        out.append((str(d.get("image")), cap))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Comparisons: the strategy ladder and data efficiency
+
+
+def ladder_chart(results: Iterable, title: str | None = "Strategy ladder: same data, same budget",
+                 height: int = 400, chance: float | None = None) -> go.Figure:
+    """Test accuracy and macro-F1 (%) per strategy as grouped bars; wall time and images on hover.
+
+    ``results`` are RunResult objects or dicts with strategy, test_accuracy, test_macro_f1 and
+    optionally wall_s, train_images. ``chance`` (0..1) draws the 1/classes guessing line.
+    """
+    rows = [as_dict(r) for r in results]
+    names = [STRATEGY_SHORT.get(str(r.get("strategy")), str(r.get("strategy"))) for r in rows]
+    acc = [_pct(r.get("test_accuracy")) for r in rows]
+    f1 = [_pct(r.get("test_macro_f1")) for r in rows]
+    wall = [_num(r.get("wall_s")) for r in rows]
+    imgs = [r.get("train_images") for r in rows]
+    custom = [[f"{w:,.1f} s" if w is not None else "?", f"{int(n):,}" if n is not None else "?",
+               STRATEGY_LABELS.get(str(r.get("strategy")), str(r.get("strategy"))),
+               " (stopped early)" if r.get("stopped") else ""]
+              for w, n, r in zip(wall, imgs, rows)]
+    colors = [strategy_color(str(r.get("strategy")), i) for i, r in enumerate(rows)]
+    hover = ("<b>%{customdata[2]}</b>%{customdata[3]}<br>%{fullData.name}: %{y:.1f}%"
+             "<br>wall time %{customdata[0]}<br>%{customdata[1]} training images<extra></extra>")
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=names, y=acc, name="test accuracy", marker={"color": colors}, customdata=custom,
+                         text=[f"{v:.1f}%" if v is not None else "" for v in acc], textposition="outside",
+                         cliponaxis=False, hovertemplate=hover, offsetgroup="acc"))
+    fig.add_trace(go.Bar(x=names, y=f1, name="macro-F1", marker={"color": colors, "opacity": 0.55,
+                                                                 "pattern": {"shape": "/", "fgcolor": "white",
+                                                                             "solidity": 0.3},
+                                                                 "line": {"color": colors, "width": 1.5}},
+                         customdata=custom, text=[f"{v:.1f}%" if v is not None else "" for v in f1],
+                         textposition="outside", cliponaxis=False, hovertemplate=hover, offsetgroup="f1"))
+    # wall time under each strategy name
+    fig.update_xaxes(type="category", tickmode="array", tickvals=names,
+                     ticktext=[f"<b>{n}</b><br><span style='font-size:11px;color:#64748B'>{c[0]}</span>"
+                               for n, c in zip(names, custom)])
+    if chance is not None and rows:
+        fig.add_hline(y=chance * 100, line_dash="dash", line_color="#94A3B8",
+                      annotation_text=f"chance {chance * 100:.0f}%", annotation_position="top left",
+                      annotation_font_color="#64748B", annotation_bgcolor="rgba(255,255,255,0.85)")
+    if not rows:
+        _empty_axes_note(fig, "Run the ladder to compare strategies")
+    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.06,
+                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    fig.update_yaxes(range=[0, 112], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
+    return style(fig, title=title, x="strategy (wall time below)", y="score on the test set (%)", height=height)
+
+
+def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accuracy vs images per class",
+                      height: int = 400, chance: float | None = None) -> go.Figure:
+    """Test accuracy (%) against images per class (log x), one line per strategy.
+
+    ``rows`` are ``data_efficiency()`` rows: {"strategy", "per_class", "train_images", "test_accuracy", …}.
+    """
+    rows = [as_dict(r) for r in rows]
+    by_strategy: dict[str, list[dict]] = {}
+    for r in rows:
+        if _num(r.get("per_class")) is None or _num(r.get("test_accuracy")) is None:
+            continue
+        by_strategy.setdefault(str(r.get("strategy")), []).append(r)
+    fig = go.Figure()
+    xs_all: set[float] = set()
+    for i, (strategy, items) in enumerate(by_strategy.items()):
+        items = sorted(items, key=lambda r: _num(r["per_class"]))
+        xs = [_num(r["per_class"]) for r in items]
+        xs_all.update(xs)
+        color = strategy_color(strategy, i)
+        label = {"linear": "pretrained · linear probe", "scratch": "from scratch (random init)"}.get(
+            strategy, STRATEGY_LABELS.get(strategy, strategy))
+        custom = [[int(r.get("train_images") or 0), _pct(r.get("test_macro_f1"))] for r in items]
+        fig.add_trace(go.Scatter(
+            x=xs, y=[_pct(r["test_accuracy"]) for r in items], mode="lines+markers+text", name=label,
+            line={"color": color, "width": 3}, marker={"size": 10, "color": color, "line": {"color": "white", "width": 1.5}},
+            text=[f"{_pct(r['test_accuracy']):.0f}%" for r in items], textposition="top center",
+            textfont={"color": color, "size": 11}, customdata=custom,
+            hovertemplate=("<b>" + label + "</b><br>%{x} images per class (%{customdata[0]} total)"
+                           "<br>test accuracy %{y:.1f}%<br>macro-F1 %{customdata[1]:.1f}%<extra></extra>"),
+        ))
+    if chance is not None and by_strategy:
+        fig.add_hline(y=chance * 100, line_dash="dash", line_color="#94A3B8",
+                      annotation_text=f"chance {chance * 100:.0f}%", annotation_position="bottom right",
+                      annotation_font_color="#64748B")
+    if not by_strategy:
+        _empty_axes_note(fig, "Run the data-efficiency curve to see accuracy vs images per class")
+    ticks = sorted(xs_all)
+    fig.update_xaxes(type="log", tickvals=ticks or None, ticktext=[f"{t:g}" for t in ticks] or None)
+    if ticks:
+        lo, hi = math.log10(min(ticks)), math.log10(max(ticks))
+        pad = max(0.08, (hi - lo) * 0.06)
+        fig.update_xaxes(range=[lo - pad, hi + pad])
+    fig.update_yaxes(range=[0, 108], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    return style(fig, title=title, x="training images per class (log scale)", y="test accuracy (%)", height=height)
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+RUNS_HEADERS = ["run", "created", "strategy", "base model", "status", "test acc. (%)", "macro-F1 (%)", "classes"]
+
+
+def _short_model(name: str) -> str:
+    name = str(name or "")
+    if "/" in name and (name.startswith("/") or name.count("/") > 1):
+        return name.rstrip("/").rsplit("/", 1)[-1]  # a local folder: its name is enough
+    return name
+
+
+def runs_table(runs: Iterable) -> list[list]:
+    """Rows for a Dataframe with :data:`RUNS_HEADERS` from ``list_runs()`` (RunInfo objects or dicts)."""
+    out = []
+    for r in runs:
+        d = as_dict(r)
+        acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
+        created = str(d.get("created") or "")
+        created = created.replace("T", " ")[:16]
+        classes = d.get("class_names") or []
+        out.append([
+            str(d.get("run_id", "")),
+            created,
+            str(d.get("strategy", "")),
+            _short_model(d.get("base_model", "")),
+            str(d.get("status", "")),
+            round(acc, 1) if acc is not None else None,
+            round(f1, 1) if f1 is not None else None,
+            len(classes),
+        ])
+    return out
