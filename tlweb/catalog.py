@@ -108,7 +108,7 @@ CATALOG: tuple[ModelSpec, ...] = (
          desc="EfficientNet-B0: compound-scaled mobile CNN"),
     _cls("mobilenet-v2", "google/mobilenet_v2_1.0_224", "mobilenet_v2", 3.5, license="other",
          desc="MobileNetV2 1.0: inverted residuals for phones"),
-    _cls("dinov2-small-linear", "facebook/dinov2-small-imagenet1k-1-layer", "dinov2", 22.1, attn=True,
+    _cls("dinov2-small-linear", "facebook/dinov2-small-imagenet1k-1-layer", "dinov2", 22.8, attn=True,
          desc="DINOv2 ViT-S/14 self-supervised features + a linear ImageNet head",
          on="LVD-142M (self-supervised) + linear head on ImageNet-1k"),
     _cls("beit-base", "microsoft/beit-base-patch16-224", "beit", 86.5, attn=True,
@@ -125,21 +125,22 @@ CATALOG: tuple[ModelSpec, ...] = (
               "mask2former", 47.4, 512, "other", "Mask2Former (Swin-T) semantic segmentation on ADE20k",
               pretrained_on="ADE20k"),
     ModelSpec("upernet-convnext-small", "openmmlab/upernet-convnext-small", SEGMENTATION, "upernet",
-              82.0, 512, "mit", "UperNet with a ConvNeXt-S backbone on ADE20k", pretrained_on="ADE20k"),
+              81.9, 512, "mit", "UperNet with a ConvNeXt-S backbone on ADE20k", pretrained_on="ADE20k"),
     # ---- object detection ----
     ModelSpec("detr-resnet-50", "facebook/detr-resnet-50", DETECTION, "detr", 41.6, 800, "apache-2.0",
               "DETR: end-to-end detection with a transformer decoder (COCO)", pretrained_on="COCO 2017"),
     ModelSpec("yolos-tiny", "hustvl/yolos-tiny", DETECTION, "yolos", 6.5, 512, "apache-2.0",
               "YOLOS-Ti: a plain ViT as a detector (COCO)", supports_attention=True, pretrained_on="COCO 2017"),
     ModelSpec("rtdetr-r18", "PekingU/rtdetr_r18vd", DETECTION, "rt_detr", 20.2, 640, "apache-2.0",
-              "RT-DETR R18: real-time DETR (COCO)", pretrained_on="COCO 2017 + Objects365"),
+              "RT-DETR R18: real-time DETR (COCO)", pretrained_on="COCO 2017"),
     # ---- zero-shot ----
     ModelSpec("owlv2-base", "google/owlv2-base-patch16-ensemble", ZERO_SHOT_DETECTION, "owlv2", 155.0, 960,
               "apache-2.0", "OWLv2: open-vocabulary detection from text queries"),
-    ModelSpec("owlvit-base", "google/owlvit-base-patch32", ZERO_SHOT_DETECTION, "owlvit", 153.0, 768,
+    ModelSpec("owlvit-base", "google/owlvit-base-patch32", ZERO_SHOT_DETECTION, "owlvit", 153.2, 768,
               "apache-2.0", "OWL-ViT: open-vocabulary detection from text queries"),
     ModelSpec("clip-vit-base", "openai/clip-vit-base-patch32", ZERO_SHOT_CLASSIFICATION, "clip", 151.3, 224,
-              "mit", "CLIP ViT-B/32: zero-shot classification from label names", supports_attention=True),
+              "not stated on the Hub card (openai/CLIP code: MIT)",
+              "CLIP ViT-B/32: zero-shot classification from label names", supports_attention=True),
 )
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$|^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
