@@ -44,12 +44,22 @@ def add_serve(sub) -> None:
     p.add_argument("--port", type=int, help="port (default 7860 or TLWEB_PORT)")
     p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 to share on a network)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--no-demo-fallback", action="store_true",
+                   help="don't add demo models when the Hugging Face Hub is unreachable")
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     settings = _settings_from(args)
     from tlweb.ui.app import launch
+
+    if not settings.demo and not args.no_demo_fallback:
+        from tlweb.engine.loading import hub_reachable
+
+        if not hub_reachable(settings=settings):
+            print("tlweb: the Hugging Face Hub is unreachable, so tiny random-weight demo models are listed too "
+                  "(cached and local models still work).", flush=True)
+            settings = set_settings(settings.replace(demo=True))
 
     print(f"tlweb: serving on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else ""),
           flush=True)
@@ -142,8 +152,53 @@ def cmd_demo_models(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- compare
+
+
+def add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="compare 2-6 backbones on one or more images (top-k, latency, GFLOPs, memory)")
+    p.add_argument("images", nargs="+", help="image files (each decoded once, shared by every model)")
+    p.add_argument("--models", required=True, help="comma-separated catalog keys, Hub ids or local folders (2-6)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--runs", type=int, default=5, help="at most this many timed warm runs per model (default 5; fewer once 2 s of timing is spent)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-vit …)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.engine.compare import iter_compare
+
+    last = None
+    for last in iter_compare(args.images, args.models, args.top_k, settings, runs=args.runs):
+        if not args.json:
+            print(last.message, file=sys.stderr, flush=True)
+    out = last.result.as_dict()
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{'model':28s} {'family':13s} {'params':>10s} {'GFLOPs':>9s} {'ms/img':>8s} {'peak MB':>8s}  top-1")
+        for m in out["models"]:
+            if m["error"]:
+                print(f"{m['model']:28s} error: {m['error']}")
+                continue
+            tops = ", ".join(p[0]["label"] for p in m["predictions"] if p)
+            print(f"{m['model']:28s} {m['family']:13s} {m['params']:>10,d} {m['gflops']:>9.3g} "
+                  f"{m['latency_ms']:>8.2f} {m['peak_memory_mb']:>8.1f}  {tops}")
+        device = next((m["device"] for m in out["models"] if m["device"]), "?")
+        print(f"latency: forward pass per image, median of warm runs on {device}, batch of {len(out['images'])}")
+    ok = [m for m in out["models"] if not m["error"]]
+    if not ok:
+        print("error: none of the models could run (see each model's error).", file=sys.stderr)
+        return 2
+    return 0
+
+
 # Each adder registers one sub-command; tabs' issues add theirs here.
 COMMANDS = [add_serve, add_classify, add_download, add_models, add_demo_models]
+COMMANDS.append(add_compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

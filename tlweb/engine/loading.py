@@ -55,9 +55,13 @@ class LoadedModel:
     load_s: float
     evicted: list[str] = field(default_factory=list)  # models evicted to make room for this one
 
+    _params: int | None = None
+
     @property
     def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        if self._params is None:
+            self._params = sum(p.numel() for p in self.model.parameters())
+        return self._params
 
     @property
     def input_size(self) -> int | None:

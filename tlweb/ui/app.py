@@ -15,6 +15,7 @@ log = logging.getLogger("tlweb.ui")
 # Tab modules in display order. Each has TITLE and build(settings).
 TABS = (
     "tlweb.ui.tabs.classify",
+    "tlweb.ui.tabs.compare",
 )
 
 CSS = """
@@ -26,6 +27,13 @@ CSS = """
            background: var(--block-background-fill); border: 1px solid var(--border-color-primary);}
 .tl-badge.warn {background: #FEF3C7; color: #92400E; border-color: #FCD34D;}
 .tl-badge.ok {background: #D1FAE5; color: #065F46; border-color: #6EE7B7;}
+.tl-top1 {font-size: 1.35em; font-weight: 600; margin: 0.2em 0 0.4em 0;}
+.tl-top1 span {color: var(--color-accent); margin-left: 0.4em;}
+.tl-facts {display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; font-size: 0.92em;
+           padding: 10px 14px; border: 1px solid var(--border-color-primary); border-radius: 10px;
+           background: var(--block-background-fill);}
+.tl-facts .k {color: var(--body-text-color-subdued);}
+.tl-note {font-size: 0.9em; color: var(--body-text-color-subdued); margin: 0.5em 0 0 0;}
 footer {display: none !important;}
 """
 

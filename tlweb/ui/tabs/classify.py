@@ -20,26 +20,32 @@ INTRO = (
 
 
 def facts_markdown(result) -> str:
+    """Top-1, latency and model facts as a compact card (HTML inside Markdown)."""
+    from html import escape
+
     spec = result.spec
     params = f"{result.params / 1e6:,.2f} M" if result.params >= 1e5 else f"{result.params:,}"
-    lines = [
-        f"**{result.predictions[0].label}** · {result.predictions[0].score * 100:.1f}%",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| latency | **{result.latency_ms:,.1f} ms** on {result.device} ({result.dtype}) |",
-        f"| model | `{spec.hub_id if spec.source in ('catalog', 'hub') else spec.key}` |",
-        f"| family | {spec.family} |",
-        f"| parameters | {params} |",
-        f"| input size | {spec.input_size or '?'} px |",
-        f"| pretrained on | {spec.pretrained_on or 'see the model card'} |",
-        f"| licence | {spec.license} |",
+    top = result.predictions[0]
+    rows = [
+        ("latency", f"<b>{result.latency_ms:,.1f} ms</b> on {escape(result.device)} ({escape(result.dtype)})"),
+        ("model", f"<code>{escape(spec.hub_id if spec.source in ('catalog', 'hub') else spec.key)}</code>"),
+        ("family", escape(spec.family)),
+        ("parameters", params),
+        ("input size", f"{spec.input_size or '?'} px"),
+        ("pretrained on", escape(spec.pretrained_on or "see the model card")),
+        ("licence", escape(spec.license)),
+    ]
+    cells = "".join(f"<div class='k'>{k}</div><div class='v'>{v}</div>" for k, v in rows)
+    html = [
+        f"<div class='tl-top1'>{escape(top.label)} <span>{top.score * 100:.1f}%</span></div>",
+        f"<div class='tl-facts'>{cells}</div>",
     ]
     if spec.source == "demo":
-        lines.append("\n⚠️ *Random weights (UI demo): the predictions are noise.*")
+        html.append("<p class='tl-note'>⚠️ Random weights (UI demo): the predictions are noise.</p>")
     if result.evicted:
-        lines.append(f"\nℹ️ Unloaded {', '.join(result.evicted)} to stay within the model memory budget.")
-    return "\n".join(lines)
+        html.append(f"<p class='tl-note'>ℹ️ Unloaded {escape(', '.join(result.evicted))} to stay within the "
+                    "model memory budget.</p>")
+    return "\n".join(html)
 
 
 def build(settings: Settings | None = None) -> None:

@@ -1,0 +1,55 @@
+"""python -m tlweb classify … as a user runs it (a subprocess, offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT
+
+
+def _run(*args, timeout=120):
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "tlweb", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=timeout)
+
+
+def test_classify_json_last_line(demo_models, example_image):
+    out = _run("classify", str(example_image), "--model", str(demo_models["demo-vit"]), "--top-k", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    assert data["model"] == str(demo_models["demo-vit"])
+    assert len(data["predictions"]) == 3
+    assert set(data["predictions"][0]) == {"label", "score"}
+    assert data["predictions"][0]["score"] >= data["predictions"][1]["score"]
+
+
+def test_classify_text_output(demo_models, example_image):
+    out = _run("classify", str(example_image), "--model", "demo-resnet")
+    assert out.returncode == 0, out.stderr
+    assert "%" in out.stdout
+
+
+def test_offline_hub_model_exits_nonzero_fast(example_image):
+    t0 = time.perf_counter()
+    out = _run("classify", str(example_image), "--model", "google/vit-base-patch16-224")
+    assert time.perf_counter() - t0 < 15
+    assert out.returncode != 0
+    assert "not in the local cache" in out.stderr and "cannot be reached" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_image_exits_2_with_sentence(tmp_path, demo_models):
+    bad = tmp_path / "x.jpg"
+    bad.write_text("hello")
+    out = _run("classify", str(bad), "--model", "demo-vit")
+    assert out.returncode == 2 and "not an image" in out.stderr
+
+
+def test_models_lists_catalog():
+    out = _run("models", "--task", "image-classification", "--json")
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    assert any(m["model"] == "google/vit-base-patch16-224" for m in data["models"])
