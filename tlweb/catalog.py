@@ -48,6 +48,7 @@ class ModelSpec:
     supports_gradcam: bool = False  # has conv/patch feature maps for Grad-CAM
     source: str = "catalog"  # catalog | demo | run | local | hub
     pretrained_on: str = ""
+    revision: str | None = None  # a Hub branch/commit, e.g. DETR's "no_timm" (no timm dependency)
 
     @property
     def is_local(self) -> bool:
@@ -128,7 +129,7 @@ CATALOG: tuple[ModelSpec, ...] = (
               81.9, 512, "mit", "UperNet with a ConvNeXt-S backbone on ADE20k", pretrained_on="ADE20k"),
     # ---- object detection ----
     ModelSpec("detr-resnet-50", "facebook/detr-resnet-50", DETECTION, "detr", 41.6, 800, "apache-2.0",
-              "DETR: end-to-end detection with a transformer decoder (COCO)", pretrained_on="COCO 2017"),
+              "DETR: end-to-end detection with a transformer decoder (COCO)", pretrained_on="COCO 2017", revision="no_timm"),
     ModelSpec("yolos-tiny", "hustvl/yolos-tiny", DETECTION, "yolos", 6.5, 512, "apache-2.0",
               "YOLOS-Ti: a plain ViT as a detector (COCO)", supports_attention=True, pretrained_on="COCO 2017"),
     ModelSpec("rtdetr-r18", "PekingU/rtdetr_r18vd", DETECTION, "rt_detr", 20.2, 640, "apache-2.0",

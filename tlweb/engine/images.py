@@ -64,8 +64,9 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
     """Decode ``source`` (path, bytes, file object, PIL image or numpy array) into RGB.
 
     ``draft``: the caller only needs at least this many pixels on the short side (a classifier
-    that resizes to 224 anyway). Large JPEGs are then decoded at 1/2, 1/4 or 1/8 scale by the
-    JPEG decoder itself, which is several times faster than decoding full size and resizing.
+    that resizes to 224 anyway). JPEGs at least 4x that size are then decoded at 1/2, 1/4 or
+    1/8 scale by the JPEG decoder itself (keeping >= 2x the needed side), which is several
+    times faster than decoding full size and resizing.
     Never use it where coordinates in the original image matter (segmentation, detection).
 
     Raises :class:`ImageError` for non-images, truncated or corrupt files, files over the byte
@@ -146,9 +147,10 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({_short(exc)}).") from None
             _check_pixels(img.size, settings, label)
-            if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 2 * draft:
+            if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
+                # keep >= 2x the needed side so the processor still downsamples from a sharp picture
                 w, h = img.size
-                scale = draft / min(w, h)
+                scale = 2 * draft / min(w, h)
                 img.draft(img.mode, (max(1, int(w * scale)), max(1, int(h * scale))))
             try:
                 if getattr(img, "n_frames", 1) > 1:

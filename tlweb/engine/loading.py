@@ -309,6 +309,8 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
     source = spec.hub_id
     local = Path(source).is_dir()
     kwargs: dict = {"trust_remote_code": False}
+    if spec.revision and not local:
+        kwargs["revision"] = spec.revision
     if local:
         kind = _weights_kind(Path(source))
         if kind == "none":
@@ -362,8 +364,9 @@ def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
     from transformers import AutoConfig
 
     try:
-        return _with_offline_fallback(lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **kw),
-                                      spec, local, settings)
+        return _with_offline_fallback(
+            lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
+            spec, local, settings)
     except (ModelError, ModelUnavailableError):
         raise
     except ValueError as exc:
@@ -393,12 +396,17 @@ def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settin
 
     cls = AutoProcessor if _needs_text(task) else AutoImageProcessor
     try:
-        return _with_offline_fallback(lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **kw),
-                                      spec, local, settings)
+        return _with_offline_fallback(
+            lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
+            spec, local, settings)
     except (ModelError, ModelUnavailableError):
         raise
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"'{spec.hub_id}' has no usable image processor: {_first_line(exc)}") from None
+
+
+def _rev(spec: ModelSpec, local: bool) -> dict:
+    return {"revision": spec.revision} if spec.revision and not local else {}
 
 
 def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings):
@@ -469,12 +477,22 @@ def download(model_id: str, settings: Settings | None = None) -> str:
         raise ModelUnavailableError(
             f"The Hugging Face Hub cannot be reached from this machine, so '{spec.hub_id}' cannot be downloaded here."
         )
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import list_repo_files, snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.py.lock"]
-    if settings.allow_pickle:
-        patterns.append("*.bin")
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model"]
     try:
-        return snapshot_download(spec.hub_id, allow_patterns=patterns)
+        files = list_repo_files(spec.hub_id, revision=spec.revision)
+        if not any(f.endswith(".safetensors") for f in files):
+            # Curated catalog entries are trusted (transformers loads .bin with weights_only=True);
+            # a typed id needs the operator's permission for pickle weights.
+            if spec.source == "catalog" or settings.allow_pickle:
+                patterns.append("*.bin")
+            else:
+                raise ModelError(
+                    f"'{spec.hub_id}' only has pickle weights (.bin); start with TLWEB_ALLOW_PICKLE=1 to allow them."
+                )
+        return snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns)
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - surfaced as a sentence
         raise ModelError(f"Downloading '{spec.hub_id}' failed: {_first_line(exc)}") from None
