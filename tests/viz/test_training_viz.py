@@ -218,10 +218,11 @@ def test_runs_table_rows():
     assert rows[1][3] == "demo-resnet" and rows[1][5] is None
 
 
-def test_metrics_markdown_and_mistake_captions():
-    md = tv.metrics_markdown({"strategy": "linear", "test_accuracy": 0.9, "test_macro_f1": 0.85,
-                              "train_images": 40, "test_images": 10, "wall_s": 3.2, "run_id": "r1",
-                              "base_model": "demo-vit"})
-    assert "90.0%" in md and "85.0%" in md and "3.2 s" in md and "linear probe" in md
+def test_metrics_html_and_mistake_captions():
+    out = tv.metrics_html({"strategy": "linear", "test_accuracy": 0.9, "test_macro_f1": 0.85,
+                           "train_images": 40, "test_images": 10, "wall_s": 3.2, "run_id": "r1<x>",
+                           "base_model": "demo-vit"})
+    assert "90.0%" in out and "85.0%" in out and "3.2 s" in out and "linear probe" in out
+    assert "r1&lt;x&gt;" in out and "r1<x>" not in out  # escaped
     caps = tv.mistake_captions([{"image": "/tmp/a.png", "true": "cat", "pred": "dog", "confidence": 0.93}])
     assert caps == [("/tmp/a.png", "cat → dog (93%)")]

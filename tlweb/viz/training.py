@@ -9,6 +9,7 @@ Accuracies and F1 arrive as fractions (0..1) and are shown as percentages.
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 from collections.abc import Iterable, Mapping
 
@@ -247,29 +248,55 @@ def per_class_bars(per_class: Mapping[str, Mapping[str, float]], title: str | No
     return style(fig, title=title, x="class", y="score on the test set (%)", height=height or 340)
 
 
-def metrics_markdown(result, elapsed_s: float | None = None) -> str:
-    """A compact summary of a finished run (RunResult or its dict) for a Markdown widget."""
+def score_cards_html(cards: Iterable[tuple[str, str, str]]) -> str:
+    """Big-number cards: (value, label, colour) each; self-contained inline styles."""
+    items = []
+    for value, label, color in cards:
+        items.append(
+            "<div style='flex:1 1 120px; padding:10px 14px; border-radius:12px; "
+            f"border:1px solid {color}55; background:{color}12'>"
+            f"<div style='font-size:1.9em; font-weight:700; color:{color}; line-height:1.1'>{html.escape(value)}</div>"
+            f"<div style='font-size:0.85em; opacity:0.75'>{html.escape(label)}</div></div>"
+        )
+    return "<div style='display:flex; gap:10px; flex-wrap:wrap; margin:4px 0 10px 0'>" + "".join(items) + "</div>"
+
+
+def facts_html(rows: Iterable[tuple[str, str]], code: Iterable[str] = ()) -> str:
+    """A two-column key/value grid; values are escaped (keys in ``code`` are shown monospace)."""
+    code = set(code)
+    cells = []
+    for key, value in rows:
+        v = html.escape(str(value))
+        if key in code:
+            v = f"<code style='font-size:0.9em; word-break:break-all'>{v}</code>"
+        cells.append(f"<div style='opacity:0.7'>{html.escape(key)}</div><div>{v}</div>")
+    return ("<div style='display:grid; grid-template-columns:max-content 1fr; gap:4px 16px; font-size:0.92em; "
+            "padding:10px 14px; border:1px solid #CBD5E155; border-radius:10px'>" + "".join(cells) + "</div>")
+
+
+def metrics_html(result, elapsed_s: float | None = None) -> str:
+    """Summary of a finished run (RunResult or its dict): score cards and the run's facts."""
     d = as_dict(result)
     acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
     strategy = str(d.get("strategy", ""))
     wall = _num(d.get("wall_s")) if elapsed_s is None else elapsed_s
-    lines = [
-        f"### Test accuracy **{acc:.1f}%** · macro-F1 **{f1:.1f}%**" if acc is not None and f1 is not None
-        else "### No test metrics",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| strategy | {STRATEGY_LABELS.get(strategy, strategy)} |",
-        f"| base model | `{d.get('base_model', '?')}` |",
-        f"| images | {int(d.get('train_images') or 0):,} train · {int(d.get('test_images') or 0):,} test |",
+    cards = [
+        (f"{acc:.1f}%" if acc is not None else "–", "test accuracy", PALETTE[0]),
+        (f"{f1:.1f}%" if f1 is not None else "–", "macro-F1", PALETTE[2]),
     ]
     if wall is not None:
-        lines.append(f"| wall time | {wall:,.1f} s |")
+        cards.append((f"{wall:,.1f} s", "wall time", PALETTE[1]))
+    rows = [
+        ("strategy", STRATEGY_LABELS.get(strategy, strategy)),
+        ("base model", _short_model(d.get("base_model", "?"))),
+        ("images", f"{int(d.get('train_images') or 0):,} train · {int(d.get('test_images') or 0):,} test"),
+    ]
     if d.get("run_id"):
-        lines.append(f"| run | `{d['run_id']}` |")
+        rows.append(("run", d["run_id"]))
+    out = score_cards_html(cards) + facts_html(rows, code=("run", "base model"))
     if d.get("stopped"):
-        lines.append("\n⏹ *Stopped early: the best model so far was kept.*")
-    return "\n".join(lines)
+        out += "<p style='font-size:0.9em; opacity:0.8'>Stopped early: the best model so far was kept.</p>"
+    return out
 
 
 def mistake_captions(mistakes: Iterable) -> list[tuple[str, str]]:
@@ -358,7 +385,8 @@ def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accu
         fig.add_trace(go.Scatter(
             x=xs, y=[_pct(r["test_accuracy"]) for r in items], mode="lines+markers+text", name=label,
             line={"color": color, "width": 3}, marker={"size": 10, "color": color, "line": {"color": "white", "width": 1.5}},
-            text=[f"{_pct(r['test_accuracy']):.0f}%" for r in items], textposition="top center",
+            text=[f"{_pct(r['test_accuracy']):.0f}%" for r in items],
+            textposition="top center" if i == 0 else "bottom center",  # labels of two close lines don't collide
             textfont={"color": color, "size": 11}, customdata=custom,
             hovertemplate=("<b>" + label + "</b><br>%{x} images per class (%{customdata[0]} total)"
                            "<br>test accuracy %{y:.1f}%<br>macro-F1 %{customdata[1]:.1f}%<extra></extra>"),
