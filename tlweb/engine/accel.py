@@ -1,0 +1,211 @@
+"""Device side of training: accelerate runtime, on-device normalisation and augmentation.
+
+- :class:`Runtime` wraps ``accelerate.Accelerator``: the device, the process rank / world size
+  (``accelerate launch -m tlweb finetune …`` on several GPUs gives each process its shard and
+  DDP-wrapped model), bf16 autocast on CUDA (fp32 elsewhere), fused AdamW on CUDA.
+- :class:`Normalizer` reproduces the model processor's rescale + normalise as one per-channel
+  affine map on uint8 tensors already on the device (the resize/crop happened once, on decode).
+- :func:`augment` is the light augmentation: random horizontal flip and a small random resized
+  crop (scale 0.7–1, aspect 3/4–4/3), one ``affine_grid`` + ``grid_sample`` per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from tlweb.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None):
+        import torch
+
+        from tlweb.engine.loading import pick_device
+
+        settings = settings or get_settings()
+        want = pick_device(settings)
+        self.accelerator = None
+        self.world_size = 1
+        self.rank = 0
+        device = torch.device(want)
+        distributed = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+        if device.type in ("cpu", "cuda", "mps"):
+            if device.type == "cuda" and device.index is not None and not distributed:
+                torch.cuda.set_device(device.index)
+            try:
+                from accelerate import Accelerator
+
+                self.accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="no")
+                device = self.accelerator.device
+                self.world_size = self.accelerator.num_processes
+                self.rank = self.accelerator.process_index
+            except Exception as exc:  # noqa: BLE001 - e.g. state already set up for another device
+                if distributed:
+                    raise
+                log.info("accelerate not used (%s); plain %s", exc, device)
+                self.accelerator = None
+        self.device = device
+        self.amp_dtype = None
+        if device.type == "cuda" and settings.dtype.lower() not in ("float32", "fp32"):
+            if settings.dtype.lower() in ("float16", "fp16"):
+                self.amp_dtype = torch.float16
+            elif torch.cuda.is_bf16_supported():
+                self.amp_dtype = torch.bfloat16
+        self.fused = device.type == "cuda"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def precision(self) -> str:
+        if self.amp_dtype is None:
+            return "fp32"
+        return str(self.amp_dtype).replace("torch.", "") + " autocast"
+
+    def autocast(self):
+        import torch
+
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def prepare(self, model, optimizer):
+        """DDP-wrap for several processes; a single process keeps the plain model."""
+        model = model.to(self.device)
+        if self.distributed and self.accelerator is not None:
+            model, optimizer = self.accelerator.prepare(model, optimizer)
+        return model, optimizer
+
+    def unwrap(self, model):
+        if self.accelerator is not None and self.distributed:
+            return self.accelerator.unwrap_model(model)
+        return model
+
+    def backward(self, loss) -> None:
+        if self.accelerator is not None and self.distributed:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+
+    def wait(self) -> None:
+        if self.accelerator is not None and self.distributed:
+            self.accelerator.wait_for_everyone()
+
+    def synchronize(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def adamw(self, groups, lr: float):
+        import torch
+
+        kwargs = {"lr": lr, "betas": (0.9, 0.999)}
+        if self.fused:
+            kwargs["fused"] = True
+        try:
+            return torch.optim.AdamW(groups, **kwargs)
+        except (RuntimeError, TypeError):  # fused unsupported for some parameter type
+            kwargs.pop("fused", None)
+            return torch.optim.AdamW(groups, **kwargs)
+
+
+class Normalizer:
+    """uint8 [B,3,H,W] → the float tensor the model's processor would have produced."""
+
+    def __init__(self, processor, device):
+        import torch
+
+        proc = getattr(processor, "image_processor", processor)
+        scale = torch.ones(3, dtype=torch.float64)
+        shift = torch.zeros(3, dtype=torch.float64)
+        if getattr(proc, "do_rescale", True):
+            f = float(getattr(proc, "rescale_factor", 1 / 255) or 1 / 255)
+            scale *= f
+            if getattr(proc, "rescale_offset", False):
+                shift -= 1.0
+        std_t = None
+        if getattr(proc, "do_normalize", False):
+            mean = _triple(getattr(proc, "image_mean", None), 0.0)
+            std = _triple(getattr(proc, "image_std", None), 1.0)
+            mean_t = torch.tensor(mean, dtype=torch.float64)
+            std_t = torch.tensor(std, dtype=torch.float64)
+            scale = scale / std_t
+            shift = (shift - mean_t) / std_t
+        if getattr(proc, "include_top", False):  # EfficientNet divides by std once more
+            std2 = torch.tensor(_triple(getattr(proc, "image_std", None), 1.0), dtype=torch.float64)
+            scale = scale / std2
+            shift = shift / std2
+        self.scale = scale.float().view(1, 3, 1, 1).to(device)
+        self.shift = shift.float().view(1, 3, 1, 1).to(device)
+
+    def __call__(self, x):
+        return x.float() * self.scale + self.shift
+
+
+def _triple(v, default: float) -> list[float]:
+    if v is None:
+        return [default] * 3
+    if isinstance(v, (int, float)):
+        return [float(v)] * 3
+    v = [float(a) for a in v]
+    return v * 3 if len(v) == 1 else v[:3]
+
+
+def augment(x, generator=None, flip: bool = True, scale=(0.7, 1.0), ratio=(3 / 4, 4 / 3)):
+    """Random horizontal flip + random resized crop, batched on the device (x: float [B,C,H,W])."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    b = x.shape[0]
+    dev = x.device
+    area = torch.empty(b, device=dev).uniform_(scale[0], scale[1], generator=generator)
+    log_r = torch.empty(b, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    r = torch.exp(log_r)
+    sw = torch.sqrt(area * r).clamp(max=1.0)  # crop width / full width
+    sh = torch.sqrt(area / r).clamp(max=1.0)
+    tx = (torch.rand(b, device=dev, generator=generator) * 2 - 1) * (1 - sw)
+    ty = (torch.rand(b, device=dev, generator=generator) * 2 - 1) * (1 - sh)
+    sign = torch.ones(b, device=dev)
+    if flip:
+        sign = torch.where(torch.rand(b, device=dev, generator=generator) < 0.5, -sign, sign)
+    theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
+    theta[:, 0, 0] = sw * sign
+    theta[:, 0, 2] = tx
+    theta[:, 1, 1] = sh
+    theta[:, 1, 2] = ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def gpu_wrap(fn, duration_s: float):
+    """``spaces.GPU(duration=…)(fn)`` when the ``spaces`` package (ZeroGPU) is importable.
+
+    The repository has a top-level ``spaces/`` folder (the Spaces deployment) without
+    ``__init__.py``; where the package is missing, ``import spaces`` finds that folder as a
+    namespace package, so check for ``spaces.GPU`` rather than trusting the import.
+    Off Spaces, ``spaces.GPU`` returns the function unchanged.
+    """
+    try:
+        import spaces
+    except Exception:  # noqa: BLE001 - not installed, or broken
+        return fn
+    gpu = getattr(spaces, "GPU", None)
+    if gpu is None:
+        return fn
+    try:
+        return gpu(duration=int(max(30, min(duration_s, 3600))))(fn)
+    except Exception as exc:  # noqa: BLE001
+        log.info("spaces.GPU not applied: %s", exc)
+        return fn
