@@ -1,0 +1,259 @@
+"""Compare tab: the same images through 2–6 backbones; accuracy signals, cost and agreement."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from tlweb.catalog import CLASSIFICATION
+from tlweb.config import Settings, get_settings
+from tlweb.engine.compare import MAX_MODELS, MIN_MODELS, PRESETS, iter_compare, parse_models, preset_models
+from tlweb.ui.components import example_images, intro, model_choices, refresh_choices, user_errors
+from tlweb.viz.common import message_figure
+from tlweb.viz.compare import agreement_heatmap, confidence_bars, latency_vs_params
+
+TITLE = "Compare"
+INTRO = (
+    "**What you see:** the same images through several pretrained backbones at once. Each image is decoded once "
+    "and every model classifies the whole set in one batch. The table and charts show what each model predicts, "
+    "how sure it is, whether the models agree — and what each costs: parameters, GFLOPs per image (counted by "
+    "torch's FLOP counter), latency per image (median of warm runs on this machine's device) and peak memory."
+)
+
+COLUMNS = ["model", "family", "params (M)", "GFLOPs / image", "latency ms / image", "batch ms",
+           "preprocess ms / image", "peak MB", "input px", "top-1 per image", "error"]
+WIDTHS = ["12%", "8%", "7%", "7%", "8%", "6%", "8%", "6%", "5%", "21%", "12%"]
+
+
+def _num(x, nd: int = 2):
+    return None if x is None else round(float(x), nd)
+
+
+def _sig(x, digits: int = 3):
+    if x is None:
+        return None
+    x = float(x)
+    return round(x, 2) if x >= 10 else float(f"{x:.{digits}g}")
+
+
+def table_rows(result: dict) -> list[list]:
+    """The results table: one row per model (failed ones keep their row with the error)."""
+    images = result.get("images", [])
+    rows = []
+    for m in result.get("models", []):
+        tops = []
+        for image, preds in zip(images, m.get("predictions") or []):
+            if preds:
+                tops.append(f"{image}: {preds[0]['label']} {preds[0]['score'] * 100:.0f}%")
+        rows.append([
+            m.get("name") or m["model"],
+            m.get("family") or "",
+            None if m.get("params") is None else _sig(m["params"] / 1e6, 4),
+            _sig(m.get("gflops")),
+            _num(m.get("latency_ms")),
+            _num(m.get("batch_ms")),
+            _num(m.get("preprocess_ms")),
+            _num(m.get("peak_memory_mb"), 1),
+            m.get("input_size"),
+            " · ".join(tops),
+            m.get("error") or "",
+        ])
+    return rows
+
+
+def table_value(result: dict | None):
+    import pandas as pd
+
+    return pd.DataFrame(table_rows(result) if result else [], columns=COLUMNS)
+
+
+def agreement_markdown(result: dict) -> str:
+    per_image = (result.get("agreement") or {}).get("per_image") or []
+    ok = len((result.get("agreement") or {}).get("models") or [])
+    if ok < 2 or not per_image:
+        return ""
+    lines = ["**Who agrees on each image** (top-1 label):", ""]
+    for item in per_image:
+        groups = item.get("groups") or []
+        if not groups:
+            continue
+        if item.get("all_agree"):
+            lines.append(f"- **{item['image']}**: all {ok} models say *{groups[0]['label']}*")
+            continue
+        parts = [f"*{g['label']}* ({', '.join(g['models'])})" for g in groups]
+        lead = groups[0]
+        head = (f"{len(lead['models'])} of {ok} agree on *{lead['label']}*" if len(lead["models"]) > 1
+                else f"no two of the {ok} models agree")
+        lines.append(f"- **{item['image']}**: {head} — " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool) -> str:
+    lines = [f"**{message}**" if finished else f"⏳ {message}"]
+    failed = [m for m in result.get("models", []) if m.get("error")]
+    if failed:
+        lines.append(f"⚠️ {len(failed)} model(s) could not run; see the *error* column. The others were compared.")
+    evicted = result.get("evicted") or []
+    if evicted:
+        lines.append(f"ℹ️ Unloaded {', '.join(evicted)} to stay within the model memory budget "
+                     "(TLWEB_MODEL_BUDGET_MB); they load again when needed.")
+    if finished and result.get("models"):
+        dev = next((m["device"] for m in result["models"] if m.get("device")), None)
+        n = len(result.get("images", []))
+        if dev:
+            dtype = next((m["dtype"] for m in result["models"] if m.get("dtype")), "")
+            lines.append(f"Latency: forward pass only, median of warm runs on **{dev}** ({dtype}), batch of {n} "
+                         "image(s) divided by the number of images; preprocessing is timed separately. "
+                         "GFLOPs and peak memory (weights + activations) are for one image.")
+    if demo_rows:
+        lines.append("⚠️ *Demo models carry random weights: their labels and confidences are noise; the costs are real.*")
+    return "  \n".join(lines)
+
+
+_EXAMPLE_COPIES: list[str] = []
+
+
+def example_copies() -> list[str]:
+    """The example images copied to a temp folder once (gradio serves files from temp dirs)."""
+    if not _EXAMPLE_COPIES:
+        folder = Path(tempfile.mkdtemp(prefix="tlweb-compare-examples-"))
+        for src in example_images():
+            dst = folder / Path(src).name
+            shutil.copyfile(src, dst)
+            _EXAMPLE_COPIES.append(str(dst))
+    return list(_EXAMPLE_COPIES)
+
+
+def _default_models(settings: Settings) -> list[str]:
+    try:
+        picks = preset_models("cnn-vs-vit", settings)
+    except Exception:  # noqa: BLE001 - a default must never stop the app
+        picks = []
+    if len(picks) >= 5:
+        picks = [picks[0], picks[1], picks[3], picks[4]]  # two CNNs, two ViTs
+    if len(picks) < MIN_MODELS:
+        picks = [value for _, value in model_choices(CLASSIFICATION, settings)[:MIN_MODELS]]
+    return picks
+
+
+def _paths(files) -> list[str]:
+    if not files:
+        return []
+    if isinstance(files, (str, Path)):
+        files = [files]
+    out = []
+    for f in files:
+        path = f if isinstance(f, (str, Path)) else getattr(f, "path", None) or getattr(f, "name", None)
+        if isinstance(f, dict):
+            path = f.get("path") or f.get("name")
+        if path:
+            out.append(str(path))
+    return out
+
+
+def build(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    intro(INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=6):
+            models = gr.Dropdown(
+                choices=model_choices(CLASSIFICATION, settings),
+                value=_default_models(settings),
+                multiselect=True,
+                max_choices=MAX_MODELS,
+                label=f"Backbones ({MIN_MODELS}–{MAX_MODELS})",
+                info="Curated checkpoints; demo models carry random weights.",
+                elem_id="compare-models",
+                filterable=True,
+            )
+            custom = gr.Textbox(
+                label="…and/or Hugging Face model ids or local folders, comma-separated",
+                placeholder="e.g. google/vit-base-patch16-224, ./my-model",
+                elem_id="compare-custom-models",
+                max_lines=1,
+            )
+            with gr.Row():
+                preset_buttons = {
+                    name: gr.Button(text, size="sm", elem_id=f"compare-preset-{name}")
+                    for name, text in PRESETS.items()
+                }
+            with gr.Row(equal_height=True):
+                k = gr.Slider(1, 10, value=3, step=1, label="Top-k per image", elem_id="compare-topk", scale=3)
+                button = gr.Button("Compare", variant="primary", elem_id="compare-btn", scale=1)
+        with gr.Column(scale=5):
+            images = gr.File(
+                file_count="multiple",
+                file_types=["image"],
+                label=f"Images (one or more, up to {settings.max_images})",
+                elem_id="compare-images",
+                height=150,
+            )
+            with gr.Row(equal_height=True):
+                example_btn = gr.Button("Use the example images", size="sm", elem_id="compare-examples-btn",
+                                        visible=bool(example_images()))
+            preview = gr.Gallery(label="Images to compare", columns=6, height=120, rows=1, object_fit="cover",
+                                 interactive=False, elem_id="compare-preview", show_label=False,
+                                 allow_preview=False)
+    status = gr.Markdown(elem_id="compare-status")
+    table = gr.Dataframe(value=table_value(None), label="Results (one row per model)", interactive=False,
+                         wrap=True, elem_id="compare-table", max_height=420, column_widths=WIDTHS)
+    with gr.Row(equal_height=True):
+        latency_plot = gr.Plot(value=message_figure("Pick backbones and images, then press Compare"),
+                               label="Latency vs parameters", elem_id="compare-latency-plot")
+        confidence_plot = gr.Plot(value=message_figure("Top-1 confidence appears here"),
+                                  label="Top-1 confidence", elem_id="compare-confidence-plot")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            agreement_plot = gr.Plot(value=message_figure("Agreement between models appears here"),
+                                     label="Agreement", elem_id="compare-agreement-plot")
+        with gr.Column(scale=2):
+            agreement_text = gr.Markdown(elem_id="compare-agreement-text")
+
+    @user_errors
+    def run(files, chosen, custom_text, top_k):
+        paths = _paths(files)
+        if not paths:
+            raise gr.Error("Upload one or more images first (or press “Use the example images”).")
+        names = parse_models(list(chosen or []) + parse_models(custom_text))
+        demo_rows = any(str(n).startswith("demo-") for n in names)
+        for step in iter_compare(paths, names, int(top_k), settings):
+            result = step.result.as_dict()
+            yield (
+                status_markdown(step.message, result, step.finished, demo_rows),
+                table_value(result),
+                latency_vs_params(result),
+                confidence_bars(result),
+                agreement_heatmap(result),
+                agreement_markdown(result),
+            )
+
+    outputs = [status, table, latency_plot, confidence_plot, agreement_plot, agreement_text]
+    button.click(run, inputs=[images, models, custom, k], outputs=outputs, api_name="compare")
+
+    def show_preview(files):
+        return _paths(files)
+
+    images.change(show_preview, inputs=[images], outputs=[preview], api_name="compare_preview", queue=False)
+
+    def use_examples():
+        return example_copies()
+
+    example_btn.click(use_examples, outputs=[images], api_name="compare_examples", queue=False)
+
+    for name, btn in preset_buttons.items():
+        def pick(name=name):
+            return preset_models(name, settings)
+
+        btn.click(user_errors(pick), outputs=[models], api_name=f"compare_preset_{name.replace('-', '_')}",
+                  queue=False)
+    models.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[models], api_name="compare_models",
+                 queue=False)
+
+
+if __name__ == "__main__":
+    from tlweb.ui.app import launch_single
+
+    launch_single(TITLE, build)
