@@ -16,6 +16,7 @@ log = logging.getLogger("tlweb.ui")
 TABS = (
     "tlweb.ui.tabs.classify",
     "tlweb.ui.tabs.compare",
+    "tlweb.ui.tabs.finetune",
 )
 
 CSS = """
