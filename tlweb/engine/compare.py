@@ -315,10 +315,15 @@ def _activation_tracker(skip_ptrs: set[int]):
 
 
 def _sync(device: str) -> None:
+    """Wait for queued GPU work so wall-clock timings are real."""
     if device.startswith("cuda"):
         import torch
 
         torch.cuda.synchronize(device)
+    elif device.startswith("mps"):
+        import torch
+
+        torch.mps.synchronize()
 
 
 def count_flops(model, pixel_values) -> int:
@@ -374,8 +379,6 @@ def _processor_key(processor) -> str | None:
 def _preprocess(loaded, images: list, batch_size: int, shared: dict | None = None) -> tuple[list, float, str | None]:
     """Pixel batches (on the model's device and dtype), processor seconds, and the model whose
     identical processor already produced them (the pixels are then reused, not recomputed)."""
-    import torch
-
     key = _processor_key(loaded.processor) if shared is not None else None
     if key is not None and key in shared:
         cpu_batches, seconds, owner = shared[key]
@@ -391,8 +394,6 @@ def _preprocess(loaded, images: list, batch_size: int, shared: dict | None = Non
     dtype = next(loaded.model.parameters()).dtype
     non_blocking = loaded.device.startswith("cuda")
     batches = [b.to(loaded.device, dtype=dtype, non_blocking=non_blocking) for b in cpu_batches]
-    if loaded.device.startswith("cuda") and loaded.model.config.model_type in CNN_FAMILIES:
-        batches = [b.contiguous(memory_format=torch.channels_last) for b in batches]
     return batches, seconds, owner
 
 

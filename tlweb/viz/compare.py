@@ -39,6 +39,32 @@ def _left_margin(names: list[str]) -> int:
     return int(40 + 7.5 * max((len(n) for n in names), default=4))
 
 
+def _log_ticks(lo: float, hi: float) -> dict:
+    """Tick values 1-2-5 × 10^k between lo and hi, printed plainly (no 2 3 4 … minor labels)."""
+    vals = []
+    for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** k
+            if lo <= v <= hi:
+                vals.append(v)
+    return {"tickvals": vals, "ticktext": [f"{v:g}" for v in vals]}
+
+
+def _label_positions(xs: list[float], ys: list[float]) -> list[str]:
+    """Text positions that keep the names of nearby bubbles apart (neighbours take turns)."""
+    cycle = ["top center", "bottom center", "middle right", "middle left"]
+    xspan = (max(xs) - min(xs)) or 1.0
+    yspan = (max(ys) - min(ys)) or max(ys) or 1.0
+    out = [cycle[0]] * len(xs)
+    placed: list[int] = []
+    for i in sorted(range(len(xs)), key=lambda k: (xs[k], ys[k])):
+        near = [j for j in placed if abs(xs[j] - xs[i]) < 0.12 * xspan and abs(ys[j] - ys[i]) < 0.2 * yspan]
+        taken = {out[j] for j in near}
+        out[i] = next((c for c in cycle if c not in taken), cycle[len(near) % len(cycle)])
+        placed.append(i)
+    return out
+
+
 def latency_vs_params(result: dict, height: int = 380) -> go.Figure:
     """Latency per image vs millions of parameters; bubble area ∝ GFLOPs per image."""
     rows = [m for m in _ok(result) if m.get("latency_ms") is not None and m.get("params")]
@@ -47,17 +73,24 @@ def latency_vs_params(result: dict, height: int = 380) -> go.Figure:
     gflops = [max(m.get("gflops") or 0.0, 0.0) for m in rows]
     gmax = max(gflops) or 1.0
     max_px = 60.0
+    xs = [m["params"] / 1e6 for m in rows]
+    ys = [m["latency_ms"] for m in rows]
+    log_x = min(xs) > 0 and max(xs) / min(xs) > 4
+    log_y = min(ys) > 0 and max(ys) / min(ys) > 4
+    positions = _label_positions([math.log10(x) if log_x else x for x in xs],
+                                 [math.log10(y) if log_y else y for y in ys])
     fig = go.Figure()
     for i, m in enumerate(rows):
         g = gflops[i]
         size = max(12.0, max_px * math.sqrt(g / gmax))  # area ∝ GFLOPs, a floor so tiny ones stay visible
         fig.add_trace(go.Scatter(
-            x=[m["params"] / 1e6],
-            y=[m["latency_ms"]],
+            x=[xs[i]],
+            y=[ys[i]],
             mode="markers+text",
             name=_name(m),
             text=[_name(m)],
-            textposition="top center",
+            textposition=positions[i],
+            cliponaxis=False,
             marker={"size": size, "color": _color(i), "opacity": 0.75, "line": {"width": 1, "color": "white"}},
             customdata=[[m.get("family") or "?", _fmt_gflops(m.get("gflops")), m.get("peak_memory_mb") or 0,
                          m.get("device") or "?", _fmt_params(m.get("params"))]],
@@ -65,15 +98,17 @@ def latency_vs_params(result: dict, height: int = 380) -> go.Figure:
                            "<br>latency: %{y:.2f} ms per image<br>GFLOPs per image: %{customdata[1]}"
                            "<br>peak memory: %{customdata[2]:.1f} MB<br>device: %{customdata[3]}<extra></extra>"),
         ))
-    xs = [m["params"] / 1e6 for m in rows]
-    ys = [m["latency_ms"] for m in rows]
-    if min(xs) > 0 and max(xs) / min(xs) > 20:
-        fig.update_xaxes(type="log")
+    if log_x:
+        lo, hi = min(xs) / 1.8, max(xs) * 1.8
+        fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)], **_log_ticks(lo, hi))
     else:
         span = (max(xs) - min(xs)) or max(xs) or 1.0
         fig.update_xaxes(range=[max(0.0, min(xs) - 0.25 * span), max(xs) + 0.25 * span])
-    ymax = max(ys) or 1.0
-    fig.update_yaxes(range=[0, ymax * 1.3], rangemode="tozero")
+    if log_y:
+        lo, hi = min(ys) / 2.5, max(ys) * 2.5
+        fig.update_yaxes(type="log", range=[math.log10(lo), math.log10(hi)], **_log_ticks(lo, hi))
+    else:
+        fig.update_yaxes(range=[0, (max(ys) or 1.0) * 1.3])
     device = rows[0].get("device") or "?"
     fig = style(fig, title=f"Latency vs size · bubble area = GFLOPs per image · {device}",
                 x="parameters (millions)", y="latency (ms per image)", height=height, legend=False)

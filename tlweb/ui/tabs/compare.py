@@ -25,7 +25,7 @@ INTRO = (
 
 COLUMNS = ["model", "family", "params (M)", "GFLOPs / image", "latency ms / image", "batch ms",
            "preprocess ms / image", "peak MB", "input px", "top-1 per image", "error"]
-WIDTHS = ["12%", "8%", "7%", "7%", "8%", "6%", "8%", "6%", "5%", "21%", "12%"]
+WIDTHS = ["11%", "8%", "7%", "7%", "7%", "6%", "7%", "5%", "5%", "21%", "16%"]
 
 
 def _num(x, nd: int = 2):
@@ -37,6 +37,15 @@ def _sig(x, digits: int = 3):
         return None
     x = float(x)
     return round(x, 2) if x >= 10 else float(f"{x:.{digits}g}")
+
+
+def _first_sentence(text: str) -> str:
+    """The table shows an error's first sentence; the status line above it has the whole message."""
+    text = text.strip()
+    for i, ch in enumerate(text):
+        if ch in ".!?" and (i + 1 == len(text) or text[i + 1] == " ") and not text[max(0, i - 3):i].endswith(("e.g", "i.e")):
+            return text[: i + 1]
+    return text
 
 
 def table_rows(result: dict) -> list[list]:
@@ -51,15 +60,15 @@ def table_rows(result: dict) -> list[list]:
         rows.append([
             m.get("name") or m["model"],
             m.get("family") or "",
-            None if m.get("params") is None else _sig(m["params"] / 1e6, 4),
+            None if m.get("params") is None else _sig(m["params"] / 1e6),
             _sig(m.get("gflops")),
             _num(m.get("latency_ms")),
             _num(m.get("batch_ms")),
             _num(m.get("preprocess_ms")),
             _num(m.get("peak_memory_mb"), 1),
             m.get("input_size"),
-            " · ".join(tops),
-            m.get("error") or "",
+            "\n".join(tops),
+            _first_sentence(m.get("error") or ""),
         ])
     return rows
 
@@ -92,10 +101,11 @@ def agreement_markdown(result: dict) -> str:
 
 
 def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool) -> str:
-    lines = [f"**{message}**" if finished else f"⏳ {message}"]
+    lines = [f"**{message}**" if finished else f"Working… {message}"]
     failed = [m for m in result.get("models", []) if m.get("error")]
     if failed:
-        lines.append(f"⚠️ {len(failed)} model(s) could not run; see the *error* column. The others were compared.")
+        lines.append(f"⚠️ {len(failed)} model(s) could not run (the others were compared):")
+        lines.extend(f"&nbsp;&nbsp;• `{m['model']}`: {m['error']}" for m in failed)
     evicted = result.get("evicted") or []
     if evicted:
         lines.append(f"ℹ️ Unloaded {', '.join(evicted)} to stay within the model memory budget "
@@ -199,7 +209,8 @@ def build(settings: Settings | None = None) -> None:
                                  allow_preview=False)
     status = gr.Markdown(elem_id="compare-status")
     table = gr.Dataframe(value=table_value(None), label="Results (one row per model)", interactive=False,
-                         wrap=True, elem_id="compare-table", max_height=420, column_widths=WIDTHS)
+                         wrap=True, line_breaks=True, elem_id="compare-table", max_height=900,
+                         column_widths=WIDTHS)
     with gr.Row(equal_height=True):
         latency_plot = gr.Plot(value=message_figure("Pick backbones and images, then press Compare"),
                                label="Latency vs parameters", elem_id="compare-latency-plot")
@@ -221,11 +232,12 @@ def build(settings: Settings | None = None) -> None:
         demo_rows = any(str(n).startswith("demo-") for n in names)
         for step in iter_compare(paths, names, int(top_k), settings):
             result = step.result.as_dict()
+            confidence = confidence_bars(result)
             yield (
                 status_markdown(step.message, result, step.finished, demo_rows),
                 table_value(result),
-                latency_vs_params(result),
-                confidence_bars(result),
+                latency_vs_params(result, height=confidence.layout.height),  # side by side: same height
+                confidence,
                 agreement_heatmap(result),
                 agreement_markdown(result),
             )
