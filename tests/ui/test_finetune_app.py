@@ -167,6 +167,12 @@ def test_bad_settings_and_sources_give_sentences(ft):
     with pytest.raises(AppError) as info:
         ft.predict(source="zip", api_name="/load_data")
     assert "zip" in str(info.value)
+    with pytest.raises(AppError) as info:  # tests run offline: a Hub dataset cannot be fetched
+        ft.predict(source="hub", hub_id="beans", api_name="/load_data")
+    assert "Hub" in str(info.value) and "Traceback" not in str(info.value)
+    with pytest.raises(AppError) as info:
+        ft.submit(model="demo-vit", custom_model="/no/such/model", strategy="linear", api_name="/finetune").result()
+    assert "does not exist" in str(info.value)
 
 
 def test_push_without_hub_never_echoes_the_token(ft, settings):

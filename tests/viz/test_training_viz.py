@@ -16,7 +16,7 @@ def _events(run_id="r1", strategy="full", epochs=3, steps_per_epoch=4):
             "total_steps": epochs * steps_per_epoch}]
     step = 0
     for ep in range(epochs):
-        for s in range(steps_per_epoch):
+        for _s in range(steps_per_epoch):
             step += 1
             evs.append({"kind": "step", "run_id": run_id, "strategy": strategy, "epoch": step / steps_per_epoch,
                         "step": step, "total_steps": epochs * steps_per_epoch, "train_loss": 2.0 / step,

@@ -24,7 +24,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.errors import DataError, TlwebError
-from tlweb.ui.components import SafeImage, intro, model_picker, picked_model, user_errors
+from tlweb.ui.components import SafeImage, intro, model_picker, picked_model, refresh_choices, user_errors
 from tlweb.viz import training as tv
 from tlweb.viz.common import message_figure
 
@@ -764,6 +764,8 @@ def build(settings: Settings | None = None) -> None:
     strategy.change(lambda s: STRATEGY_INFO.get(s, ""), [strategy], [strategy_info],
                     api_name="ft_strategy_info", queue=False)
     load_btn.click(load, [*data_inputs, session], [counts_plot, notes], api_name="load_data")
+    model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[model], api_name="ft_models",
+                queue=False)  # runs fine-tuned since the page loaded appear in the list
 
     train_inputs = [model, custom, strategy, epochs, batch_size, lr, per_class, session]
     train_outputs = [status, curves, metrics, hint, confusion, per_class_plot, mistakes, runs_table, run_pick]

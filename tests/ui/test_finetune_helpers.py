@@ -1,0 +1,90 @@
+"""The Fine-tune tab's small helpers, without a server: parsing, class slots, the worker thread, status."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+import pytest
+
+from tlweb.errors import DataError, TlwebError
+from tlweb.ui.tabs import finetune as ft
+
+
+@pytest.mark.parametrize("value,kind,expected", [
+    ("auto", int, None), ("", int, None), (None, int, None), (0, int, None), ("3", int, 3), (5.0, int, 5),
+    ("1e-3", float, 1e-3), ("auto", float, None), ("3e-4", float, 3e-4),
+])
+def test_parse_auto(value, kind, expected):
+    assert ft.parse_auto(value, kind, "epochs") == expected
+
+
+@pytest.mark.parametrize("value,kind", [("many", int), ("2.5", int), ("-1", int), ("fast", float), ("-0.1", float)])
+def test_parse_auto_rejects_with_a_sentence(value, kind):
+    with pytest.raises(TlwebError) as info:
+        ft.parse_auto(value, kind, "epochs")
+    assert str(info.value).startswith("Epochs must be")
+
+
+def test_class_uploads_from_slots():
+    names = ["cats", " dogs ", "", "unused"]
+    files = [["/a.png", "/b.png"], [{"path": "/c.png"}], [], []]
+    assert ft.class_uploads(names, files) == {"cats": ["/a.png", "/b.png"], "dogs": ["/c.png"]}
+    with pytest.raises(DataError, match="no name"):
+        ft.class_uploads(["", "dogs"], [["/a.png"], ["/b.png"]])
+    with pytest.raises(DataError, match="Two classes"):
+        ft.class_uploads(["x", "x"], [["/a.png"], ["/b.png"]])
+
+
+def test_session_state_is_fresh_per_copy():
+    a = ft.FtSession()
+    a.stop.set()
+    a.data = object()
+    b = copy.deepcopy(a)  # what gr.State does for each new browser session
+    assert b is not a and not b.stop.is_set() and b.data is None
+
+
+def test_worker_streams_events_and_honours_stop():
+    stop = threading.Event()
+
+    def work(on_event, should_stop):
+        n = 0
+        while not should_stop() and n < 10_000:
+            n += 1
+            on_event({"kind": "step", "step": n})
+            time.sleep(0.005)
+        return n
+
+    worker = ft.Worker(work, stop)
+    seen = []
+    for batch in worker.batches(every=0.05):
+        seen.extend(batch)
+        if len(seen) >= 5:
+            stop.set()
+    assert worker.result == len(seen) and 5 <= worker.result < 10_000
+    assert [e["step"] for e in seen] == list(range(1, len(seen) + 1))
+
+
+def test_worker_reraises_engine_errors():
+    def work(on_event, should_stop):
+        on_event({"kind": "start"})
+        raise DataError("The class 'x' has no images.")
+
+    worker = ft.Worker(work, threading.Event())
+    with pytest.raises(DataError, match="no images"):
+        for _ in worker.batches(every=0.05):
+            pass
+
+
+def test_progress_status_line():
+    p = ft.Progress()
+    assert "Preparing" in p.html()
+    p.add([{"kind": "start", "strategy": "full", "epoch": 0.0, "step": 0, "total_steps": 20, "message": "go"},
+           {"kind": "step", "strategy": "full", "epoch": 0.5, "step": 5, "total_steps": 20, "train_loss": 1.2345,
+            "images_per_s": 321.0, "eta_s": 75},
+           {"kind": "eval", "strategy": "full", "epoch": 1.0, "step": 10, "total_steps": 20, "val_accuracy": 0.625}])
+    line = p.html()
+    for part in ("Full fine-tune", "epoch 1.00", "step 10/20", "loss 1.234", "val accuracy 62.5%", "321 images/s",
+                 "ETA 1 min 15 s", "width:50.0%"):
+        assert part in line, part
