@@ -20,7 +20,7 @@ from pathlib import Path
 from tlweb.config import Settings, get_settings
 
 # Builder modules, imported on first use of the registry (each is light at import time).
-MODULES = ("tlweb.engine.demo.classification",)
+MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo.segmentation", "tlweb.engine.demo.detection")
 
 BUILD_VERSION = 1  # bump to rebuild every demo model after a builder change
 

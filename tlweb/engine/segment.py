@@ -1,0 +1,443 @@
+"""Semantic (and, for Mask2Former-style models, panoptic) segmentation.
+
+``segment(image, model)`` returns a label map in the ORIGINAL image's size (H×W ints), the
+model's class names and each present class's share of the pixels.
+
+How the label map is made: the model's processor prepares the image and its own
+``post_process_semantic_segmentation(..., return_segmentation_scores=True)`` turns the raw
+outputs into per-class score maps (for Mask2Former that is the query→class combination).
+Those score maps cover what the model saw, which may include padding (Mask2Former pads to a
+multiple of 32; very elongated images are padded here so every processor accepts them), so
+the part that shows the picture is resampled bilinearly to the original size and arg-maxed,
+in bands of rows so an 8000×8000 photo needs no more than ~64 MB at a time. Without padding
+this is exactly what ``post_process_semantic_segmentation(outputs, target_sizes=[(h, w)])``
+computes (a test checks it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tlweb.catalog import SEGMENTATION, ModelSpec
+from tlweb.config import Settings, get_settings
+from tlweb.engine.images import load_image
+from tlweb.engine.loading import UNIVERSAL_SEGMENTATION, LoadedModel, load, processor_input_size
+
+MAX_MODEL_SIDE = 2048  # larger photos are downscaled before the processor (no model reads more)
+MIN_MODEL_SIDE = 1024
+MAX_ASPECT = 10.0  # longer/shorter side; beyond this the image is padded (bottom/right) first
+BAND_ELEMENTS = 16_000_000  # floats resampled at once (64 MB in fp32)
+PANOPTIC_THRESHOLD = 0.5  # transformers' defaults for post_process_panoptic_segmentation
+PANOPTIC_OVERLAP = 0.8
+
+
+# --------------------------------------------------------------------------- preparing the image
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The picture the processor gets, and where the original lies inside it."""
+
+    image: object  # PIL image handed to the processor
+    width: int  # original size
+    height: int
+    content_w: int  # the original's extent inside ``image`` (top-left aligned)
+    content_h: int
+
+    @property
+    def fed_size(self) -> tuple[int, int]:
+        return self.image.size
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Fed-image pixels per original pixel, along x and y."""
+        return self.content_w / self.width, self.content_h / self.height
+
+    @property
+    def content_fraction(self) -> tuple[float, float]:
+        """Share of the fed image's width and height that shows the original."""
+        fw, fh = self.fed_size
+        return self.content_w / fw, self.content_h / fh
+
+
+def prepare_image(img, max_side: int = MAX_MODEL_SIDE, max_aspect: float = MAX_ASPECT) -> Prepared:
+    """Downscale huge photos and pad extreme aspect ratios (bottom/right, mean colour).
+
+    Processors resize to a few hundred pixels anyway, so nothing is lost by downscaling
+    first; padding keeps 1×4000 strips from collapsing to zero pixels in processors that
+    keep the aspect ratio.
+    """
+    from PIL import Image
+
+    w, h = img.size
+    cw, ch = w, h
+    fed = img
+    if max(w, h) > max_side:
+        s = max_side / max(w, h)
+        cw, ch = max(1, round(w * s)), max(1, round(h * s))
+        fed = img.resize((cw, ch), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    long_side, short_side = max(cw, ch), min(cw, ch)
+    if long_side / short_side > max_aspect:
+        need = math.ceil(long_side / max_aspect)
+        pw, ph = (cw, need) if cw >= ch else (need, ch)
+        fill = tuple(int(v) for v in np.asarray(fed).reshape(-1, 3).mean(axis=0))
+        canvas = Image.new("RGB", (pw, ph), fill)
+        canvas.paste(fed, (0, 0))
+        fed = canvas
+    return Prepared(image=fed, width=w, height=h, content_w=cw, content_h=ch)
+
+
+def model_side(loaded: LoadedModel) -> int:
+    """How large a picture is worth handing this model's processor: twice its input size,
+    between 1024 and 2048 pixels (processors shrink it to a few hundred pixels anyway)."""
+    try:
+        size = processor_input_size(loaded.processor) or 0
+    except Exception:  # noqa: BLE001 - an unusual processor: use the ceiling
+        size = MAX_MODEL_SIDE
+    return int(min(MAX_MODEL_SIDE, max(MIN_MODEL_SIDE, 2 * size)))
+
+
+def to_model_inputs(loaded: LoadedModel, inputs) -> dict:
+    """Move processor outputs to the model's device; float tensors take the model's dtype."""
+    import torch
+
+    dtype = next(loaded.model.parameters()).dtype
+    out = {}
+    for k, v in inputs.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(loaded.device, dtype=dtype) if v.is_floating_point() else v.to(loaded.device)
+        out[k] = v
+    return out
+
+
+def float_outputs(outputs, names) -> None:
+    """Post-processing runs in fp32 even when the model ran in bf16."""
+    for name in names:
+        value = getattr(outputs, name, None)
+        if value is not None and value.is_floating_point():
+            setattr(outputs, name, value.float())
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class ClassShare:
+    id: int
+    name: str
+    share: float  # of all pixels, in [0, 1]
+    pixels: int
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "share": round(self.share, 6), "pixels": self.pixels}
+
+
+@dataclass
+class Segment:
+    """One panoptic segment (an instance of a thing, or a stuff region)."""
+
+    id: int
+    label_id: int
+    label: str
+    score: float
+    share: float
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "label_id": self.label_id, "label": self.label, "score": round(self.score, 6),
+                "share": round(self.share, 6)}
+
+
+@dataclass
+class SegmentResult:
+    label_map: np.ndarray  # H×W class ids, the original image's size
+    class_names: dict[int, str]  # every class the model knows
+    classes: list[ClassShare]  # classes present, largest share first
+    width: int
+    height: int
+    latency_ms: float  # preprocessing + forward + post-processing, this call
+    model: str
+    spec: ModelSpec
+    device: str
+    dtype: str
+    params: int
+    segments: list[Segment] | None = None  # panoptic segments (universal models only)
+    panoptic_map: np.ndarray | None = None  # H×W segment ids (-1: no segment)
+    evicted: list[str] = field(default_factory=list)
+
+    @property
+    def has_panoptic(self) -> bool:
+        return self.segments is not None
+
+    def as_dict(self) -> dict:
+        out = {
+            "model": self.model,
+            "width": self.width,
+            "height": self.height,
+            "classes": [{"name": c.name, "share": round(c.share, 6), "id": c.id, "pixels": c.pixels}
+                        for c in self.classes],
+            "num_classes": len(self.class_names),
+            "latency_ms": round(self.latency_ms, 3),
+            "device": self.device,
+            "dtype": self.dtype,
+            "params": self.params,
+            "family": self.spec.family,
+            "input_size": self.spec.input_size,
+            "license": self.spec.license,
+        }
+        if self.segments is not None:
+            out["segments"] = [s.as_dict() for s in self.segments]
+        return out
+
+
+def class_names(config) -> dict[int, str]:
+    id2label = getattr(config, "id2label", None) or {}
+    names = {}
+    for k, v in id2label.items():
+        try:
+            names[int(k)] = str(v)
+        except (TypeError, ValueError):
+            continue
+    return names
+
+
+def pixel_counts(ids: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
+    """``np.bincount`` of a (large) integer map, chunked by rows; negative ids are skipped."""
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = int(ids.max())
+    if top < 0:
+        return np.zeros(0, dtype=np.int64)
+    counts = np.zeros(top + 1, dtype=np.int64)
+    ids2 = ids.reshape(ids.shape[0], -1) if ids.ndim > 1 else ids[None]
+    for r0 in range(0, ids2.shape[0], rows_per_chunk):
+        chunk = ids2[r0:r0 + rows_per_chunk].ravel()
+        if chunk.dtype.kind == "i":
+            chunk = chunk[chunk >= 0]
+        counts += np.bincount(chunk, minlength=top + 1)
+    return counts
+
+
+def class_shares(label_map: np.ndarray, names: dict[int, str]) -> list[ClassShare]:
+    """Pixel share of each class present in ``label_map``, largest first."""
+    total = label_map.size
+    if total == 0:
+        return []
+    counts = pixel_counts(label_map)
+    present = np.flatnonzero(counts)
+    rows = [ClassShare(int(i), names.get(int(i), f"class {int(i)}"), float(counts[i]) / total, int(counts[i]))
+            for i in present]
+    rows.sort(key=lambda c: (-c.pixels, c.id))
+    return rows
+
+
+def _label_dtype(num_classes: int):
+    if num_classes <= 256:
+        return np.uint8
+    if num_classes <= 65536:
+        return np.uint16
+    return np.int32
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def _source_coords(n_out: int, n_src: int, frac: float):
+    """Bilinear source indices (i0, i1) and weight of i1 for output pixel centres
+    (``align_corners=False``; ``frac`` < 1 samples only the first ``frac`` of the source)."""
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * (frac * n_src / n_out) - 0.5
+    src = np.clip(src, 0.0, min(n_src - 1, max(0.0, frac * n_src - 1)))  # clamp at the picture's edge
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_src - 1)
+    i1 = np.minimum(i0 + 1, n_src - 1)
+    return i0, i1, (src - i0).astype(np.float32), src
+
+
+def resample_argmax(scores, out_h: int, out_w: int, content: tuple[float, float] = (1.0, 1.0),
+                    band_elements: int = BAND_ELEMENTS) -> np.ndarray:
+    """Bilinearly resample per-class ``scores`` (C×h×w) to out_h×out_w and take the arg-max.
+
+    ``content`` = (fraction of the width, fraction of the height) of the score map that
+    shows the picture (top-left aligned); the rest is padding and is cut away: the result is
+    what ``F.interpolate(mode="bilinear", align_corners=False)`` gives on the cropped scores
+    (pixel centres, borders clamped at the picture's edge). Exact and fast: where the four score pixels around an output pixel share one
+    arg-max, every bilinear mix of them has that arg-max too, so only pixels near class
+    boundaries are interpolated — in bands, so memory stays bounded for 8000×8000 photos.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    scores = scores.detach().float().cpu()
+    c, h, w = scores.shape
+    fx, fy = content
+    dtype = _label_dtype(c)
+    if fx == 1.0 and fy == 1.0 and c * out_h * out_w <= band_elements:  # small: one native call
+        up = F.interpolate(scores[None], size=(out_h, out_w), mode="bilinear", align_corners=False)[0]
+        return up.argmax(dim=0).numpy().astype(dtype)
+    y0, _, _, sy = _source_coords(out_h, h, fy)  # y0/x0: the top-left score pixel of each output pixel's cell
+    x0, _, _, sx = _source_coords(out_w, w, fx)
+    low = scores.argmax(dim=0).numpy()
+    padded = np.pad(low, ((0, 1), (0, 1)), mode="edge")
+    uniform = ((padded[:-1, :-1] == padded[1:, :-1]) & (padded[:-1, :-1] == padded[:-1, 1:])
+               & (padded[:-1, :-1] == padded[1:, 1:]))
+    # Cells are (y0, x0) … (y0+1, x0+1); y1/x1 clamp at the last row/column, where the
+    # edge-padded copy makes the comparison trivially true, as it should be.
+    result = np.empty((out_h, out_w), dtype=dtype)
+    band = max(1, band_elements // max(1, c * out_w))
+    src = scores[None]
+    # grid_sample coordinates (align_corners=False: -1 and 1 are the outer edges of the score map).
+    gx = torch.from_numpy(((sx + 0.5) / w * 2 - 1).astype(np.float32))
+    gy = torch.from_numpy(((sy + 0.5) / h * 2 - 1).astype(np.float32))
+    for r0 in range(0, out_h, band):
+        r1 = min(out_h, r0 + band)
+        rows = slice(r0, r1)
+        result[rows] = low[y0[rows][:, None], x0[None, :]]
+        mixed = ~uniform[y0[rows][:, None], x0[None, :]]
+        ii, jj = np.nonzero(mixed)
+        if ii.size == 0:
+            continue
+        grid = torch.stack([gx[torch.from_numpy(jj)], gy[torch.from_numpy(ii + r0)]], dim=-1)[None, None]
+        vals = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0]
+        result[r0 + ii, jj] = vals.argmax(dim=0).numpy().astype(dtype)
+    return result
+
+
+def resize_nearest(ids: np.ndarray, out_h: int, out_w: int, content: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Nearest-neighbour resize of an integer map, keeping only the ``content`` part (top-left)."""
+    h, w = ids.shape
+    fx, fy = content
+    rows = np.minimum(((np.arange(out_h) + 0.5) / out_h * fy * h).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(out_w) + 0.5) / out_w * fx * w).astype(np.int64), w - 1)
+    return ids[rows[:, None], cols[None, :]]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _padding_fraction(inputs) -> tuple[float, float]:
+    """Share of the processed tensor that holds the image (processors pad bottom/right)."""
+    mask = inputs.get("pixel_mask") if hasattr(inputs, "get") else None
+    if mask is None:
+        return 1.0, 1.0
+    m = mask[0]
+    valid_h = int(m.any(dim=1).sum())
+    valid_w = int(m.any(dim=0).sum())
+    return valid_w / m.shape[1], valid_h / m.shape[0]
+
+
+def _score_maps(loaded: LoadedModel, outputs):
+    """Per-class score maps at the model's resolution, from the processor's post-processing."""
+    proc = getattr(loaded.processor, "image_processor", loaded.processor)
+    post = getattr(proc, "post_process_semantic_segmentation", None)
+    if post is not None:
+        try:
+            res = post(outputs, return_segmentation_scores=True)
+            return res[0].segmentation_scores
+        except TypeError:  # an older processor without return_segmentation_scores
+            pass
+    logits = getattr(outputs, "logits", None)
+    if logits is None:
+        raise RuntimeError("the model's outputs have no segmentation logits")
+    return logits[0]
+
+
+def _panoptic(loaded: LoadedModel, outputs, prep: Prepared, pad_frac, names) -> tuple[list[Segment], np.ndarray] | None:
+    proc = getattr(loaded.processor, "image_processor", loaded.processor)
+    post = getattr(proc, "post_process_panoptic_segmentation", None)
+    if post is None:
+        return None
+    res = post(outputs, threshold=PANOPTIC_THRESHOLD, overlap_mask_area_threshold=PANOPTIC_OVERLAP,
+               label_ids_to_fuse=set())[0]
+    seg = res["segmentation"]
+    seg = seg.cpu().numpy().astype(np.int32) if hasattr(seg, "cpu") else np.asarray(seg, dtype=np.int32)
+    cfx, cfy = prep.content_fraction
+    seg = seg.astype(np.int16) if seg.size and seg.max() < 32767 else seg
+    ids = resize_nearest(seg, prep.height, prep.width, (cfx * pad_frac[0], cfy * pad_frac[1]))
+    counts = pixel_counts(ids)
+    total = ids.size
+    segments = []
+    for info in res["segments_info"]:
+        sid = int(info["id"])
+        pixels = int(counts[sid]) if sid < len(counts) else 0
+        if pixels == 0:
+            continue
+        lid = int(info["label_id"])
+        segments.append(Segment(sid, lid, names.get(lid, f"class {lid}"), float(info.get("score", 0.0)), pixels / total))
+    segments.sort(key=lambda s: -s.share)
+    return segments, ids
+
+
+def segment(image, model: str | ModelSpec, settings: Settings | None = None, panoptic: bool = True) -> SegmentResult:
+    """Segment one image (path, bytes, PIL or array) with ``model``."""
+    settings = settings or get_settings()
+    img = load_image(image, settings)
+    loaded = load(model, task=SEGMENTATION, settings=settings)
+    return segment_loaded(img, loaded, panoptic=panoptic)
+
+
+def run_model(loaded: LoadedModel, prep: Prepared):
+    """Processor + forward pass; returns (outputs, processed inputs)."""
+    import torch
+
+    inputs = loaded.processor(images=prep.image, return_tensors="pt")
+    with torch.inference_mode():
+        outputs = loaded.model(**to_model_inputs(loaded, inputs))
+    float_outputs(outputs, ("logits", "class_queries_logits", "masks_queries_logits"))
+    return outputs, inputs
+
+
+def segment_loaded(img, loaded: LoadedModel, panoptic: bool = True) -> SegmentResult:
+    import torch
+
+    t0 = time.perf_counter()
+    prep = prepare_image(img, max_side=model_side(loaded))
+    outputs, inputs = run_model(loaded, prep)
+    names = class_names(loaded.model.config)
+    pad_frac = _padding_fraction(inputs)
+    cfx, cfy = prep.content_fraction
+    with torch.inference_mode():
+        scores = _score_maps(loaded, outputs)
+        label_map = resample_argmax(scores, prep.height, prep.width, (cfx * pad_frac[0], cfy * pad_frac[1]))
+        if len(names) < scores.shape[0]:
+            names.update({i: f"class {i}" for i in range(scores.shape[0]) if i not in names})
+        segments = pan_map = None
+        model_type = getattr(loaded.model.config, "model_type", "")
+        if panoptic and model_type in UNIVERSAL_SEGMENTATION:
+            pan = _panoptic(loaded, outputs, prep, pad_frac, names)
+            if pan is not None:
+                segments, pan_map = pan
+    shares = class_shares(label_map, names)
+    latency_ms = (time.perf_counter() - t0) * 1000
+    return SegmentResult(
+        label_map=label_map,
+        class_names=names,
+        classes=shares,
+        width=prep.width,
+        height=prep.height,
+        latency_ms=latency_ms,
+        model=loaded.spec.hub_id,
+        spec=loaded.spec,
+        device=loaded.device,
+        dtype=loaded.dtype,
+        params=loaded.params,
+        segments=segments,
+        panoptic_map=pan_map,
+        evicted=list(loaded.evicted),
+    )
+
+
+def save_mask(result: SegmentResult, path, colors: list[tuple[int, int, int]] | None = None) -> None:
+    """Write the label map as a PNG: palette image (class id = pixel value) when ≤ 256 classes."""
+    from PIL import Image
+
+    lm = result.label_map
+    if lm.dtype == np.uint8:
+        im = Image.fromarray(lm)  # "L"; a palette turns it into "P" with the same pixel values
+        if colors:
+            flat = [v for c in colors[:256] for v in c]
+            im.putpalette(flat + [0] * (768 - len(flat)))
+        im.save(path)
+    else:
+        Image.fromarray(lm.astype(np.uint16)).save(path)  # 16-bit greyscale PNG of class ids
