@@ -38,7 +38,7 @@ def test_every_model_reports_predictions_and_costs(result):
         assert row.params > 1000 and row.params == sum(p.numel() for p in _model(row).parameters())
         assert row.gflops > 0
         assert row.latency_ms > 0 and row.batch_ms >= row.latency_ms
-        assert row.batch_size == 3 and 1 <= row.runs <= 2
+        assert row.batch_size == 3 and 1 <= row.runs <= 2 and (row.warm or row.runs == 1)
         assert row.peak_memory_mb > 0 and row.memory_method
         assert row.device == "cpu" and row.input_size == 64
         assert len(row.predictions) == 3
@@ -291,3 +291,32 @@ def test_identical_processors_share_pixels_and_answers_stay_exact(result, settin
     for i, color in enumerate(["red", "navy", "olive"]):
         alone = classify(Image.new("RGB", (70 + 10 * i, 64), color), "demo-convnext", 3, settings)
         assert [p.label for p in alone.predictions] == [p.label for p in rows["demo-convnext"].predictions[i]]
+
+
+def test_flops_and_memory_measured_once_per_loaded_model(monkeypatch, two_images, demo_models, settings):
+    from tlweb.engine.loading import reset_cache
+
+    reset_cache()  # fresh model objects
+    calls = []
+    real = cmp._measure_uncached
+
+    def counting(model, *a, **kw):
+        calls.append(type(model).__name__)
+        return real(model, *a, **kw)
+
+    monkeypatch.setattr(cmp, "_measure_uncached", counting)
+    first = cmp.compare(two_images, ["demo-vit", "demo-resnet"], settings=settings, runs=1)
+    second = cmp.compare(two_images[:1], ["demo-vit", "demo-resnet"], settings=settings, runs=1)
+    assert len(calls) == 2  # the second comparison reuses both measurements
+    for a, b in zip(first.rows, second.rows):
+        assert a.gflops == b.gflops and a.peak_memory_mb == b.peak_memory_mb
+
+
+def test_timing_budget_and_runs(two_images, demo_models, settings):
+    """Generous budget: exactly ``runs`` timed passes after the first (dropped) one. No budget:
+    the first batch pass is the only timing and the row says it is not a warm median."""
+    roomy = cmp.compare(two_images, ["demo-vit", "demo-resnet"], settings=settings, runs=3, time_budget_s=60)
+    assert all(r.runs == 3 and r.warm for r in roomy.rows)
+    tight = cmp.compare(two_images, ["demo-vit", "demo-resnet"], settings=settings, runs=3, time_budget_s=0)
+    assert all(r.runs == 1 and not r.warm and r.latency_ms > 0 for r in tight.rows)
+    assert tight.as_dict()["models"][0]["latency_warm"] is False

@@ -117,7 +117,13 @@ def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool)
             dtype = next((m["dtype"] for m in result["models"] if m.get("dtype")), "")
             lines.append(f"Latency: forward pass only, median of warm runs on **{dev}** ({dtype}), batch of {n} "
                          "image(s) divided by the number of images; preprocessing is timed separately. "
-                         "GFLOPs and peak memory (weights + activations) are for one image.")
+                         "GFLOPs (a multiply-add counts as 2; model cards often quote GMACs, half that) and peak "
+                         "memory (weights + activations) are for one image.")
+    cold = [m.get("name") or m["model"] for m in result.get("models", [])
+            if finished and not m.get("error") and m.get("latency_warm") is False]
+    if cold:
+        lines.append(f"ℹ️ {', '.join(cold)}: one batch pass filled the timing budget, so its latency is that single "
+                     "pass (after a one-image warm-up), not a median.")
     if demo_rows:
         lines.append("⚠️ *Demo models carry random weights: their labels and confidences are noise; the costs are real.*")
     return "  \n".join(lines)
