@@ -17,6 +17,8 @@ TABS = (
     "tlweb.ui.tabs.classify",
     "tlweb.ui.tabs.compare",
     "tlweb.ui.tabs.finetune",
+    "tlweb.ui.tabs.segment",
+    "tlweb.ui.tabs.detect",
 )
 
 CSS = """

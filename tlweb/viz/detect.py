@@ -114,7 +114,8 @@ def counts_figure(boxes, threshold: float, colors: dict[str, tuple[int, int, int
         if _get(b, "label") in counts:
             counts[_get(b, "label")] += 1
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.42, 0.58], horizontal_spacing=0.04,
-                        subplot_titles=(f"boxes with score ≥ {threshold:.2f}", "score of every candidate box"))
+                        subplot_titles=(f"boxes with score ≥ {threshold:.2f}",
+                                        "score of every candidate box (grey: below the threshold)"))
     fig.add_trace(go.Bar(x=[counts[k] for k in labels], y=labels, orientation="h",
                          marker_color=[to_hex(colors.get(k, (79, 70, 229))) for k in labels],
                          text=[str(counts[k]) for k in labels], textposition="auto", showlegend=False,
@@ -125,7 +126,7 @@ def counts_figure(boxes, threshold: float, colors: dict[str, tuple[int, int, int
             x=[_get(b, "score") for b in pts], y=[_get(b, "label") for b in pts], mode="markers",
             marker={"size": 9, "opacity": 0.85 if keep else 0.45, "line": {"width": 0.5, "color": "white"},
                     "color": [to_hex(colors.get(_get(b, "label"), (79, 70, 229))) if keep else "#94A3B8" for b in pts]},
-            name="kept" if keep else "below threshold",
+            name="kept" if keep else "below threshold", showlegend=False,
             hovertemplate="%{y}: score %{x:.3f}<extra>" + ("kept" if keep else "dropped") + "</extra>"),
             row=1, col=2)
     fig.add_vline(x=threshold, line_dash="dash", line_color="#EF4444", row=1, col=2)
@@ -133,8 +134,7 @@ def counts_figure(boxes, threshold: float, colors: dict[str, tuple[int, int, int
     fig.update_xaxes(title_text="score (0–1)", range=[0, 1.02], row=1, col=2)
     fig.update_yaxes(title_text="label", automargin=True, row=1, col=1)
     fig.update_yaxes(showticklabels=False, row=1, col=2)
-    fig.update_layout(legend={"orientation": "h", "y": -0.22, "x": 0.45})
-    fig = style(fig, title=title, height=max(280, 30 * len(labels) + 150))
+    fig = style(fig, title=title, height=max(280, 30 * len(labels) + 150), legend=False)
     fig.update_annotations(font_size=12)
     return fig
 

@@ -86,7 +86,8 @@ def overlay(image: Image.Image, label_map: np.ndarray, colors: dict[int, tuple[i
     """Blend class colours onto the photo; classes not in ``visible`` show the photo as is.
 
     ``colors`` maps class id → RGB; ``opacity`` in [0, 1]; ``outlines`` draws thin white
-    borders between visible regions so neighbouring classes stay apart at any opacity.
+    borders between visible regions so neighbouring classes stay apart (they fade out with
+    the mask, so opacity 0 shows the photo untouched).
     """
     img, ids = downscale_pair(image.convert("RGB"), label_map, max_side)
     ids = ids.astype(np.int64)
@@ -101,10 +102,11 @@ def overlay(image: Image.Image, label_map: np.ndarray, colors: dict[int, tuple[i
     base = np.asarray(img, dtype=np.float32)
     alpha = np.where(show[safe] & (ids >= 0), float(np.clip(opacity, 0.0, 1.0)), 0.0)[..., None]
     out = base * (1 - alpha) + lut[safe] * alpha
-    if outlines and ids.size:
+    strength = 0.75 * min(1.0, 2 * float(opacity))  # outlines fade out with the mask
+    if outlines and ids.size and strength > 0:
         edge = _boundaries(np.where(show[safe] & (ids >= 0), ids, -1)) & (show[safe] & (ids >= 0))
         if edge.any():
-            out[edge] = out[edge] * 0.25 + 255 * 0.75
+            out[edge] = out[edge] * (1 - strength) + 255 * strength
     return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
 
 
@@ -161,12 +163,13 @@ def share_bar(series, colors: dict[str, tuple[int, int, int]] | None = None, top
         else:
             marker = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Bar(x=values, y=names, orientation="h", name=model, marker_color=marker,
-                             text=[f"{v:.1f}%" for v in values], textposition="auto",
+                             text=[f"{v:.1f}%" if n in lookup else "" for n, v in zip(names, values)], textposition="outside", cliponaxis=False,
+                             textfont={"size": 11},
                              hovertemplate="%{y}: %{x:.2f}% of the pixels<extra>" + escape(model) + "</extra>"))
     fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.18})
     longest = max([v for _, rows in series for _, v in rows] or [0]) * 100
-    fig.update_xaxes(range=[0, min(100.0, max(5.0, longest * 1.15))], ticksuffix="%")
+    fig.update_xaxes(range=[0, min(105.0, max(5.0, longest * 1.18))], ticksuffix="%")
     fig.update_yaxes(automargin=True)
-    height = max(240, (34 if len(series) == 1 else 22 * len(series) + 12) * len(names) + 120)
+    height = max(240, (32 if len(series) == 1 else 14 * len(series) + 10) * len(names) + 120)
     return style(fig, title=title, x="share of the image's pixels (%)", y="class", height=height,
                  legend=len(series) > 1)

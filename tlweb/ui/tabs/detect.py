@@ -1,0 +1,191 @@
+"""Detect tab: boxes with labels and scores; closed-set detectors or zero-shot from typed queries.
+
+The model runs once per click and keeps every box down to a low score floor in
+``gr.State``; moving the threshold slider only re-filters and re-draws.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import gradio as gr
+
+from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, resolve
+from tlweb.config import Settings, get_settings
+from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
+from tlweb.engine.images import load_image
+from tlweb.errors import TlwebError
+from tlweb.ui.components import SafeImage, example_images, intro, model_choices, picked_model, user_errors
+from tlweb.viz.common import message_figure
+from tlweb.viz.detect import COUNT_HEADERS, box_colors, count_rows, counts_figure, draw_boxes, summary_html
+
+TITLE = "Detect"
+INTRO = (
+    "**What you see:** a detector pretrained on COCO (80 everyday object classes) draws a box around each object it "
+    "finds, with its label and confidence. *Zero-shot* detectors (OWLv2, OWL-ViT) were trained to match image "
+    "regions with text, so they look for whatever you type — transfer from language to vision. The threshold hides "
+    "boxes scored below it; the table counts what is left."
+)
+SCORE_FLOOR = 0.01  # boxes kept for the slider (the slider cannot go lower)
+STATE_SIDE = 1600
+
+
+def detector_choices(settings: Settings) -> list[tuple[str, str]]:
+    return model_choices(DETECTION, settings) + model_choices(ZERO_SHOT_DETECTION, settings)
+
+
+def _zero_shot_choice(choice: str | None, custom: str | None, settings: Settings) -> bool | None:
+    """Whether the picked model reads text queries (None when it cannot be told before loading)."""
+    name = (custom or "").strip() or choice
+    if not name:
+        return None
+    try:
+        spec = resolve(name, task=DETECTION, settings=settings)
+    except TlwebError:
+        return None
+    if spec.source == "hub":
+        return True if "owl" in spec.hub_id.lower() else None
+    return is_zero_shot(spec)
+
+
+def make_state(image, result) -> dict:
+    s = min(1.0, STATE_SIDE / max(image.size))
+    display = image if s >= 1.0 else image.resize((max(1, round(image.width * s)), max(1, round(image.height * s))))
+    spec = result.spec
+    return {
+        "image": display,
+        "scale": s,
+        "boxes": [b.as_dict() for b in result.boxes],
+        "colors": box_colors(result.boxes),
+        "name": spec.key if spec.source != "hub" else spec.hub_id,
+        "zero_shot": result.zero_shot,
+        "queries": list(result.queries),
+        "facts": {
+            "latency_ms": result.latency_ms, "device": result.device, "dtype": result.dtype, "params": result.params,
+            "family": spec.family, "source": spec.source, "pretrained_on": spec.pretrained_on,
+            "license": spec.license, "size": f"{result.width}×{result.height}", "evicted": list(result.evicted),
+        },
+    }
+
+
+def _boxes(state: dict, threshold: float, display: bool = False) -> list[Box]:
+    s = state["scale"] if display else 1.0
+    return [Box(b["label"], b["score"], tuple(v * s for v in b["xyxy"]), b["label_id"]) for b in state["boxes"]
+            if b["score"] >= threshold]
+
+
+def render(state: dict | None, threshold: float):
+    """(image with boxes, count rows, chart, summary HTML) from the stored result; no model runs."""
+    if not state:
+        return None, [], message_figure("Upload an image and press Detect"), ""
+    threshold = float(threshold)
+    kept = _boxes(state, threshold, display=True)
+    img = draw_boxes(state["image"], kept, colors=state["colors"])
+    rows = count_rows(count_by_label(kept))
+    all_boxes = _boxes(state, 0.0)
+    fig = counts_figure(all_boxes, threshold, colors=state["colors"],
+                        title=f"{state['name']} · {len(kept)} of {len(all_boxes)} candidate boxes kept")
+    return img, rows, fig, summary_html(all_boxes, threshold)
+
+
+def facts_html(state: dict) -> str:
+    f = state["facts"]
+    params = f"{f['params'] / 1e6:,.2f} M" if f["params"] >= 1e5 else f"{f['params']:,}"
+    rows = [
+        ("latency", f"<b>{f['latency_ms']:,.0f} ms</b> on {escape(f['device'])} ({escape(f['dtype'])})"),
+        ("model", f"<code>{escape(state['name'])}</code> ({escape(f['family'])})"),
+        ("kind", "zero-shot: looks for " + ", ".join(f"“{escape(q)}”" for q in state["queries"])
+         if state["zero_shot"] else "closed set: the classes it was trained on"),
+        ("parameters", params),
+        ("pretrained on", escape(f["pretrained_on"] or "see the model card")),
+        ("image", f["size"] + " px (boxes in these pixels)"),
+        ("licence", escape(f["license"])),
+    ]
+    body = "".join(f"<tr><td style='padding:3px 10px;opacity:.7'>{k}</td><td style='padding:3px 10px'>{v}</td></tr>"
+                   for k, v in rows)
+    html = f"<table style='border-collapse:collapse;font-size:0.9em'>{body}</table>"
+    if f["source"] == "demo":
+        html += "<p style='font-size:0.9em;opacity:0.8;margin:6px 0 0 0'>⚠️ Random weights (UI demo): the boxes are noise.</p>"
+    if f["evicted"]:
+        html += (f"<p style='font-size:0.9em;opacity:0.8;margin:6px 0 0 0'>ℹ️ Unloaded {escape(', '.join(f['evicted']))} "
+                 "to stay within the model memory budget.</p>")
+    return html
+
+
+def build(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    intro(INTRO)
+    state = gr.State(None)
+    choices = detector_choices(settings)
+    first = choices[0][1] if choices else None
+    first_zs = _zero_shot_choice(first, "", settings)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
+                              elem_id="detect-image", height=300)
+            examples = example_images()
+            if examples:
+                gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
+                            examples_per_page=8)
+            model = gr.Dropdown(choices=choices, value=first, label="Detector", elem_id="detect-model",
+                                filterable=True, info="DETR, YOLOS, RT-DETR (COCO classes); OWLv2 / OWL-ViT read text.")
+            custom = gr.Textbox(label="…or any Hugging Face model id / local folder",
+                                placeholder="e.g. facebook/detr-resnet-50 or ./my-detector",
+                                elem_id="detect-custom-model", max_lines=1)
+            queries = gr.Textbox(label="What to look for (zero-shot models only)", value="cat, remote control, person",
+                                 placeholder="comma-separated, e.g. cat, remote control, sofa",
+                                 elem_id="detect-queries", max_lines=2, interactive=first_zs is not False,
+                                 info=_queries_info(first_zs))
+            button = gr.Button("Detect", variant="primary", elem_id="detect-btn")
+        with gr.Column(scale=7):
+            summary = gr.HTML(elem_id="detect-summary")
+            output = gr.Image(label="Detections", type="pil", format="png", interactive=False, elem_id="detect-output", height=420,
+                              buttons=["download", "fullscreen"])
+            threshold = gr.Slider(SCORE_FLOOR, 1.0, value=default_threshold(bool(first_zs)), step=0.01,
+                                  label="Score threshold (boxes below it are hidden)", elem_id="detect-threshold")
+            table = gr.Dataframe(headers=COUNT_HEADERS, value=[], label="Boxes per label at this threshold",
+                                 elem_id="detect-table", interactive=False, datatype=["str", "number", "number", "number"])
+            plot = gr.Plot(value=message_figure("Upload an image and press Detect"), label="Counts and scores",
+                           elem_id="detect-plot")
+            facts = gr.HTML(elem_id="detect-facts")
+
+    @user_errors
+    def run(image_path, choice, custom_id, query_text, threshold_value):
+        if image_path is None:
+            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        img = load_image(image_path, settings)
+        result = detect(img, picked_model(choice, custom_id), queries=query_text, threshold=float(threshold_value),
+                        settings=settings, min_score=SCORE_FLOOR)
+        st = make_state(img, result)
+        shown, rows, fig, head = render(st, threshold_value)
+        return st, shown, rows, fig, head, facts_html(st)
+
+    @user_errors
+    def rerender(st, threshold_value):
+        if not st:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return render(st, threshold_value)
+
+    def model_changed(choice, custom_id):
+        zs = _zero_shot_choice(choice, custom_id, settings)
+        update_threshold = gr.skip() if zs is None else gr.update(value=default_threshold(zs))
+        return gr.update(interactive=zs is not False, info=_queries_info(zs)), update_threshold
+
+    gr.on([button.click, image.upload], run, inputs=[image, model, custom, queries, threshold],
+          outputs=[state, output, table, plot, summary, facts], api_name="detect")
+    gr.on([threshold.change], rerender, inputs=[state, threshold], outputs=[output, table, plot, summary],
+          api_name="detect_render", show_progress="hidden", trigger_mode="always_last")
+    gr.on([model.change, custom.blur], model_changed, inputs=[model, custom], outputs=[queries, threshold],
+          api_name="detect_model_kind", queue=False, show_progress="hidden")
+
+
+def _queries_info(zero_shot: bool | None) -> str:
+    if zero_shot is False:
+        return "This detector has a fixed set of classes; text queries need OWLv2 or OWL-ViT."
+    return "Comma-separated phrases; the model scores every box against each one."
+
+
+if __name__ == "__main__":
+    from tlweb.ui.app import launch_single
+
+    launch_single(TITLE, build)

@@ -1,0 +1,228 @@
+"""Segment tab: every pixel gets a class; colour overlay, legend with area shares, two models side by side.
+
+The models run once per click; the raw result (display-sized label maps, class shares) stays
+in ``gr.State`` so moving the opacity slider, ticking classes on and off or switching to the
+panoptic view only re-draws the overlay.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import gradio as gr
+
+from tlweb.catalog import SEGMENTATION
+from tlweb.config import Settings, get_settings
+from tlweb.engine.images import load_image
+from tlweb.engine.segment import segment
+from tlweb.ui.components import SafeImage, example_images, intro, model_choices, model_picker, picked_model, user_errors
+from tlweb.viz.common import message_figure
+from tlweb.viz.segment import assign_colors, color_list, downscale_pair, legend_html, overlay, share_bar
+
+TITLE = "Segment"
+INTRO = (
+    "**What you see:** a segmentation model gives *every pixel* one of the classes it learned (the ADE20k "
+    "checkpoints know 150 kinds of scenes and objects: wall, sky, person, car …). Its answer is painted over your "
+    "photo; the legend and the chart give each class's share of the image. The backbone was pretrained on image "
+    "classification and reused here with a segmentation head — transfer learning at the pixel level. Pick a second "
+    "model to compare two architectures on the same picture."
+)
+VIEW_CLASSES = "classes"
+VIEW_PANOPTIC = "panoptic segments"
+STATE_SIDE = 1280  # label maps kept for re-drawing at most this large (the engine keeps full size)
+NONE_CHOICE = ("— none —", "")
+
+
+def _model_name(result) -> str:
+    spec = result.spec
+    return spec.key if spec.source != "hub" else spec.hub_id
+
+
+def make_state(image, results) -> dict:
+    """What re-drawing needs, at display size: the photo, each model's label map and classes."""
+    models = []
+    display = None
+    for r in results:
+        display, lm = downscale_pair(image, r.label_map, STATE_SIDE)
+        pan = None
+        if r.panoptic_map is not None:
+            _, pan = downscale_pair(image, r.panoptic_map, STATE_SIDE)
+        models.append({
+            "name": _model_name(r),
+            "label_map": lm,
+            "classes": [(c.id, c.name, c.share) for c in r.classes],
+            "segments": None if r.segments is None else [(s.id, s.label, s.score, s.share) for s in r.segments],
+            "panoptic": pan,
+            "facts": {
+                "latency_ms": r.latency_ms, "device": r.device, "dtype": r.dtype, "params": r.params,
+                "family": r.spec.family, "num_classes": len(r.class_names), "source": r.spec.source,
+                "pretrained_on": r.spec.pretrained_on, "license": r.spec.license, "size": f"{r.width}×{r.height}",
+                "evicted": list(r.evicted),
+            },
+        })
+    order: dict[str, float] = {}
+    for m in models:
+        for _, name, share in m["classes"]:
+            order[name] = max(order.get(name, 0.0), share)
+    names = sorted(order, key=lambda n: -order[n])
+    return {"image": display, "models": models, "colors": assign_colors(names), "class_order": names}
+
+
+def _panoptic_view(state: dict, m: dict, opacity: float):
+    segs = m["segments"] or []
+    cols = color_list(max(1, len(segs)))
+    colors = {sid: cols[i] for i, (sid, *_rest) in enumerate(segs)}
+    img = overlay(state["image"], m["panoptic"], colors, opacity)
+    rows = [(f"{label} #{i + 1} ({score:.2f})", cols[i], share, True) for i, (_, label, score, share) in enumerate(segs)]
+    note = None if segs else "No confident segments (score ≥ 0.5): this model's panoptic head found no object."
+    return img, rows, note
+
+
+def render_views(state: dict | None, opacity: float, shown, view: str = VIEW_CLASSES):
+    """(overlay A, overlay B or None, legend HTML) from the stored result; no model runs."""
+    if not state:
+        return None, None, legend_html([], note="Run a model first.")
+    shown_set = set(shown) if shown is not None else set(state["class_order"])
+    images, legends = [], []
+    for m in state["models"]:
+        if view == VIEW_PANOPTIC and m["segments"] is not None:
+            img, rows, note = _panoptic_view(state, m, opacity)
+            title = f"{m['name']} · panoptic segments"
+        else:
+            colors = {cid: state["colors"][name] for cid, name, _ in m["classes"]}
+            visible = {cid for cid, name, _ in m["classes"] if name in shown_set}
+            img = overlay(state["image"], m["label_map"], colors, opacity, visible=visible)
+            rows = [(name, state["colors"][name], share, name in shown_set) for _, name, share in m["classes"]]
+            hidden = sum(1 for r in rows if not r[3])
+            note = f"{hidden} class{'es' if hidden != 1 else ''} hidden." if hidden else None
+            title = m["name"] if len(state["models"]) > 1 else None
+        images.append(img)
+        legends.append(legend_html(rows, title=title, note=note))
+    html = "".join(f"<div style='flex:1 1 320px;min-width:0'>{lg}</div>" for lg in legends)
+    return images[0], images[1] if len(images) > 1 else None, f"<div style='display:flex;gap:18px;flex-wrap:wrap'>{html}</div>"
+
+
+def facts_html(state: dict, pending: str | None = None) -> str:
+    models = state["models"]
+    keys = [
+        ("latency", lambda f: f"<b>{f['latency_ms']:,.0f} ms</b> on {escape(f['device'])} ({escape(f['dtype'])})"),
+        ("family", lambda f: escape(f["family"])),
+        ("parameters", lambda f: f"{f['params'] / 1e6:,.2f} M" if f["params"] >= 1e5 else f"{f['params']:,}"),
+        ("classes known", lambda f: str(f["num_classes"])),
+        ("pretrained on", lambda f: escape(f["pretrained_on"] or "see the model card")),
+        ("image", lambda f: f["size"] + " px (mask at full size)"),
+        ("licence", lambda f: escape(f["license"])),
+    ]
+    head = "".join(f"<th style='text-align:left;padding:4px 10px'>{escape(m['name'])}</th>" for m in models)
+    if pending:
+        head += f"<th style='text-align:left;padding:4px 10px;opacity:.6'>{escape(pending)} …</th>"
+    body = ""
+    for label, fn in keys:
+        cells = "".join(f"<td style='padding:3px 10px'>{fn(m['facts'])}</td>" for m in models)
+        if pending:
+            cells += "<td style='padding:3px 10px;opacity:.6'>running…</td>"
+        body += f"<tr><td style='padding:3px 10px;opacity:.7'>{label}</td>{cells}</tr>"
+    html = (f"<table style='border-collapse:collapse;font-size:0.9em;width:100%'><thead><tr><th></th>{head}</tr>"
+            f"</thead><tbody>{body}</tbody></table>")
+    notes = []
+    if any(m["facts"]["source"] == "demo" for m in models):
+        notes.append("⚠️ Random weights (UI demo): the masks are noise.")
+    evicted = [e for m in models for e in m["facts"]["evicted"]]
+    if evicted:
+        notes.append(f"ℹ️ Unloaded {escape(', '.join(evicted))} to stay within the model memory budget.")
+    if notes:
+        html += "".join(f"<p style='font-size:0.9em;opacity:0.8;margin:6px 0 0 0'>{n}</p>" for n in notes)
+    return html
+
+
+def share_figure(state: dict):
+    series = [(m["name"], [(name, share) for _, name, share in m["classes"]]) for m in state["models"]]
+    title = "Share of the image per class" + (" · both models" if len(series) > 1 else "")
+    return share_bar(series, state["colors"], title=title)
+
+
+def build(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    intro(INTRO)
+    state = gr.State(None)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
+                              elem_id="segment-image", height=300)
+            examples = example_images()
+            if examples:
+                gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
+                            examples_per_page=8)
+            model, custom = model_picker(SEGMENTATION, settings, "segment", label="Segmentation model",
+                                         info="SegFormer, Mask2Former, UperNet …; demo models carry random weights.")
+            model_b = gr.Dropdown(choices=[NONE_CHOICE, *model_choices(SEGMENTATION, settings)], value="",
+                                  label="Compare with (optional)", elem_id="segment-model-b", filterable=True,
+                                  info="A second model on the same image, side by side.")
+            button = gr.Button("Segment", variant="primary", elem_id="segment-btn")
+        with gr.Column(scale=7):
+            with gr.Row(equal_height=True):
+                out_a = gr.Image(label="Segmentation", type="pil", format="png", interactive=False, elem_id="segment-output",
+                                 height=380, buttons=["download", "fullscreen"])
+                out_b = gr.Image(label="Second model", type="pil", format="png", interactive=False, elem_id="segment-output-b",
+                                 height=380, visible=False, buttons=["download", "fullscreen"])
+            with gr.Row():
+                opacity = gr.Slider(0.0, 1.0, value=0.55, step=0.05, label="Mask opacity", elem_id="segment-opacity",
+                                    scale=3)
+                view = gr.Radio([VIEW_CLASSES, VIEW_PANOPTIC], value=VIEW_CLASSES, label="Colour by",
+                                elem_id="segment-view", visible=False, scale=2)
+            legend = gr.HTML(legend_html([], note="Upload an image and press Segment."), elem_id="segment-legend")
+            shown = gr.CheckboxGroup(choices=[], value=[], label="Classes shown (untick to hide one)",
+                                     elem_id="segment-classes")
+            plot = gr.Plot(value=message_figure("Upload an image and press Segment"), label="Area per class",
+                           elem_id="segment-plot")
+            facts = gr.HTML(elem_id="segment-facts")
+
+    def _outputs(st, opacity_value, pending=None):
+        a, b, lg = render_views(st, opacity_value, None, VIEW_CLASSES)
+        names = st["class_order"]
+        has_pan = any(m["segments"] is not None for m in st["models"])
+        two = len(st["models"]) > 1 or pending is not None
+        return (
+            st,
+            gr.update(value=a, label=st["models"][0]["name"]),
+            gr.update(value=b, visible=two, label=st["models"][1]["name"] if len(st["models"]) > 1 else (pending or "")),
+            lg,
+            gr.update(choices=names, value=names),
+            gr.update(visible=has_pan, value=VIEW_CLASSES),
+            share_figure(st),
+            facts_html(st, pending),
+        )
+
+    @user_errors
+    def run(image_path, choice, custom_id, choice_b, opacity_value):
+        if image_path is None:
+            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        img = load_image(image_path, settings)
+        first = picked_model(choice, custom_id)
+        second = (choice_b or "").strip() or None
+        results = [segment(img, first, settings)]
+        st = make_state(img, results)
+        if second:
+            yield _outputs(st, opacity_value, pending=second)
+            results.append(segment(img, second, settings))
+            st = make_state(img, results)
+        yield _outputs(st, opacity_value)
+
+    @user_errors
+    def rerender(st, opacity_value, shown_names, view_value):
+        if not st:
+            return gr.skip(), gr.skip(), gr.skip()
+        a, b, lg = render_views(st, opacity_value, shown_names, view_value)
+        return a, gr.update(value=b) if b is not None else gr.skip(), lg
+
+    gr.on([button.click, image.upload], run, inputs=[image, model, custom, model_b, opacity],
+          outputs=[state, out_a, out_b, legend, shown, view, plot, facts], api_name="segment")
+    gr.on([opacity.change, shown.input, view.input], rerender, inputs=[state, opacity, shown, view],
+          outputs=[out_a, out_b, legend], api_name="segment_render", show_progress="hidden",
+          trigger_mode="always_last")
+
+
+if __name__ == "__main__":
+    from tlweb.ui.app import launch_single
+
+    launch_single(TITLE, build)
