@@ -846,8 +846,9 @@ def _normalise_columns(ds, img: str, lab: str, names: list[str] | None):
 
 def draw_shape(kind: str, rng, size: int = 64, color=None, background=None, scale_range=(0.45, 0.8),
                noise: float = 8.0):
-    """One synthetic picture (numpy uint8 H×W×3): a circle, square, triangle, cross, ring, diamond,
-    stripes or checker in a colour on a noisy background, random size and position."""
+    """One synthetic picture (numpy uint8 H×W×3): a circle, square, triangle, cross, x, ring,
+    diamond, half (disc), stripes or checker in a colour on a noisy background, random size and
+    position."""
     import numpy as np
 
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -871,6 +872,12 @@ def draw_shape(kind: str, rng, size: int = 64, color=None, background=None, scal
     elif kind == "cross":
         w = s * 0.3
         mask = ((np.abs(dx) <= w) & (np.abs(dy) <= s)) | ((np.abs(dy) <= w) & (np.abs(dx) <= s))
+    elif kind == "x":  # a diagonal cross
+        w = s * 0.3
+        u, v = (dx + dy) / 1.4142, (dx - dy) / 1.4142
+        mask = ((np.abs(u) <= w) & (np.abs(v) <= s)) | ((np.abs(v) <= w) & (np.abs(u) <= s))
+    elif kind == "half":  # a half disc, flat side down
+        mask = (dx**2 + dy**2 <= s**2) & (dy <= s * 0.1)
     elif kind == "stripes":
         period = max(4.0, size / float(rng.integers(4, 8)))
         angle = float(rng.uniform(0, np.pi))
@@ -889,24 +896,30 @@ def draw_shape(kind: str, rng, size: int = 64, color=None, background=None, scal
 
 def write_shapes_dataset(root: str | os.PathLike, classes=SAMPLE_CLASSES, per_class: int = 40,
                          test_per_class: int = 0, size: int = 64, seed: int = 0, fmt: str = "png",
-                         color_range=None) -> Path:
+                         color_range=None, background_range=None, scale_range=(0.45, 0.8)) -> Path:
     """Write an imagefolder dataset of :func:`draw_shape` pictures (``train/``, ``test/`` when
-    ``test_per_class``), deterministic for a seed. Used by the sample dataset, tests and benchmarks."""
+    ``test_per_class``), deterministic for a seed. Used by the sample dataset, tests and benchmarks.
+
+    ``classes``: shape kinds, or ``{folder name: shape kind}``. ``color_range`` /
+    ``background_range``: ``(low, high)`` per channel (numbers or RGB triples)
+    for the shape's and the background's colours."""
     import numpy as np
     from PIL import Image
 
     root = Path(root)
     rng = np.random.default_rng(seed)
+    pairs = list(classes.items()) if isinstance(classes, dict) else [(c, c) for c in classes]
     for split, n in (("train", per_class - test_per_class), ("test", test_per_class)):
         if n <= 0:
             continue
-        for kind in classes:
-            d = root / split / kind if test_per_class else root / kind
+        for name, kind in pairs:
+            d = root / split / name if test_per_class else root / name
             d.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                color = rng.integers(*color_range, 3) if color_range else None
-                arr = draw_shape(kind, rng, size=size, color=color)
-                path = d / f"{kind}_{i:04d}.{fmt}"
+                color = rng.integers(color_range[0], color_range[1], 3) if color_range else None
+                bg = rng.integers(background_range[0], background_range[1], 3) if background_range else None
+                arr = draw_shape(kind, rng, size=size, color=color, background=bg, scale_range=scale_range)
+                path = d / f"{name}_{i:04d}.{fmt}"
                 Image.fromarray(arr).save(path, quality=90) if fmt in ("jpg", "jpeg") else Image.fromarray(arr).save(path)
     return root
 
