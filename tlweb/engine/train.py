@@ -621,6 +621,7 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
     n_acc = 0
     epoch_done = 0
     eval_every = max(1, math.ceil(epochs / 25))  # ~25 evaluation points whatever the epochs
+    first_eval = True
     for epoch in range(epochs):
         perm = torch.randperm(xtr.shape[0], device=dev, generator=g) if spe > 1 else None
         for b in range(spe):
@@ -664,7 +665,8 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
         emit("eval", epoch=float(epoch_done), step=step, total_steps=total, val_loss=vloss, val_accuracy=vacc,
              lr=sched.get_last_lr()[0], images_per_s=step * bs / max(elapsed, 1e-9),
              eta_s=elapsed / max(step, 1) * (total - step),
-             message=f"epoch {epoch_done}/{epochs}" + (f" · features {feat_s:.1f} s" if epoch_done == 1 else ""))
+             message=f"epoch {epoch_done}/{epochs}" + (f" · features computed in {feat_s:.1f} s" if first_eval else ""))
+        first_eval = False
     if best is None:  # stopped before the first epoch ended: use the head as it is
         best = (None, None, None, head.weight.detach().clone(), head.bias.detach().clone())
     W, bvec = best[3].float().cpu(), best[4].float().cpu()
