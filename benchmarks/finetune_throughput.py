@@ -120,8 +120,13 @@ def trainer_run(model_dir: Path, data, epochs: int, batch: int, cuda: bool, froz
                 out_dir: Path) -> dict:
     """Standard Trainer recipe: decode + preprocess in with_transform every epoch."""
     import torch
-    from transformers import (AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainerCallback,
-                              TrainingArguments)
+    from transformers import (
+        AutoImageProcessor,
+        AutoModelForImageClassification,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     processor = AutoImageProcessor.from_pretrained(model_dir)
     labels = {i: n for i, n in enumerate(data.class_names)}

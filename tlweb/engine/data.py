@@ -946,7 +946,7 @@ class EncodedSplit:
 
 _ENCODED: OrderedDict[str, EncodedSplit] = OrderedDict()
 _ENCODED_LOCK = threading.Lock()
-_ENCODED_MAX_BYTES = 6 * 1024**3
+_ENCODED_MAX_BYTES = 3 * 1024**3  # decoded splits kept in memory (the newest always stays)
 _DISK_MAX_BYTES = 1024**3
 
 

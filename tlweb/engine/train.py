@@ -500,8 +500,10 @@ def _plan(cfg: TrainConfig, n_train: int, runtime, settings: Settings) -> dict:
         else:
             epochs = max(d["epochs"], math.ceil(MIN_STEPS / spe))
             epochs = min(epochs, settings.max_epochs_cpu if on_cpu else MAX_EPOCHS_GPU)
-    if on_cpu and cfg.strategy != "linear":
-        epochs = min(epochs, max(1, settings.max_epochs_cpu))
+    capped_from = None
+    if on_cpu and cfg.strategy != "linear" and epochs > max(1, settings.max_epochs_cpu):
+        capped_from = epochs
+        epochs = max(1, settings.max_epochs_cpu)
     epochs = max(1, int(epochs))
     total = spe * epochs
     warmup = max(1, int(round(0.05 * total))) if total > 10 else 0
@@ -510,7 +512,7 @@ def _plan(cfg: TrainConfig, n_train: int, runtime, settings: Settings) -> dict:
             "augment": bool(cfg.augment and cfg.strategy != "linear"), "device": str(runtime.device),
             "precision": runtime.precision, "world_size": world,
             "partial_blocks": cfg.partial_blocks if cfg.strategy == "partial" else None,
-            "lora_r": cfg.lora_r if cfg.strategy == "lora" else None}
+            "lora_r": cfg.lora_r if cfg.strategy == "lora" else None, "epochs_capped_from": capped_from}
 
 
 def _schedule(warmup: int, total: int):
@@ -943,8 +945,11 @@ def _to_device_if_fits(pixels, dev):
 
 
 def _start_message(cfg: TrainConfig, hp: dict, enc_train, enc_test, extra: str = "") -> str:
+    epochs = f"{hp['epochs']} epochs"
+    if hp.get("epochs_capped_from"):
+        epochs += f" (capped from {hp['epochs_capped_from']} on CPU; TLWEB_MAX_EPOCHS_CPU)"
     parts = [f"{cfg.strategy}", f"{len(enc_train)} train / {len(enc_test)} test images",
-             f"{hp['epochs']} epochs × {hp['steps_per_epoch']} steps", f"batch {hp['batch_size']}",
+             f"{epochs} × {hp['steps_per_epoch']} steps", f"batch {hp['batch_size']}",
              f"lr {hp['lr']:g}", f"{hp['device']} {hp['precision']}"]
     if extra:
         parts.append(extra)
