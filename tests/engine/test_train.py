@@ -197,3 +197,57 @@ def test_pretrained_backbone_linear_beats_scratch_on_a_related_unseen_task(tmp_p
     assert linear.test_accuracy >= 0.55, accs
     assert linear.test_accuracy >= scratch.test_accuracy + 0.15, accs
     assert linear.test_accuracy >= random_linear.test_accuracy + 0.15, accs
+
+
+def test_feature_extraction_backbone_gets_a_new_head(tmp_path, shapes, settings):
+    """A backbone without a classification head (like facebook/dinov2-small) fine-tunes too."""
+    from transformers import BitImageProcessorPil, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    folder = tmp_path / "dinov2-backbone"
+    Dinov2Model(Dinov2Config(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                             mlp_ratio=2)).save_pretrained(folder)
+    BitImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    for strategy in ("linear", "lora"):
+        res = finetune(TrainConfig(str(folder), shapes, strategy, epochs=2), settings=settings)
+        cfg = json.loads((res.model_dir / "config.json").read_text())
+        assert cfg["architectures"] == ["Dinov2ForImageClassification"] and len(cfg["id2label"]) == 4
+    backbone = _safetensors(folder)
+    tuned = _safetensors(res.model_dir)
+    # the pretrained backbone weights were loaded (not re-initialised) under the classifier's prefix
+    key = next(k for k in backbone if "embeddings" in k and k.endswith("weight"))
+    assert torch.equal(backbone[key], tuned.get(key, tuned.get(f"dinov2.{key}")))
+
+
+def test_pickle_only_folders_are_refused(demo_models, tmp_path, shapes, settings):
+    import shutil
+
+    from transformers import AutoModelForImageClassification
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    src = demo_models["demo-vit"]
+    torch.save(AutoModelForImageClassification.from_pretrained(src).state_dict(), folder / "pytorch_model.bin")
+    for name in ("config.json", "preprocessor_config.json"):
+        shutil.copy(src / name, folder)
+    with pytest.raises(ModelError, match="pickle"):
+        finetune(TrainConfig(str(folder), shapes, "linear"), settings=settings)
+
+
+def test_gpu_wrap_uses_spaces_gpu_only_when_it_exists(monkeypatch):
+    import sys
+    import types
+
+    from tlweb.engine.accel import gpu_wrap
+
+    def fn():
+        return 1
+
+    seen = {}
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda duration=None: (lambda f: seen.setdefault("wrapped", (f, duration)) and f)
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert gpu_wrap(fn, 90) is fn and seen["wrapped"] == (fn, 90)
+    folder_only = types.ModuleType("spaces")  # what the repo's spaces/ folder looks like without the package
+    monkeypatch.setitem(sys.modules, "spaces", folder_only)
+    assert gpu_wrap(fn, 90) is fn

@@ -855,18 +855,19 @@ def _fit_network(model, processor, spec, data, enc_train, enc_test, hp, cfg, run
         perm = torch.randperm(n, generator=g_cpu)  # same on every process (same seed)
         per_proc = n // world
         perm = perm[rank * per_proc:(rank + 1) * per_proc] if world > 1 else perm
+        perm_dev = perm.to(dev)  # one small copy per epoch, not one per step
         t_epoch = time.perf_counter()
         imgs_epoch = 0
         for b in range(spe):
             if stop():
                 stopped = True
                 break
-            idx = perm[b * bs:(b + 1) * bs]
-            if x_train.device != dev:
-                xb = x_train[idx].to(dev, non_blocking=True)
+            idx = perm_dev[b * bs:(b + 1) * bs]
+            if x_train.device != dev:  # images stayed in (pinned) host memory
+                xb = x_train[perm[b * bs:(b + 1) * bs]].to(dev, non_blocking=True)
             else:
-                xb = x_train[idx.to(dev)]
-            yb = y_train[idx.to(dev)]
+                xb = x_train[idx]
+            yb = y_train[idx]
             x = xb.float()
             if hp["augment"]:
                 x = augment(x, generator=g_dev)
