@@ -62,8 +62,12 @@ def test_class_names_come_from_the_model(demo_models, settings, key):
 
 @pytest.mark.parametrize("key,size", [("demo-segformer", (150, 90)), ("demo-upernet", (70, 130)),
                                       ("demo-mask2former", (256, 128)), ("demo-mask2former", (200, 128))])
-def test_label_map_equals_the_processors_post_processing(demo_models, settings, key, size):
-    """Without padding our resampling must agree with post_process_semantic_segmentation(target_sizes=…)."""
+@pytest.mark.parametrize("route", ["direct", "banded"])
+def test_label_map_equals_the_processors_post_processing(demo_models, settings, monkeypatch, key, size, route):
+    """Both routes (the processor's post-processing at full size, and our banded resampling used
+    for huge photos) must agree with post_process_semantic_segmentation(target_sizes=…)."""
+    if route == "banded":
+        monkeypatch.setattr(seg, "BAND_ELEMENTS", 5000)  # forces the score-map route, in many bands
     loaded = load(key, task="image-segmentation", settings=settings)
     img = _img(*size, seed=3)
     ours = seg.segment_loaded(img, loaded).label_map

@@ -3,15 +3,16 @@
 ``segment(image, model)`` returns a label map in the ORIGINAL image's size (H×W ints), the
 model's class names and each present class's share of the pixels.
 
-How the label map is made: the model's processor prepares the image and its own
-``post_process_semantic_segmentation(..., return_segmentation_scores=True)`` turns the raw
-outputs into per-class score maps (for Mask2Former that is the query→class combination).
-Those score maps cover what the model saw, which may include padding (Mask2Former pads to a
-multiple of 32; very elongated images are padded here so every processor accepts them), so
-the part that shows the picture is resampled bilinearly to the original size and arg-maxed,
-in bands of rows so an 8000×8000 photo needs no more than ~64 MB at a time. Without padding
-this is exactly what ``post_process_semantic_segmentation(outputs, target_sizes=[(h, w)])``
-computes (a test checks it).
+How the label map is made: the model's processor prepares the image; for a photo of ordinary
+size with nothing padded, its own ``post_process_semantic_segmentation(outputs,
+target_sizes=[(h, w)])`` gives the label map directly. Otherwise — a huge photo (that call
+would hold classes × H × W floats: 150 × 8000 × 8000 is 38 GB) or a padded input (processors
+that pad in ``pixel_mask``; very elongated images are padded here so every processor accepts
+them) — the same method's per-class score maps (``return_segmentation_scores=True``; for
+Mask2Former that is the query→class combination) are cut to the part that shows the picture,
+resampled bilinearly to the original size and arg-maxed, in bands of rows, touching only
+pixels near class boundaries (:func:`resample_argmax`). Without padding both routes give the
+same map (a test checks it).
 """
 
 from __future__ import annotations
@@ -397,11 +398,22 @@ def segment_loaded(img, loaded: LoadedModel, panoptic: bool = True) -> SegmentRe
     names = class_names(loaded.model.config)
     pad_frac = _padding_fraction(inputs)
     cfx, cfy = prep.content_fraction
+    content = (cfx * pad_frac[0], cfy * pad_frac[1])
+    proc = getattr(loaded.processor, "image_processor", loaded.processor)
     with torch.inference_mode():
-        scores = _score_maps(loaded, outputs)
-        label_map = resample_argmax(scores, prep.height, prep.width, (cfx * pad_frac[0], cfy * pad_frac[1]))
-        if len(names) < scores.shape[0]:
-            names.update({i: f"class {i}" for i in range(scores.shape[0]) if i not in names})
+        if (content == (1.0, 1.0) and len(names) * prep.height * prep.width <= BAND_ELEMENTS
+                and hasattr(proc, "post_process_semantic_segmentation")):
+            # The common case (a photo of ordinary size, nothing padded): the processor's own
+            # post-processing at the original size, in one pass.
+            seg_map = proc.post_process_semantic_segmentation(outputs, target_sizes=[(prep.height, prep.width)])[0]
+            n = int(seg_map.max()) + 1 if seg_map.numel() else 1
+            label_map = seg_map.cpu().numpy().astype(_label_dtype(max(n, len(names))))
+        else:
+            scores = _score_maps(loaded, outputs)
+            label_map = resample_argmax(scores, prep.height, prep.width, content, band_elements=BAND_ELEMENTS)
+        top = int(label_map.max()) + 1 if label_map.size else 0
+        if len(names) < top:
+            names.update({i: f"class {i}" for i in range(top) if i not in names})
         segments = pan_map = None
         model_type = getattr(loaded.model.config, "model_type", "")
         if panoptic and model_type in UNIVERSAL_SEGMENTATION:
