@@ -23,8 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def build_model(folder: Path, arch: str, size: str) -> None:
     import torch
-    from transformers import (ConvNextImageProcessorPil, ResNetConfig, ResNetForImageClassification, ViTConfig,
-                              ViTForImageClassification, ViTImageProcessorPil)
+    from transformers import (
+        ConvNextImageProcessorPil,
+        ResNetConfig,
+        ResNetForImageClassification,
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessorPil,
+    )
 
     torch.manual_seed(0)
     labels = {i: f"class {i}" for i in range(1000)}

@@ -33,13 +33,13 @@ from tlweb.errors import ModelError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
-TASK_NAMES = {
-    CLASSIFICATION: "image classifier",
-    SEGMENTATION: "segmentation model",
-    DETECTION: "object detector",
-    ZERO_SHOT_DETECTION: "zero-shot detector",
-    ZERO_SHOT_CLASSIFICATION: "zero-shot classifier",
-    FEATURES: "feature backbone",
+TASK_NAMES = {  # with their article, for sentences
+    CLASSIFICATION: "an image classifier",
+    SEGMENTATION: "a segmentation model",
+    DETECTION: "an object detector",
+    ZERO_SHOT_DETECTION: "a zero-shot detector",
+    ZERO_SHOT_CLASSIFICATION: "a zero-shot classifier",
+    FEATURES: "a feature backbone",
 }
 UNIVERSAL_SEGMENTATION = {"mask2former", "maskformer", "oneformer"}
 
@@ -329,8 +329,8 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
     actual_task = task_from_config(config.to_dict()) if spec.source in ("hub", "local") else spec.task
     if not _task_compatible(task, actual_task, model_type):
         raise ModelError(
-            f"'{spec.hub_id}' looks like a {TASK_NAMES.get(actual_task, actual_task)} ({model_type}), "
-            f"not a {TASK_NAMES.get(task, task)}. Pick a model made for this tab."
+            f"'{spec.hub_id}' looks like {TASK_NAMES.get(actual_task, actual_task)} ({model_type}), "
+            f"not {TASK_NAMES.get(task, task)}. Pick a model made for this tab."
         )
 
     cls = auto_model_class(task, model_type)
@@ -388,7 +388,7 @@ def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dic
                 f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
                 "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it."
             ) from None
-        raise ModelError(f"'{spec.hub_id}' could not be loaded as a {TASK_NAMES.get(spec.task, spec.task)}: {msg}") from None
+        raise ModelError(f"'{spec.hub_id}' could not be loaded as {TASK_NAMES.get(spec.task, spec.task)}: {msg}") from None
 
 
 def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settings: Settings):

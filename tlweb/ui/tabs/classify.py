@@ -7,7 +7,15 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
-from tlweb.ui.components import SafeImage, example_images, intro, model_picker, picked_model, refresh_choices, user_errors
+from tlweb.ui.components import (
+    SafeImage,
+    example_images,
+    intro,
+    model_picker,
+    picked_model,
+    refresh_choices,
+    user_errors,
+)
 from tlweb.viz.classify import topk_bar
 from tlweb.viz.common import message_figure
 
