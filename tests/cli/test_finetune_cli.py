@@ -43,7 +43,9 @@ def test_every_strategy_prints_json(strategy, dataset, checkpoint, capsys, setti
     result = json.loads(out.strip().splitlines()[-1])
     assert all(k in result for k in REQUIRED)
     assert result["strategy"] == strategy
-    assert (result["train_images"], result["test_images"]) == (12, 9)
+    # 4 train images per class: 1 of each held out for validation (picks the epoch), 3 trained on
+    assert (result["train_images"], result["val_images"], result["test_images"]) == (9, 3, 9)
+    assert result["selection"] == "best validation epoch"
     assert 0.0 <= result["test_accuracy"] <= 1.0 and 0.0 <= result["test_macro_f1"] <= 1.0
     assert os.path.isdir(os.path.join(result["run_dir"], "model"))
     assert "data: 3 classes · 12 train / 9 test images · test = test/ folder" in err

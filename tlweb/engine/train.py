@@ -2,8 +2,17 @@
 
 ``finetune(cfg, on_event, should_stop)`` loads the data (or takes a :class:`PreparedData`), loads
 the model with a new head sized to the classes, decodes every image once to uint8 at the
-model's input size, trains, evaluates on the test split after every epoch, keeps the best
-epoch's weights, and writes the run folder (:mod:`tlweb.engine.runs`).
+model's input size, trains, and writes the run folder (:mod:`tlweb.engine.runs`).
+
+No model selection on the test split. When every class has at least
+:data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` training images, a stratified validation subset
+(:data:`VALIDATION_FRACTION` of each class, at least one, chosen by the seed with
+:func:`tlweb.engine.data.stratified_split`) is carved out of the training images: the model trains
+on the rest, the per-epoch ``eval`` events (the live curves) are computed on it, and the epoch with
+the best validation accuracy (then loss) is kept. With fewer images nothing is selected: the last
+epoch is kept (a Stop keeps the model as it is), and the per-epoch ``eval`` events are computed on
+the test split for monitoring only (``eval_split="test"``; their message says so). Either way the
+test split decides nothing, so the final test metrics are an honest estimate.
 
 Strategies:
 
@@ -35,7 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.engine.data import PreparedData, encode_split, image_sources, load_data, row_name, subsample
+from tlweb.engine.data import (
+    EncodedSplit,
+    PreparedData,
+    encode_split,
+    image_sources,
+    load_data,
+    row_name,
+    stratified_split,
+    subsample,
+)
 from tlweb.errors import DataError, ModelError, TlwebError
 
 log = logging.getLogger(__name__)
@@ -66,6 +84,12 @@ MIN_STEPS = 60  # default epochs grow on small data so a run makes at least this
 MAX_EPOCHS_GPU = 100
 EVENT_INTERVAL_S = 0.25  # step events at most ~4 per second
 MAX_MISTAKES = 12
+# A validation subset is carved out of the training images only when every class has at least this
+# many (so each class keeps >= 3 to train on after giving one or more to validation); below it the
+# last epoch is kept and nothing is selected.
+MIN_TRAIN_PER_CLASS_FOR_VALIDATION = 4
+VALIDATION_FRACTION = 0.15  # of each class's training images (rounded, at least 1)
+MONITOR_NOTE = "eval on test split — monitoring only, not used for selection"
 
 
 @dataclass
@@ -110,11 +134,14 @@ class TrainEvent:
     eta_s: float | None = None
     message: str = ""
     time: float = field(default_factory=time.time)  # wall clock (seconds since the epoch)
+    # eval events: which images val_loss/val_accuracy come from — "validation" (held out of the
+    # training images, used to pick the kept epoch) or "test" (tiny data: monitoring only)
+    eval_split: str | None = None
 
     def as_dict(self) -> dict:
         d = {}
         for k in ("kind", "run_id", "strategy", "epoch", "step", "total_steps", "train_loss", "val_loss",
-                  "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time"):
+                  "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time", "eval_split"):
             v = getattr(self, k)
             if isinstance(v, float):
                 v = round(v, 6) if k != "time" else round(v, 3)
@@ -131,7 +158,7 @@ class RunResult:
     model_dir: Path  # save_pretrained output (model + processor) — loadable by the Classify tab
     strategy: str
     base_model: str
-    train_images: int
+    train_images: int  # the images the model trained on (validation images excluded)
     test_images: int
     test_accuracy: float
     test_macro_f1: float
@@ -141,6 +168,9 @@ class RunResult:
     stopped: bool
     wall_s: float
     hyperparameters: dict = field(default_factory=dict)
+    val_images: int = 0  # held out of the training images to pick the epoch (0: none, last epoch kept)
+    selection: str = ""  # "best validation epoch" | "last epoch"
+    kept_epoch: float | None = None  # the epoch whose weights were kept
 
     def as_dict(self) -> dict:
         """JSON-able summary; ``history`` keeps the non-step events (every event is in events.jsonl)."""
@@ -151,7 +181,10 @@ class RunResult:
             "strategy": self.strategy,
             "base_model": self.base_model,
             "train_images": self.train_images,
+            "val_images": self.val_images,
             "test_images": self.test_images,
+            "selection": self.selection,
+            "kept_epoch": self.kept_epoch,
             "test_accuracy": round(float(self.test_accuracy), 6),
             "test_macro_f1": round(float(self.test_macro_f1), 6),
             "stopped": self.stopped,
@@ -176,7 +209,9 @@ def finetune(cfg: TrainConfig, on_event: Callable[[TrainEvent], None] | None = N
 
     ``on_event`` is called from this thread for every event; ``should_stop()`` is checked between
     steps — when it turns true the run ends with a "stopped" event and keeps (and saves) the best
-    model so far. Errors people can act on raise :class:`TlwebError` (after an "error" event).
+    model so far by validation accuracy, or the model as it is when there is no validation subset
+    (see the module docstring). Errors people can act on raise :class:`TlwebError` (after an
+    "error" event).
     """
     settings = settings or get_settings()
     if cfg.strategy not in STRATEGIES:
@@ -210,7 +245,9 @@ def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
                     on_event=None, should_stop=None, seed: int = 0, settings=None, **cfg_kwargs) -> list[dict]:
     """Test accuracy at 1, 2, 5 … training images per class for each strategy (same test split).
 
-    Shots larger than the smallest class are skipped. Linear runs reuse the cached features.
+    Shots larger than the smallest class are skipped. Linear runs reuse the cached features. With
+    at least :data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` shots some of them are held out for
+    validation (``train_images`` counts the rest); below that the last epoch is kept.
     """
     settings = settings or get_settings()
     prepared = data if isinstance(data, PreparedData) else load_data(data, seed=seed, settings=settings)
@@ -227,7 +264,8 @@ def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
                               name=f"data-efficiency {strategy} {shot} per class", **cfg_kwargs)
             res = finetune(cfg, on_event=on_event, should_stop=should_stop, settings=settings)
             rows.append({"strategy": strategy, "per_class": shot, "train_images": res.train_images,
-                         "test_accuracy": res.test_accuracy, "test_macro_f1": res.test_macro_f1,
+                         "val_images": res.val_images, "test_accuracy": res.test_accuracy,
+                         "test_macro_f1": res.test_macro_f1,
                          "run_id": res.run_id, "stopped": res.stopped})
             if res.stopped:
                 return rows
@@ -324,14 +362,23 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings) -> Ru
         present = set(enc_train.labels.tolist())
         if len(present) < 2:
             raise DataError("The training images cover only one class; a classifier needs at least two.")
-        hp = _plan(cfg, len(enc_train), runtime, settings)
+        holdout = validation_holdout(enc_train, data.class_names, cfg.seed)
+        hp = _plan(cfg, len(holdout.fit), runtime, settings)
         config["hyperparameters"] = hp
         config["data"]["skipped"] = data.skipped[:100]
         config["data"]["skipped_total"] = len(data.skipped)
+        config["data"].update({
+            "train_images": len(holdout.fit), "val_images": holdout.n_val, "test_images": len(enc_test),
+            "selection": holdout.selection, "validation_fraction": VALIDATION_FRACTION if holdout.selects else None,
+            "min_train_per_class_for_validation": MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
+            # row numbers in the training split (as given, after per_class) held out for validation
+            "validation_rows": list(holdout.val.rows) if holdout.selects else [],
+        })
         if writer:
             writer.write_config(config)
         fit = _fit_linear if strategy == "linear" else _fit_network
-        outcome = fit(model, processor, spec, data, enc_train, enc_test, hp, cfg, runtime, emit, stop, settings)
+        outcome = fit(model, processor, spec, data, enc_train, enc_test, hp, cfg, runtime, emit, stop, settings,
+                      holdout)
         model = outcome["model"]
         test_logits = outcome["test_logits"]
         stopped = outcome["stopped"]
@@ -349,26 +396,35 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings) -> Ru
             _save_model(model, processor, model_dir, spec, base_name, strategy, data, settings)
         runtime.wait()
         wall = time.perf_counter() - t0
+        kept_epoch = outcome.get("kept_epoch")
         metrics.update({"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
                         "test_loss": final_loss, "status": "stopped" if stopped else "done", "stopped": stopped,
-                        "train_images": len(enc_train), "test_images": len(enc_test),
-                        "best_epoch": outcome.get("best_epoch"), "wall_s": round(wall, 3),
+                        "train_images": len(holdout.fit), "val_images": holdout.n_val, "test_images": len(enc_test),
+                        "selection": holdout.selection, "best_epoch": outcome.get("best_epoch"),
+                        "kept_epoch": kept_epoch, "wall_s": round(wall, 3),
                         "mistakes": mistakes, "strategy": strategy, "base_model": base_name})
         final_step = outcome.get("step", 0)
+        if holdout.selects:
+            kept = (f"kept the best epoch by validation accuracy (epoch {kept_epoch:g})" if kept_epoch is not None
+                    else "kept the model as it was (no epoch finished)")
+        else:
+            kept = "kept the last model, no selection (too few images per class for a validation split)"
+        # the test numbers go in the message only: val_loss/val_accuracy stay for per-epoch evaluations
         emit("stopped" if stopped else "done", epoch=float(outcome.get("epoch", 0.0)), step=final_step,
-             total_steps=hp["total_steps"], val_loss=final_loss, val_accuracy=metrics["accuracy"],
-             message=(f"stopped early; kept the best model so far (epoch {outcome.get('best_epoch')})" if stopped
-                      else f"done in {wall:.1f} s") + f" · test accuracy {metrics['accuracy'] * 100:.1f}%")
+             total_steps=hp["total_steps"],
+             message=(f"stopped early; {kept}" if stopped else f"done in {wall:.1f} s; {kept}")
+             + f" · test accuracy {metrics['accuracy'] * 100:.1f}% on {len(enc_test)} test images")
         if writer:
             writer.write_metrics(metrics)
         result_metrics = {k: metrics[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix",
                                                    "class_names")}
         result_metrics.update({k: v for k, v in metrics.items() if k not in result_metrics and k != "mistakes"})
         return RunResult(run_id=run_id, run_dir=run_dir, model_dir=model_dir, strategy=strategy, base_model=base_name,
-                         train_images=len(enc_train), test_images=len(enc_test),
+                         train_images=len(holdout.fit), test_images=len(enc_test),
                          test_accuracy=float(metrics["accuracy"]), test_macro_f1=float(metrics["macro_f1"]),
                          metrics=result_metrics, mistakes=mistakes, history=emit.history, stopped=stopped,
-                         wall_s=wall, hyperparameters=hp)
+                         wall_s=wall, hyperparameters=hp, val_images=holdout.n_val,
+                         selection=holdout.selection, kept_epoch=kept_epoch)
     except TlwebError as exc:
         emit("error", message=str(exc))
         raise
@@ -381,6 +437,56 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings) -> Ru
     finally:
         if writer:
             writer.close()
+
+
+@dataclass
+class Holdout:
+    """The training images split into what the model trains on and the validation subset that
+    picks the kept epoch (``val`` is None when the data is too small: no selection)."""
+
+    fit: EncodedSplit
+    val: EncodedSplit | None
+    fit_idx: object  # torch.long positions in the full encoded training split
+    val_idx: object | None
+
+    @property
+    def selects(self) -> bool:
+        return self.val is not None
+
+    @property
+    def n_val(self) -> int:
+        return len(self.val) if self.val is not None else 0
+
+    @property
+    def selection(self) -> str:
+        return "best validation epoch" if self.selects else "last epoch"
+
+
+def validation_holdout(enc_train: EncodedSplit, class_names: list[str], seed: int = 0) -> Holdout:
+    """Carve a stratified validation subset out of the decoded training images when every class
+    has at least :data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` of them (else no validation subset).
+
+    Uses :func:`tlweb.engine.data.stratified_split` (``VALIDATION_FRACTION`` of each class, at
+    least one, at least one left to train on), deterministic for a seed."""
+    from collections import Counter
+
+    import torch
+
+    labels = [int(x) for x in enc_train.labels.tolist()]
+    seen = Counter(labels)
+    counts = [seen.get(c, 0) for c in range(len(class_names))]
+    if not counts or min(counts) < MIN_TRAIN_PER_CLASS_FOR_VALIDATION:
+        idx = torch.arange(len(enc_train), dtype=torch.long)
+        return Holdout(enc_train, None, idx, None)
+    fit_pos, val_pos = stratified_split(labels, len(class_names), VALIDATION_FRACTION, seed, list(class_names))
+    fit_idx = torch.tensor(fit_pos, dtype=torch.long)
+    val_idx = torch.tensor(val_pos, dtype=torch.long)
+
+    def part(idx, pos):
+        return EncodedSplit(enc_train.pixels[idx], enc_train.labels[idx], [enc_train.rows[i] for i in pos],
+                            enc_train.skipped, 0.0)
+
+    return Holdout(part(fit_idx, fit_pos), part(val_idx, val_pos), fit_idx, val_idx)
 
 
 def _friendly(exc: Exception) -> TlwebError | None:
@@ -428,7 +534,7 @@ def load_for_training(spec, class_names: list[str], strategy: str, seed: int = 0
     config = L._load_config(spec, source, local, settings)
     task = task_from_config(config.to_dict())
     if task not in (CLASSIFICATION, FEATURES) or config.model_type in ("clip", "siglip", "siglip2", "owlvit", "owlv2"):
-        raise ModelError(f"'{spec.key}' is a {L.TASK_NAMES.get(task, task)}, not an image classifier or backbone; "
+        raise ModelError(f"'{spec.key}' is {L.TASK_NAMES.get(task, task)}, not an image classifier or backbone; "
                          "pick a classification model or a backbone to fine-tune.")
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
@@ -573,7 +679,10 @@ def _features(model, spec, data: PreparedData, split: str, enc, processor, runti
     return feats
 
 
-def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runtime, emit, stop, settings) -> dict:
+def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runtime, emit, stop, settings,
+                holdout: Holdout) -> dict:
+    """The head on cached vectors. Features are computed for the whole training split (one cache
+    entry whatever the holdout) and indexed into the images trained on and the validation ones."""
     import torch
     import torch.nn.functional as F
 
@@ -587,7 +696,7 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
     if channels_last:
         model.to(memory_format=torch.channels_last)
     total = hp["total_steps"]
-    emit("start", total_steps=total, message=_start_message(cfg, hp, enc_train, enc_test, extra="computing features once"))
+    emit("start", total_steps=total, message=_start_message(cfg, hp, holdout, enc_test, extra="computing features once"))
     t_feat = time.perf_counter()
     f_train = _features(model, spec, data, "train", enc_train, processor, runtime, settings, stop, channels_last)
     f_test = None if f_train is None else _features(model, spec, data, "test", enc_test, processor, runtime,
@@ -599,14 +708,20 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
         with torch.no_grad():
             logits = _head_logits(lin.weight.detach().cpu(), lin.bias.detach().cpu() if lin.bias is not None else None,
                                   torch.zeros(len(enc_test), lin.in_features))
-        return {"model": model, "test_logits": logits, "stopped": True, "best_epoch": None, "epoch": 0.0, "step": 0}
+        return {"model": model, "test_logits": logits, "stopped": True, "best_epoch": None, "kept_epoch": None,
+                "epoch": 0.0, "step": 0}
     dev = runtime.device
-    mu = f_train.mean(0)
-    sd = f_train.std(0, unbiased=False).clamp_min(1e-6)
-    xtr = ((f_train - mu) / sd).to(dev)
-    ytr = enc_train.labels.to(dev)
-    xte = ((f_test - mu) / sd).to(dev)
-    yte = enc_test.labels.to(dev)
+    f_fit = f_train[holdout.fit_idx]
+    mu = f_fit.mean(0)
+    sd = f_fit.std(0, unbiased=False).clamp_min(1e-6)
+    xtr = ((f_fit - mu) / sd).to(dev)
+    ytr = holdout.fit.labels.to(dev)
+    if holdout.selects:  # per-epoch evaluation and the choice of the head on the validation vectors
+        xev = ((f_train[holdout.val_idx] - mu) / sd).to(dev)
+        yev = holdout.val.labels.to(dev)
+    else:  # too few images: no selection, the test vectors only draw the curves
+        xev = ((f_test - mu) / sd).to(dev)
+        yev = enc_test.labels.to(dev)
     C, D = lin.out_features, xtr.shape[1]
     head = torch.nn.Linear(D, C).to(dev)
     torch.nn.init.zeros_(head.weight)
@@ -616,7 +731,7 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(hp["warmup_steps"], total))
     bs, spe, epochs = hp["batch_size"], hp["steps_per_epoch"], hp["epochs"]
     g = torch.Generator(device=dev).manual_seed(cfg.seed)
-    best = None  # (acc, -loss, epoch, W, b)
+    best = None  # (acc, -loss, epoch, W, b): the best validation epoch (only with a validation subset)
     step, stopped, last_emit = 0, False, 0.0
     t_train = time.perf_counter()
     loss_acc = torch.zeros((), device=dev)
@@ -658,19 +773,23 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
         if epoch_done % eval_every and epoch_done != epochs:
             continue
         with torch.no_grad():
-            logits = head(xte)
-            vloss = float(F.cross_entropy(logits, yte))
-            vacc = float((logits.argmax(-1) == yte).float().mean())
-        if best is None or (vacc, -vloss) > (best[0], best[1]):
+            logits = head(xev)
+            vloss = float(F.cross_entropy(logits, yev))
+            vacc = float((logits.argmax(-1) == yev).float().mean())
+        if holdout.selects and (best is None or (vacc, -vloss) > (best[0], best[1])):
             best = (vacc, -vloss, epoch_done, head.weight.detach().clone(), head.bias.detach().clone())
         elapsed = time.perf_counter() - t_train
         emit("eval", epoch=float(epoch_done), step=step, total_steps=total, val_loss=vloss, val_accuracy=vacc,
              lr=sched.get_last_lr()[0], images_per_s=step * bs / max(elapsed, 1e-9),
-             eta_s=elapsed / max(step, 1) * (total - step),
-             message=f"epoch {epoch_done}/{epochs}" + (f" · features computed in {feat_s:.1f} s" if first_eval else ""))
+             eta_s=elapsed / max(step, 1) * (total - step), eval_split="validation" if holdout.selects else "test",
+             message=f"epoch {epoch_done}/{epochs}" + (f" · features computed in {feat_s:.1f} s" if first_eval else "")
+             + ("" if holdout.selects else f" · {MONITOR_NOTE}"))
         first_eval = False
-    if best is None:  # stopped before the first epoch ended: use the head as it is
+    if best is None:  # no selection (or stopped before the first evaluation): the head as it is now
         best = (None, None, None, head.weight.detach().clone(), head.bias.detach().clone())
+        kept_epoch = step / spe
+    else:
+        kept_epoch = float(best[2])
     W, bvec = best[3].float().cpu(), best[4].float().cpu()
     mu_c, sd_c = mu.cpu(), sd.cpu()
     W_model = W / sd_c
@@ -684,7 +803,8 @@ def _fit_linear(model, processor, spec, data, enc_train, enc_test, hp, cfg, runt
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return {"model": model, "test_logits": test_logits, "stopped": stopped, "best_epoch": best[2],
-            "epoch": step / spe, "step": step, "train_s": time.perf_counter() - t_train, "features_s": feat_s}
+            "kept_epoch": round(kept_epoch, 3), "epoch": step / spe, "step": step,
+            "train_s": time.perf_counter() - t_train, "features_s": feat_s}
 
 
 def _head_logits(W, b, feats):
@@ -805,7 +925,10 @@ def _evaluate(model, pixels, labels, normalizer, runtime, channels_last: bool, b
     return loss, acc, logits
 
 
-def _fit_network(model, processor, spec, data, enc_train, enc_test, hp, cfg, runtime, emit, stop, settings) -> dict:
+def _fit_network(model, processor, spec, data, enc_train, enc_test, hp, cfg, runtime, emit, stop, settings,
+                 holdout: Holdout) -> dict:
+    """Trains on ``holdout.fit``; evaluates after every epoch on ``holdout.val`` (and keeps the best
+    epoch) or, without a validation subset, on the test split for the curves only (keeps the last)."""
     import torch
     import torch.nn.functional as F
 
@@ -826,20 +949,24 @@ def _fit_network(model, processor, spec, data, enc_train, enc_test, hp, cfg, run
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(hp["warmup_steps"], hp["total_steps"]))
     normalizer = Normalizer(processor, dev)
     # the decoded images go to the device once when they fit comfortably, else per batch
-    x_train = _to_device_if_fits(enc_train.pixels, dev)
+    selects = holdout.selects
+    x_train = _to_device_if_fits(holdout.fit.pixels, dev)
+    y_train = holdout.fit.labels.to(dev)
     x_test = _to_device_if_fits(enc_test.pixels, dev)
-    y_train = enc_train.labels.to(dev)
     y_test = enc_test.labels
+    x_eval, y_eval = (_to_device_if_fits(holdout.val.pixels, dev), holdout.val.labels) if selects else (x_test, y_test)
+    eval_split = "validation" if selects else "test"
     bs, spe, epochs, total = hp["batch_size"], hp["steps_per_epoch"], hp["epochs"], hp["total_steps"]
     eval_bs = max(bs, 256 if dev.type == "cuda" else 64)
-    emit("start", total_steps=total, message=_start_message(cfg, hp, enc_train, enc_test,
+    emit("start", total_steps=total, message=_start_message(cfg, hp, holdout, enc_test,
                                                             extra=f"training {trainable_desc} "
                                                                   f"({n_trainable / 1e6:.3g}M of {n_total / 1e6:.3g}M "
                                                                   "parameters)"))
     g_cpu = torch.Generator().manual_seed(cfg.seed)
     g_dev = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
     unwrapped = runtime.unwrap(train_model)
-    best_state, best_key, best_epoch = None, None, None
+    best_state, best_key, best_epoch = None, None, None  # only with a validation subset
+    kept_epoch, evaluated = None, False
     step, stopped, last_emit = 0, False, 0.0
     train_time = 0.0  # seconds spent in training steps (evaluation excluded)
     epoch_times: list[float] = []
@@ -900,25 +1027,30 @@ def _fit_network(model, processor, spec, data, enc_train, enc_test, hp, cfg, run
         runtime.synchronize()
         epoch_s = time.perf_counter() - t_epoch
         train_time += epoch_s
-        if stopped and b == 0 and epoch_done == epoch and best_state is not None:
+        if stopped and b == 0 and epoch_done == epoch and evaluated:
             break  # nothing new since the last evaluation
         epoch_times.append(epoch_s)
         ips_epoch = imgs_epoch / max(epoch_s, 1e-9)
-        vloss, vacc, _ = _evaluate(unwrapped, x_test, y_test, normalizer, runtime, channels_last, eval_bs)
+        vloss, vacc, _ = _evaluate(unwrapped, x_eval, y_eval, normalizer, runtime, channels_last, eval_bs)
+        evaluated = True
         epoch_frac = epoch + (b + 1 if not stopped else b) / spe
         key = (vacc, -vloss)
-        if best_key is None or key > best_key:
+        if selects and (best_key is None or key > best_key):
             best_key, best_epoch = key, round(epoch_frac, 3)
             best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
         epoch_done = epoch + 1
         emit("eval", epoch=float(epoch_frac), step=step, total_steps=total, val_loss=vloss, val_accuracy=vacc,
              lr=sched.get_last_lr()[0], images_per_s=ips_epoch,
-             eta_s=(train_time / max(step, 1)) * (total - step),
-             message=f"epoch {epoch + 1}/{epochs} · {epoch_s:.1f} s · {ips_epoch:,.0f} img/s")
+             eta_s=(train_time / max(step, 1)) * (total - step), eval_split=eval_split,
+             message=f"epoch {epoch + 1}/{epochs} · {epoch_s:.1f} s · {ips_epoch:,.0f} img/s"
+             + ("" if selects else f" · {MONITOR_NOTE}"))
         if stopped:
             break
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
+        kept_epoch = best_epoch
+    else:  # no selection: the model as it is now
+        kept_epoch = round(step / spe, 3)
     model = unwrapped
     if cfg.strategy == "lora":
         model = model.merge_and_unload()
@@ -928,7 +1060,8 @@ def _fit_network(model, processor, spec, data, enc_train, enc_test, hp, cfg, run
     _, _, test_logits = _evaluate(model, x_test, y_test, normalizer, runtime, False, eval_bs)
     model = model.cpu()
     return {"model": model, "test_logits": test_logits, "stopped": stopped, "best_epoch": best_epoch,
-            "epoch": step / spe, "step": step, "train_s": train_time, "epoch_s": epoch_times}
+            "kept_epoch": kept_epoch, "epoch": step / spe, "step": step, "train_s": train_time,
+            "epoch_s": epoch_times}
 
 
 def _to_device_if_fits(pixels, dev):
@@ -945,11 +1078,18 @@ def _to_device_if_fits(pixels, dev):
     return pixels.pin_memory()
 
 
-def _start_message(cfg: TrainConfig, hp: dict, enc_train, enc_test, extra: str = "") -> str:
+def _start_message(cfg: TrainConfig, hp: dict, holdout: Holdout, enc_test, extra: str = "") -> str:
     epochs = f"{hp['epochs']} epochs"
     if hp.get("epochs_capped_from"):
         epochs += f" (capped from {hp['epochs_capped_from']} on CPU; TLWEB_MAX_EPOCHS_CPU)"
-    parts = [f"{cfg.strategy}", f"{len(enc_train)} train / {len(enc_test)} test images",
+    if holdout.selects:
+        sizes = f"{len(holdout.fit)} train / {holdout.n_val} validation / {len(enc_test)} test images"
+        rule = "best epoch picked on the validation images"
+    else:
+        sizes = f"{len(holdout.fit)} train / {len(enc_test)} test images, no validation split"
+        rule = (f"fewer than {MIN_TRAIN_PER_CLASS_FOR_VALIDATION} training images in a class: last epoch kept, "
+                "per-epoch eval on the test split is monitoring only")
+    parts = [f"{cfg.strategy}", sizes, rule,
              f"{epochs} × {hp['steps_per_epoch']} steps", f"batch {hp['batch_size']}",
              f"lr {hp['lr']:g}", f"{hp['device']} {hp['precision']}"]
     if extra:
