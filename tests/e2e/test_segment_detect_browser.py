@@ -41,6 +41,7 @@ def test_segment_in_browser(page, app_url):
     _text_in(page, "segment-facts", "latency")  # the upload runs both models
     page.click("#segment-btn")
     _text_in(page, "segment-facts", "demo-upernet")
+    _text_in(page, "segment-legend", "demo-upernet")  # the second model has finished (not just "running…")
     page.wait_for_selector("#segment-output img")
     page.wait_for_selector("#segment-output-b img")
     page.wait_for_selector("#segment-plot .js-plotly-plot .bars")

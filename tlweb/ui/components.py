@@ -48,6 +48,22 @@ def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a componen
     return image
 
 
+def _lenient_preprocess(self, payload):
+    """Pass the ticked values through; values from an older set of choices are dropped later."""
+    if payload is None:
+        return []
+    return list(payload) if isinstance(payload, (list, tuple)) else [payload]
+
+
+def lenient_choices(component):
+    """Let a CheckboxGroup / multiselect Dropdown whose choices a handler replaces accept a value
+    that raced with the update (the front end may still send a choice of the previous result).
+    Stock components reject it with a raw "not in the list of choices" error; the handler
+    ignores unknown names instead."""
+    component.preprocess = types.MethodType(_lenient_preprocess, component)
+    return component
+
+
 def user_errors(fn):
     """Turn engine errors into ``gr.Error`` sentences; never show a stack trace.
 

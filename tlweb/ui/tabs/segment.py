@@ -15,7 +15,16 @@ from tlweb.catalog import SEGMENTATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.segment import segment
-from tlweb.ui.components import SafeImage, example_images, intro, model_choices, model_picker, picked_model, user_errors
+from tlweb.ui.components import (
+    SafeImage,
+    example_images,
+    intro,
+    lenient_choices,
+    model_choices,
+    model_picker,
+    picked_model,
+    user_errors,
+)
 from tlweb.viz.common import message_figure
 from tlweb.viz.segment import assign_colors, color_list, downscale_pair, legend_html, overlay, share_bar
 
@@ -171,8 +180,8 @@ def build(settings: Settings | None = None) -> None:
                 view = gr.Radio([VIEW_CLASSES, VIEW_PANOPTIC], value=VIEW_CLASSES, label="Colour by",
                                 elem_id="segment-view", visible=False, scale=2)
             legend = gr.HTML(legend_html([], note="Upload an image and press Segment."), elem_id="segment-legend")
-            shown = gr.CheckboxGroup(choices=[], value=[], label="Classes shown (untick to hide one)",
-                                     elem_id="segment-classes")
+            shown = lenient_choices(gr.CheckboxGroup(choices=[], value=[], label="Classes shown (untick to hide one)",
+                                                     elem_id="segment-classes"))
             plot = gr.Plot(value=message_figure("Upload an image and press Segment"), label="Area per class",
                            elem_id="segment-plot")
             facts = gr.HTML(elem_id="segment-facts")
