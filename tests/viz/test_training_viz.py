@@ -226,3 +226,17 @@ def test_metrics_html_and_mistake_captions():
     assert "r1&lt;x&gt;" in out and "r1<x>" not in out  # escaped
     caps = tv.mistake_captions([{"image": "/tmp/a.png", "true": "cat", "pred": "dog", "confidence": 0.93}])
     assert caps == [("/tmp/a.png", "cat → dog (93%)")]
+
+
+def test_curves_say_when_evals_ran_on_the_test_split_for_monitoring():
+    from tlweb.viz.training import training_curves
+
+    events = [
+        {"kind": "step", "epoch": 0.5, "train_loss": 1.2, "strategy": "full"},
+        {"kind": "eval", "epoch": 1.0, "val_loss": 1.0, "val_accuracy": 0.5, "eval_split": "test", "strategy": "full"},
+    ]
+    names = [t.name for t in training_curves(events).data]
+    assert "test accuracy (monitoring only)" in names
+    events[1]["eval_split"] = "validation"
+    names = [t.name for t in training_curves(events).data]
+    assert "validation accuracy" in names

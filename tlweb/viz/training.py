@@ -58,7 +58,7 @@ def as_dict(obj) -> dict:
         d = dict(obj.as_dict())
         # as_dict() may drop fields that the charts want (wall time, metrics); take them from attributes.
         for name in ("wall_s", "strategy", "run_id", "test_accuracy", "test_macro_f1", "train_images",
-                     "test_images", "stopped", "metrics", "base_model"):
+                     "test_images", "val_images", "selection", "stopped", "metrics", "base_model"):
             if name not in d and hasattr(obj, name):
                 d[name] = getattr(obj, name)
         return d
@@ -166,24 +166,32 @@ def training_curves(events: Iterable, title: str | None = "Training curves", hei
                 legendgroup=key,
                 hovertemplate="epoch %{x:.2f}<br>train loss %{y:.4f}<extra>" + name + "</extra>",
             ), row=1, col=1)
+        # without a validation hold-out (tiny data) the per-epoch evals ran on the test split,
+        # for monitoring only: say so in the legend
+        on_test = bool(evals) and all(e.get("eval_split") == "test" for e in evals)
+        split_word = "test (monitoring)" if on_test else "val"
         vl = [e for e in evals if _num(e.get("val_loss")) is not None]
         if vl:
             any_point = True
             fig.add_trace(go.Scatter(
                 x=[_num(e.get("epoch")) for e in vl], y=[_num(e.get("val_loss")) for e in vl],
-                mode="lines+markers", name=f"{name} · val loss" if several else "validation loss (per epoch)",
+                mode="lines+markers",
+                name=f"{name} · {split_word} loss" if several else (
+                    "test loss (monitoring only)" if on_test else "validation loss (per epoch)"),
                 line={"color": color or VAL_COLOR, "width": 2.4, "dash": "dot" if several else "solid"},
                 marker={"size": 7}, legendgroup=key,
-                hovertemplate="epoch %{x:.2f}<br>val loss %{y:.4f}<extra>" + name + "</extra>",
+                hovertemplate="epoch %{x:.2f}<br>" + split_word + " loss %{y:.4f}<extra>" + name + "</extra>",
             ), row=1, col=1)
         va = [e for e in evals if _num(e.get("val_accuracy")) is not None]
         if va:
             any_point = True
             fig.add_trace(go.Scatter(
                 x=[_num(e.get("epoch")) for e in va], y=[_pct(e.get("val_accuracy")) for e in va],
-                mode="lines+markers", name=f"{name} · val accuracy" if several else "validation accuracy",
+                mode="lines+markers",
+                name=f"{name} · {split_word} accuracy" if several else (
+                    "test accuracy (monitoring only)" if on_test else "validation accuracy"),
                 line={"color": color or ACC_COLOR, "width": 2.4}, marker={"size": 8}, legendgroup=key,
-                hovertemplate="epoch %{x:.2f}<br>val accuracy %{y:.1f}%<extra>" + name + "</extra>",
+                hovertemplate="epoch %{x:.2f}<br>" + split_word + " accuracy %{y:.1f}%<extra>" + name + "</extra>",
             ), row=1, col=2)
     fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=1)
     fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=2)
@@ -289,13 +297,18 @@ def metrics_html(result, elapsed_s: float | None = None) -> str:
     rows = [
         ("strategy", STRATEGY_LABELS.get(strategy, strategy)),
         ("base model", _short_model(d.get("base_model", "?"))),
-        ("images", f"{int(d.get('train_images') or 0):,} train · {int(d.get('test_images') or 0):,} test"),
+        ("images", f"{int(d.get('train_images') or 0):,} train · "
+                   + (f"{int(d['val_images']):,} validation · " if d.get("val_images") else "")
+                   + f"{int(d.get('test_images') or 0):,} test"),
     ]
+    if d.get("selection"):
+        rows.append(("model kept", str(d["selection"])))
     if d.get("run_id"):
         rows.append(("run", d["run_id"]))
     out = score_cards_html(cards) + facts_html(rows, code=("run", "base model"))
     if d.get("stopped"):
-        out += "<p style='font-size:0.9em; opacity:0.8'>Stopped early: the best model so far was kept.</p>"
+        kept = "the best model so far" if d.get("selection") == "best validation epoch" else "the model so far"
+        out += f"<p style='font-size:0.9em; opacity:0.8'>Stopped early: {kept} was kept.</p>"
     return out
 
 

@@ -245,7 +245,11 @@ class Progress:
         if d.get("train_loss") is not None:
             parts.append(f"loss {float(d['train_loss']):.3f}")
         if d.get("val_accuracy") is not None:
-            parts.append(f"val accuracy {float(d['val_accuracy']) * 100:.1f}%")
+            # tiny data has no validation hold-out: the per-epoch number then comes from the test
+            # split and is shown for monitoring only (nothing is selected on it)
+            on_test = d.get("eval_split") == "test"
+            label = "test accuracy (monitoring)" if on_test else "val accuracy"
+            parts.append(f"{label} {float(d['val_accuracy']) * 100:.1f}%")
         if d.get("images_per_s"):
             parts.append(f"{float(d['images_per_s']):,.0f} images/s")
         if d.get("eta_s") is not None and self.events and self.events[-1].get("kind") not in ("done", "stopped"):
@@ -424,7 +428,8 @@ def build(settings: Settings | None = None) -> None:
 
     # ---------------------------------------------------------------- 3. train
     _section(3, "Train", "Curves update while the model trains; Stop ends it cleanly between steps and keeps the "
-             "best model so far.")
+             "best model so far (picked on images held out from training; with fewer than 4 images per class, "
+             "the latest).")
     with gr.Row():
         start_btn = gr.Button("▶ Start fine-tuning", variant="primary", elem_id="ft-start-btn", scale=3)
         stop_btn = gr.Button("■ Stop", variant="stop", elem_id="ft-stop-btn", scale=1)
@@ -593,7 +598,7 @@ def build(settings: Settings | None = None) -> None:
 
     def stop(sess: FtSession):
         sess.stop.set()
-        return status_html("Stopping after the current step… the best model so far is kept.", None, "stopped")
+        return status_html("Stopping after the current step… the model so far is kept.", None, "stopped")
 
     @user_errors
     def run_ladder(model, custom_model, strategies, epochs, batch_size, lr, per_class, sess: FtSession):
