@@ -1,4 +1,4 @@
-"""Headless command line: ``python -m tlweb {serve,classify,download,demo-models,models} …``.
+"""Headless command line: ``python -m tlweb {serve,classify,compare,finetune,segment,detect,download,models,demo-models} …``.
 
 Each command is a ``cmd_<name>(args)`` function plus an ``add_<name>(subparsers)`` that
 registers it; ``COMMANDS`` lists the adders. With ``--json`` the last line printed is one JSON
@@ -33,6 +33,32 @@ def _settings_from(args) -> Settings:
 
 def print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def _common_flags(p, demo_example: str = "demo-vit") -> None:
+    """--json, --demo and --device, shared by the commands that run models."""
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--demo", action="store_true", help=f"also resolve demo model keys ({demo_example} …)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+
+
+def _image_command(sub, name: str, help: str, model_help: str, func, demo_example: str = "demo-vit"):
+    """A sub-command taking IMAGE and --model (classify, segment, detect)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("image", help="image file")
+    p.add_argument("--model", required=True, help=model_help)
+    _common_flags(p, demo_example)
+    p.set_defaults(func=func)
+    return p
+
+
+def _print_result_json(result, args, **extra) -> None:
+    """One JSON object: the result, with the image and the model exactly as the user gave them."""
+    out = result.as_dict()
+    out["image"] = args.image
+    out["model"] = args.model
+    out.update(extra)
+    print_json(out)
 
 
 # --------------------------------------------------------------------------- serve
@@ -71,14 +97,9 @@ def cmd_serve(args) -> int:
 
 
 def add_classify(sub) -> None:
-    p = sub.add_parser("classify", help="classify an image with a pretrained model")
-    p.add_argument("image", help="image file")
-    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder")
+    p = _image_command(sub, "classify", "classify an image with a pretrained model",
+                       "catalog key, Hub id or local folder", cmd_classify)
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-vit …)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
-    p.set_defaults(func=cmd_classify)
 
 
 def cmd_classify(args) -> int:
@@ -87,10 +108,7 @@ def cmd_classify(args) -> int:
 
     result = classify(args.image, args.model, args.top_k, settings)
     if args.json:
-        out = result.as_dict()
-        out["image"] = args.image
-        out["model"] = args.model
-        print_json(out)
+        _print_result_json(result, args)
     else:
         print(f"{args.model} on {result.device} · {result.latency_ms:.1f} ms")
         for p in result.predictions:
@@ -161,9 +179,7 @@ def add_compare(sub) -> None:
     p.add_argument("--models", required=True, help="comma-separated catalog keys, Hub ids or local folders (2-6)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--runs", type=int, default=5, help="at most this many timed warm runs per model (default 5; fewer once 1 s of timing is spent)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-vit …)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    _common_flags(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -300,10 +316,80 @@ def cmd_finetune(args) -> int:
     return 0
 
 
-# Each adder registers one sub-command; tabs' issues add theirs here.
-COMMANDS = [add_serve, add_classify, add_download, add_models, add_demo_models]
-COMMANDS.append(add_compare)
-COMMANDS.append(add_finetune)
+# --------------------------------------------------------------------------- segment / detect
+
+
+def add_segment(sub) -> None:
+    p = _image_command(sub, "segment", "segment an image: a class for every pixel, with each class's share",
+                       "catalog key, Hub id or local folder (SegFormer, Mask2Former, UperNet …)", cmd_segment,
+                       "demo-segformer")
+    p.add_argument("--out", help="write the label map here as a PNG (pixel value = class id, coloured palette)")
+    p.add_argument("--overlay", help="write the colour mask blended on the photo here (PNG/JPEG)")
+
+
+def cmd_segment(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.engine.images import load_image
+    from tlweb.engine.segment import save_mask, segment
+
+    img = load_image(args.image, settings)
+    result = segment(img, args.model, settings)
+    if args.out or args.overlay:
+        from tlweb.viz.segment import color_list, overlay  # PIL only (no plotly)
+
+        colors = color_list(max(result.class_names, default=0) + 1)
+        if args.out:
+            save_mask(result, args.out, colors)
+        if args.overlay:
+            present = {c.id: colors[c.id] for c in result.classes}
+            overlay(img, result.label_map, present, 0.55, max_side=max(img.size)).save(args.overlay)
+    if args.json:
+        _print_result_json(result, args, **({"mask": args.out} if args.out else {}))
+    else:
+        print(f"{args.model} on {result.device} · {result.width}×{result.height} px · {result.latency_ms:.1f} ms")
+        for c in result.classes[:15]:
+            print(f"  {c.share * 100:6.2f}%  {c.name}")
+        if len(result.classes) > 15:
+            print(f"  … and {len(result.classes) - 15} more classes")
+        if args.out:
+            print(f"label map: {args.out}")
+    return 0
+
+
+def add_detect(sub) -> None:
+    p = _image_command(sub, "detect", "detect objects: boxes with labels and scores (zero-shot with --queries)",
+                       "catalog key, Hub id or local folder (DETR, YOLOS, RT-DETR, OWLv2 …)", cmd_detect, "demo-detr")
+    p.add_argument("--queries", help="comma-separated text for zero-shot models, e.g. \"cat,dog\"")
+    p.add_argument("--threshold", type=float, help="keep boxes scoring at least this (default 0.5; zero-shot 0.1)")
+    p.add_argument("--out", help="write the image with the boxes drawn here (PNG/JPEG)")
+
+
+def cmd_detect(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.engine.detect import detect
+    from tlweb.engine.images import load_image
+
+    img = load_image(args.image, settings)
+    result = detect(img, args.model, queries=args.queries, threshold=args.threshold, settings=settings)
+    if args.out:
+        from tlweb.viz.detect import draw_boxes  # PIL only (no plotly)
+
+        draw_boxes(img, result.kept(), max_side=max(img.size)).save(args.out)
+    if args.json:
+        _print_result_json(result, args)
+    else:
+        kept = result.kept()
+        print(f"{args.model} on {result.device} · {result.width}×{result.height} px · {result.latency_ms:.1f} ms · "
+              f"{len(kept)} boxes with score ≥ {result.threshold:g}")
+        for b in kept[:50]:
+            x0, y0, x1, y1 = b.xyxy
+            print(f"  {b.score:5.3f}  {b.label:24s} ({x0:.0f}, {y0:.0f}) – ({x1:.0f}, {y1:.0f})")
+    return 0
+
+
+# Each adder registers one sub-command.
+COMMANDS = [add_serve, add_classify, add_compare, add_finetune, add_segment, add_detect, add_download, add_models,
+            add_demo_models]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,94 +419,3 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
         return 1
-
-
-# --------------------------------------------------------------------------- segment / detect
-
-
-def add_segment(sub) -> None:
-    p = sub.add_parser("segment", help="segment an image: a class for every pixel, with each class's share")
-    p.add_argument("image", help="image file")
-    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder (SegFormer, Mask2Former, UperNet …)")
-    p.add_argument("--out", help="write the label map here as a PNG (pixel value = class id, coloured palette)")
-    p.add_argument("--overlay", help="write the colour mask blended on the photo here (PNG/JPEG)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-segformer …)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
-    p.set_defaults(func=cmd_segment)
-
-
-def cmd_segment(args) -> int:
-    settings = _settings_from(args)
-    from tlweb.engine.images import load_image
-    from tlweb.engine.segment import save_mask, segment
-
-    img = load_image(args.image, settings)
-    result = segment(img, args.model, settings)
-    if args.out or args.overlay:
-        from tlweb.viz.segment import color_list, overlay  # PIL only (no plotly)
-
-        colors = color_list(max(result.class_names, default=0) + 1)
-        if args.out:
-            save_mask(result, args.out, colors)
-        if args.overlay:
-            present = {c.id: colors[c.id] for c in result.classes}
-            overlay(img, result.label_map, present, 0.55, max_side=max(img.size)).save(args.overlay)
-    if args.json:
-        out = result.as_dict()
-        out["image"] = args.image
-        out["model"] = args.model
-        if args.out:
-            out["mask"] = args.out
-        print_json(out)
-    else:
-        print(f"{args.model} on {result.device} · {result.width}×{result.height} px · {result.latency_ms:.1f} ms")
-        for c in result.classes[:15]:
-            print(f"  {c.share * 100:6.2f}%  {c.name}")
-        if len(result.classes) > 15:
-            print(f"  … and {len(result.classes) - 15} more classes")
-        if args.out:
-            print(f"label map: {args.out}")
-    return 0
-
-
-def add_detect(sub) -> None:
-    p = sub.add_parser("detect", help="detect objects: boxes with labels and scores (zero-shot with --queries)")
-    p.add_argument("image", help="image file")
-    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder (DETR, YOLOS, RT-DETR, OWLv2 …)")
-    p.add_argument("--queries", help="comma-separated text for zero-shot models, e.g. \"cat,dog\"")
-    p.add_argument("--threshold", type=float, help="keep boxes scoring at least this (default 0.5; zero-shot 0.1)")
-    p.add_argument("--out", help="write the image with the boxes drawn here (PNG/JPEG)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-detr …)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
-    p.set_defaults(func=cmd_detect)
-
-
-def cmd_detect(args) -> int:
-    settings = _settings_from(args)
-    from tlweb.engine.detect import detect
-    from tlweb.engine.images import load_image
-
-    img = load_image(args.image, settings)
-    result = detect(img, args.model, queries=args.queries, threshold=args.threshold, settings=settings)
-    if args.out:
-        from tlweb.viz.detect import draw_boxes  # PIL only (no plotly)
-
-        draw_boxes(img, result.kept(), max_side=max(img.size)).save(args.out)
-    if args.json:
-        out = result.as_dict()
-        out["image"] = args.image
-        out["model"] = args.model
-        print_json(out)
-    else:
-        kept = result.kept()
-        print(f"{args.model} on {result.device} · {result.width}×{result.height} px · {result.latency_ms:.1f} ms · "
-              f"{len(kept)} boxes with score ≥ {result.threshold:g}")
-        for b in kept[:50]:
-            x0, y0, x1, y1 = b.xyxy
-            print(f"  {b.score:5.3f}  {b.label:24s} ({x0:.0f}, {y0:.0f}) – ({x1:.0f}, {y1:.0f})")
-    return 0
-
-
-COMMANDS.extend([add_segment, add_detect])

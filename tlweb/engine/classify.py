@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from tlweb.catalog import CLASSIFICATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import LoadedModel, load
+from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
 
 
 @dataclass
@@ -32,17 +32,7 @@ class ClassifyResult:
     evicted: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "predictions": [p.as_dict() for p in self.predictions],
-            "latency_ms": round(self.latency_ms, 3),
-            "device": self.device,
-            "dtype": self.dtype,
-            "params": self.params,
-            "family": self.spec.family,
-            "input_size": self.spec.input_size,
-            "license": self.spec.license,
-        }
+        return {**facts_json(self), "predictions": [p.as_dict() for p in self.predictions]}
 
 
 def label_name(config, idx: int) -> str:
@@ -98,10 +88,5 @@ def classify_loaded(img, loaded: LoadedModel, top_k_n: int = 5) -> ClassifyResul
     return ClassifyResult(
         predictions=preds,
         latency_ms=latency_ms,
-        model=loaded.spec.hub_id,
-        spec=loaded.spec,
-        device=loaded.device,
-        dtype=loaded.dtype,
-        params=loaded.params,
-        evicted=list(loaded.evicted),
+        **run_facts(loaded),
     )

@@ -22,7 +22,7 @@ import numpy as np
 from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, ModelSpec, resolve
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import LoadedModel, load
+from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
 from tlweb.engine.segment import Prepared, float_outputs, model_side, prepare_image, to_model_inputs
 from tlweb.errors import ModelError, TlwebError
 
@@ -94,19 +94,13 @@ class DetectResult:
         t = self.threshold if threshold is None else threshold
         kept = self.kept(t)
         out = {
-            "model": self.model,
+            **facts_json(self),
             "width": self.width,
             "height": self.height,
             "threshold": t,
             "boxes": [b.as_dict() for b in kept],
             "counts": {c.label: c.count for c in count_by_label(kept)},
-            "latency_ms": round(self.latency_ms, 3),
-            "device": self.device,
-            "dtype": self.dtype,
-            "params": self.params,
-            "family": self.spec.family,
             "zero_shot": self.zero_shot,
-            "license": self.spec.license,
         }
         if self.zero_shot:
             out["queries"] = list(self.queries)
@@ -300,10 +294,5 @@ def detect_loaded(img, loaded: LoadedModel, queries=None, threshold: float | Non
         zero_shot=zero_shot,
         queries=q or [],
         latency_ms=latency_ms,
-        model=loaded.spec.hub_id,
-        spec=loaded.spec,
-        device=loaded.device,
-        dtype=loaded.dtype,
-        params=loaded.params,
-        evicted=list(loaded.evicted),
+        **run_facts(loaded),
     )

@@ -68,6 +68,20 @@ class LoadedModel:
         return self.spec.input_size
 
 
+def run_facts(loaded: LoadedModel) -> dict:
+    """The fields every inference result carries about the model that produced it
+    (splat into a result dataclass: ``Result(..., **run_facts(loaded))``)."""
+    return {"model": loaded.spec.hub_id, "spec": loaded.spec, "device": loaded.device, "dtype": loaded.dtype,
+            "params": loaded.params, "evicted": list(loaded.evicted)}
+
+
+def facts_json(result) -> dict:
+    """The JSON view of those fields (plus latency) for a result's ``as_dict``."""
+    return {"model": result.model, "latency_ms": round(result.latency_ms, 3), "device": result.device,
+            "dtype": result.dtype, "params": result.params, "family": result.spec.family,
+            "input_size": result.spec.input_size, "license": result.spec.license}
+
+
 # --------------------------------------------------------------------------- devices
 
 

@@ -26,7 +26,14 @@ import numpy as np
 from tlweb.catalog import SEGMENTATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import UNIVERSAL_SEGMENTATION, LoadedModel, load, processor_input_size
+from tlweb.engine.loading import (
+    UNIVERSAL_SEGMENTATION,
+    LoadedModel,
+    facts_json,
+    load,
+    processor_input_size,
+    run_facts,
+)
 
 MAX_MODEL_SIDE = 2048  # larger photos are downscaled before the processor (no model reads more)
 MIN_MODEL_SIDE = 1024
@@ -175,19 +182,12 @@ class SegmentResult:
 
     def as_dict(self) -> dict:
         out = {
-            "model": self.model,
+            **facts_json(self),
             "width": self.width,
             "height": self.height,
             "classes": [{"name": c.name, "share": round(c.share, 6), "id": c.id, "pixels": c.pixels}
                         for c in self.classes],
             "num_classes": len(self.class_names),
-            "latency_ms": round(self.latency_ms, 3),
-            "device": self.device,
-            "dtype": self.dtype,
-            "params": self.params,
-            "family": self.spec.family,
-            "input_size": self.spec.input_size,
-            "license": self.spec.license,
         }
         if self.segments is not None:
             out["segments"] = [s.as_dict() for s in self.segments]
@@ -429,14 +429,9 @@ def segment_loaded(img, loaded: LoadedModel, panoptic: bool = True) -> SegmentRe
         width=prep.width,
         height=prep.height,
         latency_ms=latency_ms,
-        model=loaded.spec.hub_id,
-        spec=loaded.spec,
-        device=loaded.device,
-        dtype=loaded.dtype,
-        params=loaded.params,
         segments=segments,
         panoptic_map=pan_map,
-        evicted=list(loaded.evicted),
+        **run_facts(loaded),
     )
 
 

@@ -142,3 +142,49 @@ def stamp_params(folder: Path, model, input_size: int) -> None:
     meta["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 4)
     meta["input_size"] = int(input_size)
     path.write_text(json.dumps(cfg, indent=2))
+
+
+# --------------------------------------------------------------------------- builder helpers
+
+
+def label_maps(labels) -> tuple[dict[int, str], dict[str, int]]:
+    id2label = {i: name for i, name in enumerate(labels)}
+    return id2label, {name: i for i, name in id2label.items()}
+
+
+def seed(value: int = 0) -> None:
+    """Same weights on every build (tests and screenshots stay stable)."""
+    import torch
+
+    torch.manual_seed(value)
+
+
+def save_model(folder: Path, model, processor, size: int) -> None:
+    model.eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    stamp_params(folder, model, size)
+
+
+def spread(module, std: float, bias_std: float | None = None) -> None:
+    """Re-draw a head's weights from N(0, std²) so random logits differ between classes."""
+    import torch
+
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, std)
+            else:
+                p.normal_(0.0, std / 4 if bias_std is None else bias_std)
+
+
+def fan_in(module, gain: float = 1.0) -> None:
+    """Re-draw every Linear/Conv weight in ``module`` from N(0, gain²/fan_in) (biases small)."""
+    import torch
+
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                m.weight.normal_(0.0, gain / m.weight[0].numel() ** 0.5)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.1 * gain)

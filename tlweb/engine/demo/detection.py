@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlweb.engine.demo import DemoModel, register, stamp_params
+from tlweb.engine.demo import DemoModel, fan_in, label_maps, register, save_model, seed, spread
 
 DETECTION = "object-detection"
 ZERO_SHOT = "zero-shot-object-detection"
@@ -23,45 +23,14 @@ LABELS = [
 TEXT_LEN = 16  # OWL text encoders see 16 tokens (as the real checkpoints do)
 
 
-def _label_maps(labels=LABELS):
-    id2label = {i: name for i, name in enumerate(labels)}
-    return id2label, {name: i for i, name in id2label.items()}
 
 
-def _seed():
-    import torch
-
-    torch.manual_seed(0)
 
 
-def _spread(module, std: float, bias_std: float | None = None) -> None:
-    import torch
-
-    with torch.no_grad():
-        for p in module.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, std)
-            else:
-                p.normal_(0.0, std / 4 if bias_std is None else bias_std)
 
 
-def _fan_in(module, gain: float = 1.0) -> None:
-    """Re-draw every Linear/Conv weight in ``module`` from N(0, gain²/fan_in) (biases small)."""
-    import torch
-
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
-                m.weight.normal_(0.0, gain / m.weight[0].numel() ** 0.5)
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1 * gain)
 
 
-def _save(folder: Path, model, processor, size: int) -> None:
-    model.eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    stamp_params(folder, model, size)
 
 
 # --------------------------------------------------------------------------- closed-set
@@ -70,8 +39,8 @@ def _save(folder: Path, model, processor, size: int) -> None:
 def build_detr(folder: Path) -> None:
     from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessorPil, ResNetConfig
 
-    _seed()
-    id2label, label2id = _label_maps()
+    seed()
+    id2label, label2id = label_maps(LABELS)
     # No timm here: a transformers ResNet backbone that returns its last stage.
     backbone = ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 32, 64], depths=[1, 1, 1, 1], layer_type="basic",
                             out_features=["stage4"])
@@ -79,36 +48,36 @@ def build_detr(folder: Path) -> None:
                      encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
                      encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=20, id2label=id2label, label2id=label2id)
     model = DetrForObjectDetection(cfg)
-    _spread(model.model.query_position_embeddings, 1.0)  # distinct queries → distinct boxes
+    spread(model.model.query_position_embeddings, 1.0)  # distinct queries → distinct boxes
     for part in (model.model.decoder, model.class_labels_classifier, model.bbox_predictor):
-        _fan_in(part, 2.0)
+        fan_in(part, 2.0)
     proc = DetrImageProcessorPil(size={"shortest_edge": SIZE, "longest_edge": 2 * SIZE})
-    _save(folder, model, proc, SIZE)
+    save_model(folder, model, proc, SIZE)
 
 
 def build_yolos(folder: Path) -> None:
     import torch
     from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessorPil
 
-    _seed()
-    id2label, label2id = _label_maps()
+    seed()
+    id2label, label2id = label_maps(LABELS)
     cfg = YolosConfig(image_size=[SIZE, SIZE], patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                       intermediate_size=64, num_detection_tokens=20, id2label=id2label, label2id=label2id)
     model = YolosForObjectDetection(cfg)
     with torch.no_grad():  # the library starts these at zero: every detection token would agree
         model.vit.embeddings.detection_tokens.normal_(0.0, 1.0)
         model.vit.embeddings.position_embeddings.normal_(0.0, 0.1)
-    _fan_in(model.class_labels_classifier, 1.5)
-    _fan_in(model.bbox_predictor, 1.5)
+    fan_in(model.class_labels_classifier, 1.5)
+    fan_in(model.bbox_predictor, 1.5)
     proc = YolosImageProcessorPil(size={"shortest_edge": SIZE, "longest_edge": 2 * SIZE})
-    _save(folder, model, proc, SIZE)
+    save_model(folder, model, proc, SIZE)
 
 
 def build_rtdetr(folder: Path) -> None:
     from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrImageProcessorPil, RTDetrResNetConfig
 
-    _seed()
-    id2label, label2id = _label_maps()
+    seed()
+    id2label, label2id = label_maps(LABELS)
     # Keep the bottleneck ResNet: layer_type="basic" breaks RT-DETR's shapes.
     backbone = RTDetrResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1],
                                   layer_type="bottleneck", out_features=["stage2", "stage3", "stage4"])
@@ -117,11 +86,11 @@ def build_rtdetr(folder: Path) -> None:
                        decoder_in_channels=[32, 32, 32], decoder_ffn_dim=64, decoder_attention_heads=2,
                        decoder_layers=1, num_queries=20, decoder_n_points=2, id2label=id2label, label2id=label2id)
     model = RTDetrForObjectDetection(cfg)
-    _fan_in(model.model.enc_score_head, 2.0)  # queries picked from every anchor scale, not just the finest
+    fan_in(model.model.enc_score_head, 2.0)  # queries picked from every anchor scale, not just the finest
     for head in model.model.decoder.class_embed:
-        _fan_in(head, 1.5)
+        fan_in(head, 1.5)
     proc = RTDetrImageProcessorPil(size={"height": SIZE, "width": SIZE})
-    _save(folder, model, proc, SIZE)
+    save_model(folder, model, proc, SIZE)
 
 
 # --------------------------------------------------------------------------- zero-shot (OWL)
@@ -167,7 +136,7 @@ def _owl(folder: Path, v2: bool) -> None:
         from transformers import OwlViTImageProcessorPil as ImageProcessor
         from transformers import OwlViTProcessor as Processor
 
-    _seed()
+    seed()
     tok = tiny_clip_tokenizer()
     text = dict(vocab_size=len(tok.get_vocab()), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                 num_attention_heads=2, max_position_embeddings=TEXT_LEN, bos_token_id=2, eos_token_id=1,
@@ -177,15 +146,15 @@ def _owl(folder: Path, v2: bool) -> None:
     # projection_dim must equal the text hidden size for OWL's query embeddings.
     model = Model(Config(text_config=text, vision_config=vision, projection_dim=32))
     # Small box offsets keep each random box near its patch (OWL's box bias), as trained models do.
-    _spread(model.box_head.dense0, 0.18, bias_std=0.0)
-    _spread(model.box_head.dense1, 0.18, bias_std=0.0)
-    _spread(model.box_head.dense2, 0.3, bias_std=0.05)
+    spread(model.box_head.dense0, 0.18, bias_std=0.0)
+    spread(model.box_head.dense1, 0.18, bias_std=0.0)
+    spread(model.box_head.dense2, 0.3, bias_std=0.05)
     size = {"height": OWL_SIZE, "width": OWL_SIZE}
     if v2:
         image_processor = ImageProcessor(size=size)
     else:
         image_processor = ImageProcessor(size=size, crop_size=size, do_center_crop=False)
-    _save(folder, model, Processor(image_processor=image_processor, tokenizer=tok), OWL_SIZE)
+    save_model(folder, model, Processor(image_processor=image_processor, tokenizer=tok), OWL_SIZE)
 
 
 def build_owlv2(folder: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlweb.engine.demo import DemoModel, register, stamp_params
+from tlweb.engine.demo import DemoModel, fan_in, label_maps, register, save_model, seed, spread
 
 TASK = "image-segmentation"
 SIZE = 128  # input side in pixels: small so CPU inference takes milliseconds
@@ -19,76 +19,44 @@ LABELS = [
 ]
 
 
-def _label_maps(labels=LABELS):
-    id2label = {i: name for i, name in enumerate(labels)}
-    return id2label, {name: i for i, name in id2label.items()}
 
 
-def _seed():
-    import torch
-
-    torch.manual_seed(0)
 
 
-def _spread(module, std: float) -> None:
-    """Re-draw a head's weights from N(0, std²) so random logits differ between classes."""
-    import torch
-
-    with torch.no_grad():
-        for p in module.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, std)
-            else:
-                p.normal_(0.0, std / 4)
 
 
-def _fan_in(module, gain: float = 1.0) -> None:
-    """Re-draw every Linear/Conv weight in ``module`` from N(0, gain²/fan_in) (biases small)."""
-    import torch
-
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
-                m.weight.normal_(0.0, gain / m.weight[0].numel() ** 0.5)
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1 * gain)
 
 
-def _save(folder: Path, model, processor, size: int = SIZE) -> None:
-    model.eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    stamp_params(folder, model, size)
 
 
 def build_segformer(folder: Path) -> None:
     from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessorPil
 
-    _seed()
-    id2label, label2id = _label_maps()
+    seed()
+    id2label, label2id = label_maps(LABELS)
     cfg = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[4, 2], hidden_sizes=[16, 32],
                           num_attention_heads=[1, 2], patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2],
                           decoder_hidden_size=32, id2label=id2label, label2id=label2id)
     model = SegformerForSemanticSegmentation(cfg)
-    _fan_in(model.decode_head, 1.0)
+    fan_in(model.decode_head, 1.0)
     proc = SegformerImageProcessorPil(size={"height": SIZE, "width": SIZE})
-    _save(folder, model, proc)
+    save_model(folder, model, proc, SIZE)
 
 
 def build_upernet(folder: Path) -> None:
     from transformers import ConvNextConfig, SegformerImageProcessorPil, UperNetConfig, UperNetForSemanticSegmentation
 
-    _seed()
-    id2label, label2id = _label_maps()
+    seed()
+    id2label, label2id = label_maps(LABELS)
     backbone = ConvNextConfig(num_stages=4, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
                               out_features=["stage1", "stage2", "stage3", "stage4"])
     cfg = UperNetConfig(backbone_config=backbone, hidden_size=32, use_auxiliary_head=False,
                         auxiliary_in_channels=24, auxiliary_channels=16, id2label=id2label, label2id=label2id)
     model = UperNetForSemanticSegmentation(cfg)
-    _fan_in(model.decode_head, 1.0)
+    fan_in(model.decode_head, 1.0)
     # The Hub's UperNet checkpoints ship a SegFormer image processor too.
     proc = SegformerImageProcessorPil(size={"height": SIZE, "width": SIZE})
-    _save(folder, model, proc)
+    save_model(folder, model, proc, SIZE)
 
 
 def build_mask2former(folder: Path) -> None:
@@ -99,18 +67,18 @@ def build_mask2former(folder: Path) -> None:
         SwinConfig,
     )
 
-    _seed()
-    id2label, label2id = _label_maps()
+    seed()
+    id2label, label2id = label_maps(LABELS)
     backbone = SwinConfig(image_size=SIZE, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
                           window_size=4, out_features=["stage1", "stage2", "stage3", "stage4"])
     cfg = Mask2FormerConfig(backbone_config=backbone, feature_size=32, mask_feature_size=32, hidden_dim=32,
                             encoder_feedforward_dim=64, dim_feedforward=64, num_attention_heads=2, encoder_layers=1,
                             decoder_layers=2, num_queries=12, common_stride=4, id2label=id2label, label2id=label2id)
     model = Mask2FormerForUniversalSegmentation(cfg)
-    _spread(model.model.transformer_module.decoder.mask_predictor.mask_embedder, 0.5)
-    _spread(model.class_predictor, 0.8)
+    spread(model.model.transformer_module.decoder.mask_predictor.mask_embedder, 0.5)
+    spread(model.class_predictor, 0.8)
     proc = Mask2FormerImageProcessorPil(size={"shortest_edge": SIZE, "longest_edge": 4 * SIZE}, size_divisor=32)
-    _save(folder, model, proc)
+    save_model(folder, model, proc, SIZE)
 
 
 for _key, _family, _fn, _what in (
