@@ -6,27 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SCREENSHOTS
+from tests.e2e.browser import bottom, set_dropdown, text_in
 
 pytestmark = pytest.mark.browser
 
 
-def _set_dropdown(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input")
-    box.click()
-    box.fill(value)
-    box.press("Enter")
-    page.locator("body").click(position={"x": 5, "y": 5})  # close the list
 
-
-def _text_in(page, elem_id: str, text: str, timeout: int = 180_000) -> None:
-    page.wait_for_function(
-        "([id, t]) => { const el = document.getElementById(id); return el && el.innerText.includes(t); }",
-        arg=[elem_id, text], timeout=timeout)
-
-
-def _bottom(page, selector: str) -> float:
-    """Page coordinate (not viewport) of an element's bottom edge."""
-    return page.locator(selector).first.evaluate("e => e.getBoundingClientRect().bottom + window.scrollY")
 
 
 
@@ -35,12 +20,12 @@ def test_finetune_in_browser(page, app_url):
     page.get_by_role("tab", name="Fine-tune").click()
     page.wait_for_selector("#ft-start-btn")
     page.click("#ft-load-btn")
-    _text_in(page, "ft-data-notes", "classes", 60_000)
+    text_in(page, "ft-data-notes", "classes", timeout=60_000)
     page.wait_for_selector("#ft-counts-plot .js-plotly-plot .bars")
-    _set_dropdown(page, "ft-epochs", "4")
+    set_dropdown(page, "ft-epochs", "4")
     page.click("#ft-start-btn")
-    _text_in(page, "ft-metrics", "test accuracy")
-    _text_in(page, "ft-status", "Done")
+    text_in(page, "ft-metrics", "test accuracy", timeout=180_000)
+    text_in(page, "ft-status", "Done", timeout=180_000)
     page.wait_for_selector("#ft-confusion-plot .js-plotly-plot .heatmaplayer", timeout=30_000)
     assert page.locator("#ft-curves-plot .scatterlayer .trace").count() >= 2  # train loss + validation curves
     status = page.inner_text("#ft-status")
@@ -49,16 +34,16 @@ def test_finetune_in_browser(page, app_url):
     page.wait_for_timeout(1000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "finetune.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1400, "height": _bottom(page, "#ft-mistakes") + 24})
+                    clip={"x": 0, "y": 0, "width": 1400, "height": bottom(page, "#ft-mistakes") + 24})
     run_id = page.inner_text("#ft-hint code").strip()
     assert run_id
 
     # the run survives a browser reload: the runs table is read from the run folders on page load
     page.reload()
     page.get_by_role("tab", name="Fine-tune").click()
-    _text_in(page, "ft-runs-table", run_id, 60_000)
+    text_in(page, "ft-runs-table", run_id, timeout=60_000)
     page.locator("#ft-runs-table [role=gridcell]").filter(has_text=run_id).first.click()
-    _text_in(page, "ft-run-metrics", "Classify", 60_000)
+    text_in(page, "ft-run-metrics", "Classify", timeout=60_000)
     page.wait_for_selector("#ft-run-curves .js-plotly-plot .scatterlayer .trace")
 
     # and its model is listed in the Classify tab (the list refreshes when it gets focus)
@@ -89,27 +74,27 @@ def test_teachable_machine_style_classes_in_browser(page, app_url, tmp_path):
         page.locator(f"#ft-class-{i}-files input[type=file]").set_input_files(paths[name])
     page.wait_for_timeout(1500)  # uploads finish
     page.click("#ft-load-btn")
-    _text_in(page, "ft-data-notes", "3 classes", 60_000)
+    text_in(page, "ft-data-notes", "3 classes", timeout=60_000)
 
 
 def test_ladder_and_data_efficiency_in_browser(page, app_url):
     page.goto(app_url)
     page.get_by_role("tab", name="Fine-tune").click()
     page.wait_for_selector("#ft-ladder-btn")
-    _set_dropdown(page, "ft-epochs", "3")
+    set_dropdown(page, "ft-epochs", "3")
     page.click("#ft-ladder-btn")
-    _text_in(page, "ft-compare-status", "Ladder done", 300_000)
+    text_in(page, "ft-compare-status", "Ladder done", timeout=300_000)
     assert page.locator("#ft-ladder-plot .js-plotly-plot .bars .point").count() >= 10  # 5 strategies × 2 bars
     for box in page.locator("#ft-efficiency-shots label").all():  # keep 1, 2, 5 images per class
         if box.inner_text().strip() in ("10", "25"):
             box.click()
     page.click("#ft-efficiency-btn")
-    _text_in(page, "ft-compare-status", "Data efficiency done", 300_000)
+    text_in(page, "ft-compare-status", "Data efficiency done", timeout=300_000)
     assert page.locator("#ft-efficiency-plot .js-plotly-plot .scatterlayer .trace").count() >= 2
     page.mouse.move(0, 0)
     page.wait_for_timeout(1000)
     top = page.locator(".ft-sec").nth(3).evaluate("e => e.getBoundingClientRect().top + window.scrollY") - 8
     page.screenshot(path=str(SCREENSHOTS / "finetune-ladder.png"), full_page=True,
                     clip={"x": 0, "y": top, "width": 1400,
-                          "height": max(_bottom(page, "#ft-efficiency-plot"), _bottom(page, "#ft-efficiency-btn"))
+                          "height": max(bottom(page, "#ft-efficiency-plot"), bottom(page, "#ft-efficiency-btn"))
                           + 24 - top})

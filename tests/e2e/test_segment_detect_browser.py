@@ -5,26 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import EXAMPLES, SCREENSHOTS
+from tests.e2e.browser import bottom, set_dropdown, text_in
 
 pytestmark = pytest.mark.browser
 
 
-def _set_dropdown(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input")
-    box.click()
-    box.fill(value)
-    box.press("Enter")
-    page.locator("body").click(position={"x": 5, "y": 5})  # close the list
 
-
-def _text_in(page, elem_id: str, text: str, timeout: int = 60_000) -> None:
-    page.wait_for_function(
-        "([id, t]) => { const el = document.getElementById(id); return el && el.innerText.includes(t); }",
-        arg=[elem_id, text], timeout=timeout)
-
-
-def _bottom(page, selector: str) -> float:
-    return page.locator(selector).first.evaluate("e => e.getBoundingClientRect().bottom + window.scrollY")
 
 
 def _image_src(page, elem_id: str) -> str:
@@ -35,13 +21,13 @@ def test_segment_in_browser(page, app_url):
     page.goto(app_url)
     page.get_by_role("tab", name="Segment").click()
     page.wait_for_selector("#segment-btn")
-    _set_dropdown(page, "segment-model", "demo-segformer")
-    _set_dropdown(page, "segment-model-b", "demo-upernet")
+    set_dropdown(page, "segment-model", "demo-segformer")
+    set_dropdown(page, "segment-model-b", "demo-upernet")
     page.locator("#segment-image input[type=file]").set_input_files(str(EXAMPLES / "astronaut.jpg"))
-    _text_in(page, "segment-facts", "latency")  # the upload runs both models
+    text_in(page, "segment-facts", "latency")  # the upload runs both models
     page.click("#segment-btn")
-    _text_in(page, "segment-facts", "demo-upernet")
-    _text_in(page, "segment-legend", "demo-upernet")  # the second model has finished (not just "running…")
+    text_in(page, "segment-facts", "demo-upernet")
+    text_in(page, "segment-legend", "demo-upernet")  # the second model has finished (not just "running…")
     page.wait_for_selector("#segment-output img")
     page.wait_for_selector("#segment-output-b img")
     page.wait_for_selector("#segment-plot .js-plotly-plot .bars")
@@ -63,20 +49,20 @@ def test_segment_in_browser(page, app_url):
     page.wait_for_timeout(800)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "segment.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1400, "height": _bottom(page, "#segment-facts") + 24})
+                    clip={"x": 0, "y": 0, "width": 1400, "height": bottom(page, "#segment-facts") + 24})
 
 
 def test_detect_in_browser(page, app_url):
     page.goto(app_url)
     page.get_by_role("tab", name="Detect").click()
     page.wait_for_selector("#detect-btn")
-    _set_dropdown(page, "detect-model", "demo-owlv2")
+    set_dropdown(page, "detect-model", "demo-owlv2")
     queries = page.locator("#detect-queries textarea, #detect-queries input").first
     queries.fill("cat, remote control, sofa")
     page.locator("#detect-image input[type=file]").set_input_files(str(EXAMPLES / "cat.jpg"))
-    _text_in(page, "detect-facts", "latency")
+    text_in(page, "detect-facts", "latency")
     page.click("#detect-btn")
-    _text_in(page, "detect-facts", "remote control")
+    text_in(page, "detect-facts", "remote control")
     page.wait_for_selector("#detect-output img")
     page.wait_for_selector("#detect-plot .js-plotly-plot .bars")
     table = page.inner_text("#detect-table")
@@ -99,7 +85,7 @@ def test_detect_in_browser(page, app_url):
     page.wait_for_timeout(800)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "detect.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1400, "height": _bottom(page, "#detect-facts") + 24})
+                    clip={"x": 0, "y": 0, "width": 1400, "height": bottom(page, "#detect-facts") + 24})
 
 
 def test_bad_upload_shows_a_sentence_in_browser(page, app_url, tmp_path):
