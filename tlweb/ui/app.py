@@ -37,6 +37,11 @@ CSS = """
            background: var(--block-background-fill);}
 .tl-facts .k {color: var(--body-text-color-subdued);}
 .tl-note {font-size: 0.9em; color: var(--body-text-color-subdued); margin: 0.5em 0 0 0;}
+#segment-facts table, #detect-facts table {border: 1px solid var(--border-color-primary) !important;
+  border-radius: 10px; border-collapse: separate !important; border-spacing: 0; overflow: hidden;
+  background: var(--block-background-fill);}
+#segment-facts td, #segment-facts th, #detect-facts td, #detect-facts th {border: none !important;}
+#segment-facts td:first-child, #detect-facts td:first-child {color: var(--body-text-color-subdued);}
 footer {display: none !important;}
 """
 
