@@ -60,7 +60,9 @@ def test_demo_models_listed_only_in_demo_mode(settings):
     assert {"demo-vit", "demo-resnet", "demo-convnext"} <= demo_keys
     plain = settings.replace(demo=False)
     assert not [s for s in list_models(CLASSIFICATION, plain) if s.source == "demo"]
-    assert all("random weights" in s.label for s in list_models(CLASSIFICATION, settings) if s.source == "demo")
+    # each demo label says what the weights are: random, or (demo-resnet-shapes) pretrained on generated shapes
+    assert all("random weights" in s.label or "pretrained on synthetic shapes" in s.label
+               for s in list_models(CLASSIFICATION, settings) if s.source == "demo")
 
 
 def test_task_from_config():

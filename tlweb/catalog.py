@@ -49,6 +49,7 @@ class ModelSpec:
     source: str = "catalog"  # catalog | demo | run | local | hub
     pretrained_on: str = ""
     revision: str | None = None  # a Hub branch/commit, e.g. DETR's "no_timm" (no timm dependency)
+    label_note: str = ""  # demo models: the dropdown's note ("" → "random weights — UI demo")
 
     @property
     def is_local(self) -> bool:
@@ -58,7 +59,7 @@ class ModelSpec:
     def label(self) -> str:
         """The text shown in dropdowns; unique across the catalog."""
         if self.source == "demo":
-            return f"{self.key} (random weights — UI demo)"
+            return f"{self.key} ({self.label_note or 'random weights — UI demo'})"
         if self.source == "run":
             return f"{self.key} (fine-tuned here)"
         if self.source == "catalog":

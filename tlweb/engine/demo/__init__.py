@@ -1,7 +1,8 @@
-"""Tiny random-weight demo models, built from configs into a local folder on first use.
+"""Tiny demo models, built into a local folder on first use: random weights from configs, plus
+one tiny ResNet really pretrained on generated shapes (:mod:`tlweb.engine.demo.pretrained`).
 
-``python app.py --demo`` lists them (labelled "random weights — UI demo") so every tab works
-with zero downloads; the tests use the same builders. Each builder module registers
+``python app.py --demo`` lists them (labelled "random weights — UI demo", or the model's own
+``label_note``) so every tab works with zero downloads; the tests use the same builders. Each builder module registers
 :class:`DemoModel` entries; builders import transformers only when they run.
 
 Add a family: write ``build(folder)`` in one of ``MODULES`` (or a new module listed there) and
@@ -20,7 +21,8 @@ from pathlib import Path
 from tlweb.config import Settings, get_settings
 
 # Builder modules, imported on first use of the registry (each is light at import time).
-MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo.segmentation", "tlweb.engine.demo.detection")
+MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo.pretrained", "tlweb.engine.demo.segmentation",
+           "tlweb.engine.demo.detection")
 
 BUILD_VERSION = 1  # bump to rebuild every demo model after a builder change
 
@@ -33,6 +35,14 @@ class DemoModel:
     build: Callable[[Path], None]  # writes save_pretrained output into the folder
     description: str = ""
     supports_attention: bool = False
+    # what the builder really trained it on ("" = nothing: random weights) and the dropdown's note
+    pretrained_on: str = ""
+    label_note: str = ""
+
+    @property
+    def license(self) -> str:
+        return ("trained here on generated pictures (no licence needed)" if self.pretrained_on
+                else "random weights (no licence needed)")
 
 
 _REGISTRY: dict[str, DemoModel] = {}
@@ -69,12 +79,13 @@ def demo_model_specs(settings: Settings | None = None) -> list:
                 family=dm.family,
                 params_m=None,
                 input_size=None,
-                license="random weights (no licence needed)",
+                license=dm.license,
                 description=dm.description or f"Tiny random-weight {dm.family} — for trying the UI, predictions are noise",
                 supports_attention=dm.supports_attention,
                 supports_gradcam=True,
                 source="demo",
-                pretrained_on="nothing (random weights)",
+                pretrained_on=dm.pretrained_on or "nothing (random weights)",
+                label_note=dm.label_note,
             )
         )
     return specs
@@ -125,9 +136,9 @@ def _stamp(folder: Path, dm: DemoModel) -> None:
             "key": dm.key,
             "task": dm.task,
             "family": dm.family,
-            "license": "random weights (no licence needed)",
+            "license": dm.license,
             "description": dm.description,
-            "pretrained_on": "nothing (random weights)",
+            "pretrained_on": dm.pretrained_on or "nothing (random weights)",
             "build_version": BUILD_VERSION,
         }
     )

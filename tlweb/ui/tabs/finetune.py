@@ -339,8 +339,8 @@ def _with_signature(fn, names: list[str]):
 
 def _default_model(choices: list[tuple[str, str]], settings: Settings) -> str | None:
     values = [v for _, v in choices]
-    if settings.demo:
-        for key in ("demo-vit", "demo-resnet"):
+    if settings.demo:  # the one demo backbone really pretrained (on other shapes): transfer shows
+        for key in ("demo-resnet-shapes", "demo-vit", "demo-resnet"):
             if key in values:
                 return key
     for key in ("vit-base", "dinov2-small-linear"):
