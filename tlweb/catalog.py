@@ -52,6 +52,11 @@ class ModelSpec:
     label_note: str = ""  # demo models: the dropdown's note ("" → "random weights — UI demo")
 
     @property
+    def random_weights(self) -> bool:
+        """A demo model whose weights are random (its predictions are noise)."""
+        return self.source == "demo" and (self.pretrained_on or "").startswith("nothing")
+
+    @property
     def is_local(self) -> bool:
         return self.source in ("demo", "run", "local")
 

@@ -55,7 +55,7 @@ def _theme():
 def _badges(settings: Settings) -> str:
     badges = []
     if settings.demo:
-        badges.append('<span class="tl-badge warn">Demo mode: tiny random-weight models, predictions are noise</span>')
+        badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights (their predictions are noise)</span>')
     try:
         from tlweb.engine.loading import hub_reachable, pick_device
 

@@ -117,7 +117,7 @@ def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "
         value=value,
         multiselect=multiselect,
         label=label,
-        info=info or "Curated checkpoints; demo models carry random weights.",
+        info=info or "Curated checkpoints; demo models are tiny, most with random weights.",
         elem_id=f"{elem_prefix}-model",
         filterable=True,
     )

@@ -48,8 +48,11 @@ def facts_markdown(result) -> str:
         f"<div class='tl-top1'>{escape(top.label)} <span>{top.score * 100:.1f}%</span></div>",
         f"<div class='tl-facts'>{cells}</div>",
     ]
-    if spec.source == "demo":
+    if spec.random_weights:
         html.append("<p class='tl-note'>⚠️ Random weights (UI demo): the predictions are noise.</p>")
+    elif spec.source == "demo":
+        html.append(f"<p class='tl-note'>ℹ️ Tiny demo model pretrained on {escape(spec.pretrained_on)}: it only knows those "
+                    "classes.</p>")
     if result.evicted:
         html.append(f"<p class='tl-note'>ℹ️ Unloaded {escape(', '.join(result.evicted))} to stay within the "
                     "model memory budget.</p>")

@@ -125,7 +125,8 @@ def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool)
         lines.append(f"ℹ️ {', '.join(cold)}: one batch pass filled the timing budget, so its latency is that single "
                      "pass (after a one-image warm-up), not a median.")
     if demo_rows:
-        lines.append("⚠️ *Demo models carry random weights: their labels and confidences are noise; the costs are real.*")
+        lines.append("⚠️ *Demo models are tiny and (but for demo-resnet-shapes) carry random weights: their labels "
+                     "and confidences say nothing about your images; the costs are real.*")
     return "  \n".join(lines)
 
 
