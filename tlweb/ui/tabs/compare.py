@@ -213,7 +213,7 @@ def build(settings: Settings | None = None) -> None:
                                         visible=bool(example_images()))
             preview = gr.Gallery(label="Images to compare", columns=6, height=120, rows=1, object_fit="cover",
                                  interactive=False, elem_id="compare-preview", show_label=False,
-                                 allow_preview=False)
+                                 allow_preview=False, visible=False)
     status = gr.Markdown(elem_id="compare-status")
     table = gr.Dataframe(value=table_value(None), label="Results (one row per model)", interactive=False,
                          wrap=True, line_breaks=True, elem_id="compare-table", max_height=900,
@@ -253,7 +253,8 @@ def build(settings: Settings | None = None) -> None:
     button.click(run, inputs=[images, models, custom, k], outputs=outputs, api_name="compare")
 
     def show_preview(files):
-        return _paths(files)
+        paths = _paths(files)
+        return gr.update(value=paths, visible=bool(paths))
 
     images.change(show_preview, inputs=[images], outputs=[preview], api_name="compare_preview", queue=False)
 
