@@ -182,7 +182,7 @@ def build(settings: Settings | None = None) -> None:
                 multiselect=True,
                 max_choices=MAX_MODELS,
                 label=f"Backbones ({MIN_MODELS}–{MAX_MODELS})",
-                info="Curated checkpoints; demo models carry random weights.",
+                info="Curated checkpoints; demo models are tiny, most with random weights.",
                 elem_id="compare-models",
                 filterable=True,
             )
