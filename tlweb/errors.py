@@ -21,3 +21,11 @@ class ModelUnavailableError(ModelError):
 
 class DataError(TlwebError):
     """A dataset is unusable (empty class, one class only, bad zip …)."""
+
+
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """The first line of an exception's message (its type name when it has none), cut to
+    ``limit`` characters: what goes into a one-sentence error."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if limit is None else line[:limit]

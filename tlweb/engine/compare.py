@@ -38,7 +38,7 @@ from tlweb.catalog import CLASSIFICATION, ModelSpec, list_models
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import Prediction, label_name
 from tlweb.engine.images import load_image
-from tlweb.errors import ImageError, ModelError, TlwebError
+from tlweb.errors import ImageError, ModelError, TlwebError, first_line
 
 MIN_MODELS = 2
 MAX_MODELS = 6
@@ -494,8 +494,7 @@ def _run_model(row: ModelRow, loaded, images: list, top_k: int, runs: int, time_
 def _error_sentence(exc: BaseException) -> str:
     if isinstance(exc, TlwebError):
         return str(exc)
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return f"It failed while running ({type(exc).__name__}: {first})."
+    return f"It failed while running ({type(exc).__name__}: {first_line(exc)})."
 
 
 # --------------------------------------------------------------------------- agreement

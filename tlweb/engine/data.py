@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.errors import DataError, ImageError
+from tlweb.errors import DataError, ImageError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def check_image_file(path: str | os.PathLike, settings: Settings) -> str | None:
     except UnidentifiedImageError:
         return "not an image"
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        return f"corrupt ({str(exc).splitlines()[0][:60] if str(exc) else type(exc).__name__})"
+        return f"corrupt ({first_line(exc, 60)})"
     finally:
         Image.MAX_IMAGE_PIXELS = old
     if w <= 0 or h <= 0:
@@ -367,7 +367,7 @@ def _load_folder(folder: Path, *, source_label: str, image_column=None, label_co
         try:
             loaded = datasets.load_from_disk(str(folder))
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"The saved dataset in '{folder.name}' could not be read: {_first_line(exc)}") from None
+            raise DataError(f"The saved dataset in '{folder.name}' could not be read: {first_line(exc)}") from None
         return _from_hf(loaded, source_label, image_column, label_column, split, test_fraction, seed)
     if list(folder.glob("*.parquet")) or list(folder.glob("data/*.parquet")):
         import datasets
@@ -375,7 +375,7 @@ def _load_folder(folder: Path, *, source_label: str, image_column=None, label_co
         try:
             loaded = datasets.load_dataset(str(folder))
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"The parquet dataset in '{folder.name}' could not be read: {_first_line(exc)}") from None
+            raise DataError(f"The parquet dataset in '{folder.name}' could not be read: {first_line(exc)}") from None
         return _from_hf(loaded, source_label, image_column, label_column, split, test_fraction, seed)
 
     skipped: list[str] = list(pre_skipped or [])
@@ -523,7 +523,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"'{name}' is not a readable zip file ({_first_line(exc)}).") from None
+        raise DataError(f"'{name}' is not a readable zip file ({first_line(exc)}).") from None
     skipped: list[str] = []
     with zf:
         infos = zf.infolist()
@@ -591,7 +591,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
             raise
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise DataError(f"The zip '{name}' is damaged and could not be unpacked ({_first_line(exc)}).") from None
+            raise DataError(f"The zip '{name}' is damaged and could not be unpacked ({first_line(exc)}).") from None
     (tmp / ".tlweb-complete").write_text(json.dumps(skipped))
     shutil.rmtree(dest, ignore_errors=True)
     try:
@@ -637,7 +637,7 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
         raise
     except Exception as exc:  # noqa: BLE001 - turned into one sentence
         name = type(exc).__name__
-        text = _first_line(exc)
+        text = first_line(exc)
         if not reachable:
             raise DataError(
                 f"The dataset '{source}' is not in the local cache and the Hugging Face Hub cannot be reached from "
@@ -656,7 +656,7 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
             loaded = datasets.DatasetDict({"train": _select_split(loaded, train_split),
                                            "test": _select_split(loaded, test_split)})
         except (KeyError, ValueError) as exc:
-            raise DataError(f"The dataset '{source}' has no split like that ({_first_line(exc)}); "
+            raise DataError(f"The dataset '{source}' has no split like that ({first_line(exc)}); "
                             f"its splits are {', '.join(loaded)}.") from None
     return _from_hf(loaded, source, image_column, label_column, None if test_split else train_split,
                     test_fraction, seed)
@@ -1117,10 +1117,6 @@ def _encode(ds, processor, settings: Settings, workers: int | None, on_progress)
     return EncodedSplit(pixels.contiguous(), torch.tensor([labels[r] for r in rows], dtype=torch.long), rows, skipped,
                         time.perf_counter() - t0)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def image_bytes_png(img) -> bytes:

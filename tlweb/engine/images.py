@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tlweb.config import Settings, get_settings
-from tlweb.errors import ImageError
+from tlweb.errors import ImageError, first_line
 
 # Truncated files must fail loudly rather than decode half an image silently.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -145,7 +145,7 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
                     "(it may be a decompression bomb). Downscale it and try again."
                 ) from None
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({_short(exc)}).") from None
+                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
             _check_pixels(img.size, settings, label)
             if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
                 # keep >= 2x the needed side so the processor still downsamples from a sharp picture
@@ -161,7 +161,7 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
                     f"'{label}' is larger than {settings.max_pixels / 1e6:.0f} megapixels once decoded and was refused."
                 ) from None
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({_short(exc)}).") from None
+                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
             try:
                 img = ImageOps.exif_transpose(img)
             except Exception:  # a broken EXIF block must not lose the picture
@@ -169,7 +169,7 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
             try:
                 return _to_rgb(img)
             except (OSError, ValueError) as exc:
-                raise ImageError(f"'{label}' uses a colour format this app cannot convert ({_short(exc)}).") from None
+                raise ImageError(f"'{label}' uses a colour format this app cannot convert ({first_line(exc, 120)}).") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
 
@@ -191,10 +191,6 @@ def _from_array(arr: np.ndarray, settings: Settings, label: str) -> Image.Image:
         return _to_rgb(Image.fromarray(arr, mode="RGBA"))
     return Image.fromarray(arr, mode="RGB")
 
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:120]
 
 
 def is_image_name(name: str) -> bool:

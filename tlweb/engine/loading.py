@@ -29,7 +29,7 @@ from tlweb.catalog import (
     task_from_config,
 )
 from tlweb.config import Settings, get_settings
-from tlweb.errors import ModelError, ModelUnavailableError
+from tlweb.errors import ModelError, ModelUnavailableError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +386,7 @@ def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
     except ValueError as exc:
         raise ModelError(
             f"'{spec.hub_id}' is not a model architecture transformers knows "
-            f"({_first_line(exc)}). tlweb never runs a repository's own code."
+            f"({first_line(exc, 240)}). tlweb never runs a repository's own code."
         ) from None
 
 
@@ -396,7 +396,7 @@ def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dic
     except (ModelError, ModelUnavailableError):
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        msg = _first_line(exc)
+        msg = first_line(exc, 240)
         if "safetensors" in msg.lower() and kwargs.get("use_safetensors"):
             raise ModelError(
                 f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
@@ -416,7 +416,7 @@ def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settin
     except (ModelError, ModelUnavailableError):
         raise
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"'{spec.hub_id}' has no usable image processor: {_first_line(exc)}") from None
+        raise ModelError(f"'{spec.hub_id}' has no usable image processor: {first_line(exc, 240)}") from None
 
 
 def _rev(spec: ModelSpec, local: bool) -> dict:
@@ -437,7 +437,7 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
         return fn()
     except OSError as exc:
         name = type(exc).__name__
-        text = _first_line(exc)
+        text = first_line(exc, 240)
         if "RepositoryNotFound" in name or "not a valid model identifier" in text or "404" in text:
             raise ModelError(
                 f"There is no model '{spec.hub_id}' on the Hugging Face Hub (or it is private or gated). "
@@ -449,10 +449,6 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
             raise ModelUnavailableError(offline_message(spec.hub_id)) from None
         raise ModelError(f"'{spec.hub_id}' could not be downloaded: {text}") from cached_error
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:240]
 
 
 def processor_input_size(processor) -> int | None:
@@ -509,4 +505,4 @@ def download(model_id: str, settings: Settings | None = None) -> str:
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - surfaced as a sentence
-        raise ModelError(f"Downloading '{spec.hub_id}' failed: {_first_line(exc)}") from None
+        raise ModelError(f"Downloading '{spec.hub_id}' failed: {first_line(exc, 240)}") from None

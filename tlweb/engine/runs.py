@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.errors import DataError, ModelError, TlwebError
+from tlweb.errors import DataError, ModelError, TlwebError, first_line
 
 STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -351,8 +351,7 @@ def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
         api.upload_folder(folder_path=str(model_dir), repo_id=repo_id, repo_type="model",
                           commit_message=f"Upload {run_id} from tlweb")
     except Exception as exc:  # noqa: BLE001 - one sentence, token scrubbed
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        text = text.replace(token, "***")[:200]
+        text = first_line(exc, None).replace(token, "***")[:200]  # scrub before cutting
         if "401" in text or "403" in text or "Unauthorized" in text or "Forbidden" in text:
             raise ModelError(f"The Hub refused the token for '{repo_id}' (it needs write permission).") from None
         raise ModelError(f"Pushing to '{repo_id}' failed: {text}") from None

@@ -14,7 +14,7 @@ from gradio import image_utils
 
 from tlweb.catalog import list_models
 from tlweb.config import Settings, get_settings
-from tlweb.errors import TlwebError
+from tlweb.errors import TlwebError, first_line
 
 log = logging.getLogger("tlweb.ui")
 
@@ -76,8 +76,7 @@ def user_errors(fn):
         if isinstance(exc, TlwebError):
             return gr.Error(str(exc), print_exception=False)
         log.error("unexpected error in %s: %s", fn.__name__, traceback.format_exc())
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        return gr.Error(f"Something went wrong ({type(exc).__name__}: {first}). The app is still running; "
+        return gr.Error(f"Something went wrong ({type(exc).__name__}: {first_line(exc)}). The app is still running; "
                         "try another image or model.", print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
