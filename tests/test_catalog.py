@@ -70,3 +70,23 @@ def test_task_from_config():
     assert catalog.task_from_config({"architectures": ["DetrForObjectDetection"]}) == catalog.DETECTION
     assert catalog.task_from_config({"model_type": "owlv2"}) == catalog.ZERO_SHOT_DETECTION
     assert catalog.task_from_config({"architectures": ["Dinov2Model"]}) == catalog.FEATURES
+
+
+def test_resolve_finds_fine_tuned_runs_by_key_label_and_folder(settings, demo_models, tmp_path):
+    import shutil
+
+    from tlweb.catalog import run_specs
+
+    run_id = "20260101-000000-linear-test-run"
+    model_dir = settings.runs_dir / run_id / "model"
+    shutil.copytree(demo_models["demo-vit"], model_dir)
+    try:
+        listed = [s for s in run_specs(settings) if s.key == run_id]
+        assert listed and listed[0].source == "run"
+        for name in (run_id, listed[0].label, str(model_dir)):
+            spec = resolve(name, settings=settings)
+            assert spec.source == "run" and spec.key == run_id and spec == listed[0], name
+        with pytest.raises(ModelError):
+            resolve("../" + run_id, settings=settings)
+    finally:
+        shutil.rmtree(settings.runs_dir / run_id)

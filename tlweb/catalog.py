@@ -66,7 +66,7 @@ class ModelSpec:
         if self.source == "demo":
             return f"{self.key} ({self.label_note or 'random weights — UI demo'})"
         if self.source == "run":
-            return f"{self.key} (fine-tuned here)"
+            return f"{self.key}{RUN_LABEL_SUFFIX}"
         if self.source == "catalog":
             return f"{self.key} · {self.hub_id}"
         return self.hub_id
@@ -174,6 +174,26 @@ def run_specs(settings: Settings | None = None) -> list[ModelSpec]:
     return out
 
 
+RUN_LABEL_SUFFIX = " (fine-tuned here)"
+
+
+def _run_spec(name: str, settings: Settings) -> ModelSpec | None:
+    """The fine-tuned run that ``name`` means (its key, dropdown label or model folder), if any."""
+    root = settings.runs_dir
+    key = name[: -len(RUN_LABEL_SUFFIX)] if name.endswith(RUN_LABEL_SUFFIX) else name
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key) and (root / key / "model" / "config.json").is_file():
+        return local_spec(root / key / "model", source="run", key=key)
+    path = Path(name)
+    if path.is_absolute() and path.name == "model" and root.is_dir():
+        try:
+            inside = path.resolve().parent.parent == root.resolve()
+        except OSError:
+            inside = False
+        if inside and (path / "config.json").is_file():
+            return local_spec(path, source="run", key=path.parent.name)
+    return None
+
+
 def list_models(task: str | None = None, settings: Settings | None = None, include_catalog: bool | None = None) -> list[ModelSpec]:
     """Models for a task: fine-tuned runs first, then demo models (demo mode), then the catalog.
 
@@ -257,13 +277,14 @@ def resolve(name: str, task: str | None = None, settings: Settings | None = None
     if name is None or not str(name).strip():
         raise ModelError("Pick a model from the list or type a Hugging Face model id or a local folder.")
     name = str(name).strip()
-    candidates = list(run_specs(settings))
-    if settings.demo or name.startswith("demo-"):
-        candidates.extend(demo_specs(settings))
+    candidates = list(demo_specs(settings)) if settings.demo or name.startswith("demo-") else []
     candidates.extend(CATALOG)
     for spec in candidates:
         if name in (spec.key, spec.label, spec.hub_id):
             return spec
+    run = _run_spec(name, settings)  # a direct look-up: no scan of every run on each request
+    if run is not None:
+        return run
     path = Path(name).expanduser()
     try:
         exists = path.exists()
