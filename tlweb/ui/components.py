@@ -149,6 +149,18 @@ def example_images() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
 
 
+def image_input(elem_id: str, height: int = 300) -> gr.Image:
+    """The one-image input of Classify, Segment and Detect: upload, webcam or paste (handed to
+    the engine undecoded, see :func:`SafeImage`), with the example photos under it."""
+    image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
+                      elem_id=elem_id, height=height)
+    examples = example_images()
+    if examples:
+        gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
+                    examples_per_page=8)
+    return image
+
+
 def intro(text: str) -> gr.Markdown:
     """The one-paragraph explanation under a tab's title."""
     return gr.Markdown(text, elem_classes=["tl-intro"])

@@ -8,8 +8,7 @@ from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
 from tlweb.ui.components import (
-    SafeImage,
-    example_images,
+    image_input,
     intro,
     model_picker,
     picked_model,
@@ -64,12 +63,7 @@ def build(settings: Settings | None = None) -> None:
     intro(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
-            image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
-                              elem_id="classify-image", height=340)
-            examples = example_images()
-            if examples:
-                gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
-                            examples_per_page=8)
+            image = image_input("classify-image", height=340)
         with gr.Column(scale=6):
             with gr.Row():
                 model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone")

@@ -15,7 +15,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
 from tlweb.engine.images import load_image
 from tlweb.errors import TlwebError
-from tlweb.ui.components import SafeImage, example_images, intro, model_choices, picked_model, user_errors
+from tlweb.ui.components import image_input, intro, model_choices, picked_model, user_errors
 from tlweb.viz.common import message_figure
 from tlweb.viz.detect import COUNT_HEADERS, box_colors, count_rows, counts_figure, draw_boxes, summary_html
 
@@ -121,12 +121,7 @@ def build(settings: Settings | None = None) -> None:
     first_zs = _zero_shot_choice(first, "", settings)
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
-            image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
-                              elem_id="detect-image", height=300)
-            examples = example_images()
-            if examples:
-                gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
-                            examples_per_page=8)
+            image = image_input("detect-image", height=300)
             model = gr.Dropdown(choices=choices, value=first, label="Detector", elem_id="detect-model",
                                 filterable=True, info="DETR, YOLOS, RT-DETR (COCO classes); OWLv2 / OWL-ViT read text.")
             custom = gr.Textbox(label="…or any Hugging Face model id / local folder",

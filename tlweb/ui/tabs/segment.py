@@ -16,8 +16,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.segment import segment
 from tlweb.ui.components import (
-    SafeImage,
-    example_images,
+    image_input,
     intro,
     lenient_choices,
     model_choices,
@@ -156,12 +155,7 @@ def build(settings: Settings | None = None) -> None:
     state = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
-            image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
-                              elem_id="segment-image", height=300)
-            examples = example_images()
-            if examples:
-                gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
-                            examples_per_page=8)
+            image = image_input("segment-image", height=300)
             model, custom = model_picker(SEGMENTATION, settings, "segment", label="Segmentation model",
                                          info="SegFormer, Mask2Former, UperNet …; demo models carry random weights.")
             model_b = gr.Dropdown(choices=[NONE_CHOICE, *model_choices(SEGMENTATION, settings)], value="",
