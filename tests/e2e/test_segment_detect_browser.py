@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import EXAMPLES, SCREENSHOTS
-from tests.e2e.browser import bottom, set_dropdown, text_in
+from tests.e2e.browser import bottom, idle, set_dropdown, text_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,9 @@ def test_segment_in_browser(page, app_url):
     set_dropdown(page, "segment-model-b", "demo-upernet")
     page.locator("#segment-image input[type=file]").set_input_files(str(EXAMPLES / "astronaut.jpg"))
     text_in(page, "segment-facts", "latency")  # the upload runs both models
+    idle(page, "segment-facts")
     page.click("#segment-btn")
+    idle(page, "segment-facts", started_within=3_000)  # then the button runs them again
     text_in(page, "segment-facts", "demo-upernet")
     text_in(page, "segment-legend", "demo-upernet")  # the second model has finished (not just "running…")
     page.wait_for_selector("#segment-output img")
