@@ -181,16 +181,15 @@ def _run_spec(name: str, settings: Settings) -> ModelSpec | None:
     """The fine-tuned run that ``name`` means (its key, dropdown label or model folder), if any."""
     root = settings.runs_dir
     key = name[: -len(RUN_LABEL_SUFFIX)] if name.endswith(RUN_LABEL_SUFFIX) else name
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key) and (root / key / "model" / "config.json").is_file():
-        return local_spec(root / key / "model", source="run", key=key)
     path = Path(name)
-    if path.is_absolute() and path.name == "model" and root.is_dir():
-        try:
-            inside = path.resolve().parent.parent == root.resolve()
-        except OSError:
-            inside = False
-        if inside and (path / "config.json").is_file():
+    try:  # a name too long for the file system raises OSError rather than "no such file"
+        if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key) and (root / key / "model" / "config.json").is_file():
+            return local_spec(root / key / "model", source="run", key=key)
+        if (path.is_absolute() and path.name == "model" and root.is_dir()
+                and path.resolve().parent.parent == root.resolve() and (path / "config.json").is_file()):
             return local_spec(path, source="run", key=path.parent.name)
+    except OSError:
+        pass
     return None
 
 
