@@ -1,0 +1,28 @@
+"""``classify``: one image through a classifier."""
+
+from __future__ import annotations
+
+from tlweb.cli.common import _image_command, _print_result_json, _settings_from
+
+
+def add_classify(sub) -> None:
+    p = _image_command(sub, "classify", "classify an image with a pretrained model",
+                       "catalog key, Hub id or local folder", cmd_classify)
+    p.add_argument("--top-k", type=int, default=5)
+
+
+def cmd_classify(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.engine.classify import classify
+
+    result = classify(args.image, args.model, args.top_k, settings)
+    if args.json:
+        _print_result_json(result, args)
+    else:
+        print(f"{args.model} on {result.device} · {result.latency_ms:.1f} ms")
+        for p in result.predictions:
+            print(f"  {p.score * 100:6.2f}%  {p.label}")
+    return 0
+
+
+COMMANDS = [add_classify]

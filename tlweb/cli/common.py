@@ -1,0 +1,51 @@
+"""Helpers shared by the sub-commands: settings from flags, JSON output, common flags."""
+
+from __future__ import annotations
+
+import json
+
+from tlweb.config import Settings, get_settings, set_settings
+
+
+def _settings_from(args) -> Settings:
+    settings = get_settings()
+    changes = {}
+    if getattr(args, "demo", False):
+        changes["demo"] = True
+    if getattr(args, "device", None):
+        changes["device"] = args.device
+    if getattr(args, "port", None):
+        changes["port"] = args.port
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    return set_settings(settings.replace(**changes)) if changes else settings
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def _common_flags(p, demo_example: str = "demo-vit") -> None:
+    """--json, --demo and --device, shared by the commands that run models."""
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--demo", action="store_true", help=f"also resolve demo model keys ({demo_example} …)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+
+
+def _image_command(sub, name: str, help: str, model_help: str, func, demo_example: str = "demo-vit"):
+    """A sub-command taking IMAGE and --model (classify, segment, detect)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("image", help="image file")
+    p.add_argument("--model", required=True, help=model_help)
+    _common_flags(p, demo_example)
+    p.set_defaults(func=func)
+    return p
+
+
+def _print_result_json(result, args, **extra) -> None:
+    """One JSON object: the result, with the image and the model exactly as the user gave them."""
+    out = result.as_dict()
+    out["image"] = args.image
+    out["model"] = args.model
+    out.update(extra)
+    print_json(out)

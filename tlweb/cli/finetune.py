@@ -1,0 +1,112 @@
+"""``finetune``: one fine-tune run from the command line (also under ``accelerate launch``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tlweb.cli.common import _settings_from, print_json
+
+
+def add_finetune(sub) -> None:
+    from tlweb.engine.train import STRATEGIES  # light: torch is imported when training starts
+
+    p = sub.add_parser("finetune", help="fine-tune a pretrained model on a dataset (linear, partial, full, lora, scratch)",
+                       description="Fine-tune a model; works under `accelerate launch -m tlweb finetune …` too.")
+    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder (save_pretrained output)")
+    p.add_argument("--data", required=True,
+                   help="Hub dataset id, folder of class folders (train/ and test/ used when present), .zip of them, "
+                        "or 'sample' for the built-in generated dataset")
+    p.add_argument("--strategy", choices=STRATEGIES, default="linear", help="what to train (default linear)")
+    p.add_argument("--epochs", type=int, help="epochs (default: per strategy; capped on CPU by TLWEB_MAX_EPOCHS_CPU)")
+    p.add_argument("--batch-size", type=int, help="images per step (default: per strategy and data size)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: per strategy)")
+    p.add_argument("--out", help="run folder to create (default: a new folder under the runs directory)")
+    p.add_argument("--per-class", type=int, help="use at most N training images per class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="a label for the run")
+    p.add_argument("--partial-blocks", type=int, default=2, help="blocks trained by the partial strategy (default 2)")
+    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (default 8)")
+    p.add_argument("--no-augment", action="store_true", help="no random flips / crops")
+    p.add_argument("--image-column", help="Hub datasets: the image column (auto-detected)")
+    p.add_argument("--label-column", help="Hub datasets: the label column (auto-detected)")
+    p.add_argument("--split", help="Hub datasets: training split, optionally ',test split' (e.g. 'train[:2000],test')")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held out when the data has no test split")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-vit …)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.set_defaults(func=cmd_finetune)
+
+
+def _progress_line(e) -> str | None:
+    if e.kind == "start":
+        return f"start: {e.message}"
+    if e.kind == "eval":
+        parts = [f"epoch {e.epoch:g}", f"step {e.step}/{e.total_steps}"]
+        if e.val_loss is not None:
+            parts.append(f"val loss {e.val_loss:.4f}")
+        if e.val_accuracy is not None:
+            parts.append(f"val acc {e.val_accuracy * 100:.1f}%")
+        if e.images_per_s:
+            parts.append(f"{e.images_per_s:,.0f} img/s")
+        if e.eta_s is not None:
+            parts.append(f"ETA {e.eta_s:.0f} s")
+        return " · ".join(parts)
+    if e.kind in ("done", "stopped", "error"):
+        return f"{e.kind}: {e.message}"
+    return None
+
+
+def cmd_finetune(args) -> int:
+    import signal
+    import threading
+
+    settings = _settings_from(args)
+    from tlweb.engine.data import load_data
+    from tlweb.engine.train import TrainConfig, finetune
+
+    main_process = os.environ.get("RANK", "0") in ("", "0")
+    stop = threading.Event()
+
+    def on_signal(signum, frame):  # first Ctrl+C: stop cleanly and keep the best model; second: abort
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping after this step (Ctrl+C again to abort)…", file=sys.stderr, flush=True)
+
+    old = signal.signal(signal.SIGINT, on_signal) if threading.current_thread() is threading.main_thread() else None
+
+    def on_event(e) -> None:
+        line = _progress_line(e)
+        if line and main_process:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        data = load_data(args.data, image_column=args.image_column, label_column=args.label_column, split=args.split,
+                         test_fraction=args.test_fraction, seed=args.seed, settings=settings)
+        if main_process:
+            print(f"data: {data.summary()}", file=sys.stderr, flush=True)
+        cfg = TrainConfig(model=args.model, data=data, strategy=args.strategy, epochs=args.epochs,
+                          batch_size=args.batch_size, lr=args.lr, partial_blocks=args.partial_blocks,
+                          lora_r=args.lora_r, per_class=args.per_class, seed=args.seed, out_dir=args.out,
+                          name=args.name, augment=not args.no_augment)
+        result = finetune(cfg, on_event=on_event, should_stop=stop.is_set, settings=settings)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+    if not main_process:
+        return 0
+    if args.json:
+        out = result.as_dict()
+        out["model"] = args.model
+        out["data"] = args.data
+        print_json(out)
+    else:
+        print(f"{result.strategy} · {result.base_model} · {result.train_images} train / {result.test_images} test images")
+        print(f"test accuracy {result.test_accuracy * 100:.1f}% · macro-F1 {result.test_macro_f1 * 100:.1f}%"
+              + (" (stopped early)" if result.stopped else ""))
+        print(f"model: {result.model_dir}")
+    return 0
+
+
+COMMANDS = [add_finetune]

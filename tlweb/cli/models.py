@@ -1,0 +1,60 @@
+"""``download``, ``models``, ``demo-models``: the catalog and the local cache."""
+
+from __future__ import annotations
+
+from tlweb.cli.common import _settings_from, print_json
+from tlweb.config import get_settings
+
+
+def add_download(sub) -> None:
+    p = sub.add_parser("download", help="fetch Hub models into the local cache for offline use")
+    p.add_argument("models", nargs="+", help="catalog keys or Hub ids; 'all' for the whole catalog")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_download(args) -> int:
+    from tlweb.catalog import CATALOG
+    from tlweb.engine.loading import download
+
+    names = [s.hub_id for s in CATALOG] if args.models == ["all"] else args.models
+    for name in names:
+        print(f"{name}: {download(name)}", flush=True)
+    return 0
+
+
+def add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the model catalog")
+    p.add_argument("--task", help="filter by task, e.g. image-classification")
+    p.add_argument("--demo", action="store_true", help="include demo models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.catalog import list_models
+
+    specs = list_models(args.task, settings)
+    if args.json:
+        print_json({"models": [dict(s.facts(), key=s.key) for s in specs]})
+    else:
+        for s in specs:
+            size = f"{s.params_m:g}M" if s.params_m else "?"
+            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {s.hub_id}")
+    return 0
+
+
+def add_demo_models(sub) -> None:
+    p = sub.add_parser("demo-models", help="build the tiny random-weight demo models now")
+    p.set_defaults(func=cmd_demo_models)
+
+
+def cmd_demo_models(args) -> int:
+    from tlweb.engine.demo import build_all
+
+    for path in build_all(get_settings()):
+        print(path)
+    return 0
+
+
+COMMANDS = [add_download, add_models, add_demo_models]

@@ -1,0 +1,38 @@
+"""``serve``: start the web app."""
+
+from __future__ import annotations
+
+from tlweb.cli.common import _settings_from
+from tlweb.config import set_settings
+
+
+def add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="start the web app (same as python app.py)")
+    p.add_argument("--demo", action="store_true", help="list tiny random-weight demo models (no downloads)")
+    p.add_argument("--port", type=int, help="port (default 7860 or TLWEB_PORT)")
+    p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 to share on a network)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--no-demo-fallback", action="store_true",
+                   help="don't add demo models when the Hugging Face Hub is unreachable")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    settings = _settings_from(args)
+    from tlweb.ui.app import launch
+
+    if not settings.demo and not args.no_demo_fallback:
+        from tlweb.engine.loading import hub_reachable
+
+        if not hub_reachable(settings=settings):
+            print("tlweb: the Hugging Face Hub is unreachable, so tiny random-weight demo models are listed too "
+                  "(cached and local models still work).", flush=True)
+            settings = set_settings(settings.replace(demo=True))
+
+    print(f"tlweb: serving on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else ""),
+          flush=True)
+    launch(settings)
+    return 0
+
+
+COMMANDS = [add_serve]
