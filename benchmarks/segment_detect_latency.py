@@ -103,12 +103,16 @@ def bench_one(name: str, img, runs: int, threshold: float, settings) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=DEMO, help="demo keys, catalog keys or model folders")
-    ap.add_argument("--image", default=str(ROOT / "assets" / "examples" / "cat.jpg"))
+    ap.add_argument("--image", default=None, help="a picture (default: the cat from the package's example images)")
     ap.add_argument("--sizes", nargs="+", default=["native", "2048x1360"],
                     help="'native' or WxH (the picture is resized to it first)")
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--threshold", type=float, default=0.3)
     args = ap.parse_args(argv)
+    if args.image is None:
+        from tlweb.assets import example_image
+
+        args.image = str(example_image("cat.jpg"))
 
     from tlweb.config import get_settings
     from tlweb.engine.loading import _quiet_transformers

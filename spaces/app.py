@@ -2,7 +2,7 @@
 
 Two layouts are supported:
 
-- **In the Space repo**, this file is ``app.py`` at the root, beside ``tlweb/`` and ``assets/``.
+- **In the Space repo**, this file is ``app.py`` at the root, beside ``tlweb/``.
   Python already puts the script's folder first on ``sys.path``, so ``tlweb`` imports as is.
   There is no ``spaces/`` folder in that repo, so nothing can hide the ``spaces`` package.
 - **In this repo**, it runs as ``python spaces/app.py``. Then ``sys.path[0]`` is ``spaces/``

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tlweb.assets import examples_dir
+
 _HOME = Path(tempfile.mkdtemp(prefix="tlweb-tests-"))
 os.environ["TLWEB_HOME"] = str(_HOME / "home")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -24,8 +26,11 @@ os.environ["TLWEB_DEMO"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "assets" / "examples"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+EXAMPLES = examples_dir()  # inside the package, found the way the app finds it
+# Browser tests save screenshots here. They only refresh docs/screenshots/ (tracked files) when
+# asked: TLWEB_UPDATE_SCREENSHOTS=1 python -m pytest -q tests/e2e
+UPDATE_SCREENSHOTS = os.environ.get("TLWEB_UPDATE_SCREENSHOTS") == "1"
+SCREENSHOTS = ROOT / "docs" / "screenshots" if UPDATE_SCREENSHOTS else _HOME / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]

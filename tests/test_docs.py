@@ -19,12 +19,13 @@ def test_readme_has_start_and_test_commands_and_ci_runs_the_test_command():
     assert len(start) == 1 and len(tests) == 1
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests[0] in ci
+    assert "ruff check" in ci and ci.index("ruff check") < ci.index(tests[0])  # lint before the tests
     for req in re.findall(r"-r (\S+)", start[0] + " " + tests[0]):
         assert (ROOT / req).exists(), req
 
 
 def test_example_images_have_a_licence_note():
-    examples = ROOT / "assets" / "examples"
+    examples = ROOT / "tlweb" / "assets" / "examples"
     licence = (examples / "LICENSE.md").read_text()
     for img in examples.glob("*.jpg"):
         assert img.name in licence

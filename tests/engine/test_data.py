@@ -3,7 +3,9 @@ bad data, and the decode-once tensors matching the model's own processor."""
 
 from __future__ import annotations
 
+import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,7 +197,7 @@ def test_not_a_zip_and_zip_bomb(tmp_path, settings):
 
 
 def test_zip_file_count_limit(tmp_path, settings, monkeypatch):
-    monkeypatch.setattr(D, "MAX_FILES", 50)
+    monkeypatch.setattr("tlweb.engine.data.folders.MAX_FILES", 50)  # where the limit is read
     z = make_zip(tmp_path / "many.zip", {f"c{i % 2}/{i}.png": png_bytes() for i in range(51)})
     with pytest.raises(DataError, match="limit is 50"):
         D.load_data(str(z), settings=settings)
@@ -303,6 +305,87 @@ def test_multi_label_dataset_is_refused(tmp_path, settings):
     root = _save_hub_like(tmp_path / "ml", [[0, 1], [1]], test=False, label_name="tags")
     with pytest.raises(DataError, match="multi-label"):
         D.load_data(str(root), settings=settings)
+
+
+def _cache_like_the_hub(repo_id: str, tmp_path) -> str:
+    """Write ``repo_id`` into the datasets cache the way ``load_dataset`` leaves a Hub parquet dataset
+    (``<owner>___<name>/default/0.0.0/<hash>/``), so it can be read back with the Hub unreachable."""
+    import shutil
+
+    import datasets
+    from datasets.packaged_modules.parquet.parquet import Parquet
+
+    from tests.engine.ft_helpers import png_bytes as pb
+
+    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["ant", "bee"])})
+    files = {}
+    for split, n, g in (("train", 8, 0), ("test", 4, 200)):
+        rows = {"image": [{"bytes": pb((i * 25, g, 9)), "path": None} for i in range(n)], "label": [i % 2 for i in range(n)]}
+        files[split] = [str(tmp_path / f"{split}.parquet")]
+        datasets.Dataset.from_dict(rows, features=feats).to_parquet(files[split][0])
+    owner, name = repo_id.split("/")
+    builder = Parquet(cache_dir=str(tmp_path / "build"), dataset_name=name, config_name="default", hash="0123abcd",
+                      data_files=files, features=feats)
+    builder.download_and_prepare()
+    dest = Path(datasets.config.HF_DATASETS_CACHE) / f"{owner}___{name}" / "default" / "0.0.0"
+    dest.mkdir(parents=True)
+    shutil.move(builder.cache_dir, dest / "0123abcd")
+    return repo_id
+
+
+def test_hub_dataset_is_read_from_the_local_cache_when_the_hub_is_unreachable(tmp_path, settings):
+    repo = _cache_like_the_hub("someone/tiny-cached", tmp_path)
+    d = D.load_data(repo, settings=settings)
+    assert d.class_names == ["ant", "bee"] and d.test_from == "test split"
+    assert d.counts()["train"] == {"ant": 4, "bee": 4} and d.counts()["test"] == {"ant": 2, "bee": 2}
+    assert d.train[0]["image"].mode == "RGB"
+    part = D.load_data(repo, settings=settings, split="train[:6]")
+    assert len(part.train) + len(part.test) == 6 and part.test_from.startswith("held-out")
+    both = D.load_data(repo, settings=settings, split="train,test[:2]")
+    assert (len(both.train), len(both.test)) == (8, 2)
+    with pytest.raises(DataError, match="no split"):
+        D.load_data(repo, settings=settings, split="nope")
+
+
+def test_a_data_load_does_not_switch_the_hub_offline_for_other_threads(tmp_path, settings, monkeypatch):
+    """With the Hub unreachable (but offline mode not set), one thread loads a cached Hub dataset
+    again and again while another keeps reading the process-wide offline switches: they never move."""
+    import threading
+
+    import datasets
+    import huggingface_hub.constants as hc
+
+    from tlweb.engine import loading
+
+    repo = _cache_like_the_hub("someone/tiny-threads", tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: False)  # the Hub does not answer
+    rounds, seen, loaded = 8, set(), []
+    barrier = threading.Barrier(2)
+    done = threading.Event()
+
+    def load():
+        barrier.wait()
+        try:
+            for _ in range(rounds):
+                loaded.append(len(D.load_data(repo, settings=settings).train))
+        finally:
+            done.set()
+
+    def watch():
+        barrier.wait()
+        while not done.is_set():
+            seen.add((datasets.config.HF_HUB_OFFLINE, hc.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")))
+
+    threads = [threading.Thread(target=load), threading.Thread(target=watch)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert loaded == [8] * rounds
+    assert seen == {(False, False, None)}, seen
 
 
 # --------------------------------------------------------------------------- decode once

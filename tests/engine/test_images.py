@@ -142,3 +142,72 @@ def test_extreme_aspect_ratios_are_fine(tmp_path):
         p = tmp_path / f"{size[0]}x{size[1]}.png"
         Image.new("RGB", size, "white").save(p)
         assert load_image(p).size == size
+
+
+def _png(w: int, h: int, seed: int = 1) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_concurrent_decodes_each_keep_their_own_pixel_limit():
+    """Two threads decode at the same moments with different pixel limits, many rounds, started
+    together by a barrier: the small-limit thread decodes a picture within its limit and refuses
+    one over it, the large-limit thread decodes a picture that is over the *other* thread's limit.
+    Every call obeys its own limit, and PIL's process-wide ``Image.MAX_IMAGE_PIXELS`` never moves
+    (a per-call toggle of it lets one thread's limit leak into the other's decode)."""
+    import sys
+    import threading
+
+    small, small_over, big = _png(150, 150), _png(200, 200, 2), _png(400, 400, 3)  # 22.5k, 40k, 160k pixels
+    strict, loose = Settings(max_pixels=30_000), Settings(max_pixels=1_000_000)
+    rounds = 150
+    barrier = threading.Barrier(3)
+    errors: list[str] = []
+    ceiling = Image.MAX_IMAGE_PIXELS
+    seen_ceilings: set = set()
+
+    def decodes(i, data, settings, size, what):
+        try:
+            assert load_image(data, settings, name="x.png").size == size
+        except ImageError as exc:
+            errors.append(f"round {i}: {what} was refused: {exc}")
+
+    def refuses(i, data, settings, what):
+        try:
+            load_image(data, settings, name="x.png")
+            errors.append(f"round {i}: {what} got through")
+        except ImageError as exc:
+            if "megapixels" not in str(exc):
+                errors.append(f"round {i}: {what} failed for another reason: {exc}")
+
+    def strict_worker():
+        for i in range(rounds):
+            barrier.wait()
+            decodes(i, small, strict, (150, 150), "22,500 pixels under a 30,000-pixel limit")
+            refuses(i, small_over, strict, "40,000 pixels under a 30,000-pixel limit")
+
+    def loose_worker():
+        for i in range(rounds):
+            barrier.wait()
+            decodes(i, big, loose, (400, 400), "160,000 pixels under a 1,000,000-pixel limit")
+
+    def watcher():
+        for _ in range(rounds):
+            barrier.wait()
+            for _ in range(50):
+                seen_ceilings.add(Image.MAX_IMAGE_PIXELS)
+
+    threads = [threading.Thread(target=f) for f in (strict_worker, loose_worker, watcher)]
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often so the calls really interleave
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, f"{len(errors)} calls broke their limit, e.g. {errors[:3]}"
+    assert seen_ceilings == {ceiling}, seen_ceilings

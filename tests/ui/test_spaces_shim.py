@@ -49,10 +49,9 @@ def _load_shim(name: str = "tlweb_spaces_app"):
 
 
 def _stage_space(dest: Path) -> Path:
-    """Copy what the README's deploy snippet copies: tlweb/, assets/ and the files of spaces/."""
+    """Copy what the README's deploy snippet copies: tlweb/ (example images inside) and spaces/'s files."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "tlweb", dest / "tlweb", ignore=ignore)
-    shutil.copytree(ROOT / "assets", dest / "assets", ignore=ignore)
     for name in ("app.py", "requirements.txt", "README.md"):
         shutil.copy2(SPACES_DIR / name, dest / name)
     return dest

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,15 @@ from tlweb.errors import ImageError, first_line
 
 # Truncated files must fail loudly rather than decode half an image silently.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# PIL's decompression-bomb guard is process-wide (``Image.MAX_IMAGE_PIXELS``: a warning above it,
+# an error above twice it). It is never changed per request: each call checks its own limit
+# (``Settings.max_pixels``) against the header before decoding (see :func:`_decode`). PIL's global
+# is raised once, here, to a fixed ceiling so limits up to it can be honoured; other code in the
+# process keeps a guard (it is never disabled).
+PIL_PIXEL_CEILING = 2**28  # 268 megapixels (PIL refuses outright above twice that)
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < PIL_PIXEL_CEILING:
+    Image.MAX_IMAGE_PIXELS = PIL_PIXEL_CEILING
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
 
@@ -128,50 +136,50 @@ def _check_pixels(size: tuple[int, int], settings: Settings, label: str) -> None
 
 
 def _decode(data: bytes, settings: Settings, label: str, draft: int | None = None) -> Image.Image:
-    old_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    """Open (header only), check the pixel count against *this call's* limit, then decode.
+
+    PIL's own decompression-bomb check reads the process-wide ``Image.MAX_IMAGE_PIXELS``; it stays
+    at :data:`PIL_PIXEL_CEILING` (set once at import) as a backstop, and the per-call limit is
+    checked here, in front of the decode, so concurrent calls with different limits never meet.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                img = Image.open(io.BytesIO(data))
-            except UnidentifiedImageError:
-                raise ImageError(
-                    f"'{label}' is not an image this app can read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)."
-                ) from None
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise ImageError(
-                    f"'{label}' declares more than {settings.max_pixels / 1e6:.0f} megapixels and was refused "
-                    "(it may be a decompression bomb). Downscale it and try again."
-                ) from None
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
-            _check_pixels(img.size, settings, label)
-            if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
-                # keep >= 2x the needed side so the processor still downsamples from a sharp picture
-                w, h = img.size
-                scale = 2 * draft / min(w, h)
-                img.draft(img.mode, (max(1, int(w * scale)), max(1, int(h * scale))))
-            try:
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)
-                img.load()
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise ImageError(
-                    f"'{label}' is larger than {settings.max_pixels / 1e6:.0f} megapixels once decoded and was refused."
-                ) from None
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
-            try:
-                img = ImageOps.exif_transpose(img)
-            except Exception:  # a broken EXIF block must not lose the picture
-                pass
-            try:
-                return _to_rgb(img)
-            except (OSError, ValueError) as exc:
-                raise ImageError(f"'{label}' uses a colour format this app cannot convert ({first_line(exc, 120)}).") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"'{label}' is not an image this app can read (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)."
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"'{label}' declares more than {min(settings.max_pixels, 2 * PIL_PIXEL_CEILING) / 1e6:.0f} megapixels "
+            "and was refused (it may be a decompression bomb). Downscale it and try again."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
+    _check_pixels(img.size, settings, label)  # the header's size, before any pixel is decoded
+    if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
+        # keep >= 2x the needed side so the processor still downsamples from a sharp picture
+        w, h = img.size
+        scale = 2 * draft / min(w, h)
+        img.draft(img.mode, (max(1, int(w * scale)), max(1, int(h * scale))))
+    try:
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img.load()
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"'{label}' is larger than {settings.max_pixels / 1e6:.0f} megapixels once decoded and was refused."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
+    _check_pixels(img.size, settings, label)  # a frame may grow the canvas (GIF)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not lose the picture
+        pass
+    try:
+        return _to_rgb(img)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"'{label}' uses a colour format this app cannot convert ({first_line(exc, 120)}).") from None
 
 
 def _from_array(arr: np.ndarray, settings: Settings, label: str) -> Image.Image:
@@ -190,7 +198,6 @@ def _from_array(arr: np.ndarray, settings: Settings, label: str) -> Image.Image:
     if arr.shape[2] == 4:
         return _to_rgb(Image.fromarray(arr, mode="RGBA"))
     return Image.fromarray(arr, mode="RGB")
-
 
 
 def is_image_name(name: str) -> bool:

@@ -7,18 +7,18 @@ import inspect
 import logging
 import traceback
 import types
-from pathlib import Path
 
 import gradio as gr
 from gradio import image_utils
 
+from tlweb.assets import examples_dir
 from tlweb.catalog import list_models
 from tlweb.config import Settings, get_settings
 from tlweb.errors import TlwebError, first_line
 
 log = logging.getLogger("tlweb.ui")
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
+EXAMPLES_DIR = examples_dir()  # inside the installed package (tlweb/assets/examples)
 
 
 def _raw_preprocess(self, payload):
