@@ -25,8 +25,9 @@ from tlweb.engine.images import load_image
 from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
 from tlweb.engine.segment import Prepared, float_outputs, model_side, prepare_image, to_model_inputs
 from tlweb.errors import ModelError, TlwebError
+from tlweb.registry import task as task_record
 
-ZERO_SHOT_FAMILIES = {"owlv2", "owlvit", "grounding-dino", "omdet-turbo"}
+ZERO_SHOT_FAMILIES = frozenset(task_record(ZERO_SHOT_DETECTION).model_types)  # they read text queries
 DEFAULT_THRESHOLD = 0.5  # closed-set detectors (the transformers pipeline's default)
 DEFAULT_ZERO_SHOT_THRESHOLD = 0.1  # OWL scores are sigmoid-calibrated lower
 MAX_QUERIES = 16
