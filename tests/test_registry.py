@@ -112,8 +112,8 @@ def test_command_module_lists_adders_that_register_commands(module):
 
 
 def test_registering_a_tab_and_a_command_is_one_record(monkeypatch):
-    monkeypatch.setattr(registry, "_TABS", dict(registry._TABS))
-    monkeypatch.setattr(registry, "_COMMANDS", dict(registry._COMMANDS))
+    monkeypatch.setattr(registry.TABS, "_items", dict(registry.TABS._items))
+    monkeypatch.setattr(registry.COMMANDS, "_items", dict(registry.COMMANDS._items))
     before = registry.tabs()
     registry.register_tab(registry.Tab("probe", "Probe", "tlweb.ui.tabs.classify", order=before[0].order + 1))
     assert tab_ids() == [before[0].id, "probe", *[t.id for t in before[1:]]]

@@ -20,6 +20,32 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
+
+
+class Records(Generic[R]):
+    """Records by their key field; ``all()`` in registration order, or by ``order`` when ``ordered``."""
+
+    def __init__(self, key: str, ordered: bool = False):
+        self._key, self._ordered = key, ordered
+        self._items: dict[str, R] = {}
+
+    def register(self, record: R) -> R:
+        self._items[getattr(record, self._key)] = record
+        return record
+
+    def get(self, key: str) -> R:
+        """The record with this key; KeyError when there is none."""
+        return self._items[key]
+
+    def all(self) -> tuple[R, ...]:
+        items = list(self._items.values())
+        if self._ordered:
+            items.sort(key=lambda r: (r.order, getattr(r, self._key)))
+        return tuple(items)
+
 
 # --------------------------------------------------------------------------- tasks
 
@@ -54,27 +80,18 @@ class Task:
         return getattr(importlib.import_module(module), func)
 
 
-_TASKS: dict[str, Task] = {}
-
-
-def register_task(task: Task) -> Task:
-    _TASKS[task.name] = task
-    return task
-
-
-def tasks() -> tuple[Task, ...]:
-    return tuple(_TASKS.values())
-
-
-def task(name: str) -> Task:
-    """The record of a task; KeyError for a name no record has."""
-    return _TASKS[name]
+TASKS: Records[Task] = Records("name")
+register_task = TASKS.register
+tasks = TASKS.all  # in registration order
+task = TASKS.get  # the record of a task name (KeyError when none)
 
 
 def task_noun(name: str) -> str:
     """"an image classifier" for "image-classification" (the name itself when unknown)."""
-    record = _TASKS.get(name)
-    return record.noun if record else name
+    try:
+        return task(name).noun
+    except KeyError:
+        return name
 
 
 # Task names, named as the Hugging Face pipeline tags (re-exported by tlweb.catalog).
@@ -124,7 +141,7 @@ def task_from_config(cfg: dict) -> str:
     with more than two labels is a classifier, anything else a feature backbone.
     """
     model_type = cfg.get("model_type") or ""
-    eligible = [t for t in _TASKS.values() if not t.model_types or model_type in t.model_types]
+    eligible = [t for t in tasks() if not t.model_types or model_type in t.model_types]
     best: tuple[int, int, str] | None = None
     for arch in cfg.get("architectures") or []:
         for record in eligible:
@@ -158,21 +175,10 @@ class Tab:
         return importlib.import_module(self.module)
 
 
-_TABS: dict[str, Tab] = {}
-
-
-def register_tab(tab: Tab) -> Tab:
-    _TABS[tab.id] = tab
-    return tab
-
-
-def tabs() -> tuple[Tab, ...]:
-    """The tabs in display order."""
-    return tuple(sorted(_TABS.values(), key=lambda t: (t.order, t.id)))
-
-
-def tab(tab_id: str) -> Tab:
-    return _TABS[tab_id]
+TABS: Records[Tab] = Records("id", ordered=True)
+register_tab = TABS.register
+tabs = TABS.all  # in display order
+tab = TABS.get
 
 
 register_tab(Tab("classify", "Classify", "tlweb.ui.tabs.classify", order=10))
@@ -196,16 +202,9 @@ class Command:
         return list(importlib.import_module(self.module).COMMANDS)
 
 
-_COMMANDS: dict[str, Command] = {}
-
-
-def register_command(command: Command) -> Command:
-    _COMMANDS[command.module] = command
-    return command
-
-
-def commands() -> tuple[Command, ...]:
-    return tuple(sorted(_COMMANDS.values(), key=lambda c: (c.order, c.module)))
+COMMANDS: Records[Command] = Records("module", ordered=True)
+register_command = COMMANDS.register
+commands = COMMANDS.all  # in --help order
 
 
 register_command(Command("tlweb.cli.serve", order=10))

@@ -344,49 +344,43 @@ def _task_compatible(wanted: str, actual: str, model_type: str | None) -> bool:
     return False
 
 
+def _fetch(fn, spec: ModelSpec, local: bool, settings: Settings, errors: tuple, explain):
+    """``fn(**kw)`` through :func:`_with_offline_fallback`; ``errors`` become ``ModelError(explain(exc))``."""
+    try:
+        return _with_offline_fallback(fn, spec, local, settings)
+    except (ModelError, ModelUnavailableError):
+        raise
+    except errors as exc:
+        raise ModelError(explain(first_line(exc, 240))) from None
+
+
 def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
     from transformers import AutoConfig
 
-    try:
-        return _with_offline_fallback(
-            lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
-            spec, local, settings)
-    except (ModelError, ModelUnavailableError):
-        raise
-    except ValueError as exc:
-        raise ModelError(
-            f"'{spec.hub_id}' is not a model architecture transformers knows "
-            f"({first_line(exc, 240)}). tlweb never runs a repository's own code."
-        ) from None
+    return _fetch(lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
+                  spec, local, settings, (ValueError,),
+                  lambda msg: f"'{spec.hub_id}' is not a model architecture transformers knows ({msg}). "
+                              "tlweb never runs a repository's own code.")
 
 
 def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dict, settings: Settings):
-    try:
-        return _with_offline_fallback(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings)
-    except (ModelError, ModelUnavailableError):
-        raise
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        msg = first_line(exc, 240)
+    def explain(msg: str) -> str:
         if "safetensors" in msg.lower() and kwargs.get("use_safetensors"):
-            raise ModelError(
-                f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
-                "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it."
-            ) from None
-        raise ModelError(f"'{spec.hub_id}' could not be loaded as {registry.task_noun(spec.task)}: {msg}") from None
+            return (f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
+                    "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it.")
+        return f"'{spec.hub_id}' could not be loaded as {registry.task_noun(spec.task)}: {msg}"
+
+    return _fetch(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings,
+                  (OSError, ValueError, KeyError, RuntimeError), explain)
 
 
 def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settings: Settings):
     from transformers import AutoImageProcessor, AutoProcessor
 
     cls = AutoProcessor if registry.task(task).needs_text else AutoImageProcessor
-    try:
-        return _with_offline_fallback(
-            lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
-            spec, local, settings)
-    except (ModelError, ModelUnavailableError):
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"'{spec.hub_id}' has no usable image processor: {first_line(exc, 240)}") from None
+    return _fetch(lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
+                  spec, local, settings, (OSError, ValueError, KeyError),
+                  lambda msg: f"'{spec.hub_id}' has no usable image processor: {msg}")
 
 
 def _rev(spec: ModelSpec, local: bool) -> dict:
