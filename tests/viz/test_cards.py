@@ -36,6 +36,7 @@ def test_card_is_self_contained():
     """Inline styles only (a saved report has no app stylesheet); theme variables with fallbacks."""
     out = cards.facts_card([("k", "v")])
     assert "<style" not in out and "style='display:grid" in out
+    assert "style='display:inline-grid" in cards.facts_card([("k", "v")], compact=True)
     for var in re.findall(r"var\(([^)]*)\)", out):
         assert "," in var, var  # every theme colour has a fallback
 

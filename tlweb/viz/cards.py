@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 SUBDUED = "var(--body-text-color-subdued, #64748B)"
-CARD_STYLE = ("display:grid; grid-template-columns:max-content {cols}; gap:4px 18px; font-size:0.92em; "
+CARD_STYLE = ("display:{display}; grid-template-columns:max-content {cols}; gap:4px 18px; font-size:0.92em; "
               "padding:10px 14px; border:1px solid var(--border-color-primary, #CBD5E1); border-radius:10px; "
               "background:var(--block-background-fill, transparent)")
 NOTE_STYLE = f"font-size:0.9em; color:{SUBDUED}; margin:6px 0 0 0"
@@ -33,10 +33,11 @@ def _cell(value, monospace: bool = False) -> str:
 
 
 def facts_card(rows: Iterable[tuple[str, object]], columns: Sequence[str] | None = None, code: Iterable[str] = (),
-               notes: Iterable[str] = (), css_class: str = "tl-facts") -> str:
+               notes: Iterable[str] = (), compact: bool = False, css_class: str = "tl-facts") -> str:
     """A card of facts: each row is ``(key, value)``, or ``(key, [value per column])`` with ``columns``
     (the column heads, e.g. two models side by side). Keys in ``code`` show their values monospace;
-    ``notes`` are sentences under the card (escaped unless :class:`Html`)."""
+    ``notes`` are sentences under the card (escaped unless :class:`Html`). The card takes the
+    width it is given, or with ``compact`` only the width its text needs."""
     code = set(code)
     n = len(columns) if columns else 1
     cells = []
@@ -49,7 +50,8 @@ def facts_card(rows: Iterable[tuple[str, object]], columns: Sequence[str] | None
         cells.append(f"<div class='k' style='color:{SUBDUED}'>{escape(str(key))}</div>")
         cells.extend(f"<div class='v' style='min-width:0'>{_cell(v, key in code)}</div>" for v in values)
     cols = "1fr" if n == 1 else f"repeat({n}, minmax(0, 1fr))"
-    html = f"<div class='{css_class}' style='{CARD_STYLE.format(cols=cols)}'>{''.join(cells)}</div>"
+    style = CARD_STYLE.format(display="inline-grid" if compact else "grid", cols=cols)
+    html = f"<div class='{css_class}' style='{style}'>{''.join(cells)}</div>"
     return html + "".join(f"<p class='tl-note' style='{NOTE_STYLE}'>{_cell(n)}</p>" for n in notes)
 
 

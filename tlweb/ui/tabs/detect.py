@@ -101,7 +101,8 @@ def facts_html(state: dict) -> str:
         ("image", f["size"] + " px (boxes in these pixels)"),
         ("licence", f["license"]),
     ]
-    return cards.facts_card(rows, notes=cards.model_notes(f["source"] == "demo", f["evicted"], noise="boxes"))
+    return cards.facts_card(rows, notes=cards.model_notes(f["source"] == "demo", f["evicted"], noise="boxes"),
+                            compact=True)
 
 
 def build(settings: Settings | None = None) -> TabHandle:
