@@ -127,3 +127,10 @@ def _add_probe(sub) -> None:
 
 
 COMMANDS = [_add_probe]  # this test module doubles as a command module
+
+
+def test_architecture_doc_names_every_task():
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    assert all(f"`{name}`" in doc for name in task_names())
