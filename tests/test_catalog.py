@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.registries import demo_keys
 from tlweb import catalog
 from tlweb.catalog import CATALOG, CLASSIFICATION, list_models, resolve
 from tlweb.errors import ModelError
@@ -56,8 +57,8 @@ def test_resolve_file_instead_of_folder(settings, tmp_path):
 
 
 def test_demo_models_listed_only_in_demo_mode(settings):
-    demo_keys = {s.key for s in list_models(CLASSIFICATION, settings) if s.source == "demo"}
-    assert {"demo-vit", "demo-resnet", "demo-convnext"} <= demo_keys
+    listed = [s.key for s in list_models(CLASSIFICATION, settings) if s.source == "demo"]
+    assert listed == demo_keys(CLASSIFICATION)
     plain = settings.replace(demo=False)
     assert not [s for s in list_models(CLASSIFICATION, plain) if s.source == "demo"]
     # each demo label says what the weights are: random, or (demo-resnet-shapes) pretrained on generated shapes
@@ -69,6 +70,11 @@ def test_task_from_config():
     assert catalog.task_from_config({"architectures": ["ViTForImageClassification"]}) == CLASSIFICATION
     assert catalog.task_from_config({"architectures": ["DetrForObjectDetection"]}) == catalog.DETECTION
     assert catalog.task_from_config({"model_type": "owlv2"}) == catalog.ZERO_SHOT_DETECTION
+    # a plain save_pretrained OWLv2 / CLIP config: the family decides, not the class-name ending
+    assert catalog.task_from_config({"model_type": "owlv2", "architectures": ["Owlv2ForObjectDetection"]}) \
+        == catalog.ZERO_SHOT_DETECTION
+    assert catalog.task_from_config({"model_type": "clip", "architectures": ["CLIPModel"]}) \
+        == catalog.ZERO_SHOT_CLASSIFICATION
     assert catalog.task_from_config({"architectures": ["Dinov2Model"]}) == catalog.FEATURES
 
 

@@ -14,22 +14,18 @@ from pathlib import Path
 
 from tlweb.config import Settings, get_settings
 from tlweb.errors import ModelError
-
-# Tasks, named as the Hugging Face pipeline tags.
-CLASSIFICATION = "image-classification"
-SEGMENTATION = "image-segmentation"
-DETECTION = "object-detection"
-ZERO_SHOT_DETECTION = "zero-shot-object-detection"
-ZERO_SHOT_CLASSIFICATION = "zero-shot-image-classification"
-FEATURES = "image-feature-extraction"
-TASKS = (
+from tlweb.registry import (  # noqa: F401 - the task names and task_from_config are re-exported
     CLASSIFICATION,
-    SEGMENTATION,
     DETECTION,
-    ZERO_SHOT_DETECTION,
-    ZERO_SHOT_CLASSIFICATION,
     FEATURES,
+    SEGMENTATION,
+    ZERO_SHOT_CLASSIFICATION,
+    ZERO_SHOT_DETECTION,
+    task_from_config,
+    tasks,
 )
+
+TASKS = tuple(t.name for t in tasks())  # every registered task (records in tlweb.registry)
 
 
 @dataclass(frozen=True)
@@ -209,34 +205,6 @@ def list_models(task: str | None = None, settings: Settings | None = None, inclu
     if task is not None:
         specs = [s for s in specs if s.task == task]
     return specs
-
-
-_TASK_BY_ARCH = (
-    ("ForImageClassification", CLASSIFICATION),
-    ("ForImageClassificationWithTeacher", CLASSIFICATION),
-    ("ForSemanticSegmentation", SEGMENTATION),
-    ("ForUniversalSegmentation", SEGMENTATION),
-    ("ForInstanceSegmentation", SEGMENTATION),
-    ("ForObjectDetection", DETECTION),
-    ("ForZeroShotObjectDetection", ZERO_SHOT_DETECTION),
-)
-
-
-def task_from_config(cfg: dict) -> str:
-    """Best guess of a checkpoint's task from its config.json."""
-    archs = cfg.get("architectures") or []
-    for arch in archs:
-        for suffix, task in _TASK_BY_ARCH:
-            if arch.endswith(suffix):
-                return task
-    mt = cfg.get("model_type", "")
-    if mt in ("owlvit", "owlv2"):
-        return ZERO_SHOT_DETECTION
-    if mt in ("clip", "siglip", "siglip2"):
-        return ZERO_SHOT_CLASSIFICATION
-    if cfg.get("id2label") and len(cfg.get("id2label", {})) > 2:
-        return CLASSIFICATION
-    return FEATURES
 
 
 def local_spec(folder: Path, source: str = "local", key: str | None = None) -> ModelSpec | None:

@@ -28,20 +28,21 @@ def _env_bool(name: str, default: bool = False) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, kind):
+    """The variable as ``kind`` (int or float); ``default`` when unset or not a number."""
     raw = os.environ.get(name)
     try:
-        return int(raw) if raw else default
+        return kind(raw) if raw else default
     except ValueError:
         return default
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int)
 
 
 def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
+    return _env_number(name, default, float)
 
 
 def _default_home() -> Path:

@@ -16,13 +16,15 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.registries import demo_keys
+from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION
 from tlweb.engine import detect as det
 from tlweb.engine.loading import load
 from tlweb.engine.segment import prepare_image
 from tlweb.errors import ImageError, ModelError, ModelUnavailableError
 
-CLOSED = ["demo-detr", "demo-yolos", "demo-rtdetr"]
-ZERO_SHOT = ["demo-owlv2", "demo-owlvit"]
+CLOSED = demo_keys(DETECTION)
+ZERO_SHOT = demo_keys(ZERO_SHOT_DETECTION)
 QUERIES = "cat, dog, remote control"
 
 

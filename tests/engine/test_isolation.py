@@ -10,7 +10,7 @@ import tlweb.engine
 
 
 def _engine_modules():
-    names = ["tlweb", "tlweb.engine", "tlweb.catalog", "tlweb.config", "tlweb.cli"]
+    names = ["tlweb", "tlweb.engine", "tlweb.catalog", "tlweb.config", "tlweb.registry", "tlweb.cli"]
     for info in pkgutil.walk_packages(tlweb.engine.__path__, "tlweb.engine."):
         names.append(info.name)
     return names

@@ -15,11 +15,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from tests.registries import demo_keys
+from tlweb.catalog import SEGMENTATION
 from tlweb.engine import segment as seg
 from tlweb.engine.loading import load
 from tlweb.errors import ImageError, ModelError
 
-FAMILIES = ["demo-segformer", "demo-mask2former", "demo-upernet"]
+FAMILIES = demo_keys(SEGMENTATION)
 
 
 def _img(w, h, seed=0):

@@ -1,38 +1,28 @@
 """Headless command line: ``python -m tlweb <command> …``.
 
-Each module in ``COMMAND_MODULES`` registers its sub-commands with ``add_<name>(subparsers)``
-functions listed in its ``COMMANDS``. With ``--json`` the last line printed is one JSON object.
+Each command module registered in :mod:`tlweb.registry` (``register_command``) lists its
+``add_<name>(subparsers)`` functions in ``COMMANDS``. With ``--json`` the last line printed is one JSON object.
 Errors print one sentence to stderr and exit 2 (bad input) or 1 (unexpected).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 
 from tlweb.cli.common import print_json  # noqa: F401 - re-exported
 from tlweb.errors import TlwebError
-
-# Sub-command modules in help order; each lists its adders in ``COMMANDS``.
-COMMAND_MODULES = (
-    "tlweb.cli.serve",
-    "tlweb.cli.classify",
-    "tlweb.cli.compare",
-    "tlweb.cli.finetune",
-    "tlweb.cli.segment_detect",
-    "tlweb.cli.models",
-)
+from tlweb.registry import commands
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tlweb", description="tlweb: transfer learning workbench")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        for add in importlib.import_module(name).COMMANDS:
+    for command in commands():  # in help order
+        for add in command.adders():
             add(sub)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tlweb.cli.common import _settings_from, print_json
 from tlweb.config import get_settings
+from tlweb.registry import tasks
 
 
 def add_download(sub) -> None:
@@ -24,7 +25,7 @@ def cmd_download(args) -> int:
 
 def add_models(sub) -> None:
     p = sub.add_parser("models", help="list the model catalog")
-    p.add_argument("--task", help="filter by task, e.g. image-classification")
+    p.add_argument("--task", choices=[t.name for t in tasks()], help="only the models of this task")
     p.add_argument("--demo", action="store_true", help="include demo models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)

@@ -22,11 +22,19 @@ import numpy as np
 from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, ModelSpec, resolve
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
-from tlweb.engine.segment import Prepared, float_outputs, model_side, prepare_image, to_model_inputs
+from tlweb.engine.loading import LoadedModel, facts_json, load
+from tlweb.engine.segment import (
+    Prepared,
+    float_outputs,
+    model_side,
+    prepare_image,
+    result_facts,
+    to_model_inputs,
+)
 from tlweb.errors import ModelError, TlwebError
+from tlweb.registry import task as task_record
 
-ZERO_SHOT_FAMILIES = {"owlv2", "owlvit", "grounding-dino", "omdet-turbo"}
+ZERO_SHOT_FAMILIES = frozenset(task_record(ZERO_SHOT_DETECTION).model_types)  # they read text queries
 DEFAULT_THRESHOLD = 0.5  # closed-set detectors (the transformers pipeline's default)
 DEFAULT_ZERO_SHOT_THRESHOLD = 0.1  # OWL scores are sigmoid-calibrated lower
 MAX_QUERIES = 16
@@ -284,15 +292,5 @@ def detect_loaded(img, loaded: LoadedModel, queries=None, threshold: float | Non
     prep = prepare_image(img, max_side=model_side(loaded))
     outputs = run_model(loaded, prep, q)
     boxes = postprocess(loaded, outputs, prep, floor, q)
-    latency_ms = (time.perf_counter() - t0) * 1000
-    return DetectResult(
-        boxes=boxes,
-        width=prep.width,
-        height=prep.height,
-        threshold=threshold,
-        min_score=floor,
-        zero_shot=zero_shot,
-        queries=q or [],
-        latency_ms=latency_ms,
-        **run_facts(loaded),
-    )
+    return DetectResult(boxes=boxes, threshold=threshold, min_score=floor, zero_shot=zero_shot, queries=q or [],
+                        **result_facts(loaded, prep, t0))

@@ -17,31 +17,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tlweb.catalog import (
-    CLASSIFICATION,
-    DETECTION,
-    FEATURES,
-    SEGMENTATION,
-    ZERO_SHOT_CLASSIFICATION,
-    ZERO_SHOT_DETECTION,
-    ModelSpec,
-    resolve,
-    task_from_config,
-)
+from tlweb import registry
+from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, resolve, task_from_config
 from tlweb.config import Settings, get_settings
 from tlweb.errors import ModelError, ModelUnavailableError, first_line
 
 log = logging.getLogger(__name__)
 
-TASK_NAMES = {  # with their article, for sentences
-    CLASSIFICATION: "an image classifier",
-    SEGMENTATION: "a segmentation model",
-    DETECTION: "an object detector",
-    ZERO_SHOT_DETECTION: "a zero-shot detector",
-    ZERO_SHOT_CLASSIFICATION: "a zero-shot classifier",
-    FEATURES: "a feature backbone",
-}
-UNIVERSAL_SEGMENTATION = {"mask2former", "maskformer", "oneformer"}
+# Kept for callers of the old names; the records in tlweb.registry are the source.
+TASK_NAMES = {t.name: t.noun for t in registry.tasks()}  # with their article, for sentences
+UNIVERSAL_SEGMENTATION = frozenset(registry.task(SEGMENTATION).auto_class_for)
 
 
 @dataclass
@@ -261,27 +246,12 @@ def _quiet_transformers() -> None:
 
 
 def auto_model_class(task: str, model_type: str | None = None):
-    import transformers as tf
-
-    if task == CLASSIFICATION:
-        return tf.AutoModelForImageClassification
-    if task == SEGMENTATION:
-        if model_type in UNIVERSAL_SEGMENTATION:
-            return tf.AutoModelForUniversalSegmentation
-        return tf.AutoModelForSemanticSegmentation
-    if task == DETECTION:
-        return tf.AutoModelForObjectDetection
-    if task == ZERO_SHOT_DETECTION:
-        return tf.AutoModelForZeroShotObjectDetection
-    if task == ZERO_SHOT_CLASSIFICATION:
-        return tf.AutoModelForZeroShotImageClassification
-    if task == FEATURES:
-        return tf.AutoModel
-    raise ModelError(f"Unknown task '{task}'.")
-
-
-def _needs_text(task: str) -> bool:
-    return task in (ZERO_SHOT_DETECTION, ZERO_SHOT_CLASSIFICATION)
+    """The transformers Auto class for ``task`` (per the task's record; some families differ)."""
+    try:
+        record = registry.task(task)
+    except KeyError:
+        raise ModelError(f"Unknown task '{task}'.") from None
+    return record.auto_model_class(model_type)
 
 
 def _weights_kind(folder: Path) -> str:
@@ -343,8 +313,8 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
     actual_task = task_from_config(config.to_dict()) if spec.source in ("hub", "local") else spec.task
     if not _task_compatible(task, actual_task, model_type):
         raise ModelError(
-            f"'{spec.hub_id}' looks like {TASK_NAMES.get(actual_task, actual_task)} ({model_type}), "
-            f"not {TASK_NAMES.get(task, task)}. Pick a model made for this tab."
+            f"'{spec.hub_id}' looks like {registry.task_noun(actual_task)} ({model_type}), "
+            f"not {registry.task_noun(task)}. Pick a model made for this tab."
         )
 
     cls = auto_model_class(task, model_type)
@@ -374,49 +344,43 @@ def _task_compatible(wanted: str, actual: str, model_type: str | None) -> bool:
     return False
 
 
+def _fetch(fn, spec: ModelSpec, local: bool, settings: Settings, errors: tuple, explain):
+    """``fn(**kw)`` through :func:`_with_offline_fallback`; ``errors`` become ``ModelError(explain(exc))``."""
+    try:
+        return _with_offline_fallback(fn, spec, local, settings)
+    except (ModelError, ModelUnavailableError):
+        raise
+    except errors as exc:
+        raise ModelError(explain(first_line(exc, 240))) from None
+
+
 def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
     from transformers import AutoConfig
 
-    try:
-        return _with_offline_fallback(
-            lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
-            spec, local, settings)
-    except (ModelError, ModelUnavailableError):
-        raise
-    except ValueError as exc:
-        raise ModelError(
-            f"'{spec.hub_id}' is not a model architecture transformers knows "
-            f"({first_line(exc, 240)}). tlweb never runs a repository's own code."
-        ) from None
+    return _fetch(lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
+                  spec, local, settings, (ValueError,),
+                  lambda msg: f"'{spec.hub_id}' is not a model architecture transformers knows ({msg}). "
+                              "tlweb never runs a repository's own code.")
 
 
 def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dict, settings: Settings):
-    try:
-        return _with_offline_fallback(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings)
-    except (ModelError, ModelUnavailableError):
-        raise
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        msg = first_line(exc, 240)
+    def explain(msg: str) -> str:
         if "safetensors" in msg.lower() and kwargs.get("use_safetensors"):
-            raise ModelError(
-                f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
-                "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it."
-            ) from None
-        raise ModelError(f"'{spec.hub_id}' could not be loaded as {TASK_NAMES.get(spec.task, spec.task)}: {msg}") from None
+            return (f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
+                    "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it.")
+        return f"'{spec.hub_id}' could not be loaded as {registry.task_noun(spec.task)}: {msg}"
+
+    return _fetch(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings,
+                  (OSError, ValueError, KeyError, RuntimeError), explain)
 
 
 def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settings: Settings):
     from transformers import AutoImageProcessor, AutoProcessor
 
-    cls = AutoProcessor if _needs_text(task) else AutoImageProcessor
-    try:
-        return _with_offline_fallback(
-            lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
-            spec, local, settings)
-    except (ModelError, ModelUnavailableError):
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"'{spec.hub_id}' has no usable image processor: {first_line(exc, 240)}") from None
+    cls = AutoProcessor if registry.task(task).needs_text else AutoImageProcessor
+    return _fetch(lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
+                  spec, local, settings, (OSError, ValueError, KeyError),
+                  lambda msg: f"'{spec.hub_id}' has no usable image processor: {msg}")
 
 
 def _rev(spec: ModelSpec, local: bool) -> dict:

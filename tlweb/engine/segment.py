@@ -99,6 +99,12 @@ def prepare_image(img, max_side: int = MAX_MODEL_SIDE, max_aspect: float = MAX_A
     return Prepared(image=fed, width=w, height=h, content_w=cw, content_h=ch)
 
 
+def result_facts(loaded: LoadedModel, prep: Prepared, t0: float) -> dict:
+    """The fields a per-image result shares: original size, latency since ``t0``, the model's facts."""
+    return {"width": prep.width, "height": prep.height, "latency_ms": (time.perf_counter() - t0) * 1000,
+            **run_facts(loaded)}
+
+
 def model_side(loaded: LoadedModel) -> int:
     """How large a picture is worth handing this model's processor: twice its input size,
     between 1024 and 2048 pixels (processors shrink it to a few hundred pixels anyway)."""
@@ -421,18 +427,8 @@ def segment_loaded(img, loaded: LoadedModel, panoptic: bool = True) -> SegmentRe
             if pan is not None:
                 segments, pan_map = pan
     shares = class_shares(label_map, names)
-    latency_ms = (time.perf_counter() - t0) * 1000
-    return SegmentResult(
-        label_map=label_map,
-        class_names=names,
-        classes=shares,
-        width=prep.width,
-        height=prep.height,
-        latency_ms=latency_ms,
-        segments=segments,
-        panoptic_map=pan_map,
-        **run_facts(loaded),
-    )
+    return SegmentResult(label_map=label_map, class_names=names, classes=shares, segments=segments,
+                         panoptic_map=pan_map, **result_facts(loaded, prep, t0))
 
 
 def save_mask(result: SegmentResult, path, colors: list[tuple[int, int, int]] | None = None) -> None:

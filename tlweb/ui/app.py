@@ -1,25 +1,37 @@
-"""The whole app: a header and one tab per module in ``TABS``."""
+"""The whole app: a header and one tab per record in :func:`tlweb.registry.tabs`.
+
+Each tab's ``build(settings)`` returns a :class:`~tlweb.ui.components.TabHandle` of its main
+components (or None); :func:`build_app` keeps them in ``demo.handles`` (tab id → handle) and
+hands them to the ``links``, which wire tabs to each other after every tab is built.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import gradio as gr
 
+from tlweb import registry
 from tlweb.config import Settings, get_settings, set_settings
 
 log = logging.getLogger("tlweb.ui")
 
-# Tab modules in display order. Each has TITLE and build(settings).
-TABS = (
-    "tlweb.ui.tabs.classify",
-    "tlweb.ui.tabs.compare",
-    "tlweb.ui.tabs.finetune",
-    "tlweb.ui.tabs.segment",
-    "tlweb.ui.tabs.detect",
-)
+
+@dataclass
+class AppParts:
+    """What a link between tabs can reach: the tab strip (select a tab by id) and every handle."""
+
+    tabs: gr.Tabs
+    handles: dict  # tab id → TabHandle (or None for a tab whose build returns nothing)
+    settings: Settings
+
+
+# Functions (AppParts) → None that wire one tab to another, run once every tab is built
+# (e.g. "Explain this image" from Classify: copy the image across and select the Explain tab).
+LINKS: tuple[Callable[[AppParts], None], ...] = ()
 
 CSS = """
 .gradio-container {max-width: 1280px !important; margin: auto;}
@@ -32,16 +44,6 @@ CSS = """
 .tl-badge.ok {background: #D1FAE5; color: #065F46; border-color: #6EE7B7;}
 .tl-top1 {font-size: 1.35em; font-weight: 600; margin: 0.2em 0 0.4em 0;}
 .tl-top1 span {color: var(--color-accent); margin-left: 0.4em;}
-.tl-facts {display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; font-size: 0.92em;
-           padding: 10px 14px; border: 1px solid var(--border-color-primary); border-radius: 10px;
-           background: var(--block-background-fill);}
-.tl-facts .k {color: var(--body-text-color-subdued);}
-.tl-note {font-size: 0.9em; color: var(--body-text-color-subdued); margin: 0.5em 0 0 0;}
-#segment-facts table, #detect-facts table {border: 1px solid var(--border-color-primary) !important;
-  border-radius: 10px; border-collapse: separate !important; border-spacing: 0; overflow: hidden;
-  background: var(--block-background-fill);}
-#segment-facts td, #segment-facts th, #detect-facts td, #detect-facts th {border: none !important;}
-#segment-facts td:first-child, #detect-facts td:first-child {color: var(--body-text-color-subdued);}
 footer {display: none !important;}
 """
 
@@ -70,7 +72,8 @@ def _badges(settings: Settings) -> str:
     return " ".join(badges)
 
 
-def build_app(settings: Settings | None = None) -> gr.Blocks:
+def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
+    """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
     with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False) as demo:
         gr.HTML(
@@ -78,12 +81,15 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             "<p>See what a pretrained vision model knows, how backbones compare, and what fine-tuning buys you.</p>"
             f"<div>{_badges(settings)}</div></div>"
         )
-        with gr.Tabs(elem_id="tl-tabs"):
-            for name in TABS:
-                module = importlib.import_module(name)
-                tab_id = name.rsplit(".", 1)[-1]
-                with gr.Tab(module.TITLE, id=tab_id, elem_id=f"tab-{tab_id}"):
-                    module.build(settings)
+        handles = {}
+        with gr.Tabs(elem_id="tl-tabs") as tabs:
+            for tab in registry.tabs():
+                with gr.Tab(tab.title, id=tab.id, elem_id=f"tab-{tab.id}"):
+                    handles[tab.id] = tab.load().build(settings)
+        parts = AppParts(tabs=tabs, handles=handles, settings=settings)
+        for link in LINKS if links is None else links:
+            link(parts)
+    demo.handles = handles
     return demo
 
 
@@ -116,10 +122,11 @@ def launch(settings: Settings | None = None, **overrides):
     return demo
 
 
-def launch_single(title: str, build) -> None:
-    """Serve one tab alone (``python -m tlweb.ui.tabs.<name>``)."""
+def launch_single(name: str, build) -> None:
+    """Serve one tab alone (``python -m tlweb.ui.tabs.<id>``); ``name`` is its tab id (or a title)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     settings = get_settings()
+    title = registry.tab(name).title if name in {t.id for t in registry.tabs()} else name
     with gr.Blocks(title=f"tlweb · {title}") as demo:
         build(settings)
     demo.queue().launch(**launch_kwargs(settings))

@@ -7,6 +7,7 @@ import inspect
 import logging
 import traceback
 import types
+from dataclasses import dataclass, field
 
 import gradio as gr
 from gradio import image_utils
@@ -19,6 +20,20 @@ from tlweb.errors import TlwebError, first_line
 log = logging.getLogger("tlweb.ui")
 
 EXAMPLES_DIR = examples_dir()  # inside the installed package (tlweb/assets/examples)
+
+
+@dataclass
+class TabHandle:
+    """A tab's main components, returned by its ``build`` so that other tabs can be wired to it
+    (e.g. "Explain this image" from Classify copies ``image`` across; "Open in Classify" from a
+    run sets ``model``). Fields a tab does not have stay None."""
+
+    button: gr.Button | None = None  # the main action
+    image: gr.components.Component | None = None  # the image input (a file path; Compare: its files)
+    model: gr.components.Component | None = None  # the model dropdown (values tlweb.catalog.resolve takes)
+    custom_model: gr.Textbox | None = None  # the free-text model id / folder
+    outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
+    state: gr.State | None = None  # the stored result the outputs are drawn from
 
 
 def _raw_preprocess(self, payload):

@@ -9,13 +9,14 @@ Accuracies and F1 arrive as fractions (0..1) and are shown as percentages.
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 from collections.abc import Iterable, Mapping
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tlweb.viz.cards import facts_card as facts_html  # noqa: F401 - the Fine-tune tab calls these names
+from tlweb.viz.cards import score_cards as score_cards_html
 from tlweb.viz.common import PALETTE, style
 
 # One colour per strategy, the same in every chart.
@@ -254,32 +255,6 @@ def per_class_bars(per_class: Mapping[str, Mapping[str, float]], title: str | No
     fig.update_xaxes(type="category", automargin=True, tickangle=-30 if len(names) > 8 else 0)
     fig.update_yaxes(range=[0, 112], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
     return style(fig, title=title, x="class", y="score on the test set (%)", height=height or 340)
-
-
-def score_cards_html(cards: Iterable[tuple[str, str, str]]) -> str:
-    """Big-number cards: (value, label, colour) each; self-contained inline styles."""
-    items = []
-    for value, label, color in cards:
-        items.append(
-            "<div style='flex:1 1 120px; padding:10px 14px; border-radius:12px; "
-            f"border:1px solid {color}55; background:{color}12'>"
-            f"<div style='font-size:1.9em; font-weight:700; color:{color}; line-height:1.1'>{html.escape(value)}</div>"
-            f"<div style='font-size:0.85em; opacity:0.75'>{html.escape(label)}</div></div>"
-        )
-    return "<div style='display:flex; gap:10px; flex-wrap:wrap; margin:4px 0 10px 0'>" + "".join(items) + "</div>"
-
-
-def facts_html(rows: Iterable[tuple[str, str]], code: Iterable[str] = ()) -> str:
-    """A two-column key/value grid; values are escaped (keys in ``code`` are shown monospace)."""
-    code = set(code)
-    cells = []
-    for key, value in rows:
-        v = html.escape(str(value))
-        if key in code:
-            v = f"<code style='font-size:0.9em; word-break:break-all'>{v}</code>"
-        cells.append(f"<div style='opacity:0.7'>{html.escape(key)}</div><div>{v}</div>")
-    return ("<div style='display:grid; grid-template-columns:max-content 1fr; gap:4px 16px; font-size:0.92em; "
-            "padding:10px 14px; border:1px solid #CBD5E155; border-radius:10px'>" + "".join(cells) + "</div>")
 
 
 def metrics_html(result, elapsed_s: float | None = None) -> str:

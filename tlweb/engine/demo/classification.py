@@ -1,4 +1,8 @@
-"""Tiny random-weight image classifiers, one per catalog family."""
+"""Tiny random-weight image classifiers, one per catalog family.
+
+Each family is one row of ``FAMILIES``: the transformers config, model and processor classes
+(by name, imported when a model is built) with the arguments that make them tiny.
+"""
 
 from __future__ import annotations
 
@@ -12,123 +16,54 @@ LABELS = [
     "tabby cat", "golden retriever", "goldfish", "school bus", "espresso",
     "daisy", "mountain bike", "lighthouse", "pizza", "red fox",
 ]
+_SQUARE = {"height": SIZE, "width": SIZE}
+_VIT_LIKE = {"image_size": SIZE, "patch_size": 8, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+# (key, family, attention maps?, config class, model class, processor class, processor kwargs, config kwargs)
+FAMILIES = (
+    ("demo-vit", "vit", True, "ViTConfig", "ViTForImageClassification", "ViTImageProcessorPil",
+     {"size": _SQUARE}, {**_VIT_LIKE, "intermediate_size": 64}),
+    ("demo-deit", "deit", True, "DeiTConfig", "DeiTForImageClassification", "DeiTImageProcessorPil",
+     {"size": {"height": SIZE + 8, "width": SIZE + 8}, "crop_size": _SQUARE}, {**_VIT_LIKE, "intermediate_size": 64}),
+    ("demo-swin", "swin", True, "SwinConfig", "SwinForImageClassification", "ViTImageProcessorPil",
+     {"size": _SQUARE},
+     {"image_size": SIZE, "patch_size": 4, "embed_dim": 16, "depths": [1, 1], "num_heads": [2, 2], "window_size": 4}),
+    ("demo-convnext", "convnext", False, "ConvNextConfig", "ConvNextForImageClassification",
+     "ConvNextImageProcessorPil", {"size": {"shortest_edge": SIZE}, "crop_pct": 0.875},
+     {"num_stages": 2, "hidden_sizes": [16, 32], "depths": [1, 1]}),
+    ("demo-resnet", "resnet", False, "ResNetConfig", "ResNetForImageClassification", "ConvNextImageProcessorPil",
+     {"size": {"shortest_edge": SIZE}, "crop_pct": 0.875},
+     {"embedding_size": 16, "hidden_sizes": [16, 32], "depths": [1, 1], "layer_type": "basic"}),
+    # EfficientNet: hidden_dim must equal round_filters(1280) for the chosen width coefficient
+    ("demo-efficientnet", "efficientnet", False, "EfficientNetConfig", "EfficientNetForImageClassification",
+     "EfficientNetImageProcessorPil", {"size": _SQUARE},
+     {"image_size": SIZE, "width_coefficient": 0.25, "depth_coefficient": 0.25, "hidden_dim": 320}),
+    ("demo-mobilenet-v2", "mobilenet_v2", False, "MobileNetV2Config", "MobileNetV2ForImageClassification",
+     "MobileNetV2ImageProcessorPil", {"size": {"shortest_edge": SIZE}, "crop_size": _SQUARE},
+     {"image_size": SIZE, "depth_multiplier": 0.25}),
+    ("demo-dinov2", "dinov2", True, "Dinov2Config", "Dinov2ForImageClassification", "BitImageProcessorPil",
+     {"size": {"shortest_edge": SIZE}, "crop_size": _SQUARE}, {**_VIT_LIKE, "mlp_ratio": 2}),
+    ("demo-beit", "beit", True, "BeitConfig", "BeitForImageClassification", "BeitImageProcessorPil",
+     {"size": _SQUARE, "do_center_crop": False}, {**_VIT_LIKE, "intermediate_size": 64, "use_mean_pooling": True}),
+)
 
 
+def builder(config: str, model: str, processor: str, processor_kwargs: dict, config_kwargs: dict):
+    """``build(folder)`` for one family: a seeded random model with the demo labels, saved with its processor."""
+
+    def build(folder: Path) -> None:
+        import transformers
+
+        seed()
+        id2label, label2id = label_maps(LABELS)
+        cfg = getattr(transformers, config)(**config_kwargs, id2label=id2label, label2id=label2id)
+        proc = getattr(transformers, processor)(**processor_kwargs)
+        save_model(folder, getattr(transformers, model)(cfg), proc, SIZE)
+
+    return build
 
 
-
-
-
-
-def build_vit(folder: Path) -> None:
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = ViTConfig(image_size=SIZE, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                    intermediate_size=64, id2label=id2label, label2id=label2id)
-    proc = ViTImageProcessorPil(size={"height": SIZE, "width": SIZE})
-    save_model(folder, ViTForImageClassification(cfg), proc, SIZE)
-
-
-def build_deit(folder: Path) -> None:
-    from transformers import DeiTConfig, DeiTForImageClassification, DeiTImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = DeiTConfig(image_size=SIZE, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, id2label=id2label, label2id=label2id)
-    proc = DeiTImageProcessorPil(size={"height": SIZE + 8, "width": SIZE + 8}, crop_size={"height": SIZE, "width": SIZE})
-    save_model(folder, DeiTForImageClassification(cfg), proc, SIZE)
-
-
-def build_swin(folder: Path) -> None:
-    from transformers import SwinConfig, SwinForImageClassification, ViTImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = SwinConfig(image_size=SIZE, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4,
-                     id2label=id2label, label2id=label2id)
-    proc = ViTImageProcessorPil(size={"height": SIZE, "width": SIZE})
-    save_model(folder, SwinForImageClassification(cfg), proc, SIZE)
-
-
-def build_convnext(folder: Path) -> None:
-    from transformers import ConvNextConfig, ConvNextForImageClassification, ConvNextImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = ConvNextConfig(num_stages=2, hidden_sizes=[16, 32], depths=[1, 1], id2label=id2label, label2id=label2id)
-    proc = ConvNextImageProcessorPil(size={"shortest_edge": SIZE}, crop_pct=0.875)
-    save_model(folder, ConvNextForImageClassification(cfg), proc, SIZE)
-
-
-def build_resnet(folder: Path) -> None:
-    from transformers import ConvNextImageProcessorPil, ResNetConfig, ResNetForImageClassification
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = ResNetConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], layer_type="basic",
-                       id2label=id2label, label2id=label2id)
-    proc = ConvNextImageProcessorPil(size={"shortest_edge": SIZE}, crop_pct=0.875)
-    save_model(folder, ResNetForImageClassification(cfg), proc, SIZE)
-
-
-def build_efficientnet(folder: Path) -> None:
-    from transformers import EfficientNetConfig, EfficientNetForImageClassification, EfficientNetImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    # hidden_dim must equal round_filters(1280) for the chosen width coefficient
-    width = 0.25
-    cfg = EfficientNetConfig(image_size=SIZE, width_coefficient=width, depth_coefficient=0.25, hidden_dim=320,
-                             id2label=id2label, label2id=label2id)
-    proc = EfficientNetImageProcessorPil(size={"height": SIZE, "width": SIZE})
-    save_model(folder, EfficientNetForImageClassification(cfg), proc, SIZE)
-
-
-def build_mobilenet_v2(folder: Path) -> None:
-    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = MobileNetV2Config(image_size=SIZE, depth_multiplier=0.25, id2label=id2label, label2id=label2id)
-    proc = MobileNetV2ImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE})
-    save_model(folder, MobileNetV2ForImageClassification(cfg), proc, SIZE)
-
-
-def build_dinov2(folder: Path) -> None:
-    from transformers import BitImageProcessorPil, Dinov2Config, Dinov2ForImageClassification
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = Dinov2Config(image_size=SIZE, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       mlp_ratio=2, id2label=id2label, label2id=label2id)
-    proc = BitImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE})
-    save_model(folder, Dinov2ForImageClassification(cfg), proc, SIZE)
-
-
-def build_beit(folder: Path) -> None:
-    from transformers import BeitConfig, BeitForImageClassification, BeitImageProcessorPil
-
-    seed()
-    id2label, label2id = label_maps(LABELS)
-    cfg = BeitConfig(image_size=SIZE, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, use_mean_pooling=True, id2label=id2label, label2id=label2id)
-    proc = BeitImageProcessorPil(size={"height": SIZE, "width": SIZE}, do_center_crop=False)
-    save_model(folder, BeitForImageClassification(cfg), proc, SIZE)
-
-
-for _key, _family, _fn, _attn in (
-    ("demo-vit", "vit", build_vit, True),
-    ("demo-deit", "deit", build_deit, True),
-    ("demo-swin", "swin", build_swin, True),
-    ("demo-convnext", "convnext", build_convnext, False),
-    ("demo-resnet", "resnet", build_resnet, False),
-    ("demo-efficientnet", "efficientnet", build_efficientnet, False),
-    ("demo-mobilenet-v2", "mobilenet_v2", build_mobilenet_v2, False),
-    ("demo-dinov2", "dinov2", build_dinov2, True),
-    ("demo-beit", "beit", build_beit, True),
-):
-    register(DemoModel(key=_key, family=_family, task=TASK, build=_fn, supports_attention=_attn,
+for _key, _family, _attn, *_classes, _proc_kwargs, _cfg_kwargs in FAMILIES:
+    register(DemoModel(key=_key, family=_family, task=TASK, build=builder(*_classes, _proc_kwargs, _cfg_kwargs),
+                       supports_attention=_attn,
                        description=f"Tiny random-weight {_family} classifier (10 made-up ImageNet classes)"))

@@ -23,16 +23,6 @@ LABELS = [
 TEXT_LEN = 16  # OWL text encoders see 16 tokens (as the real checkpoints do)
 
 
-
-
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------- closed-set
 
 

@@ -1,1 +1,2 @@
-"""One module per tab: ``TITLE`` and ``build(settings)``; each runs alone via ``python -m``."""
+"""One module per tab, registered in :mod:`tlweb.registry` (``register_tab``): ``build(settings)``
+returns a :class:`tlweb.ui.components.TabHandle`; each runs alone via ``python -m``."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
 from tlweb.ui.components import (
+    TabHandle,
     image_input,
     intro,
     model_picker,
@@ -15,10 +18,10 @@ from tlweb.ui.components import (
     refresh_choices,
     user_errors,
 )
+from tlweb.viz import cards
 from tlweb.viz.classify import topk_bar
 from tlweb.viz.common import message_figure
 
-TITLE = "Classify"
 INTRO = (
     "**What you see:** a model pretrained on ImageNet, used exactly as downloaded — no training on your data. "
     "The bars are its top guesses among the 1,000 ImageNet classes it learned. This is the knowledge that "
@@ -28,37 +31,25 @@ INTRO = (
 
 def facts_markdown(result) -> str:
     """Top-1, latency and model facts as a compact card (HTML inside Markdown)."""
-    from html import escape
-
     spec = result.spec
-    params = f"{result.params / 1e6:,.2f} M" if result.params >= 1e5 else f"{result.params:,}"
     top = result.predictions[0]
     rows = [
-        ("latency", f"<b>{result.latency_ms:,.1f} ms</b> on {escape(result.device)} ({escape(result.dtype)})"),
-        ("model", f"<code>{escape(spec.hub_id if spec.source in ('catalog', 'hub') else spec.key)}</code>"),
-        ("family", escape(spec.family)),
-        ("parameters", params),
+        ("latency", cards.latency(result.latency_ms, result.device, result.dtype, digits=1)),
+        ("model", spec.hub_id if spec.source in ("catalog", "hub") else spec.key),
+        ("family", spec.family),
+        ("parameters", cards.parameters(result.params)),
         ("input size", f"{spec.input_size or '?'} px"),
-        ("pretrained on", escape(spec.pretrained_on or "see the model card")),
-        ("licence", escape(spec.license)),
+        ("pretrained on", spec.pretrained_on or "see the model card"),
+        ("licence", spec.license),
     ]
-    cells = "".join(f"<div class='k'>{k}</div><div class='v'>{v}</div>" for k, v in rows)
-    html = [
-        f"<div class='tl-top1'>{escape(top.label)} <span>{top.score * 100:.1f}%</span></div>",
-        f"<div class='tl-facts'>{cells}</div>",
-    ]
-    if spec.random_weights:
-        html.append("<p class='tl-note'>⚠️ Random weights (UI demo): the predictions are noise.</p>")
-    elif spec.source == "demo":
-        html.append(f"<p class='tl-note'>ℹ️ Tiny demo model pretrained on {escape(spec.pretrained_on)}: it only knows those "
-                    "classes.</p>")
-    if result.evicted:
-        html.append(f"<p class='tl-note'>ℹ️ Unloaded {escape(', '.join(result.evicted))} to stay within the "
-                    "model memory budget.</p>")
-    return "\n".join(html)
+    notes = cards.model_notes(spec.random_weights, result.evicted)
+    if spec.source == "demo" and not spec.random_weights:
+        notes.insert(0, f"ℹ️ Tiny demo model pretrained on {spec.pretrained_on}: it only knows those classes.")
+    headline = f"<div class='tl-top1'>{escape(top.label)} <span>{top.score * 100:.1f}%</span></div>"
+    return headline + "\n" + cards.facts_card(rows, code=("model",), notes=notes)
 
 
-def build(settings: Settings | None = None) -> None:
+def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
     with gr.Row(equal_height=False):
@@ -86,9 +77,10 @@ def build(settings: Settings | None = None) -> None:
           api_name="classify")
     model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[model], api_name="classify_models",
                 queue=False)
+    return TabHandle(button=button, image=image, model=model, custom_model=custom, outputs={"plot": plot, "facts": facts})
 
 
 if __name__ == "__main__":
     from tlweb.ui.app import launch_single
 
-    launch_single(TITLE, build)
+    launch_single("classify", build)

@@ -11,11 +11,10 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.compare import MAX_MODELS, MIN_MODELS, PRESETS, iter_compare, parse_models, preset_models
-from tlweb.ui.components import example_images, intro, model_choices, refresh_choices, user_errors
+from tlweb.ui.components import TabHandle, example_images, intro, model_choices, refresh_choices, user_errors
 from tlweb.viz.common import message_figure
 from tlweb.viz.compare import agreement_heatmap, confidence_bars, latency_vs_params
 
-TITLE = "Compare"
 INTRO = (
     "**What you see:** the same images through several pretrained backbones at once. Each image is decoded once "
     "and every model classifies the whole set in one batch. The table and charts show what each model predicts, "
@@ -171,7 +170,7 @@ def _paths(files) -> list[str]:
     return out
 
 
-def build(settings: Settings | None = None) -> None:
+def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
     with gr.Row(equal_height=False):
@@ -271,9 +270,12 @@ def build(settings: Settings | None = None) -> None:
                   queue=False)
     models.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[models], api_name="compare_models",
                  queue=False)
+    return TabHandle(button=button, image=images, model=models, custom_model=custom,
+                     outputs={"status": status, "table": table, "latency": latency_plot, "confidence": confidence_plot,
+                              "agreement": agreement_plot})
 
 
 if __name__ == "__main__":
     from tlweb.ui.app import launch_single
 
-    launch_single(TITLE, build)
+    launch_single("compare", build)

@@ -15,11 +15,11 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
 from tlweb.engine.images import load_image
 from tlweb.errors import TlwebError
-from tlweb.ui.components import image_input, intro, model_choices, picked_model, user_errors
+from tlweb.ui.components import TabHandle, image_input, intro, model_choices, picked_model, user_errors
+from tlweb.viz import cards
 from tlweb.viz.common import message_figure
 from tlweb.viz.detect import COUNT_HEADERS, box_colors, count_rows, counts_figure, draw_boxes, summary_html
 
-TITLE = "Detect"
 INTRO = (
     "**What you see:** a detector pretrained on COCO (80 everyday object classes) draws a box around each object it "
     "finds, with its label and confidence. *Zero-shot* detectors (OWLv2, OWL-ViT) were trained to match image "
@@ -90,29 +90,22 @@ def render(state: dict | None, threshold: float):
 
 def facts_html(state: dict) -> str:
     f = state["facts"]
-    params = f"{f['params'] / 1e6:,.2f} M" if f["params"] >= 1e5 else f"{f['params']:,}"
+    kind = ("zero-shot: looks for " + ", ".join(f"“{q}”" for q in state["queries"]) if state["zero_shot"]
+            else "closed set: the classes it was trained on")
     rows = [
-        ("latency", f"<b>{f['latency_ms']:,.0f} ms</b> on {escape(f['device'])} ({escape(f['dtype'])})"),
-        ("model", f"<code>{escape(state['name'])}</code> ({escape(f['family'])})"),
-        ("kind", "zero-shot: looks for " + ", ".join(f"“{escape(q)}”" for q in state["queries"])
-         if state["zero_shot"] else "closed set: the classes it was trained on"),
-        ("parameters", params),
-        ("pretrained on", escape(f["pretrained_on"] or "see the model card")),
+        ("latency", cards.latency(f["latency_ms"], f["device"], f["dtype"])),
+        ("model", cards.Html(f"<code>{escape(state['name'])}</code> ({escape(f['family'])})")),
+        ("kind", kind),
+        ("parameters", cards.parameters(f["params"])),
+        ("pretrained on", f["pretrained_on"] or "see the model card"),
         ("image", f["size"] + " px (boxes in these pixels)"),
-        ("licence", escape(f["license"])),
+        ("licence", f["license"]),
     ]
-    body = "".join(f"<tr><td style='padding:3px 10px;opacity:.7'>{k}</td><td style='padding:3px 10px'>{v}</td></tr>"
-                   for k, v in rows)
-    html = f"<table style='border-collapse:collapse;font-size:0.9em'>{body}</table>"
-    if f["source"] == "demo":
-        html += "<p style='font-size:0.9em;opacity:0.8;margin:6px 0 0 0'>⚠️ Random weights (UI demo): the boxes are noise.</p>"
-    if f["evicted"]:
-        html += (f"<p style='font-size:0.9em;opacity:0.8;margin:6px 0 0 0'>ℹ️ Unloaded {escape(', '.join(f['evicted']))} "
-                 "to stay within the model memory budget.</p>")
-    return html
+    return cards.facts_card(rows, notes=cards.model_notes(f["source"] == "demo", f["evicted"], noise="boxes"),
+                            compact=True)
 
 
-def build(settings: Settings | None = None) -> None:
+def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
     state = gr.State(None)
@@ -172,6 +165,8 @@ def build(settings: Settings | None = None) -> None:
           api_name="detect_render", show_progress="hidden", trigger_mode="always_last")
     gr.on([model.change, custom.blur], model_changed, inputs=[model, custom], outputs=[queries, threshold],
           api_name="detect_model_kind", queue=False, show_progress="hidden")
+    return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
+                     outputs={"image": output, "table": table, "plot": plot, "summary": summary, "facts": facts})
 
 
 def _queries_info(zero_shot: bool | None) -> str:
@@ -183,4 +178,4 @@ def _queries_info(zero_shot: bool | None) -> str:
 if __name__ == "__main__":
     from tlweb.ui.app import launch_single
 
-    launch_single(TITLE, build)
+    launch_single("detect", build)

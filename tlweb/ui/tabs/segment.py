@@ -16,6 +16,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.segment import segment
 from tlweb.ui.components import (
+    TabHandle,
     image_input,
     intro,
     lenient_choices,
@@ -24,10 +25,10 @@ from tlweb.ui.components import (
     picked_model,
     user_errors,
 )
+from tlweb.viz import cards
 from tlweb.viz.common import message_figure
 from tlweb.viz.segment import assign_colors, color_list, downscale_pair, legend_html, overlay, share_bar
 
-TITLE = "Segment"
 INTRO = (
     "**What you see:** a segmentation model gives *every pixel* one of the classes it learned (the ADE20k "
     "checkpoints know 150 kinds of scenes and objects: wall, sky, person, car …). Its answer is painted over your "
@@ -111,36 +112,26 @@ def render_views(state: dict | None, opacity: float, shown, view: str = VIEW_CLA
 
 
 def facts_html(state: dict, pending: str | None = None) -> str:
-    models = state["models"]
+    """Each model's facts side by side (a column per model; ``pending``: a second model still running)."""
+    facts = [m["facts"] for m in state["models"]]
     keys = [
-        ("latency", lambda f: f"<b>{f['latency_ms']:,.0f} ms</b> on {escape(f['device'])} ({escape(f['dtype'])})"),
-        ("family", lambda f: escape(f["family"])),
-        ("parameters", lambda f: f"{f['params'] / 1e6:,.2f} M" if f["params"] >= 1e5 else f"{f['params']:,}"),
+        ("latency", lambda f: cards.latency(f["latency_ms"], f["device"], f["dtype"])),
+        ("family", lambda f: f["family"]),
+        ("parameters", lambda f: cards.parameters(f["params"])),
         ("classes known", lambda f: str(f["num_classes"])),
-        ("pretrained on", lambda f: escape(f["pretrained_on"] or "see the model card")),
+        ("pretrained on", lambda f: f["pretrained_on"] or "see the model card"),
         ("image", lambda f: f["size"] + " px (mask at full size)"),
-        ("licence", lambda f: escape(f["license"])),
+        ("licence", lambda f: f["license"]),
     ]
-    head = "".join(f"<th style='text-align:left;padding:4px 10px'>{escape(m['name'])}</th>" for m in models)
+    columns = [m["name"] for m in state["models"]]
+    running = []
     if pending:
-        head += f"<th style='text-align:left;padding:4px 10px;opacity:.6'>{escape(pending)} …</th>"
-    body = ""
-    for label, fn in keys:
-        cells = "".join(f"<td style='padding:3px 10px'>{fn(m['facts'])}</td>" for m in models)
-        if pending:
-            cells += "<td style='padding:3px 10px;opacity:.6'>running…</td>"
-        body += f"<tr><td style='padding:3px 10px;opacity:.7'>{label}</td>{cells}</tr>"
-    html = (f"<table style='border-collapse:collapse;font-size:0.9em;width:100%'><thead><tr><th></th>{head}</tr>"
-            f"</thead><tbody>{body}</tbody></table>")
-    notes = []
-    if any(m["facts"]["source"] == "demo" for m in models):
-        notes.append("⚠️ Random weights (UI demo): the masks are noise.")
-    evicted = [e for m in models for e in m["facts"]["evicted"]]
-    if evicted:
-        notes.append(f"ℹ️ Unloaded {escape(', '.join(evicted))} to stay within the model memory budget.")
-    if notes:
-        html += "".join(f"<p style='font-size:0.9em;opacity:0.8;margin:6px 0 0 0'>{n}</p>" for n in notes)
-    return html
+        columns.append(cards.Html(f"<span style='opacity:.6'>{escape(pending)} …</span>"))
+        running = [cards.Html("<span style='opacity:.6'>running…</span>")]
+    rows = [(label, [fn(f) for f in facts] + running) for label, fn in keys]
+    notes = cards.model_notes(any(f["source"] == "demo" for f in facts), [e for f in facts for e in f["evicted"]],
+                              noise="masks")
+    return cards.facts_card(rows, columns=columns, notes=notes)
 
 
 def share_figure(state: dict):
@@ -149,7 +140,7 @@ def share_figure(state: dict):
     return share_bar(series, state["colors"], title=title)
 
 
-def build(settings: Settings | None = None) -> None:
+def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
     state = gr.State(None)
@@ -223,9 +214,11 @@ def build(settings: Settings | None = None) -> None:
     gr.on([opacity.change, shown.input, view.input], rerender, inputs=[state, opacity, shown, view],
           outputs=[out_a, out_b, legend], api_name="segment_render", show_progress="hidden",
           trigger_mode="always_last")
+    return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
+                     outputs={"overlay": out_a, "overlay_b": out_b, "legend": legend, "plot": plot, "facts": facts})
 
 
 if __name__ == "__main__":
     from tlweb.ui.app import launch_single
 
-    launch_single(TITLE, build)
+    launch_single("segment", build)

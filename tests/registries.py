@@ -1,0 +1,23 @@
+"""Lists for parametrizing tests, read from the registries (never typed again in a test)."""
+
+from __future__ import annotations
+
+from tlweb import registry
+from tlweb.engine.demo import registry as demo_registry
+
+
+def demo_keys(*tasks: str) -> list[str]:
+    """Every demo model's key, or those of the given tasks, in registry order."""
+    return [key for key, dm in demo_registry().items() if not tasks or dm.task in tasks]
+
+
+def task_names() -> list[str]:
+    return [t.name for t in registry.tasks()]
+
+
+def tab_ids() -> list[str]:
+    return [t.id for t in registry.tabs()]
+
+
+def command_modules() -> list[str]:
+    return [c.module for c in registry.commands()]
