@@ -24,6 +24,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
 from tlweb.engine.segment import Prepared, float_outputs, model_side, prepare_image, to_model_inputs
+from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, TlwebError
 
 ZERO_SHOT_FAMILIES = {"owlv2", "owlvit", "grounding-dino", "omdet-turbo"}
@@ -198,6 +199,7 @@ def load_detector(model: str | ModelSpec, queries=None, settings: Settings | Non
             raise exc from None
 
 
+@gpu_task(images="image", models="model", image_factor=1.5)
 def detect(image, model: str | ModelSpec, queries=None, threshold: float | None = None,
            settings: Settings | None = None, min_score: float | None = None) -> DetectResult:
     """Detect objects in one image (path, bytes, PIL or array).
