@@ -158,15 +158,16 @@ class Job:
         return total
 
     def rule(self) -> str:
-        """The duration rule in words (for the docs and ``python -m tlweb zerogpu``)."""
+        """The duration rule in words (for the docs and ``python -m tlweb space --gpu-tasks``)."""
         per_model = (f" + {self.per_model_s}" if isinstance(self.per_model_s, str)
                      else (f" + {self.per_model_s:g} s" if self.per_model_s else ""))
         factor = f" × {self.image_factor:g}" if self.image_factor != 1 else ""
-        images = f"len({self.images})" if self.images else "1"
-        models = f"for each model in {self.models}" if self.models else "for the model"
         extra = f" + {self.extra_s:g} s" if self.extra_s else ""
-        return (f"{WORKER_START_S:g} s{extra} + {models}: ({LOAD_S:g} + {LOAD_S_PER_M:g}·P) s{per_model}"
-                f" + {images} × ({IMAGE_S:g} + {IMAGE_S_PER_M:g}·P) s{factor}; P = millions of parameters")
+        images = f"N = images in `{self.images}`, " if self.images else ""
+        models = f"each model in `{self.models}`" if self.models else "the model"
+        return (f"{WORKER_START_S:g} s{extra} + for {models}: ({LOAD_S:g} + {LOAD_S_PER_M:g}·P) s{per_model}"
+                f" + {'N' if self.images else '1'} × ({IMAGE_S:g} + {IMAGE_S_PER_M:g}·P) s{factor}; "
+                f"{images}P = millions of parameters")
 
 
 def clamp_duration(seconds: float, cap: float = INFERENCE_CAP_S) -> int:
@@ -534,3 +535,19 @@ def _emulated_worker(task, conn_in, conn_out, stop) -> None:
             send("result", task(*args, **kwargs))
     except Exception as exc:  # noqa: BLE001 - what ZeroGPU reports for a non-gradio error
         send("error", type(exc).__name__)
+
+
+def describe() -> list[dict]:
+    """Every GPU function of the engine with its duration rule (imports the engine modules)."""
+    import importlib
+    import pkgutil
+
+    import tlweb.engine
+
+    for info in pkgutil.walk_packages(tlweb.engine.__path__, "tlweb.engine."):
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:  # noqa: BLE001 - an optional module that cannot import here
+            log.info("not listed: %s (%s)", info.name, exc)
+    return [{"name": t.name, "rule": t.rule, "cap_s": int(min(t.cap, ZEROGPU_MAX_S)), "mode": t.mode}
+            for t in sorted(GPU_TASKS.values(), key=lambda t: t.name) if not t.name.startswith(("tests.", "__main__"))]
