@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "tlweb.cli.segment_detect",
     "tlweb.cli.models",
     "tlweb.cli.space",
+    "tlweb.cli.report",
 )
 
 
