@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "tlweb.cli.models",
     "tlweb.cli.space",
     "tlweb.cli.report",
+    "tlweb.cli.selfcheck",
 )
 
 
