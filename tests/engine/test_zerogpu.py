@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -218,3 +219,16 @@ def test_module_level_decoration_in_emulate_mode(tmp_path, settings, demo_models
     assert out.returncode == 0, out.stderr[-2000:]
     mode, wrapped, calls, n = json.loads(out.stdout.strip().splitlines()[-1])
     assert mode == "emulate" and wrapped and calls == ["classify"] and n == 2
+
+
+@pytest.mark.slow
+def test_the_whole_app_under_the_stand_in_passes_the_selfcheck():
+    """Every tab through the fork-and-pickle stand-in: what a ZeroGPU Space would do to the app."""
+    env = {**os.environ, "TLWEB_ZEROGPU": "emulate"}
+    out = subprocess.run([sys.executable, "-m", "tlweb", "-v", "selfcheck", "--json"], env=env, capture_output=True,
+                         text=True, timeout=400)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["ok"] and {c["status"] for c in report["checks"] if c["check"] in INFERENCE} == {"PASS"}
+    forked = set(re.findall(r"ZeroGPU stand-in: (\w+) runs in forked worker", out.stderr))
+    assert forked == {"classify", "iter_compare", "segment", "detect"}, forked

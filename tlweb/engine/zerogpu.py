@@ -451,6 +451,7 @@ def emulated_gpu(task=None, *, duration=None, size=None):
         stop = ctx.Event()
         proc = ctx.Process(target=_emulated_worker, args=(task, child_in, child_out, stop), daemon=True)
         proc.start()
+        log.info("ZeroGPU stand-in: %s runs in forked worker %s (%d s requested)", name, proc.pid, seconds)
         child_in.close()
         child_out.close()
         try:
