@@ -266,6 +266,8 @@ def gpu_task(duration: Callable[[dict], float] | None = None, *, images: str | N
                        models_arg=models, signature=inspect.signature(fn))
         task.mode = mode()
         GPU_TASKS[name] = task
+        if task.mode == "emulate":  # the parent must not create a CUDA context the forked workers inherit
+            os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
         if task.mode == "off":
             fn.gpu_task = task
             return fn
@@ -468,7 +470,10 @@ def emulated_gpu(task=None, *, duration=None, size=None):
             if time.monotonic() > deadline:
                 proc.kill()
                 raise GpuAborted(f"GPU task aborted: {name} ran past its requested duration.")
-        return conn.recv()
+        kind, value = conn.recv()
+        if kind == "error":  # what ZeroGPU says about anything but a gr.Error
+            raise RuntimeError(f"ZeroGPU worker error: {value}")
+        return kind, value
 
     def finish(proc, stop):
         stop.set()
@@ -487,8 +492,6 @@ def emulated_gpu(task=None, *, duration=None, size=None):
                     kind, value = receive(proc, conn, deadline)
                     if kind == "end":
                         return
-                    if kind == "error":
-                        raise RuntimeError(f"ZeroGPU worker error: {value}")
                     yield value
             finally:
                 finish(proc, stop)
@@ -499,10 +502,7 @@ def emulated_gpu(task=None, *, duration=None, size=None):
     def handler(*args, **kwargs):
         proc, conn, stop, deadline = start(args, kwargs)
         try:
-            kind, value = receive(proc, conn, deadline)
-            if kind == "error":
-                raise RuntimeError(f"ZeroGPU worker error: {value}")
-            return value
+            return receive(proc, conn, deadline)[1]
         finally:
             finish(proc, stop)
 
