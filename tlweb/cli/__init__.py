@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tlweb.cli.finetune",
     "tlweb.cli.segment_detect",
     "tlweb.cli.models",
+    "tlweb.cli.runs",
 )
 
 
