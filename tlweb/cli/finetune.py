@@ -9,9 +9,9 @@ from tlweb.cli.common import _settings_from, print_json
 
 
 def add_finetune(sub) -> None:
-    from tlweb.engine.train import strategies  # light: torch is imported when training starts
+    from tlweb.engine.train import all_strategies  # light: torch is imported when training starts
 
-    names = [s.name for s in strategies()]
+    names = [s.name for s in all_strategies()]
     p = sub.add_parser("finetune", help=f"fine-tune a pretrained model on a dataset ({', '.join(names)})",
                        description="Fine-tune a model; works under `accelerate launch -m tlweb finetune …` too.")
     p.add_argument("--model", required=True, help="catalog key, Hub id or local folder (save_pretrained output)")
@@ -20,7 +20,7 @@ def add_finetune(sub) -> None:
                         "or 'sample' for the built-in generated dataset")
     p.add_argument("--strategy", choices=names, default="linear",
                    help="what to train (default linear): " + "; ".join(f"{s.name} freezes {s.freezes}"
-                                                                      for s in strategies()))
+                                                                      for s in all_strategies()))
     p.add_argument("--epochs", type=int, help="epochs (default: per strategy; two-step counts both phases; "
                                               "capped on CPU by TLWEB_MAX_EPOCHS_CPU)")
     p.add_argument("--batch-size", type=int, help="images per step (default: per strategy and data size)")

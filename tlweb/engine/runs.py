@@ -553,6 +553,21 @@ def load_run(run_id: str, settings: Settings | None = None) -> tuple[RunInfo, li
     return info, read_events(path), metrics if isinstance(metrics, dict) else {}
 
 
+def experiment_rows(info: ExperimentInfo) -> list[dict]:
+    """One result dict per run of an experiment, in the order they ran (strategy, per_class,
+    train_images, test_accuracy, test_macro_f1, wall_s, stopped, run_id): what the ladder chart and
+    the data-efficiency curve draw, read back from the runs' metrics.json."""
+    rows = []
+    for r in info.runs:
+        m = _read_json(r.run_dir / "metrics.json")
+        m = m if isinstance(m, dict) else {}
+        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "status": r.status,
+                     "train_images": m.get("train_images"), "val_images": m.get("val_images"),
+                     "test_accuracy": r.test_accuracy, "test_macro_f1": r.test_macro_f1,
+                     "wall_s": m.get("wall_s"), "stopped": bool(m.get("stopped"))})
+    return rows
+
+
 def run_config(run_id: str, settings: Settings | None = None) -> dict:
     return _read_json(run_path(run_id, settings) / "config.json") or {}
 

@@ -17,13 +17,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tlweb.engine.runs import ExperimentInfo, short_model
-from tlweb.engine.train.strategies import get_strategy, strategies
+from tlweb.engine.train.strategies import all_strategies, get_strategy
 from tlweb.viz.common import PALETTE, style
 
 # One colour and one name per strategy, the same in every chart: read from the strategy registry.
-STRATEGY_COLORS = {s.name: s.color for s in strategies()}
-STRATEGY_LABELS = {s.name: s.legend for s in strategies()}
-STRATEGY_SHORT = {s.name: s.short for s in strategies()}
+STRATEGY_COLORS = {s.name: s.color for s in all_strategies()}
+STRATEGY_LABELS = {s.name: s.legend for s in all_strategies()}
+STRATEGY_SHORT = {s.name: s.short for s in all_strategies()}
 TRAIN_COLOR = PALETTE[0]
 VAL_COLOR = PALETTE[1]
 ACC_COLOR = PALETTE[2]

@@ -41,10 +41,10 @@ from tlweb.engine.train.run import data_efficiency, finetune, ladder, start_expe
 from tlweb.engine.train.strategies import (
     Setup,
     Strategy,
+    all_strategies,
     get_strategy,
     lora_targets,
     register,
-    strategies,
     strategy_names,
 )
 
@@ -53,7 +53,7 @@ __all__ = [
     "MAX_MISTAKES", "MIN_STEPS", "MIN_TRAIN_PER_CLASS_FOR_VALIDATION", "MONITOR_NOTE", "RunResult", "STRATEGIES",
     "STRATEGY_INFO", "Setup", "Strategy", "TrainConfig", "TrainEvent", "VALIDATION_FRACTION", "data_efficiency",
     "finetune", "get_strategy", "ladder", "load_for_training", "lora_targets", "make_scheduler", "register",
-    "start_experiment", "strategies", "strategy_names", "validation_holdout",
+    "start_experiment", "all_strategies", "strategy_names", "validation_holdout",
 ]
 
 
@@ -62,7 +62,7 @@ def __getattr__(name: str):
     if name == "STRATEGIES":
         return strategy_names()
     if name == "STRATEGY_INFO":
-        return {s.name: s.explanation for s in strategies()}
+        return {s.name: s.explanation for s in all_strategies()}
     if name == "DEFAULTS":
-        return {s.name: s.defaults for s in strategies()}
+        return {s.name: s.defaults for s in all_strategies()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 The loop (:mod:`tlweb.engine.train.loop`) calls, on every callback in order::
 
+    on_run_start(run_id, run_dir) once the run folder exists (before data and model are loaded)
     on_train_start(loop)          before the first epoch
     on_epoch_start(loop)          before each epoch (two-step unfreezes the backbone here)
     on_step_end(loop)             after each optimizer step
@@ -37,6 +38,8 @@ class EvalResult:
 
 class Callback:
     """Base class: override the hooks you need."""
+
+    def on_run_start(self, run_id: str, run_dir: Path) -> None: ...
 
     def on_train_start(self, loop) -> None: ...
 

@@ -6,7 +6,7 @@ import math
 
 from tlweb.config import Settings
 from tlweb.engine.train.config import MAX_EPOCHS_GPU, MIN_STEPS, TrainConfig
-from tlweb.engine.train.strategies import get_strategy, strategies
+from tlweb.engine.train.strategies import all_strategies, get_strategy
 
 
 def plan(cfg: TrainConfig, n_train: int, runtime, settings: Settings) -> dict:
@@ -41,7 +41,7 @@ def plan(cfg: TrainConfig, n_train: int, runtime, settings: Settings) -> dict:
           "weight_decay": strategy.weight_decay, "steps_per_epoch": spe, "total_steps": total, "warmup_steps": warmup,
           "augment": bool(cfg.augment and strategy.augment), "device": str(runtime.device),
           "precision": runtime.precision, "world_size": world}
-    for option in sorted({o for s in strategies() for o in s.options}):  # e.g. partial_blocks, lora_r
+    for option in sorted({o for s in all_strategies() for o in s.options}):  # e.g. partial_blocks, lora_r
         hp[option] = getattr(cfg, option) if option in strategy.options else None
     hp["epochs_capped_from"] = capped_from
     return hp

@@ -194,6 +194,8 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
                            RunFolderEvents(writer) if writer else None,
                            StopWhen(should_stop) if should_stop else None, StopFile(run_dir, exp_dir), *(extra or [])])
     emit = Emitter(run_id, cfg.strategy, callbacks)
+    if writer:
+        callbacks.call("on_run_start", run_id, run_dir)
     config = {
         "run_id": run_id, "name": cfg.name or f"{cfg.strategy} · {base_name}", "created": now_iso(),
         "pid": os.getpid(), "strategy": cfg.strategy, "base_model": base_name, "base_model_path": spec.hub_id,

@@ -71,7 +71,7 @@ def register(strategy: Strategy) -> Strategy:
     return strategy
 
 
-def strategies() -> list[Strategy]:
+def all_strategies() -> list[Strategy]:
     """Every registered strategy, in registration order (the ladder's order)."""
     return list(_REGISTRY.values())
 
