@@ -105,3 +105,28 @@ def test_ladder_and_data_efficiency_in_browser(page, app_url):
                     clip={"x": 0, "y": top, "width": 1400,
                           "height": max(bottom(page, "#ft-efficiency-plot"), bottom(page, "#ft-efficiency-btn"))
                           + 24 - top})
+
+
+def test_delete_a_run_asks_first(page, app_url, settings):
+    from tlweb.engine.data import sample_data, subsample
+    from tlweb.engine.train import TrainConfig, finetune
+
+    res = finetune(TrainConfig("demo-vit", subsample(sample_data(settings), 2, 0), "linear", epochs=2), settings=settings)
+    page.goto(app_url)
+    page.get_by_role("tab", name="Fine-tune").click()
+    text_in(page, "ft-runs-table", res.run_id, timeout=60_000)
+    page.locator("#ft-runs-table [role=gridcell]").filter(has_text=res.run_id).first.click()
+    text_in(page, "ft-run-metrics", res.run_id, timeout=60_000)
+    page.click("#ft-delete-btn")
+    text_in(page, "ft-delete-question", "for good?", timeout=30_000)
+    assert page.locator("#ft-delete-yes").is_visible()
+    page.click("#ft-delete-cancel")  # cancel: nothing deleted
+    page.wait_for_selector("#ft-delete-yes", state="hidden", timeout=30_000)
+    assert res.run_dir.is_dir()
+    page.click("#ft-delete-btn")
+    page.wait_for_selector("#ft-delete-yes", state="visible", timeout=30_000)
+    page.click("#ft-delete-yes")
+    text_in(page, "ft-run-metrics", "Deleted the run", timeout=30_000)
+    assert not res.run_dir.exists()
+    page.wait_for_function("(id) => !document.getElementById('ft-runs-table').innerText.includes(id)",
+                           arg=res.run_id, timeout=30_000)

@@ -132,6 +132,7 @@ def test_stop_ends_a_run_cleanly(app_url, settings):
     run = list_runs(settings)[0]
     assert run.status == "stopped"
     assert (run.model_dir / "config.json").is_file()  # the best model so far was kept
+    assert (run.run_dir / "STOP").is_file()  # Stop went through the run folder too (as from another process)
 
 
 def test_ladder_and_data_efficiency_stream_charts(ft):

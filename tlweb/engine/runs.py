@@ -270,6 +270,8 @@ def request_stop(ref, settings: Settings | None = None) -> Path:
     path = Path(ref) if isinstance(ref, Path) or os.sep in str(ref) else entry_path(str(ref), settings)
     if not path.is_dir():
         raise DataError(f"There is no run folder '{path.name}'.")
+    if not ((path / "config.json").is_file() or is_experiment(path)):
+        raise DataError(f"'{path.name}' is not a run or experiment folder (it has no config.json).")
     (path / STOP_FILE).write_text(now_iso() + "\n", encoding="utf-8")
     return path
 

@@ -87,8 +87,9 @@ class Handlers:
 
     # ------------------------------------------------------------------ runs list
 
-    def runs_outputs(self, select: str | None = None):
-        """(table rows, dropdown update) over experiments and single runs, newest first."""
+    def runs_outputs(self, select: str | None = None, pick_first: bool = True):
+        """(table rows, dropdown update) over experiments and single runs, newest first; the dropdown
+        keeps ``select``, else the newest entry (or nothing, without ``pick_first``)."""
         from tlweb.engine.runs import ExperimentInfo, list_entries
 
         entries = list_entries(self.settings)
@@ -100,7 +101,7 @@ class Handlers:
             else:
                 choices.append((_entry_label(e), e.run_id))
         ids = [v for _, v in choices]
-        value = select if select in ids else (ids[0] if ids else None)
+        value = select if select in ids else (ids[0] if ids and pick_first else None)
         return tv.runs_table(entries), gr.update(choices=choices, value=value)
 
     @user_errors
@@ -278,8 +279,8 @@ class Handlers:
     def details(self, ref):
         from tlweb.engine.runs import ExperimentInfo, entry_info
 
-        if not ref:
-            return message_figure("Pick a run to see its curves"), ""
+        if not ref:  # (the details keep what they say, e.g. what was just deleted)
+            return message_figure("Pick a run to see its curves"), gr.skip()
         info = entry_info(ref, self.settings)
         if isinstance(info, ExperimentInfo):
             return self._experiment_details(info)
@@ -372,7 +373,7 @@ class Handlers:
         if not ref:
             raise TlwebError(NO_PICK)
         what = delete_entry(ref, self.settings)
-        table, pick = self.runs_outputs()
+        table, pick = self.runs_outputs(pick_first=False)
         return gr.update(visible=False), table, pick, f"<div class='ft-hint'>Deleted the {html.escape(what)}.</div>"
 
     # ------------------------------------------------------------------ small widgets
