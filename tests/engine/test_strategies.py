@@ -173,3 +173,22 @@ def test_two_step_with_one_epoch_is_the_head_only(demo_models, shapes, settings,
     spy = _PhaseSpy()
     finetune(TrainConfig("demo-vit", shapes, "two-step", epochs=1, batch_size=8), settings=settings, callbacks=[spy])
     assert list(spy.epochs) == [0] and spy.epochs[0] == {"trainable": False, "moved": False}
+
+
+def test_the_docs_example_adds_a_working_strategy(monkeypatch, demo_models, shapes, settings, one_thread):  # noqa: F811
+    """docs/architecture.md's "Adding a strategy" example, run as written: BitFit trains only biases + head."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    code = re.search(r"### Adding a strategy.*?```python\n(.*?)```", docs, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 12
+    monkeypatch.setattr(S, "_REGISTRY", dict(S._REGISTRY))
+    exec(compile(code, "architecture.md", "exec"), {})  # noqa: S102 - our own documentation
+    assert strategy_names()[-1] == "bitfit" and get_strategy("bitfit").color == "#EC4899"
+    res = finetune(TrainConfig("demo-vit", shapes, "bitfit", epochs=1, batch_size=4), settings=settings)
+    base, tuned = load_file(str(demo_models["demo-vit"] / "model.safetensors")), \
+        load_file(str(res.model_dir / "model.safetensors"))
+    changed = {k for k in base if k in tuned and base[k].shape == tuned[k].shape and not torch.equal(base[k], tuned[k])}
+    assert changed and all(k.endswith("bias") for k in changed)

@@ -71,6 +71,17 @@ def register(strategy: Strategy) -> Strategy:
     return strategy
 
 
+def strategy(name: str, label: str, **fields) -> Callable:
+    """Decorator: register the decorated ``setup(model, cfg) -> Setup`` as strategy ``name``
+    (``fields``: the other :class:`Strategy` fields)."""
+
+    def deco(setup: Callable) -> Callable:
+        register(Strategy(name, label, setup=setup, **fields))
+        return setup
+
+    return deco
+
+
 def all_strategies() -> list[Strategy]:
     """Every registered strategy, in registration order (the ladder's order)."""
     return list(_REGISTRY.values())
@@ -87,7 +98,10 @@ def get_strategy(name: str) -> Strategy:
         raise ModelError(f"Unknown strategy '{name}'; pick one of {', '.join(_REGISTRY)}.") from None
 
 
-# --------------------------------------------------------------------------- setups
+
+
+# --------------------------------------------------------------------------- the six strategies
+# Ladder order = registration order. Colours are the viz palette's (tlweb.viz.common.PALETTE).
 
 
 def _set_trainable(model, trainable: bool) -> None:
@@ -101,11 +115,18 @@ def _head_attr(model) -> str:
     return find_head(model)[0]
 
 
-def _all_layers(model, cfg) -> Setup:
-    _set_trainable(model, True)
-    return Setup(model, _head_attr(model), "all layers")
+register(Strategy(
+    "linear", "Linear probe", short="linear probe", legend="linear probe (frozen pretrained backbone)",
+    explanation="Linear probe: the pretrained backbone stays frozen, its features are computed once and cached, "
+                "and only a new linear head is trained (seconds).",
+    freezes="the whole backbone", color="#4F46E5", epochs=100, lr=3e-3, weight_decay=1e-4, head_only=True,
+    curve_label="pretrained · linear probe"))
 
 
+@strategy("partial", "Partial (last blocks)", short="partial", legend="partial (last blocks + head)",
+          explanation="Partial fine-tune: the last few blocks of the pretrained backbone and the new head are "
+                      "trained; the earlier blocks stay frozen.", freezes="all but the last blocks",
+          color="#0EA5E9", epochs=10, lr=3e-4, head_mult=10.0, options=("partial_blocks",))
 def _partial(model, cfg) -> Setup:
     from tlweb.engine.features import find_blocks
 
@@ -124,6 +145,36 @@ def _partial(model, cfg) -> Setup:
     return Setup(model, head_attr, f"last {k} of {n_blocks} blocks + head")
 
 
+@strategy("full", "Full fine-tune", short="full fine-tune", legend="full fine-tune",
+          explanation="Full fine-tune: every weight of the pretrained model is trained, starting from the "
+                      "pretrained values, with a new head sized to your classes.",
+          freezes="nothing", color="#10B981", epochs=10, lr=1e-4, head_mult=10.0)
+def _all_layers(model, cfg) -> Setup:
+    _set_trainable(model, True)
+    return Setup(model, _head_attr(model), "all layers")
+
+
+class UnfreezeAfter(Callback):
+    """Two-step (fastai's ``fine_tune``): the backbone stays frozen for the first ``epochs`` epochs
+    (only the head learns), then every weight trains. The optimizer already holds the frozen
+    weights (``Setup.optimize_frozen``), so unfreezing is one ``requires_grad`` flip."""
+
+    def __init__(self, epochs: int = 1):
+        self.epochs = epochs
+        self.unfrozen_at: int | None = None
+
+    def on_epoch_start(self, loop) -> None:
+        if loop.epoch_index == self.epochs and self.unfrozen_at is None:
+            _set_trainable(loop.task.model, True)
+            self.unfrozen_at = loop.epoch_index
+            loop.note = "backbone unfrozen: all layers train from here"
+
+
+@strategy("two-step", "Two-step (head, then all)", short="two-step", legend="two-step (head first, then all layers)",
+          explanation="Two-step: the first epoch trains only the new head on the frozen backbone, then every "
+                      "weight is unfrozen and trained (fastai's fine_tune).",
+          freezes="the backbone for the first epoch", color="#14B8A6", epochs=10, lr=1e-4, head_mult=10.0,
+          callbacks=lambda cfg, hp: [UnfreezeAfter(1)])
 def _head_then_all(model, cfg) -> Setup:
     head_attr = _head_attr(model)
     _set_trainable(model, False)
@@ -133,6 +184,11 @@ def _head_then_all(model, cfg) -> Setup:
     return Setup(model, head_attr, "the head alone for epoch 1, then all layers", optimize_frozen=True)
 
 
+@strategy("lora", "LoRA", short="LoRA", legend="LoRA adapters",
+          explanation="LoRA: small low-rank adapters inside the attention (or projection) layers and the new "
+                      "head are trained; the adapters are merged into the weights when the model is saved.",
+          freezes="the backbone weights (adapters and head train)", color="#A855F7", epochs=10, lr=1e-3,
+          head_mult=3.0, weight_decay=0.0, options=("lora_r",))
 def _lora(model, cfg) -> Setup:
     from peft import LoraConfig, get_peft_model
 
@@ -148,6 +204,14 @@ def _lora(model, cfg) -> Setup:
     kinds = sorted({t.split(".")[-1] for t in targets})
     return Setup(peft_model, head_attr, f"LoRA r={r} on {len(targets)} layers ({', '.join(kinds[:4])}) + head",
                  finish=lambda m: m.merge_and_unload())
+
+
+register(Strategy(
+    "scratch", "From scratch", short="from scratch", legend="scratch (random init)",
+    explanation="From scratch: the same architecture with random weights, trained only on your images — the "
+                "baseline that shows what pretraining buys.",
+    freezes="nothing (starts from random weights)", color="#F97316", epochs=10, lr=1e-3, weight_decay=0.05,
+    setup=_all_layers, pretrained=False, curve_label="from scratch (random init)"))
 
 
 def _expose_conv_attrs(model) -> None:
@@ -186,59 +250,3 @@ def lora_targets(model) -> list[str]:
     if not hits:
         raise ModelError("No layers suitable for LoRA adapters were found in this model; try 'partial' instead.")
     return hits
-
-
-class UnfreezeAfter(Callback):
-    """Two-step (fastai's ``fine_tune``): the backbone stays frozen for the first ``epochs`` epochs
-    (only the head learns), then every weight trains. The optimizer already holds the frozen
-    weights (``Setup.optimize_frozen``), so unfreezing is one ``requires_grad`` flip."""
-
-    def __init__(self, epochs: int = 1):
-        self.epochs = epochs
-        self.unfrozen_at: int | None = None
-
-    def on_epoch_start(self, loop) -> None:
-        if loop.epoch_index == self.epochs and self.unfrozen_at is None:
-            _set_trainable(loop.task.model, True)
-            self.unfrozen_at = loop.epoch_index
-            loop.note = "backbone unfrozen: all layers train from here"
-
-
-# --------------------------------------------------------------------------- the registry
-
-# Colours are the viz palette's (tlweb.viz.common.PALETTE): indigo, sky, green, teal, purple, orange.
-register(Strategy(
-    "linear", "Linear probe", "linear probe", "linear probe (frozen pretrained backbone)",
-    "Linear probe: the pretrained backbone stays frozen, its features are computed once and cached, "
-    "and only a new linear head is trained (seconds).",
-    freezes="the whole backbone", color="#4F46E5", epochs=100, lr=3e-3, head_mult=1.0, weight_decay=1e-4,
-    head_only=True, curve_label="pretrained · linear probe"))
-register(Strategy(
-    "partial", "Partial (last blocks)", "partial", "partial (last blocks + head)",
-    "Partial fine-tune: the last few blocks of the pretrained backbone and the new head are trained; "
-    "the earlier blocks stay frozen.",
-    freezes="all but the last blocks", color="#0EA5E9", epochs=10, lr=3e-4, head_mult=10.0, weight_decay=0.01,
-    setup=_partial, options=("partial_blocks",)))
-register(Strategy(
-    "full", "Full fine-tune", "full fine-tune", "full fine-tune",
-    "Full fine-tune: every weight of the pretrained model is trained, starting from the pretrained values, "
-    "with a new head sized to your classes.",
-    freezes="nothing", color="#10B981", epochs=10, lr=1e-4, head_mult=10.0, weight_decay=0.01, setup=_all_layers))
-register(Strategy(
-    "two-step", "Two-step (head, then all)", "two-step", "two-step (head first, then all layers)",
-    "Two-step: the first epoch trains only the new head on the frozen backbone, then every weight is "
-    "unfrozen and trained (fastai's fine_tune).",
-    freezes="the backbone for the first epoch", color="#14B8A6", epochs=10, lr=1e-4, head_mult=10.0,
-    weight_decay=0.01, setup=_head_then_all, callbacks=lambda cfg, hp: [UnfreezeAfter(1)]))
-register(Strategy(
-    "lora", "LoRA", "LoRA", "LoRA adapters",
-    "LoRA: small low-rank adapters inside the attention (or projection) layers and the new head are "
-    "trained; the adapters are merged into the weights when the model is saved.",
-    freezes="the backbone weights (adapters and head train)", color="#A855F7", epochs=10, lr=1e-3, head_mult=3.0, weight_decay=0.0,
-    setup=_lora, options=("lora_r",)))
-register(Strategy(
-    "scratch", "From scratch", "from scratch", "scratch (random init)",
-    "From scratch: the same architecture with random weights, trained only on your images — the "
-    "baseline that shows what pretraining buys.",
-    freezes="nothing (starts from random weights)", color="#F97316", epochs=10, lr=1e-3, head_mult=1.0,
-    weight_decay=0.05, setup=_all_layers, pretrained=False, curve_label="from scratch (random init)"))

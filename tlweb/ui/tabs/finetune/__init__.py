@@ -56,15 +56,41 @@ TRAIN_CONCURRENCY = "tlweb-train"  # one training job at a time across the app (
 
 @dataclass
 class FinetuneTab:
-    """The tab's main components, by section (what :func:`build` returns)."""
+    """The tab's main components, by section (what :func:`build` returns). It also answers the
+    generic tab-handle names — ``button``, ``image``, ``model``, ``custom_model``, ``outputs``,
+    ``state`` — so other tabs can be wired to it like to any tab."""
 
     session: gr.State
     data: DataSection
-    model: ModelSection
+    backbone: ModelSection
     train: TrainSection
     results: ResultsSection
     compare: CompareSection
     runs: RunsSection
+
+    @property
+    def button(self) -> gr.Button:
+        return self.train.start_btn
+
+    image = None  # no single image input
+
+    @property
+    def model(self) -> gr.Dropdown:
+        return self.backbone.model
+
+    @property
+    def custom_model(self) -> gr.Textbox:
+        return self.backbone.custom
+
+    @property
+    def state(self) -> gr.State:
+        return self.session
+
+    @property
+    def outputs(self) -> dict:
+        return {"status": self.train.status, "curves": self.train.curves, "metrics": self.results.metrics,
+                "ladder": self.compare.ladder_plot, "efficiency": self.compare.eff_plot,
+                "runs": self.runs.table, "run": self.runs.run_pick}
 
 
 def _with_signature(fn, names: list[str]):
@@ -80,7 +106,7 @@ def _with_signature(fn, names: list[str]):
 
 
 def _wire_inputs(tab: FinetuneTab, h: Handlers, load) -> None:
-    d, m = tab.data, tab.model
+    d, m = tab.data, tab.backbone
     from tlweb.engine.train.strategies import get_strategy
 
     d.source.change(h.on_source, [d.source], [d.zip_box, d.hub_box, d.classes_box], api_name="ft_source_view",
@@ -97,7 +123,7 @@ def _wire_inputs(tab: FinetuneTab, h: Handlers, load) -> None:
 
 
 def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
-    d, m, t, r, c, runs = tab.data, tab.model, tab.train, tab.results, tab.compare, tab.runs
+    d, m, t, r, c, runs = tab.data, tab.backbone, tab.train, tab.results, tab.compare, tab.runs
     load_inputs, load_outputs = [*d.inputs, tab.session], [d.counts_plot, d.notes]
     settings_in = [m.epochs, m.batch_size, m.lr]
     train_outputs = [t.status, t.curves, r.metrics, r.hint, r.confusion, r.per_class_plot, r.mistakes, runs.table,
