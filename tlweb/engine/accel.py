@@ -41,15 +41,17 @@ class Runtime:
         self.accelerator = None
         self.world_size = 1
         self.rank = 0
+        want = pick_device(settings)
         if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
             from accelerate import Accelerator
 
-            self.accelerator = Accelerator(mixed_precision="no")
+            # cpu=True makes a CPU process group (gloo) where there is no GPU
+            self.accelerator = Accelerator(cpu=want == "cpu", mixed_precision="no")
             device = self.accelerator.device
             self.world_size = self.accelerator.num_processes
             self.rank = self.accelerator.process_index
         else:
-            device = torch.device(pick_device(settings))
+            device = torch.device(want)
             if device.type == "cuda" and device.index is not None:
                 torch.cuda.set_device(device.index)
         self.device = device
