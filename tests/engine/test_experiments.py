@@ -52,8 +52,10 @@ def test_lists_show_experiments_and_single_runs_by_title(lad, eff, shapes, setti
     single = finetune(TrainConfig("demo-vit", shapes, "linear", epochs=2), settings=settings)
     entries = R.list_entries(settings)
     assert entries == sorted(entries, key=lambda e: e.created, reverse=True)
-    exps = {e.kind: e for e in entries if isinstance(e, R.ExperimentInfo)}
-    ladder_exp, eff_exp = exps["ladder"], exps["data-efficiency"]
+    exps = {e.exp_dir: e for e in entries if isinstance(e, R.ExperimentInfo)}
+    ladder_exp = exps[lad[0].run_dir.parent]
+    eff_exp = exps[R.run_path(eff[0]["run_id"], settings).parent]
+    assert (ladder_exp.kind, eff_exp.kind) == ("ladder", "data-efficiency")
     assert [r.run_id for r in ladder_exp.runs] == [r.run_id for r in lad]  # in the order they ran
     assert ladder_exp.title == f"demo-vit · ladder · {R.when(ladder_exp.created)}"
     assert [r.part for r in eff_exp.runs] == ["linear · 1/class", "linear · 2/class"] and eff_exp.shots == [1, 2]
