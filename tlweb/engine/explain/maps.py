@@ -1,0 +1,114 @@
+"""Maps in the original picture's frame: a low-resolution grid that covers the whole image.
+
+The model sees the picture squashed to its square input (see :mod:`tlweb.engine.explain.inputs`),
+so a map computed on the model's grid (7×7 Grad-CAM cells, 14×14 patches, 224×224 occlusion
+pixels) covers the whole original image uniformly: cell ``(i, j)`` of an ``h×w`` grid is the
+rectangle ``[j·W/w, (j+1)·W/w) × [i·H/h, (i+1)·H/h)`` of a ``W×H`` photo. Maps are therefore kept
+small and brought to any size on demand (:meth:`ExplainMap.resized`, bilinear with pixel
+centres, as ``F.interpolate(align_corners=False)``); :meth:`ExplainMap.full` is the map at the
+original size and :attr:`ExplainMap.peak` its maximum in original pixels — computed from the grid,
+so an 8000×8000 photo never needs its 256 MB float map just to report where the peak is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class ExplainMap:
+    grid: np.ndarray  # h×w float32 on the model's grid, covering the whole original image
+    width: int  # the original image's size in pixels
+    height: int
+    label: str = ""  # "stage 3", "layer 5 · head 2", "channel 17" …
+    layer: int | None = None
+    signed: bool = False  # values below 0 mean something (feature activations): display min..max
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    @property
+    def is_flat(self) -> bool:
+        g = self.grid
+        return g.size == 0 or not np.isfinite(g).all() or float(g.max() - g.min()) <= 1e-12 * max(1.0, float(np.abs(g).max()))
+
+    @property
+    def peak(self) -> tuple[int, int]:
+        """(x, y) of the map's maximum in original pixels: the original pixel nearest the centre of
+        the grid's maximal cell (where the bilinear map at the original size peaks)."""
+        h, w = self.grid.shape
+        i, j = np.unravel_index(int(np.nanargmax(self.grid)) if self.grid.size else 0, (h, w))
+        x = int(np.clip(round((j + 0.5) * self.width / w - 0.5), 0, self.width - 1))
+        y = int(np.clip(round((i + 0.5) * self.height / h - 0.5), 0, self.height - 1))
+        return x, y
+
+    def resized(self, width: int, height: int) -> np.ndarray:
+        """The map bilinearly resampled to ``height×width`` (pixel centres, edges clamped)."""
+        import torch
+        from captum.attr import LayerAttribution
+
+        g = torch.from_numpy(np.ascontiguousarray(self.grid, dtype=np.float32))[None, None]
+        return LayerAttribution.interpolate(g, (int(height), int(width)), interpolate_mode="bilinear")[0, 0].numpy()
+
+    def full(self) -> np.ndarray:
+        """The map at the original image's size (H×W float32)."""
+        return self.resized(self.width, self.height)
+
+    def normalized(self) -> np.ndarray:
+        """The grid scaled to [0, 1] for display: 0..max for importance maps (negative evidence
+        shows as 0), min..max for signed ones; a flat map is all zeros."""
+        g = np.nan_to_num(self.grid.astype(np.float32))
+        lo = float(g.min()) if self.signed else 0.0
+        hi = float(g.max())
+        if hi - lo <= 1e-12:
+            return np.zeros_like(g)
+        return np.clip((g - lo) / (hi - lo), 0.0, 1.0)
+
+    def mass_fraction(self, box: tuple[float, float, float, float]) -> float:
+        """Share of the map's positive mass inside ``box`` = (x0, y0, x1, y1) in original pixels."""
+        full = np.clip(self.full(), 0, None)
+        total = float(full.sum())
+        if total <= 0:
+            return 0.0
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        return float(full[max(0, y0):max(0, y1), max(0, x0):max(0, x1)].sum()) / total
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "layer": self.layer, "grid": list(self.grid.shape), "peak": list(self.peak)}
+
+
+def pca_rgb(features: np.ndarray) -> np.ndarray:
+    """h×w×C features → h×w×3 uint8: the first three principal components as red, green, blue.
+
+    Each component is centred, its sign fixed so that its largest loading is positive (the same
+    picture on every run), and stretched between its 1st and 99th percentile.
+    """
+    h, w, c = features.shape
+    x = features.reshape(h * w, c).astype(np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    out = np.zeros((h * w, 3), dtype=np.float64)
+    if h * w >= 2 and np.abs(x).max() > 0:
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
+        for k in range(min(3, vt.shape[0])):
+            v = vt[k]
+            if v[np.argmax(np.abs(v))] < 0:
+                v = -v
+            proj = x @ v
+            lo, hi = np.percentile(proj, 1), np.percentile(proj, 99)
+            out[:, k] = np.clip((proj - lo) / (hi - lo), 0, 1) if hi > lo else 0.0
+    return (out.reshape(h, w, 3) * 255).round().astype(np.uint8)
+
+
+def correlation(a: ExplainMap, b: ExplainMap, side: int = 32) -> float | None:
+    """Pearson correlation of two maps of the same picture on a common ``side×side`` grid
+    (None when either map is flat)."""
+    if a.is_flat or b.is_flat:
+        return None
+    x = ExplainMap(a.grid, side, side).full().ravel()
+    y = ExplainMap(b.grid, side, side).full().ravel()
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
