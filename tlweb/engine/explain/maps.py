@@ -37,12 +37,12 @@ class ExplainMap:
 
     @property
     def peak(self) -> tuple[int, int]:
-        """(x, y) of the map's maximum in original pixels: the original pixel nearest the centre of
-        the grid's maximal cell (where the bilinear map at the original size peaks)."""
+        """(x, y) of the map's maximum in original pixels: the pixel holding the centre of the grid's
+        maximal cell (where the bilinear map at the original size peaks, to within a pixel)."""
         h, w = self.grid.shape
         i, j = np.unravel_index(int(np.nanargmax(self.grid)) if self.grid.size else 0, (h, w))
-        x = int(np.clip(round((j + 0.5) * self.width / w - 0.5), 0, self.width - 1))
-        y = int(np.clip(round((i + 0.5) * self.height / h - 0.5), 0, self.height - 1))
+        x = int(np.clip(np.floor((j + 0.5) * self.width / w), 0, self.width - 1))
+        y = int(np.clip(np.floor((i + 0.5) * self.height / h), 0, self.height - 1))
         return x, y
 
     def resized(self, width: int, height: int) -> np.ndarray:

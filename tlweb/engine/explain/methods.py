@@ -48,6 +48,13 @@ def forward(model, pixel_values, probe, attentions: bool = False, grad: bool = F
     return Pass(logits=out.logits, outputs=dict(probe.outputs), attentions=atts)
 
 
+def top1(logits) -> int:
+    """The top class as :func:`tlweb.engine.classify.top_k` ranks it (ties: the same order)."""
+    import torch
+
+    return int(torch.topk(logits[0].detach().float(), 1).indices[0])
+
+
 def _tokens_to_spatial(t, kind: str, prefix: int, grid: tuple[int, int]):
     if kind == "conv":
         return t
@@ -71,7 +78,7 @@ def gradcam_all(model, pixel_values, probe, names: list[str], target: int | None
     x = pixel_values.detach().requires_grad_(True)  # activations need a graph even with frozen weights
     p = forward(model, x, probe, grad=True)
     logits = p.logits
-    t = int(logits[0].float().argmax()) if target is None else int(target)
+    t = top1(logits) if target is None else int(target)
     spatial = [as_spatial(p.outputs[n], side, side, patch) for n in names]
     raws = [info[2] for _, info in spatial]
     with torch.enable_grad():

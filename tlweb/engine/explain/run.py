@@ -253,7 +253,7 @@ def _gradcam(loaded, inp, probe, names, want, *, layer, strip, **_):
         logits, t, maps = M.gradcam_all(model, inp.pixel_values, probe, names, want, inp.side, patch)
     else:
         logits = first.logits.detach().float().cpu()
-        t = int(logits[0].argmax()) if want is None else want
+        t = M.top1(logits) if want is None else want
     if idx is None:
         idx = len(names) - 1
         if maps is not None and token_model:
@@ -315,7 +315,7 @@ def _attention(loaded, inp, probe, names, want, *, method, layer, head, strip, *
         notes.append("This model's head also reads the average of the patch tokens, not only the CLS token: the CLS "
                      "token's attention shows what it gathers, not everything the classifier reads.")
     logits = p.logits.detach().float().cpu()
-    t = int(logits[0].argmax()) if want is None else want
+    t = M.top1(logits) if want is None else want
     suffix = "" if head is None else f" · head {head}"
     out = {"logits": logits, "target": t, "notes": notes, "layers": infos, "layer": idx, "head": head,
            "num_heads": n_heads, "map": _emap(maps[idx], inp, infos[idx].label + suffix, idx)}
@@ -334,7 +334,7 @@ def _features(loaded, inp, probe, names, want, *, layer, strip, top_channels, **
     spatial, _ = as_spatial(p.outputs[names[idx]], inp.side, inp.side, patch)
     mean, channels, feats = M.feature_maps(spatial, top_channels)
     logits = p.logits.detach().float().cpu()
-    t = int(logits[0].argmax()) if want is None else want
+    t = M.top1(logits) if want is None else want
     out = {"logits": logits, "target": t, "layers": infos, "layer": idx,
            "map": _emap(mean, inp, f"{infos[idx].label} · mean of the top {len(channels)} channels", idx, signed=True),
            "channels": [_emap(g, inp, f"channel {c}", idx, signed=True) for c, g in channels],
@@ -351,7 +351,7 @@ def _occlusion(loaded, inp, probe, names, want, *, window, **_):
     model = loaded.model
     p = M.forward(model, inp.pixel_values, probe)
     logits = p.logits.detach().float().cpu()
-    t = int(logits[0].argmax()) if want is None else want
+    t = M.top1(logits) if want is None else want
     grid = M.occlusion(model, inp.pixel_values, t, lambda lg: probabilities(loaded, lg), window=window)
     return {"logits": logits, "target": t, "layers": [], "layer": None, "notes": [],
             "map": _emap(grid, inp, "occlusion")}
