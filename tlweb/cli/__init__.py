@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "tlweb.cli.compare",
     "tlweb.cli.finetune",
     "tlweb.cli.segment_detect",
+    "tlweb.cli.explain",
     "tlweb.cli.models",
 )
 

@@ -19,6 +19,7 @@ from tlweb.engine.explain.run import (
     METHOD_NAMES,
     METHODS,
     ExplainResult,
+    describe,
     explain,
     explain_loaded,
     load_for_explain,
@@ -27,6 +28,6 @@ from tlweb.engine.explain.run import (
 
 __all__ = [
     "ATTENTION_METHODS", "BEFORE_AFTER_METHODS", "METHODS", "METHOD_NAMES", "BeforeAfter", "ExplainError",
-    "ExplainMap", "ExplainResult", "LayerInfo", "before_after", "explain", "explain_loaded", "load_for_explain",
+    "ExplainMap", "ExplainResult", "LayerInfo", "before_after", "describe", "explain", "explain_loaded", "load_for_explain",
     "random_twin", "run_base_model",
 ]

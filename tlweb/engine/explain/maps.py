@@ -24,7 +24,9 @@ class ExplainMap:
     height: int
     label: str = ""  # "stage 3", "layer 5 · head 2", "channel 17" …
     layer: int | None = None
-    signed: bool = False  # values below 0 mean something (feature activations): display min..max
+    # display from the map's minimum (feature activations can be negative; attention and rollout have a
+    # floor, every patch gets some) instead of from 0 (Grad-CAM, occlusion: 0 means "no evidence")
+    stretch: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -59,9 +61,9 @@ class ExplainMap:
 
     def normalized(self) -> np.ndarray:
         """The grid scaled to [0, 1] for display: 0..max for importance maps (negative evidence
-        shows as 0), min..max for signed ones; a flat map is all zeros."""
+        shows as 0), min..max for stretched ones; a flat map is all zeros."""
         g = np.nan_to_num(self.grid.astype(np.float32))
-        lo = float(g.min()) if self.signed else 0.0
+        lo = float(g.min()) if self.stretch else 0.0
         hi = float(g.max())
         if hi - lo <= 1e-12:
             return np.zeros_like(g)

@@ -131,6 +131,21 @@ def random_twin(loaded: LoadedModel) -> LoadedModel:
         return twin
 
 
+def describe(model: str | ModelSpec, settings: Settings | None = None) -> dict:
+    """What the controls need before a run: the layers, the attention heads, whether attention applies."""
+    loaded = load_for_explain(model, settings)
+    name = loaded.spec.key if loaded.spec.source != "catalog" else loaded.spec.hub_id
+    try:
+        names = [n for n, _ in blocks(loaded.model)]
+    except ExplainError:
+        names = []
+    heads = getattr(loaded.model.config, "num_attention_heads", None)
+    refusal = attention_refusal(loaded.model, name)
+    return {"layers": names, "heads": heads if isinstance(heads, int) and refusal is None else None,
+            "attention": refusal is None, "refusal": refusal,
+            "labels": [label_name(loaded.model.config, i) for i in range(int(loaded.model.config.num_labels))]}
+
+
 # --------------------------------------------------------------------------- targets and layers
 
 
@@ -236,8 +251,8 @@ def explain_loaded(img, loaded: LoadedModel, method: str, *, layer=None, head: i
                          random_weights=random_weights, notes=notes, **parts, **run_facts(loaded))
 
 
-def _emap(grid, inp, label: str = "", layer: int | None = None, signed: bool = False) -> ExplainMap:
-    return ExplainMap(np.asarray(grid, dtype=np.float32), inp.width, inp.height, label, layer, signed)
+def _emap(grid, inp, label: str = "", layer: int | None = None, stretch: bool = False) -> ExplainMap:
+    return ExplainMap(np.asarray(grid, dtype=np.float32), inp.width, inp.height, label, layer, stretch)
 
 
 def _gradcam(loaded, inp, probe, names, want, *, layer, strip, **_):
@@ -318,9 +333,9 @@ def _attention(loaded, inp, probe, names, want, *, method, layer, head, strip, *
     t = M.top1(logits) if want is None else want
     suffix = "" if head is None else f" · head {head}"
     out = {"logits": logits, "target": t, "notes": notes, "layers": infos, "layer": idx, "head": head,
-           "num_heads": n_heads, "map": _emap(maps[idx], inp, infos[idx].label + suffix, idx)}
+           "num_heads": n_heads, "map": _emap(maps[idx], inp, infos[idx].label + suffix, idx, stretch=True)}
     if strip:
-        out["strip"] = [_emap(g, inp, infos[i].label, i) for i, g in enumerate(maps)]
+        out["strip"] = [_emap(g, inp, infos[i].label, i, stretch=True) for i, g in enumerate(maps)]
     return out
 
 
@@ -336,14 +351,14 @@ def _features(loaded, inp, probe, names, want, *, layer, strip, top_channels, **
     logits = p.logits.detach().float().cpu()
     t = M.top1(logits) if want is None else want
     out = {"logits": logits, "target": t, "layers": infos, "layer": idx,
-           "map": _emap(mean, inp, f"{infos[idx].label} · mean of the top {len(channels)} channels", idx, signed=True),
-           "channels": [_emap(g, inp, f"channel {c}", idx, signed=True) for c, g in channels],
+           "map": _emap(mean, inp, f"{infos[idx].label} · mean of the top {len(channels)} channels", idx, stretch=True),
+           "channels": [_emap(g, inp, f"channel {c}", idx, stretch=True) for c, g in channels],
            "pca": pca_rgb(feats), "notes": []}
     if strip:
         out["strip"] = []
         for i, n in enumerate(names):
             sp, _ = as_spatial(p.outputs[n], inp.side, inp.side, patch)
-            out["strip"].append(_emap(M.feature_maps(sp, top_channels)[0], inp, infos[i].label, i, signed=True))
+            out["strip"].append(_emap(M.feature_maps(sp, top_channels)[0], inp, infos[i].label, i, stretch=True))
     return out
 
 
