@@ -85,22 +85,23 @@ class ExplainMap:
 def pca_rgb(features: np.ndarray) -> np.ndarray:
     """h×w×C features → h×w×3 uint8: the first three principal components as red, green, blue.
 
-    Each component is centred, its sign fixed so that its largest loading is positive (the same
-    picture on every run), and stretched between its 1st and 99th percentile.
+    Each component's sign is fixed so that its largest loading is positive (the same picture on every
+    run). All three share one scale — the 1st–99th percentile range of the first component — so a
+    component that carries little variance stays near mid-grey instead of being stretched into noise.
     """
     h, w, c = features.shape
     x = features.reshape(h * w, c).astype(np.float64)
     x = x - x.mean(axis=0, keepdims=True)
-    out = np.zeros((h * w, 3), dtype=np.float64)
+    out = np.full((h * w, 3), 0.5)
     if h * w >= 2 and np.abs(x).max() > 0:
         _, _, vt = np.linalg.svd(x, full_matrices=False)
+        scale = None
         for k in range(min(3, vt.shape[0])):
-            v = vt[k]
-            if v[np.argmax(np.abs(v))] < 0:
-                v = -v
+            v = vt[k] if vt[k][np.argmax(np.abs(vt[k]))] >= 0 else -vt[k]
             proj = x @ v
-            lo, hi = np.percentile(proj, 1), np.percentile(proj, 99)
-            out[:, k] = np.clip((proj - lo) / (hi - lo), 0, 1) if hi > lo else 0.0
+            if scale is None:
+                scale = float(np.percentile(proj, 99) - np.percentile(proj, 1)) or float(np.abs(proj).max()) or 1.0
+            out[:, k] = np.clip(0.5 + (proj - np.median(proj)) / scale, 0, 1)
     return (out.reshape(h, w, 3) * 255).round().astype(np.uint8)
 
 

@@ -121,9 +121,13 @@ def preset(image, model=None, custom=None, run=None):
 
     ``model`` is a dropdown value (catalog/demo key or a fine-tuned run's key); ``custom`` a typed Hub id
     or folder; ``run`` (a fine-tuned run) also preselects the before/after picker — give a run's key as
-    ``model`` and ``run`` from a mistakes gallery. Returns updates for ``handle.preset_outputs``."""
-    return (gr.update(value=image), gr.update(value=model) if model else gr.skip(),
-            gr.update(value=custom or ""), gr.update(value=run) if run else gr.skip())
+    ``model`` and ``run`` from a mistakes gallery. The lists are refreshed, so a run made after the page
+    loaded is accepted. Returns updates for ``handle.preset_outputs``."""
+    settings = get_settings()
+    return (gr.update(value=image),
+            gr.update(value=model, choices=model_choices(CLASSIFICATION, settings)) if model else gr.skip(),
+            gr.update(value=custom or ""),
+            gr.update(value=run, choices=_run_choices(settings)) if run else gr.skip())
 
 
 def _default_model(settings: Settings) -> str | None:
@@ -202,7 +206,8 @@ def _before_after_section(settings: Settings):
         with gr.Row():
             runs = _run_choices(settings)
             run = gr.Dropdown(runs, value=runs[0][1] if runs else None, label="Fine-tuned run", elem_id="explain-run",
-                              filterable=True, scale=3, info="Models fine-tuned in this app (the Fine-tune tab).")
+                              filterable=True, allow_custom_value=True, scale=3,
+                              info="Models fine-tuned in this app (the Fine-tune tab).")
             ba_method = gr.Radio([("Grad-CAM", "gradcam"), ("Attention rollout", "rollout")], value="gradcam",
                                  label="Method", elem_id="explain-ba-method", scale=2)
             ba_button = gr.Button("Compare before / after", elem_id="explain-ba-btn", scale=1)
