@@ -71,8 +71,8 @@ def gradcam_formula(acts, grads):
 
 
 def gradcam_all(model, pixel_values, probe, names: list[str], target: int | None, side: int, patch: int | None):
-    """One forward + backward: the logits, the target used, and a Grad-CAM grid per layer in ``names``
-    (float32 numpy; all zeros where the class score does not depend on that layer)."""
+    """One forward + backward: the logits, the target used, a Grad-CAM grid per layer in ``names``
+    (float32 numpy; all zeros where the class score does not depend on that layer) and the layers' outputs."""
     import torch
 
     x = pixel_values.detach().requires_grad_(True)  # activations need a graph even with frozen weights
@@ -89,7 +89,7 @@ def gradcam_all(model, pixel_values, probe, names: list[str], target: int | None
             g = torch.zeros_like(raw)
         gs = _tokens_to_spatial(g, kind, prefix, (acts.shape[2], acts.shape[3]))
         maps.append(gradcam_formula(acts.detach().float(), gs.float())[0].cpu().numpy().astype(np.float32))
-    return logits.detach().float().cpu(), t, maps
+    return logits.detach().float().cpu(), t, maps, p.outputs
 
 
 def gradcam_captum(model, pixel_values, module, target: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from tlweb.engine.explain.layers import (
     as_spatial,
     attention_refusal,
     blocks,
+    has_attention,
     layer_infos,
     patch_size,
 )
@@ -256,19 +257,23 @@ def _emap(grid, inp, label: str = "", layer: int | None = None, stretch: bool = 
 
 
 def _gradcam(loaded, inp, probe, names, want, *, layer, strip, **_):
+    """One pass with gradients for every layer when the strip is wanted or the layers give tokens (the
+    hand-written Grad-CAM); a plain feature-map layer's main map goes through Captum's LayerGradCam."""
     model = loaded.model
     patch = patch_size(model.config)
     idx = pick_layer(layer, names)
-    first = M.forward(model, inp.pixel_values, probe)
-    infos = layer_infos(first.outputs, names, inp.side, inp.side, patch)
+    maps = None
+    if strip or patch is not None or has_attention(model):
+        logits, t, maps, outputs = M.gradcam_all(model, inp.pixel_values, probe, names, want, inp.side, patch)
+    else:
+        first = M.forward(model, inp.pixel_values, probe)
+        outputs, logits = first.outputs, first.logits.detach().float().cpu()
+        t = M.top1(logits) if want is None else want
+    infos = layer_infos(outputs, names, inp.side, inp.side, patch)
     notes = []
     token_model = infos[-1].kind == "tokens"
-    maps = None
-    if token_model or strip:
-        logits, t, maps = M.gradcam_all(model, inp.pixel_values, probe, names, want, inp.side, patch)
-    else:
-        logits = first.logits.detach().float().cpu()
-        t = M.top1(logits) if want is None else want
+    if token_model and maps is None:  # tokens from a model not recognised above
+        logits, t, maps, outputs = M.gradcam_all(model, inp.pixel_values, probe, names, want, inp.side, patch)
     if idx is None:
         idx = len(names) - 1
         if maps is not None and token_model:
@@ -277,7 +282,7 @@ def _gradcam(loaded, inp, probe, names, want, *, layer, strip, **_):
                 notes.append(f"The classifier reads only the CLS token after the last block, so Grad-CAM uses "
                              f"{infos[live[-1]].label}, the last layer whose patch tokens reach the class score.")
                 idx = live[-1]
-    if _single_tensor(first.outputs[names[idx]]):  # a plain feature map: Captum's LayerGradCam
+    if _single_tensor(outputs[names[idx]]):  # a plain feature map: Captum's LayerGradCam
         main = M.gradcam_captum(model, inp.pixel_values, dict(model.named_modules())[names[idx]], t)
     else:
         main = maps[idx]
