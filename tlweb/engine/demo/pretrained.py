@@ -15,7 +15,9 @@ generated shapes its rollout puts more of its mass on the shape than a random-we
 
 The pretraining run is written to a temporary folder outside ``settings.runs_dir`` (it is not a
 run of the user's), then its saved model is copied into the demo folder. One torch thread, fixed
-seeds: the same weights on every build, in a few seconds on a laptop CPU.
+seeds: the same weights on every build. On a 2-core machine shared with other jobs (load ≈ 7) the
+ResNet built in 11 s and the ViT (2,352 pictures, 15 epochs) in 33 s; a few seconds for the ResNet
+on an idle laptop.
 """
 
 from __future__ import annotations
