@@ -82,6 +82,7 @@ def test_facts_and_before_after_chart(settings, demo_models, example_image):
     res = explain(example_image, "demo-vit-shapes", "attention", head=1, settings=settings)
     html = ve.facts_html(res)
     assert "Attention" in html and "head 1" in html and "peak" in html and "demo-vit-shapes" in html
+    assert "All 3 layers" in html and "vit.layers.2" in html and "65×32" in html
     ba = BeforeAfter(run="my-run", base_model="demo-vit-shapes", base=res, tuned=res, similarity=1.0)
     fig = ve.before_after_figure(ba)
     assert len(fig.data) == 2 and all(len(t.y) == 3 for t in fig.data)

@@ -182,7 +182,21 @@ def facts_html(result) -> str:
     notes = "".join(f"<p class='tl-note'>ℹ️ {escape(n)}</p>" for n in result.notes)
     if spec.random_weights and not result.random_weights:
         notes += "<p class='tl-note'>⚠️ Random weights (UI demo): this model learned nothing, so its maps show no learned structure.</p>"
-    return f"<div class='tl-facts'>{cells}</div>{legend_html()}{notes}"
+    return f"<div class='tl-facts'>{cells}</div>{legend_html()}{notes}{layers_html(result.layers, result.layer)}"
+
+
+def layers_html(layers, selected: int | None = None) -> str:
+    """The backbone's layers with their output shapes (one image), as a collapsible table."""
+    if not layers:
+        return ""
+    rows = "".join(
+        f"<tr style='{'font-weight:600' if info.index == selected else ''}'><td>{info.index}</td>"
+        f"<td>{escape(info.label)}</td><td><code>{escape(info.name)}</code></td>"
+        f"<td>{'×'.join(map(str, info.shape))}</td><td>{'×'.join(map(str, info.grid))}</td></tr>"
+        for info in layers)
+    head = "<tr><th>#</th><th>layer</th><th>module</th><th>output (one image)</th><th>map grid</th></tr>"
+    return (f"<details class='tl-note' id='explain-layers'><summary>All {len(layers)} layers and their output "
+            f"shapes</summary><table style='font-size:0.9em;border-collapse:collapse'>{head}{rows}</table></details>")
 
 
 def before_after_figure(ba):
