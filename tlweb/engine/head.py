@@ -22,6 +22,7 @@ The returned :class:`LinearHead` maps raw (unstandardised) features: ``x @ weigh
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ DEFAULT_C = 1.0
 MIN_PER_CLASS_FOR_HOLDOUT = 10  # below it: C by cross-validation on the training images, refit on all
 HOLDOUT_FRACTION = 0.2  # of each class, when auto_head holds images out
 MAX_FOLDS = 5
-MAX_ITER = 500
+MAX_ITER = 300
+SMALL = 4_000_000  # features × dimensions: below it a CPU fit runs on one thread (faster than a thread pool)
 PATIENCE = 4  # stop the sweep after this many C values without a better validation result
 
 
@@ -83,7 +85,7 @@ def lbfgs_fit(x, y, num_classes: int, C: float, init=None, max_iter: int = MAX_I
     b.requires_grad_(True)
     lam = 1.0 / (C * n)
     opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, max_eval=int(max_iter * 1.25), history_size=20,
-                            tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
+                            tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad(set_to_none=True)
@@ -92,9 +94,11 @@ def lbfgs_fit(x, y, num_classes: int, C: float, init=None, max_iter: int = MAX_I
         return loss
 
     with torch.enable_grad():
-        loss = opt.step(closure)
+        opt.step(closure)
     iters = int(opt.state[opt._params[0]].get("n_iter", 0))
-    return W.detach(), b.detach(), float(loss.detach()), iters
+    with torch.no_grad():
+        loss = F.cross_entropy(x @ W.T + b, y) + 0.5 * lam * (W * W).sum()
+    return W.detach(), b.detach(), float(loss), iters
 
 
 def _evaluate(W, b, x, y) -> tuple[int, float]:
@@ -123,6 +127,23 @@ def stratified_folds(labels, k: int, seed: int = 0) -> list[list[int]]:
     return [sorted(f) for f in folds]
 
 
+@contextlib.contextmanager
+def _cpu_threads(x):
+    """One torch thread for a small problem on the CPU: a pool's synchronisation costs more than
+    it saves there (and far more on a busy machine). Restored afterwards."""
+    import torch
+
+    if x.device.type != "cpu" or x.numel() > SMALL:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _prepare(features, labels, device):
     import torch
 
@@ -144,10 +165,17 @@ def fit_head(features, labels, num_classes: int | None = None, *, val_features=N
     ``refit`` (held-out case): refit on training + validation images with the chosen ``C``.
     Returns None when ``should_stop()`` turned true before any ``C`` was tried.
     """
+    x, y = _prepare(features, labels, device)
+    with _cpu_threads(x):
+        return _fit_head(x, y, num_classes, val_features, val_labels, folds, seed, Cs, on_eval, should_stop, refit,
+                         max_iter)
+
+
+def _fit_head(x, y, num_classes, val_features, val_labels, folds, seed, Cs, on_eval, should_stop, refit,
+              max_iter) -> LinearHead | None:
     import torch
 
     t0 = time.perf_counter()
-    x, y = _prepare(features, labels, device)
     k_classes = int(num_classes or (int(y.max()) + 1))
     stop = should_stop or (lambda: False)
     counts = torch.bincount(y, minlength=k_classes)
