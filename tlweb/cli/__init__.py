@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "tlweb.cli.finetune",
     "tlweb.cli.segment_detect",
     "tlweb.cli.models",
+    "tlweb.cli.leaderboard",
+    "tlweb.cli.embed",
 )
 
 

@@ -434,6 +434,6 @@ def neighbour_images(data, projection: Projection, index: int, settings: Setting
         img = load_image(src, settings, name=row_name(src, row))
         img.thumbnail((max_side, max_side))
         label = projection.class_names[projection.labels[j]]
-        head = "selected" if rank == 0 else f"neighbour {rank}"
-        out.append((img, f"{head}: {label} ({split} · {row_name(src, row)})"))
+        head = "selected" if rank == 0 else f"#{rank}"
+        out.append((img, f"{head}: {label} · {row_name(src, row)}"))
     return out

@@ -182,9 +182,9 @@ def check_models(models) -> list[str]:
     return names
 
 
-def _pump(work, every: float = 0.4):
+def run_with_progress(work, every: float = 0.4):
     """Run ``work(report)`` in a thread; yield its latest progress message (at most every ``every``
-    seconds) and return its result (``result = yield from _pump(...)``); its exception is re-raised."""
+    seconds) and return its result (``result = yield from run_with_progress(...)``); its exception is re-raised."""
     q: queue.Queue = queue.Queue()
     box: dict = {}
 
@@ -331,7 +331,7 @@ def iter_leaderboard(data, models, zero_shot: str | None = None, templates=None,
                 _backbone_row(row, data, seed, runtime, settings, stop, report)
 
         try:
-            for message in _pump(work):
+            for message in run_with_progress(work):
                 yield LeaderboardProgress(i, total, f"{label}: {message}", snapshot(i))
         except _Stopped:
             row.error = "stopped"

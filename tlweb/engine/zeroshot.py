@@ -82,6 +82,24 @@ def scoring(model) -> str:
     return "sigmoid" if "siglip" in str(getattr(model.config, "model_type", "")) else "softmax"
 
 
+def is_zero_shot(name, settings: Settings | None = None) -> bool:
+    """Whether ``name`` (a key, label, folder or Hub id) is a CLIP/SigLIP model — decided from the
+    catalog or the folder's config.json, without loading anything (a Hub id outside the catalog:
+    from its name)."""
+    from tlweb.catalog import resolve
+
+    if not name or not str(name).strip():
+        return False
+    try:
+        spec = resolve(str(name), settings=settings or get_settings())
+    except ModelError:
+        return False
+    if spec.source == "hub":
+        low = spec.hub_id.lower()
+        return any(f in low for f in FAMILIES)
+    return spec.task == ZERO_SHOT_CLASSIFICATION
+
+
 def load_zero_shot(model, settings: Settings | None = None):
     """A :class:`~tlweb.engine.loading.LoadedModel` of a CLIP or SigLIP checkpoint."""
     from tlweb.engine.loading import load

@@ -19,6 +19,7 @@ TABS = (
     "tlweb.ui.tabs.finetune",
     "tlweb.ui.tabs.segment",
     "tlweb.ui.tabs.detect",
+    "tlweb.ui.tabs.embeddings",
 )
 
 CSS = """
