@@ -49,6 +49,13 @@ class LinearHead:
     folds: int = 0
     seconds: float = 0.0
 
+    @property
+    def how(self) -> str:
+        """How C was chosen, in a few words."""
+        if self.val_images:
+            return f"{self.val_images} held out"
+        return f"{self.folds}-fold CV" if self.folds else "default"
+
     def logits(self, features):
         import torch
 
@@ -59,7 +66,7 @@ class LinearHead:
         return self.logits(features).argmax(-1)
 
     def as_dict(self) -> dict:
-        return {"C": self.C, "selection": self.selection, "fit_images": self.fit_images,
+        return {"C": self.C, "selection": self.selection, "how": self.how, "fit_images": self.fit_images,
                 "val_images": self.val_images, "folds": self.folds, "seconds": round(self.seconds, 4),
                 "history": self.history}
 

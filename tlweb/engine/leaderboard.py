@@ -47,6 +47,7 @@ class LeaderboardRow:
     linear_macro_f1: float | None = None
     linear_C: float | None = None
     linear_selection: str = ""
+    linear_how: str = ""  # the same in a few words ("24 held out", "5-fold CV")
     knn_accuracy: float | None = None
     knn_k: int | None = None
     zero_shot_accuracy: float | None = None
@@ -78,7 +79,7 @@ class LeaderboardRow:
 
         out = {"model": self.model, "name": self.name or self.model, "kind": self.kind,
                "linear_accuracy": r(self.linear_accuracy), "linear_macro_f1": r(self.linear_macro_f1),
-               "linear_C": self.linear_C, "linear_selection": self.linear_selection,
+               "linear_C": self.linear_C, "linear_selection": self.linear_selection, "linear_how": self.linear_how,
                "knn_accuracy": r(self.knn_accuracy), "knn_k": self.knn_k,
                "latency_ms": r(self.latency_ms, 4), "params": self.params, "gflops": r(self.gflops),
                "input_size": self.input_size, "feature_s": r(self.feature_s, 3), "head_s": r(self.head_s, 3),
@@ -246,7 +247,7 @@ def _backbone_row(row: LeaderboardRow, data, seed: int, runtime, settings: Setti
     pred = head.predict(feats["test"].features).tolist()
     m = classification_metrics(pred, feats["test"].labels.tolist(), data.class_names)
     row.linear_accuracy, row.linear_macro_f1 = m["accuracy"], m["macro_f1"]
-    row.linear_C, row.linear_selection, row.head_s = head.C, head.selection, head.seconds
+    row.linear_C, row.linear_selection, row.linear_how, row.head_s = head.C, head.selection, head.how, head.seconds
     report(f"{row.name}: k-NN")
     knn = knn_accuracy(feats["train"].features, feats["train"].labels, feats["test"].features, feats["test"].labels,
                        len(data.class_names))
@@ -344,8 +345,7 @@ def iter_leaderboard(data, models, zero_shot: str | None = None, templates=None,
         yield LeaderboardProgress(i + 1, total, f"{row.name}: {status}", snapshot(i + 1))
     final = snapshot(done)
     ran = [r for r in final.rows if r.ok]
-    msg = (f"Ranked {len(ran)} of {total} models on {final.test_images} test images in {final.elapsed_s:.1f} s."
-           + (f" {final.best_sentence}" if final.best_sentence else ""))
+    msg = f"Ranked {len(ran)} of {total} models on {final.test_images} test images in {final.elapsed_s:.1f} s."
     yield LeaderboardProgress(total, total, msg, final, finished=True)
 
 

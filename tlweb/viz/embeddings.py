@@ -92,8 +92,8 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
 
 
 LEADERBOARD_COLUMNS = ["model", "linear probe %", "macro-F1 %", "k-NN % (k)", "zero-shot %", "latency ms / image",
-                       "params (M)", "GFLOPs / image", "feature s", "head: C (how chosen)", "note"]
-LEADERBOARD_WIDTHS = ["14%", "7%", "7%", "8%", "7%", "8%", "7%", "7%", "6%", "18%", "11%"]
+                       "params (M)", "GFLOPs / image", "feature s", "head C (chosen by)", "note"]
+LEADERBOARD_WIDTHS = ["16%", "8%", "8%", "8%", "8%", "8%", "7%", "8%", "7%", "11%", "11%"]
 
 
 def leaderboard_rows(result: dict) -> list[list]:
@@ -120,7 +120,7 @@ def leaderboard_rows(result: dict) -> list[list]:
             None if params is None else float(f"{params / 1e6:.3g}"),
             None if r.get("gflops") is None else float(f"{r['gflops']:.3g}"),
             None if r.get("feature_s") is None else round(r["feature_s"], 2),
-            "" if r.get("linear_C") is None else f"{r['linear_C']:g} ({r.get('linear_selection', '')})",
+            "" if r.get("linear_C") is None else f"{r['linear_C']:g} ({r.get('linear_how', '')})",
             " · ".join(notes),
         ])
     return out
