@@ -435,5 +435,13 @@ def neighbour_images(data, projection: Projection, index: int, settings: Setting
         img.thumbnail((max_side, max_side))
         label = projection.class_names[projection.labels[j]]
         head = "selected" if rank == 0 else f"#{rank}"
-        out.append((img, f"{head}: {label} · {row_name(src, row)}"))
+        out.append((img, f"{head}: {label}"))
     return out
+
+
+def point_name(data, projection: Projection, index: int) -> str:
+    """Where point ``index`` comes from: "circle/circle_0007.png (train split)"."""
+    from tlweb.engine.data import image_sources, row_name
+
+    split, row = projection.splits[index], projection.rows[index]
+    return f"{row_name(image_sources(getattr(data, split))[row], row)} ({split} split)"

@@ -42,10 +42,16 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
             and (r.get("zero_shot_accuracy") if r.get("kind") == "zero-shot" else r.get("linear_accuracy")) is not None]
     if not rows:
         return message_figure("No model finished: nothing to plot yet", height=height)
+    from tlweb.viz.compare import _label_positions, _log_ticks
+
     fig = go.Figure()
     best = result.get("best")
     pareto = result.get("pareto") or []
     pts = {}
+    lat = [r["latency_ms"] for r in rows]
+    log_x = min(lat) > 0 and max(lat) / min(lat) > 5
+    accs = [(r["zero_shot_accuracy"] if r.get("kind") == "zero-shot" else r["linear_accuracy"]) * 100 for r in rows]
+    positions = _label_positions([math.log10(x) if log_x else x for x in lat], accs)
     for i, r in enumerate(rows):
         zs = r.get("kind") == "zero-shot"
         acc = r["zero_shot_accuracy"] if zs else r["linear_accuracy"]
@@ -55,7 +61,7 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
         extra = "" if zs else f"<br>k-NN: {_pct(r.get('knn_accuracy'))} (k={r.get('knn_k')})"
         fig.add_trace(go.Scatter(
             x=[r["latency_ms"]], y=[acc * 100], mode="markers+text", name=r["name"], text=[r["name"]],
-            textposition="top center", cliponaxis=False,
+            textposition=positions[i], cliponaxis=False,
             error_y={"type": "data", "array": [_se(acc, n) * 100], "visible": True, "thickness": 1.2, "width": 4},
             marker={"size": 16 if r["model"] == best else 12, "symbol": "diamond" if zs else "circle",
                     "color": ZERO_SHOT_COLOR if zs else PALETTE[i % len(PALETTE)],
@@ -77,11 +83,8 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
             ys.append(y)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="Pareto front", hoverinfo="skip",
                                  line={"dash": "dash", "color": FRONT_COLOR, "width": 1.5}))
-    lats = [p[0] for p in pts.values()]
-    if min(lats) > 0 and max(lats) / min(lats) > 5:
-        from tlweb.viz.compare import _log_ticks
-
-        lo, hi = min(lats) / 1.6, max(lats) * 1.6
+    if log_x:
+        lo, hi = min(lat) / 1.6, max(lat) * 1.6
         fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)], **_log_ticks(lo, hi))
     fig.update_yaxes(range=[0, 105], ticksuffix="%")
     device = result.get("device") or "?"

@@ -434,7 +434,7 @@ def projector_status(projections, webgl: bool) -> str:
 def _neighbours_handler(settings: Settings):
     @user_errors
     def show_neighbours(text, sess: EmbSession):
-        from tlweb.engine.embeddings import neighbour_images
+        from tlweb.engine.embeddings import neighbour_images, point_name
 
         if not sess.projections or sess.data is None:
             raise TlwebError("Project the embeddings first, then click a point.")
@@ -444,7 +444,8 @@ def _neighbours_handler(settings: Settings):
         proj = sess.projections[panel]
         items = neighbour_images(sess.data, proj, index, settings)
         same = sum(1 for j in proj.neighbours[index] if proj.labels[int(j)] == proj.labels[index])
-        return items, (f"**{html.escape(proj.title())}**, point {index} ({html.escape(items[0][1])}): {same} of its "
+        what = f"{proj.class_names[proj.labels[index]]}, {point_name(sess.data, proj, index)}"
+        return items, (f"**{html.escape(proj.title())}**, point {index} ({html.escape(what)}): {same} of its "
                        f"{len(proj.neighbours[index])} nearest neighbours share its class.")
 
     return show_neighbours
