@@ -120,3 +120,43 @@ def test_zero_shot_labels_in_classify_tab(page, app_url):
     assert "clip" in page.inner_text("#classify-facts")
     page.wait_for_timeout(600)
     _shot(page, "#classify-model", "#classify-facts", "embeddings-zero-shot-classify.png")
+
+
+@pytest.mark.parametrize("webgl", [True, False])
+def test_five_thousand_points_page(page, tmp_path, webgl):
+    """The standalone projector page with 5,000 points (the issue's scale), WebGL and SVG: every
+    point is drawn, hovering one shows its thumbnail, clicking one lists its neighbours."""
+    import numpy as np
+    import torch
+
+    from tlweb.engine.embeddings import Projection, _sprite
+    from tlweb.viz.embeddings import projector_html
+
+    n = 5000
+    rng = np.random.default_rng(0)
+    labels = [int(v) for v in rng.integers(0, 5, n)]
+    tiles = torch.from_numpy(rng.integers(0, 255, (n, 3, 8, 8), dtype=np.uint8))
+    sprite, cols = _sprite(lambda i: tiles[i], n, 32)
+    proj = Projection(model="m", weights="pretrained", method="PCA", xy=rng.normal(size=(n, 2)), labels=labels,
+                      splits=["train"] * n, rows=list(range(n)), class_names=list("abcde"),
+                      knn={"accuracy": 0.5, "k": 3, "test_images": 100}, silhouette=0.1,
+                      neighbours=rng.integers(0, n, (n, 6)), sprite=sprite, sprite_cols=cols, thumb=32,
+                      total_images=n)
+    html = tmp_path / "proj.html"
+    html.write_text(projector_html([proj], webgl=webgl))
+    page.goto(html.as_uri(), wait_until="load")
+    page.wait_for_selector("#tl-projector .main-svg")
+    if webgl and page.evaluate(WEBGL):
+        page.wait_for_selector("#tl-projector .gl-canvas")
+        count = page.evaluate("() => document.getElementById('tl-projector').data.reduce((s, t) => s + t.x.length, 0)")
+        assert count == n
+        return
+    points = page.locator("#tl-projector .scatterlayer .point")
+    assert points.count() == n
+    box = points.nth(123).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 5, y)
+    page.mouse.move(x, y, steps=3)
+    page.wait_for_function("() => (document.getElementById('tl-thumb-tip') || {style: {}}).style.display === 'block'")
+    page.mouse.click(x, y)
+    page.wait_for_function("() => document.getElementById('tl-neighbours').innerText.includes('neighbour 6')")

@@ -270,22 +270,24 @@ def pick_points(labels_by_split: dict[str, list[int]], max_points: int, seed: in
     return [(items[j][0], items[j][1]) for j in sorted(order)]
 
 
-def _sprite(tiles, side: int) -> tuple[bytes, int]:
-    """Thumbnails (uint8 [N,3,H,W]) → one JPEG grid and its number of columns."""
+def _sprite(tile, n: int, side: int, chunk: int = 256) -> tuple[bytes, int]:
+    """``tile(i)`` (uint8 [3,H,W]) for i < n → one JPEG grid of ``side``-pixel thumbnails and its
+    number of columns. Resized a chunk at a time: 5,000 images at 224 px never sit in memory as floats."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from PIL import Image
 
-    n = tiles.shape[0]
     cols = max(1, math.ceil(math.sqrt(n)))
     rows = math.ceil(n / cols)
-    small = F.interpolate(tiles.float(), size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-    small = small.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     canvas = np.full((rows * side, cols * side, 3), 255, dtype=np.uint8)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = small[i]
+    for start in range(0, n, chunk):
+        batch = torch.stack([tile(i) for i in range(start, min(n, start + chunk))]).float()
+        small = F.interpolate(batch, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+        small = small.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        for j, img in enumerate(small):
+            r, c = divmod(start + j, cols)
+            canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = img
     buf = io.BytesIO()
     Image.fromarray(canvas).save(buf, format="JPEG", quality=82)
     return buf.getvalue(), cols
@@ -333,9 +335,8 @@ def embed(data, model, *, random_weights: bool = False, method: str = "pca", max
     cache_key = {"features": [_feature_id(data, bb, s) for s in ("train", "test")], "points": _points_id(chosen)}
     xy, explained = project(x.numpy(), method, seed, settings, cache_key)
     encs = {s: encode_split(data, s, bb.processor, settings) for s in feats}
-    tiles = torch.stack([encs[s].pixels[i] for s, i in chosen]) if chosen else torch.zeros(0, 3, 8, 8)
     side = THUMB if len(chosen) <= 2000 else 32
-    sprite, cols = _sprite(tiles, side) if chosen else (b"", 0)
+    sprite, cols = _sprite(lambda j: encs[chosen[j][0]].pixels[chosen[j][1]], len(chosen), side) if chosen else (b"", 0)
     return Projection(model=bb.name, weights=what, method=METHODS.get(method.lower().replace("-", ""), method),
                       xy=np.asarray(xy), labels=labels, splits=[s for s, _ in chosen],
                       rows=[feats[s].rows[i] for s, i in chosen], class_names=list(data.class_names), knn=knn,
