@@ -20,7 +20,7 @@ DeiT-S configs at 224 px with random weights — speed only, accuracies are nois
 3. **feature throughput**: decode + preprocess + forward of every training image into pooled
    vectors — ``split_features`` (decode once with a thread pool, batched forward, cache write) in a
    fresh cache vs ``pipeline("image-feature-extraction", pool=True)`` on the same JPEG paths with
-   the same batch size.
+   the same batch size; both models loaded and warm, alternating rounds, medians.
 4. **pretrained vs random init**: k-NN accuracy of ``demo-resnet-shapes`` on the built-in sample,
    pretrained and with random weights of the same architecture (seeds 0, 1, 2).
 
@@ -179,30 +179,38 @@ def bench_heads(data_dir: Path, folders: dict[str, str], settings) -> list[dict]
     return out
 
 
-def bench_throughput(data_dir: Path, folder: str, tmp: Path, device: str, batch: int) -> dict:
+def bench_throughput(data_dir: Path, folder: str, tmp: Path, device: str, batch: int, repeat: int) -> dict:
+    """Alternating rounds (tlweb, pipeline, tlweb, …), medians: tlweb from a cold cache each round
+    (decode + forward + cache write), both models loaded and warmed up beforehand."""
     import torch
     from transformers import pipeline
 
     from tlweb.config import Settings
-    from tlweb.engine.data import image_sources, load_data
+    from tlweb.engine.data import clear_encoded_cache, image_sources, load_data
     from tlweb.engine.features import Backbone, split_features
 
-    settings = Settings(home=tmp / "home-throughput", device=device)
+    settings = Settings(home=tmp / "home-throughput-0", device=device)
     data = load_data(str(data_dir), settings=settings)
     n = len(data.train)
-    t0 = time.perf_counter()
-    split_features(data, "train", Backbone(folder, settings), settings=settings, batch_size=batch)
-    ours_s = time.perf_counter() - t0
+    model = Backbone(folder, settings).model  # loaded once, before any clock starts
     paths = [str(p) for p in image_sources(data.train)]
-    dev = 0 if device.startswith("cuda") else -1
-    pipe = pipeline("image-feature-extraction", model=folder, device=dev)
-    pipe(paths[:2], pool=True, batch_size=2)  # warm-up (our side's model load is inside its time)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        feats = pipe(paths, pool=True, batch_size=batch)
-    pipe_s = time.perf_counter() - t0
-    assert len(feats) == n
-    return {"images": n, "batch": batch, "tlweb_s": ours_s, "tlweb_images_per_s": n / ours_s,
+    pipe = pipeline("image-feature-extraction", model=folder, device=0 if device.startswith("cuda") else -1)
+    pipe(paths[:2], pool=True, batch_size=2)  # warm-up
+    ours, theirs = [], []
+    for i in range(repeat):
+        fresh = Settings(home=tmp / f"home-throughput-{i}", device=device)
+        clear_encoded_cache()
+        bb = Backbone(folder, fresh, model=model)
+        t0 = time.perf_counter()
+        split_features(load_data(str(data_dir), settings=fresh), "train", bb, settings=fresh, batch_size=batch)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            feats = pipe(paths, pool=True, batch_size=batch)
+        theirs.append(time.perf_counter() - t0)
+        assert len(feats) == n
+    ours_s, pipe_s = statistics.median(ours), statistics.median(theirs)
+    return {"images": n, "batch": batch, "rounds": repeat, "tlweb_s": ours_s, "tlweb_images_per_s": n / ours_s,
             "pipeline_s": pipe_s, "pipeline_images_per_s": n / pipe_s, "ratio": pipe_s / ours_s}
 
 
@@ -230,8 +238,11 @@ def main() -> None:
     ap.add_argument("--large", action="store_true", help="ImageNet-sized random configs at 224 px")
     ap.add_argument("--batch", type=int, default=64, help="batch size of the throughput comparison")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--repeat", type=int, default=3, help="alternating rounds of the throughput comparison")
+    ap.add_argument("--sections", default="1,2,3,4", help="which measurements to run (2 needs 1)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows when the output goes to a file
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -252,7 +263,31 @@ def main() -> None:
     print(f"{len(folders)} backbones · {args.classes} classes × ({args.train} train + {args.test} test) JPEGs "
           f"{args.photo}² · {device} · torch threads {torch.get_num_threads()}", flush=True)
 
-    lb = bench_leaderboard(data_dir, folders, tmp, device)
+    sections = {int(x) for x in args.sections.split(",") if x.strip()}
+    lb, heads, thr, gap = {}, [], {}, None
+    if 1 in sections:
+        lb = bench_leaderboard(data_dir, folders, tmp, device)
+        report_leaderboard(lb)
+    if 2 in sections and lb:
+        heads = bench_heads(data_dir, folders, lb["home"])
+        report_heads(heads)
+    if 3 in sections:
+        sizes = {k: os.path.getsize(Path(v) / "model.safetensors") for k, v in folders.items()}
+        thr_model = max(sizes, key=sizes.get)  # the largest backbone: forward passes weigh most
+        thr = bench_throughput(data_dir, folders[thr_model], tmp, device, args.batch, args.repeat)
+        print(f"\n3. feature throughput ({thr_model}, {thr['images']} JPEGs, batch {thr['batch']}, median of "
+              f"{thr['rounds']} alternating rounds, models loaded and warm): tlweb {thr['tlweb_images_per_s']:.0f} img/s vs pipeline {thr['pipeline_images_per_s']:.0f} "
+              f"img/s → **{thr['ratio']:.2f}×**")
+    if 4 in sections and not args.large:
+        gap = bench_gap(models_home)
+        report_gap(gap)
+    lb.pop("home", None)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"leaderboard": lb, "heads": heads, "throughput": thr, "gap": gap},
+                                              indent=1, default=str))
+
+
+def report_leaderboard(lb: dict) -> None:
     print(f"\n1. leaderboard of {lb['models']} backbones: cold {lb['leaderboard_cold_s']:.2f} s, warm "
           f"{lb['leaderboard_warm_s']:.2f} s ({lb['warm_forward_passes']} forward passes) vs {lb['models']} linear "
           f"fine-tunes {lb['finetune_linear_s']:.2f} s → {lb['ratio_cold']:.2f}× (cold), "
@@ -261,29 +296,23 @@ def main() -> None:
         print(f"   {r['model']:20s} leaderboard linear {r['leaderboard_linear_accuracy'] * 100:5.1f}% · k-NN "
               f"{r['knn_accuracy'] * 100:5.1f}% · finetune linear {r['finetune_linear_accuracy'] * 100:5.1f}% · "
               f"{r['latency_ms']:.3g} ms/image")
-    heads = bench_heads(data_dir, folders, lb.pop("home"))
+
+
+def report_heads(heads: list[dict]) -> None:
     print("\n2. head vs scikit-learn LogisticRegression (same features, same split, C chosen on 20% held out):")
     for h in heads:
         print(f"   {h['model']:20s} {h['vectors']}×{h['dim']}: head {h['head_accuracy'] * 100:5.1f}% "
               f"({h['head_s']:.2f} s, C={h['head_C']:g}) vs sklearn {h['sklearn_accuracy'] * 100:5.1f}% "
               f"({h['sklearn_s']:.2f} s, C={h['sklearn_C']:g}) → {h['difference_points']:+.1f} points")
-    thr_model = max(folders, key=lambda k: lb["rows"][list(folders).index(k)]["gflops"] or 0)
-    thr = bench_throughput(data_dir, folders[thr_model], tmp, device, args.batch)
-    print(f"\n3. feature throughput ({thr_model}, {thr['images']} JPEGs, batch {thr['batch']}): tlweb "
-          f"{thr['tlweb_images_per_s']:.0f} img/s vs pipeline {thr['pipeline_images_per_s']:.0f} img/s → "
-          f"**{thr['ratio']:.2f}×**")
-    gap = None
-    if not args.large:
-        gap = bench_gap(models_home)
-        print("\n4. pretrained vs random init, k-NN on the built-in sample (demo-resnet-shapes):")
-        for g in gap:
-            print(f"   seed {g['seed']}: pretrained {g['pretrained_knn'] * 100:.1f}% vs random "
-                  f"{g['random_knn'] * 100:.1f}% ({g['test_images']} test images) → {g['gap_points']:+.1f} points; "
-                  f"silhouette {g['pretrained_silhouette']:.2f} vs {g['random_silhouette']:.2f}")
-        print(f"   median gap {statistics.median(g['gap_points'] for g in gap):+.1f} points")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"leaderboard": lb, "heads": heads, "throughput": thr, "gap": gap},
-                                              indent=1, default=str))
+
+
+def report_gap(gap: list[dict]) -> None:
+    print("\n4. pretrained vs random init, k-NN on the built-in sample (demo-resnet-shapes):")
+    for g in gap:
+        print(f"   seed {g['seed']}: pretrained {g['pretrained_knn'] * 100:.1f}% vs random "
+              f"{g['random_knn'] * 100:.1f}% ({g['test_images']} test images) → {g['gap_points']:+.1f} points; "
+              f"silhouette {g['pretrained_silhouette']:.2f} vs {g['random_silhouette']:.2f}")
+    print(f"   median gap {statistics.median(g['gap_points'] for g in gap):+.1f} points")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def test_leaderboard_in_browser(page, app_url):
     assert page.locator("#emb-chart .scatterlayer .trace").count() >= 6  # 5 models + the Pareto front
     assert "Traceback" not in page.inner_text("body")
     page.wait_for_timeout(800)
-    _shot(page, "#emb-leaderboard-btn", "#emb-finetune-model", "embeddings-leaderboard.png")
+    _shot(page, "#emb-leaderboard-btn", "#emb-table", "embeddings-leaderboard.png")
 
 
 def test_projector_webgl_in_browser(page, app_url):

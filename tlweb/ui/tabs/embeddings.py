@@ -62,7 +62,7 @@ class EmbeddingsTab:
     table: gr.Dataframe
     chart: gr.Plot
     best: gr.Markdown
-    finetune_model: gr.Dropdown  # the backbone "Fine-tune this one" hands to the Fine-tune tab
+    finetune_model: gr.Dropdown  # the backbone "Fine-tune this one" hands over (best trade-off by default); hidden
     finetune_button: gr.Button  # hidden until the app wires it to the Fine-tune tab
     projector_model: gr.Dropdown
     mode: gr.Radio
@@ -262,10 +262,11 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
                          show_label=False)
     c["table"] = gr.Dataframe(headers=ve.LEADERBOARD_COLUMNS, value=[], interactive=False, wrap=True,
                               elem_id="emb-table", max_height=480, column_widths=ve.LEADERBOARD_WIDTHS)
+    # "Fine-tune this one": hidden until the app links this tab to the Fine-tune tab (both made visible there)
     with gr.Row():
         c["finetune_model"] = gr.Dropdown(choices=[], value=None, label="Backbone to fine-tune (the best trade-off "
                                           "unless you pick another)", elem_id="emb-finetune-model", scale=3,
-                                          allow_custom_value=True)
+                                          allow_custom_value=True, visible=False)
         c["finetune_button"] = gr.Button("Fine-tune this one →", elem_id="emb-finetune-btn", scale=1, visible=False)
     return c
 
