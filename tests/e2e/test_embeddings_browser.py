@@ -11,6 +11,8 @@ from tests.e2e.browser import set_dropdown, text_in
 
 pytestmark = pytest.mark.browser
 
+# the hover/click script has found the plot (it polls every 500 ms)
+ATTACHED = "(sel) => { const gd = document.querySelector(sel); return !!(gd && gd._ev && gd.__tlEv === gd._ev); }"
 WEBGL = "() => { const c = document.createElement('canvas'); return !!(c.getContext('webgl2') || c.getContext('webgl')); }"
 
 
@@ -153,6 +155,7 @@ def test_five_thousand_points_page(page, tmp_path, webgl):
         return
     points = page.locator("#tl-projector .scatterlayer .point")
     assert points.count() == n
+    page.wait_for_function(ATTACHED, arg="#tl-projector")
     box = points.nth(123).bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x - 5, y)

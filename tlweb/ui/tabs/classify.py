@@ -74,7 +74,7 @@ def build(settings: Settings | None = None) -> None:
                 model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone")
                 model.choices = model.choices + model_choices(ZERO_SHOT_CLASSIFICATION, settings)  # CLIP, SigLIP
             labels = gr.Textbox(label="Labels for this zero-shot model, comma-separated (softmax for CLIP, a sigmoid "
-                                "per label for SigLIP)", placeholder="e.g. cat, dog, car", max_lines=1,
+                                "per label for SigLIP)", value="", placeholder="e.g. cat, dog, car", max_lines=1,
                                 elem_id="classify-labels", visible=False)
             with gr.Row():
                 k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="classify-topk", scale=3)
@@ -84,7 +84,7 @@ def build(settings: Settings | None = None) -> None:
             facts = gr.Markdown(elem_id="classify-facts")
 
     @user_errors
-    def run(image_path, choice, custom_id, top_k, label_text):
+    def run(image_path, choice, custom_id, top_k, label_text=None):
         if image_path is None:
             raise gr.Error("Upload, paste or capture an image first (or click an example).")
         name = picked_model(choice, custom_id)
