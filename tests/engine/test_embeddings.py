@@ -99,7 +99,7 @@ def test_sample_of_points_and_neighbour_images(sample, settings):
     assert proj.points == 50 and proj.total_images == 160 and proj.cached
     items = E.neighbour_images(sample, proj, 3, settings)
     assert len(items) == 1 + E.NEIGHBOURS
-    assert items[0][1] == f"selected: {proj.class_names[proj.labels[3]]}" and items[1][1].startswith("#1: ")
+    assert items[0][1] == f"★ {proj.class_names[proj.labels[3]]}" and items[1][1].startswith("#1: ")
     assert E.point_name(sample, proj, 3).endswith(f"({proj.splits[3]} split)")
     from tlweb.errors import DataError
 

@@ -418,7 +418,8 @@ def before_after(data, run: str, *, method: str = "pca", max_points: int = MAX_P
 
 def neighbour_images(data, projection: Projection, index: int, settings: Settings | None = None,
                      max_side: int = 256) -> list[tuple[object, str]]:
-    """(PIL image, caption) of point ``index`` then its nearest neighbours (in feature space)."""
+    """(PIL image, caption) of point ``index`` ("★ class") then its nearest neighbours ("#1: class" …,
+    in feature space)."""
     from tlweb.engine.data import image_sources, row_name
     from tlweb.engine.images import load_image
 
@@ -435,8 +436,7 @@ def neighbour_images(data, projection: Projection, index: int, settings: Setting
         img = load_image(src, settings, name=row_name(src, row))
         img.thumbnail((max_side, max_side))
         label = projection.class_names[projection.labels[j]]
-        head = "selected" if rank == 0 else f"#{rank}"
-        out.append((img, f"{head}: {label}"))
+        out.append((img, f"★ {label}" if rank == 0 else f"#{rank}: {label}"))
     return out
 
 

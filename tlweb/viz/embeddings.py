@@ -123,7 +123,7 @@ def leaderboard_rows(result: dict) -> list[list]:
             None if params is None else float(f"{params / 1e6:.3g}"),
             None if r.get("gflops") is None else float(f"{r['gflops']:.3g}"),
             None if r.get("feature_s") is None else round(r["feature_s"], 2),
-            "" if r.get("linear_C") is None else f"{r['linear_C']:g} ({r.get('linear_how', '')})",
+            "" if r.get("linear_C") is None else f"{r['linear_C']:.2g} ({r.get('linear_how', '')})",
             " · ".join(notes),
         ])
     return out
