@@ -31,6 +31,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 CLASSES = ("circle", "square", "triangle", "cross")
 # the shapes fixture: 5 train images per class (1 of each held out for validation) and 3 test
 TRAIN, VAL, TEST = 16, 4, 12
+# the linear probe holds nothing out below head.MIN_PER_CLASS_FOR_HOLDOUT per class: C by 5-fold
+# cross-validation, the head fitted on all 20
+LINEAR = (TRAIN + VAL, 0, TEST)
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +74,14 @@ def _reproduce(result, data, settings):
 ])
 def test_strategy_trains_saves_and_the_model_classifies(demo_models, shapes, settings, key, strategy):
     events: list[TrainEvent] = []
-    epochs = 30 if strategy == "linear" else 2
+    linear = strategy == "linear"
+    epochs = 2
     res = finetune(TrainConfig(key, shapes, strategy, epochs=epochs, name=f"test {key} {strategy}"),
                    on_event=events.append, settings=settings)
     assert res.strategy == strategy and res.base_model == key and not res.stopped
-    assert (res.train_images, res.val_images, res.test_images) == (TRAIN, VAL, TEST)
-    assert res.selection == "best validation epoch"
+    assert (res.train_images, res.val_images, res.test_images) == (LINEAR if linear else (TRAIN, VAL, TEST))
+    assert ("by 5-fold cross-validation on the training images" in res.selection if linear
+            else res.selection == "best validation epoch")
     assert 0.0 <= res.test_accuracy <= 1.0 and 0.0 <= res.test_macro_f1 <= 1.0
     m = res.metrics
     assert m["class_names"] == sorted(CLASSES)
@@ -85,12 +90,18 @@ def test_strategy_trains_saves_and_the_model_classifies(demo_models, shapes, set
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and events == res.history
     evals = [e for e in events if e.kind == "eval"]
-    assert evals and all(0.0 <= e.val_accuracy <= 1.0 and e.eval_split == "validation" for e in evals)
-    assert f"{TRAIN} train / {VAL} validation / {TEST} test images" in events[0].message
-    if strategy != "linear":
-        assert len(evals) == epochs
+    split = "cross-validation" if linear else "validation"
+    assert evals and all(0.0 <= e.val_accuracy <= 1.0 and e.eval_split == split for e in evals)
     steps = [e.step for e in events if e.kind == "step"]
-    assert steps == sorted(steps) and steps[-1] == res.hyperparameters["total_steps"]
+    if linear:  # one step and one eval event per C of the sweep, the sweep's C values in order
+        assert f"{TRAIN + VAL} train / {TEST} test images, none held out" in events[0].message
+        assert [e.C for e in evals] == res.hyperparameters["C_grid"][:len(evals)] and 3 <= len(evals)
+        assert steps == [e.step for e in evals] == list(range(1, len(evals) + 1))
+        assert res.metrics["head"]["C"] in [e.C for e in evals]
+    else:
+        assert f"{TRAIN} train / {VAL} validation / {TEST} test images" in events[0].message
+        assert len(evals) == epochs
+        assert steps == sorted(steps) and steps[-1] == res.hyperparameters["total_steps"]
     # events.jsonl holds every event, in order
     lines = (res.run_dir / "events.jsonl").read_text().splitlines()
     assert [json.loads(x)["kind"] for x in lines] == kinds
@@ -128,9 +139,15 @@ def test_strategy_trains_saves_and_the_model_classifies(demo_models, shapes, set
 def test_linear_features_are_cached_on_disk(demo_models, shapes, settings):
     finetune(TrainConfig("demo-deit", shapes, "linear", epochs=5), settings=settings)
     files = set((settings.cache_dir / "features").glob("*.pt"))
-    res = finetune(TrainConfig("demo-deit", shapes, "linear", epochs=5, lr=1e-2), settings=settings)
+    events = []
+    res = finetune(TrainConfig("demo-deit", shapes, "linear", epochs=5, lr=1e-2), on_event=events.append,
+                   settings=settings)
     assert set((settings.cache_dir / "features").glob("*.pt")) == files
-    assert res.hyperparameters["lr"] == 1e-2
+    assert res.metrics["features_cached"] and "features from the cache" in next(e for e in events
+                                                                                 if e.kind == "eval").message
+    # the head has no epochs or learning rate: what was asked is recorded as not applying
+    assert res.hyperparameters["ignored"] == {"epochs": 5, "lr": 1e-2} and res.hyperparameters["lr"] is None
+    assert "do not apply to the linear probe" in events[0].message
 
 
 def test_stop_mid_run_keeps_the_best_model(demo_models, shapes, settings):
@@ -166,12 +183,13 @@ def test_stop_before_anything_still_returns(demo_models, shapes, settings):
 def test_ladder_and_data_efficiency(demo_models, shapes, settings):
     results = ladder("demo-resnet", shapes, strategies=("linear", "full"), epochs=1, settings=settings)
     assert [r.strategy for r in results] == ["linear", "full"]
-    assert {(r.train_images, r.val_images, r.test_images) for r in results} == {(TRAIN, VAL, TEST)}
+    assert [(r.train_images, r.val_images, r.test_images) for r in results] == [LINEAR, (TRAIN, VAL, TEST)]
     rows = data_efficiency("demo-resnet", shapes, shots=(1, 2, 5, 50), strategies=("linear", "scratch"),
                            settings=settings, epochs=1)
+    # at 5 per class the linear probe fits on all 5 (C by cross-validation); scratch holds 1 out
     assert [(r["strategy"], r["per_class"], r["train_images"], r["val_images"]) for r in rows] == [
         ("linear", 1, 4, 0), ("scratch", 1, 4, 0), ("linear", 2, 8, 0), ("scratch", 2, 8, 0),
-        ("linear", 5, TRAIN, VAL), ("scratch", 5, TRAIN, VAL)]
+        ("linear", 5, TRAIN + VAL, 0), ("scratch", 5, TRAIN, VAL)]
     assert all(0 <= r["test_accuracy"] <= 1 and r["run_id"] for r in rows)
 
 
@@ -193,13 +211,13 @@ def _saved_model_on(result, data, rows, settings):
     return float(F.cross_entropy(logits, y)), float((logits.argmax(-1) == y).float().mean())
 
 
-# learning rates high enough that validation accuracy peaks before the last epoch (measured: epoch 2
-# of 6 for full, 8 of 40 for linear), so keeping the best epoch restores earlier weights
-@pytest.mark.parametrize("strategy, lr, epochs, seed", [("full", 3e-3, 6, 0), ("linear", 0.3, 40, 3)])
-def test_best_epoch_is_chosen_on_validation_images_held_out_of_training(demo_models, shapes, settings, monkeypatch,
-                                                                        strategy, lr, epochs, seed):
+# a learning rate high enough that validation accuracy peaks before the last epoch (measured: epoch 2
+# of 6), so keeping the best epoch restores earlier weights. (The linear probe has no epochs: its C
+# is chosen on held-out images or by cross-validation, tested below.)
+def test_best_epoch_is_chosen_on_validation_images_held_out_of_training(demo_models, shapes, settings, monkeypatch):
+    strategy, lr, epochs, seed = "full", 3e-3, 6, 0
     seen, eval_labels = {}, []
-    module, fit_name = (T.linear, "fit_linear") if strategy == "linear" else (T.network, "fit_network")
+    module, fit_name = T.network, "fit_network"
     real_fit, real_eval = getattr(module, fit_name), T.network.evaluate
 
     def spy_fit(model, ctx):
@@ -237,9 +255,8 @@ def test_best_epoch_is_chosen_on_validation_images_held_out_of_training(demo_mod
     # every per-epoch evaluation ran on the validation images; the test split only once, at the end
     evals = [e for e in events if e.kind == "eval"]
     assert evals and all(e.eval_split == "validation" and "monitoring" not in e.message for e in evals)
-    if strategy != "linear":
-        assert eval_labels[:-1] == [h.val.labels.tolist()] * epochs
-        assert eval_labels[-1] == encode_split(shapes, "test", _processor(res), settings).labels.tolist()
+    assert eval_labels[:-1] == [h.val.labels.tolist()] * epochs
+    assert eval_labels[-1] == encode_split(shapes, "test", _processor(res), settings).labels.tolist()
     # the kept epoch is the best by (validation accuracy, -validation loss), and the saved weights are its
     best = max(evals, key=lambda e: (e.val_accuracy, -e.val_loss))
     assert res.kept_epoch == pytest.approx(best.epoch) and res.metrics["best_epoch"] == pytest.approx(best.epoch)
@@ -255,12 +272,11 @@ def _processor(result):
     return AutoImageProcessor.from_pretrained(str(result.model_dir))
 
 
-@pytest.mark.parametrize("strategy", ["full", "linear"])
-def test_tiny_data_keeps_the_last_epoch_and_monitors_on_test(demo_models, shapes, settings, monkeypatch, strategy):
+def test_tiny_data_keeps_the_last_epoch_and_monitors_on_test(demo_models, shapes, settings, monkeypatch):
     small = subsample(shapes, 2, seed=0)  # 2 per class < MIN_TRAIN_PER_CLASS_FOR_VALIDATION
     assert 2 < MIN_TRAIN_PER_CLASS_FOR_VALIDATION
     seen = {}
-    module, fit_name = (T.linear, "fit_linear") if strategy == "linear" else (T.network, "fit_network")
+    strategy, module, fit_name = "full", T.network, "fit_network"
     real_fit = getattr(module, fit_name)
 
     def spy_fit(model, ctx):
@@ -269,7 +285,7 @@ def test_tiny_data_keeps_the_last_epoch_and_monitors_on_test(demo_models, shapes
 
     monkeypatch.setattr(module, fit_name, spy_fit)
     events = []
-    epochs = 20 if strategy == "linear" else 3
+    epochs = 3
     res = finetune(TrainConfig("demo-vit", small, strategy, epochs=epochs), on_event=events.append,
                    settings=settings)
     assert seen["holdout"].val is None and len(seen["holdout"].fit) == 8

@@ -46,6 +46,8 @@ def add_finetune(sub) -> None:
 def _progress_line(e) -> str | None:
     if e.kind == "start":
         return f"start: {e.message}"
+    if e.kind == "eval" and e.C is not None:  # the linear probe: one point of its regularization sweep
+        return f"C sweep {e.step}/{e.total_steps}: {e.message}"
     if e.kind == "eval":
         parts = [f"epoch {e.epoch:g}", f"step {e.step}/{e.total_steps}"]
         if e.val_loss is not None:

@@ -272,6 +272,22 @@ def _final(x, y, k_classes: int, C: float, selection: str, history, n_val: int, 
                       folds=n_folds, seconds=time.perf_counter() - t0)
 
 
+def holdout_split(labels, num_classes: int, seed: int = 0, names=None) -> tuple[list[int], list[int]] | None:
+    """(positions that fit the head, positions held out to choose C) when every class present has at
+    least :data:`MIN_PER_CLASS_FOR_HOLDOUT` images (:data:`HOLDOUT_FRACTION` of each class held out,
+    deterministic for a seed); None below that (C by cross-validation, nothing held out). The
+    leaderboard and the Fine-tune tab's linear probe use this one rule, so both see the same split."""
+    from collections import Counter
+
+    from tlweb.engine.data import stratified_split
+
+    labels = [int(v) for v in labels]
+    counts = Counter(labels)
+    if not counts or min(counts.values()) < MIN_PER_CLASS_FOR_HOLDOUT:
+        return None
+    return stratified_split(labels, int(num_classes), HOLDOUT_FRACTION, seed, names)
+
+
 def auto_head(features, labels, num_classes: int | None = None, *, seed: int = 0, device=None, on_eval=None,
               should_stop=None, Cs=CS, max_iter: int = MAX_ITER) -> LinearHead | None:
     """The leaderboard's policy: with at least :data:`MIN_PER_CLASS_FOR_HOLDOUT` images in every
@@ -279,14 +295,11 @@ def auto_head(features, labels, num_classes: int | None = None, *, seed: int = 0
     fewer, choose ``C`` by cross-validation on the training images and fit on all of them."""
     import torch
 
-    from tlweb.engine.data import stratified_split
-
     y = torch.as_tensor(labels).long()
     k = int(num_classes or (int(y.max()) + 1))
-    counts = torch.bincount(y, minlength=k)
-    present = counts[counts > 0]
-    if len(present) and int(present.min()) >= MIN_PER_CLASS_FOR_HOLDOUT:
-        fit_pos, val_pos = stratified_split(y.tolist(), k, HOLDOUT_FRACTION, seed)
+    split = holdout_split(y.tolist(), k, seed)
+    if split is not None:
+        fit_pos, val_pos = split
         x = torch.as_tensor(features).float()
         fi, vi = torch.tensor(fit_pos), torch.tensor(val_pos)
         return fit_head(x[fi], y[fi], k, val_features=x[vi], val_labels=y[vi], seed=seed, Cs=Cs, device=device,

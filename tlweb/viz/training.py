@@ -135,31 +135,51 @@ def _run_key(ev: dict) -> str:
 
 
 def _add_eval_trace(fig, evals: list[dict], metric: str, col: int, unit: str, name: str, key: str,
-                    color: str | None, several: bool, on_test: bool) -> bool:
-    """One per-epoch line (validation loss, or accuracy in %) of one run; False when it has no point."""
+                    color: str | None, several: bool, on_test: bool, by_c: bool = False) -> bool:
+    """One per-epoch line (validation loss, or accuracy in %) of one run; False when it has no point.
+    ``by_c``: a linear probe's sweep drawn against its regularization strength C."""
     field = f"val_{metric}"
     points = [e for e in evals if _num(e.get(field)) is not None]
     if not points:
         return False
-    split_word = "test (monitoring)" if on_test else "val"
+    cv = any(e.get("eval_split") == "cross-validation" for e in points)
+    split_word = "test (monitoring)" if on_test else "cross-val" if cv else "val"
+    sweep = by_c or _is_sweep(points)
+    per = " (per C)" if sweep else " (per epoch)" if metric == "loss" else ""
     single = (f"test {metric} (monitoring only)" if on_test
-              else "validation loss (per epoch)" if metric == "loss" else "validation accuracy")
+              else f"{'cross-validation' if cv else 'validation'} {metric}{per}")
     accuracy = metric == "accuracy"
     fig.add_trace(go.Scatter(
-        x=[_num(e.get("epoch")) for e in points],
+        x=[_x(e, by_c) for e in points],
         y=[_pct(e.get(field)) if accuracy else _num(e.get(field)) for e in points],
         mode="lines+markers", name=f"{name} · {split_word} {metric}" if several else single,
         line={"color": color or (ACC_COLOR if accuracy else VAL_COLOR), "width": 2.4,
               "dash": "dot" if several and not accuracy else "solid"},
         marker={"size": 8 if accuracy else 7}, legendgroup=key,
-        hovertemplate="epoch %{x:.2f}<br>" + split_word + f" {metric} %{{y:{'.1f' if accuracy else '.4f'}}}{unit}"
-                      "<extra>" + name + "</extra>",
+        hovertemplate=_x_hover(points, by_c) + "<br>" + split_word
+                      + f" {metric} %{{y:{'.1f' if accuracy else '.4f'}}}{unit}<extra>" + name + "</extra>",
     ), row=1, col=col)
     return True
 
 
+def _is_sweep(events: list[dict]) -> bool:
+    """A linear probe's regularization sweep (its events carry C) rather than epochs of training."""
+    return any(_num(e.get("C")) is not None for e in events)
+
+
+def _x(ev: dict, by_c: bool) -> float | None:
+    return _num(ev.get("C")) if by_c else _num(ev.get("epoch"))
+
+
+def _x_hover(events: list[dict], by_c: bool) -> str:
+    if by_c:
+        return "C = %{x:.3g}"
+    return "point %{x:.0f} of the C sweep" if _is_sweep(events) else "epoch %{x:.2f}"
+
+
 def training_curves(events: Iterable, title: str | None = "Training curves", height: int = 360) -> go.Figure:
-    """Loss (train per step, validation per epoch) and validation accuracy against epochs.
+    """Loss (train per step, validation per epoch) and validation accuracy against epochs; a linear
+    probe reports its regularization sweep instead (events with ``C``), drawn against C.
 
     ``events`` are TrainEvent objects or their dicts, in the order they happened, from one run or
     several (a ladder): each run gets its own colour, labelled by strategy.
@@ -168,8 +188,13 @@ def training_curves(events: Iterable, title: str | None = "Training curves", hei
     runs: dict[str, list[dict]] = {}
     for ev in evs:
         runs.setdefault(_run_key(ev), []).append(ev)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Loss (lower is better)", "Validation accuracy (higher is better)"))
+    # linear probes report a sweep over the regularization C, not epochs: alone, they are drawn
+    # against C; beside networks, against the number of the sweep's point (the x title says so)
+    sweeps = [key for key, items in runs.items() if _is_sweep(items)]
+    by_c = bool(runs) and len(sweeps) == len(runs)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        "Loss (lower is better)", "Held-out accuracy per C (higher is better)" if by_c
+        else "Validation accuracy (higher is better)"))
     several = len(runs) > 1
     any_point = False
     for i, (key, items) in enumerate(runs.items()):
@@ -186,20 +211,27 @@ def training_curves(events: Iterable, title: str | None = "Training curves", hei
         evals = [by_epoch[k] for k in sorted(by_epoch)]
         if steps:
             any_point = True
+            sweep = key in sweeps
             fig.add_trace(go.Scatter(
-                x=[_num(e.get("epoch")) for e in steps], y=[_num(e.get("train_loss")) for e in steps],
-                mode="lines", name=f"{name} · train loss" if several else "train loss (per step)",
+                x=[_x(e, by_c) for e in steps], y=[_num(e.get("train_loss")) for e in steps],
+                mode="lines+markers" if sweep else "lines",
+                name=f"{name} · train loss" if several else
+                "train loss + L2 term (per C)" if sweep else "train loss (per step)",
                 line={"color": color or TRAIN_COLOR, "width": 1.6}, opacity=0.75 if several else 0.9,
                 legendgroup=key,
-                hovertemplate="epoch %{x:.2f}<br>train loss %{y:.4f}<extra>" + name + "</extra>",
+                hovertemplate=_x_hover(steps, by_c) + "<br>train loss %{y:.4f}<extra>" + name + "</extra>",
             ), row=1, col=1)
         # without a validation hold-out (tiny data) the per-epoch evals ran on the test split,
         # for monitoring only: say so in the legend
         on_test = bool(evals) and all(e.get("eval_split") == "test" for e in evals)
         for metric, col, unit in (("loss", 1, ""), ("accuracy", 2, "%")):
-            any_point |= _add_eval_trace(fig, evals, metric, col, unit, name, key, color, several, on_test)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=1)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=2)
+            any_point |= _add_eval_trace(fig, evals, metric, col, unit, name, key, color, several, on_test, by_c)
+    if by_c:
+        fig.update_xaxes(title_text="regularization sweep: C (log scale; stronger ← → weaker)", type="log")
+    else:
+        x_title = "epoch (linear probe: point of its C sweep)" if sweeps else "epoch"
+        fig.update_xaxes(title_text=x_title, rangemode="tozero", row=1, col=1)
+        fig.update_xaxes(title_text=x_title, rangemode="tozero", row=1, col=2)
     fig.update_yaxes(title_text="cross-entropy loss", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="accuracy (%)", range=[0, 102], ticksuffix="%", row=1, col=2)
     style(fig, title=title, height=height)

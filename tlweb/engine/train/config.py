@@ -50,7 +50,7 @@ class TrainConfig:
 
 
 EVENT_FIELDS = ("kind", "run_id", "strategy", "epoch", "step", "total_steps", "train_loss", "val_loss",
-                "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time", "eval_split")
+                "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time", "eval_split", "C")
 
 
 def _json_number(name: str, value):
@@ -77,8 +77,12 @@ class TrainEvent:
     message: str = ""
     time: float = field(default_factory=time.time)  # wall clock (seconds since the epoch)
     # eval events: which images val_loss/val_accuracy come from — "validation" (held out of the
-    # training images, used to pick the kept epoch) or "test" (tiny data: monitoring only)
+    # training images, used to pick the kept epoch), "cross-validation" (the linear probe on small
+    # data: folds of the training images) or "test" (tiny data: monitoring only)
     eval_split: str | None = None
+    # the linear probe's step and eval events: the regularization strength C of this point of its
+    # sweep (epoch and step then count the sweep's points, not epochs)
+    C: float | None = None
 
     def as_dict(self) -> dict:
         return plain(self, EVENT_FIELDS, _json_number)

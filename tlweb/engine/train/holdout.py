@@ -30,6 +30,9 @@ class Holdout:
     val: EncodedSplit | None
     fit_idx: object  # torch.long positions in the full encoded training split
     val_idx: object | None
+    # the linear probe's rule (head_holdout): C chosen on ``val`` and the head refitted on fit + val,
+    # or, without ``val``, C by cross-validation on the training images
+    refit: bool = False
 
     @property
     def selects(self) -> bool:
@@ -40,7 +43,14 @@ class Holdout:
         return len(self.val) if self.val is not None else 0
 
     @property
+    def n_train(self) -> int:
+        """Images the kept model was trained on (the validation images too when it is refitted)."""
+        return len(self.fit) + (self.n_val if self.refit else 0)
+
+    @property
     def selection(self) -> str:
+        if self.refit:
+            return "C chosen on held-out images, refitted on all" if self.selects else "C by cross-validation"
         return "best validation epoch" if self.selects else "last epoch"
 
 
@@ -52,15 +62,31 @@ def validation_holdout(enc_train: EncodedSplit, class_names: list[str], seed: in
     least one, at least one left to train on), deterministic for a seed."""
     from collections import Counter
 
-    import torch
-
     labels = [int(x) for x in enc_train.labels.tolist()]
     seen = Counter(labels)
     counts = [seen.get(c, 0) for c in range(len(class_names))]
     if not counts or min(counts) < MIN_TRAIN_PER_CLASS_FOR_VALIDATION:
-        idx = torch.arange(len(enc_train), dtype=torch.long)
-        return Holdout(enc_train, None, idx, None)
-    fit_pos, val_pos = stratified_split(labels, len(class_names), VALIDATION_FRACTION, seed, list(class_names))
+        return _split(enc_train, None)
+    return _split(enc_train, stratified_split(labels, len(class_names), VALIDATION_FRACTION, seed, list(class_names)))
+
+
+def head_holdout(enc_train: EncodedSplit, class_names: list[str], seed: int = 0) -> Holdout:
+    """The linear probe's rule, :func:`tlweb.engine.head.holdout_split` (the leaderboard's too): with
+    at least ``head.MIN_PER_CLASS_FOR_HOLDOUT`` images in every class, ``head.HOLDOUT_FRACTION`` of
+    each class is held out to choose the regularization C and the head is then refitted on all of
+    them; below that nothing is held out (C by cross-validation on the training images)."""
+    from tlweb.engine.head import holdout_split
+
+    labels = [int(x) for x in enc_train.labels.tolist()]
+    return _split(enc_train, holdout_split(labels, len(class_names), seed, list(class_names)), refit=True)
+
+
+def _split(enc_train: EncodedSplit, positions, refit: bool = False) -> Holdout:
+    import torch
+
+    if positions is None:
+        return Holdout(enc_train, None, torch.arange(len(enc_train), dtype=torch.long), None, refit=refit)
+    fit_pos, val_pos = positions
     fit_idx = torch.tensor(fit_pos, dtype=torch.long)
     val_idx = torch.tensor(val_pos, dtype=torch.long)
 
@@ -68,7 +94,7 @@ def validation_holdout(enc_train: EncodedSplit, class_names: list[str], seed: in
         return EncodedSplit(enc_train.pixels[idx], enc_train.labels[idx], [enc_train.rows[i] for i in pos],
                             enc_train.skipped, 0.0)
 
-    return Holdout(part(fit_idx, fit_pos), part(val_idx, val_pos), fit_idx, val_idx)
+    return Holdout(part(fit_idx, fit_pos), part(val_idx, val_pos), fit_idx, val_idx, refit=refit)
 
 
 def start_message(cfg: TrainConfig, hp: dict, holdout: Holdout, enc_test, extra: str = "") -> str:

@@ -28,7 +28,7 @@ from tlweb.engine.train.config import (
     RunResult,
     TrainConfig,
 )
-from tlweb.engine.train.holdout import validation_holdout
+from tlweb.engine.train.holdout import head_holdout, validation_holdout
 from tlweb.engine.train.model import load_for_training, save_mistakes, save_model
 from tlweb.engine.train.network import RunContext
 from tlweb.engine.train.plan import gpu_duration, plan
@@ -111,13 +111,14 @@ def _prepare(cfg: TrainConfig, spec, runtime, settings: Settings, config: dict, 
         raise DataError("The test split is empty (or none of its images could be decoded).")
     if len(set(enc_train.labels.tolist())) < 2:
         raise DataError("The training images cover only one class; a classifier needs at least two.")
-    holdout = validation_holdout(enc_train, data.class_names, cfg.seed)
-    hp = plan(cfg, len(holdout.fit), runtime, settings)
+    holdout = (head_holdout if strategy.head_only else validation_holdout)(enc_train, data.class_names, cfg.seed)
+    hp = plan(cfg, holdout.n_train, runtime, settings)
+    rule = _holdout_rule(strategy)
     config["hyperparameters"] = hp
     config["data"].update({
-        "train_images": len(holdout.fit), "val_images": holdout.n_val, "test_images": len(enc_test),
-        "selection": holdout.selection, "validation_fraction": VALIDATION_FRACTION if holdout.selects else None,
-        "min_train_per_class_for_validation": MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
+        "train_images": holdout.n_train, "val_images": holdout.n_val, "test_images": len(enc_test),
+        "selection": holdout.selection, "validation_fraction": rule[1] if holdout.selects else None,
+        "min_train_per_class_for_validation": rule[0],
         # row numbers in the training split (as given, after per_class) held out for validation
         "validation_rows": list(holdout.val.rows) if holdout.selects else [],
     })
@@ -127,6 +128,15 @@ def _prepare(cfg: TrainConfig, spec, runtime, settings: Settings, config: dict, 
                      enc_test=enc_test, holdout=holdout, hp=hp, runtime=runtime, settings=settings, emit=emit,
                      callbacks=callbacks)
     return model, ctx
+
+
+def _holdout_rule(strategy) -> tuple[int, float]:
+    """(images every class needs for a validation hold-out, the fraction held out) of a strategy."""
+    if strategy.head_only:
+        from tlweb.engine import head
+
+        return head.MIN_PER_CLASS_FOR_HOLDOUT, head.HOLDOUT_FRACTION
+    return MIN_TRAIN_PER_CLASS_FOR_VALIDATION, VALIDATION_FRACTION
 
 
 def _finish(ctx: RunContext, outcome, run_id: str, run_dir: Path, base_name: str, writer, t0: float,
@@ -151,13 +161,18 @@ def _finish(ctx: RunContext, outcome, run_id: str, run_dir: Path, base_name: str
     runtime.wait()
     wall = time.perf_counter() - t0
     kept_epoch = outcome.kept_epoch
+    extra = dict(outcome.extra)  # the linear probe: its head (C, how it was chosen, the sweep), timings
+    selection = extra.pop("selection", None) or holdout.selection
     metrics.update({"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
                     "test_loss": final_loss, "status": "stopped" if stopped else "done", "stopped": stopped,
-                    "train_images": len(holdout.fit), "val_images": holdout.n_val, "test_images": len(enc_test),
-                    "selection": holdout.selection, "best_epoch": outcome.best_epoch,
+                    "train_images": holdout.n_train, "val_images": holdout.n_val, "test_images": len(enc_test),
+                    "selection": selection, "best_epoch": outcome.best_epoch,
                     "kept_epoch": kept_epoch, "wall_s": round(wall, 3),
                     "mistakes": mistakes, "strategy": strategy, "base_model": base_name})
-    if holdout.selects:
+    metrics.update({k: v for k, v in extra.items() if k not in metrics and k != "kept"})
+    if extra.get("kept"):
+        kept = extra["kept"]
+    elif holdout.selects:
         kept = (f"kept the best epoch by validation accuracy (epoch {kept_epoch:g})" if kept_epoch is not None
                 else "kept the model as it was (no epoch finished)")
     else:
@@ -172,11 +187,11 @@ def _finish(ctx: RunContext, outcome, run_id: str, run_dir: Path, base_name: str
     result_metrics = {k: metrics[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "class_names")}
     result_metrics.update({k: v for k, v in metrics.items() if k not in result_metrics and k != "mistakes"})
     return RunResult(run_id=run_id, run_dir=run_dir, model_dir=model_dir, strategy=strategy, base_model=base_name,
-                     train_images=len(holdout.fit), test_images=len(enc_test),
+                     train_images=holdout.n_train, test_images=len(enc_test),
                      test_accuracy=float(metrics["accuracy"]), test_macro_f1=float(metrics["macro_f1"]),
                      metrics=result_metrics, mistakes=mistakes, history=history.events, stopped=stopped,
                      wall_s=wall, hyperparameters=hp, val_images=holdout.n_val,
-                     selection=holdout.selection, kept_epoch=kept_epoch)
+                     selection=selection, kept_epoch=kept_epoch)
 
 
 def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra: list | None = None) -> RunResult:

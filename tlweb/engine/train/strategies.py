@@ -118,7 +118,9 @@ def _head_attr(model) -> str:
 register(Strategy(
     "linear", "Linear probe", short="linear probe", legend="linear probe (frozen pretrained backbone)",
     explanation="Linear probe: the pretrained backbone stays frozen, its features are computed once and cached, "
-                "and only a new linear head is trained (seconds).",
+                "and a new linear head is fitted: L2 logistic regression, its strength chosen on held-out images "
+                "(seconds).",
+    # epochs / lr / weight decay: unused, the head is solved by L-BFGS over a sweep of C (tlweb.engine.head)
     freezes="the whole backbone", color="#4F46E5", epochs=100, lr=3e-3, weight_decay=1e-4, head_only=True,
     curve_label="pretrained · linear probe"))
 

@@ -217,6 +217,8 @@ class Progress:
     def add(self, batch: list[dict]) -> None:
         for ev in batch:
             self.events.append(ev)
+            if ev.get("run_id") and ev.get("run_id") != self.latest.get("run_id"):
+                self.latest = {}  # a new run (a ladder's next strategy): nothing of the last one carries over
             for k, v in ev.items():
                 if v is not None and v != "":
                     self.latest[k] = v
@@ -227,7 +229,9 @@ class Progress:
             return status_html(f"{prefix}Preparing: loading the model and decoding the images once…", 0.0)
         strategy = strategy_label(str(d.get("strategy", "")))
         parts = [f"<b>{html.escape(prefix + strategy)}</b>"]
-        if d.get("epoch") is not None:
+        if d.get("C") is not None:  # the linear probe: a sweep over its regularization, not epochs
+            parts.append(f"C = {float(d['C']):.3g}")
+        elif d.get("epoch") is not None:
             parts.append(f"epoch {float(d['epoch']):.2f}")
         if d.get("total_steps"):
             parts.append(f"step {int(d.get('step') or 0)}/{int(d['total_steps'])}")
