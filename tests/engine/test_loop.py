@@ -140,7 +140,7 @@ def test_toy_schedule_is_transformers_cosine_with_warmup(runtime):
     assert rec.lrs[-1] == pytest.approx(0.0, abs=1e-12) and max(rec.lrs) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("strategy", ["full", "linear"])
+@pytest.mark.parametrize("strategy", ["full"])  # (the linear probe has no schedule: L-BFGS over a sweep of C)
 def test_finetune_schedule_is_transformers_cosine_with_warmup(demo_models, settings, tmp_path, one_thread,  # noqa: F811
                                                               strategy):
     from tlweb.engine.data import load_data

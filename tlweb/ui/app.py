@@ -31,7 +31,21 @@ class AppParts:
 
 # Functions (AppParts) → None that wire one tab to another, run once every tab is built
 # (e.g. "Explain this image" from Classify: copy the image across and select the Explain tab).
-LINKS: tuple[Callable[[AppParts], None], ...] = ()
+def _link(name: str) -> Callable[[AppParts], None]:
+    """A link function of :mod:`tlweb.ui.links`, imported when the app is built."""
+
+    def run(parts: AppParts) -> None:
+        from tlweb.ui import links
+
+        getattr(links, name)(parts)
+
+    run.__name__ = name
+    return run
+
+
+LINKS: tuple[Callable[[AppParts], None], ...] = (
+    _link("classify_to_explain"), _link("mistakes_to_explain"), _link("embeddings_to_finetune"),
+    _link("finetune_to_classify"))
 
 CSS = """
 .gradio-container {max-width: 1280px !important; margin: auto;}

@@ -1,0 +1,216 @@
+"""Links between tabs, run by ``tlweb.ui.app.LINKS`` once every tab is built (each gets ``AppParts``:
+the tab strip and every tab's handle). A link whose tabs are missing does nothing, so a tab served alone
+(``python -m tlweb.ui.tabs.classify``) shows no button that leads nowhere.
+
+A link puts its button next to the component it belongs to (:func:`beside`: the container holding that
+component is re-entered, so the button lands at its end) and wires it; the tab modules stay unaware of
+each other:
+
+- **Classify → Explain**: "Explain this image" with the same image and model (:func:`classify_to_explain`);
+- **Fine-tune → Explain**: pick one of the run's confident mistakes, "Explain this mistake" opens it with
+  the run's model and the run preselected for before / after (:func:`mistakes_to_explain`);
+- **Embeddings → Fine-tune**: "Fine-tune this one", shown once a leaderboard has ranked the backbones
+  (:func:`embeddings_to_finetune`);
+- **Fine-tune → Classify**: "Open in Classify" for the run (or the best run of the experiment) picked in
+  the Runs list (:func:`finetune_to_classify`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION
+from tlweb.errors import TlwebError
+from tlweb.ui.components import model_choices, user_errors
+
+if TYPE_CHECKING:
+    from tlweb.ui.app import AppParts
+
+NEED_IMAGE = "Upload, paste or capture an image first (or click an example)."
+
+
+@contextlib.contextmanager
+def beside(component):
+    """Add components at the end of the container that holds ``component`` (its row or column)."""
+    box = component.parent
+    keep = box.parent  # entering a container again re-parents it; put it back afterwards
+    with box:
+        yield box
+    box.parent = keep
+
+
+def click_js(button) -> str:
+    """Browser-side: press ``button`` (the target tab's main action, once the preset has arrived)."""
+    return f"() => {{ const b = document.getElementById('{button.elem_id}'); if (b) b.click(); }}"
+
+
+def _run_there(event, button, api_name: str) -> None:
+    """After ``event`` succeeded, press ``button`` in the browser (API callers call its endpoint themselves)."""
+    if button is not None and button.elem_id:
+        event.success(None, None, None, js=click_js(button), api_name=api_name, api_visibility="private",
+                      queue=False)
+
+
+def _both(parts: AppParts, source: str, target: str):
+    src, dst = parts.handles.get(source), parts.handles.get(target)
+    return (src, dst) if src is not None and dst is not None else (None, None)
+
+
+# --------------------------------------------------------------------------- Classify → Explain
+
+
+def to_explain(image, choice, custom, settings) -> tuple:
+    """Updates for the Explain tab's :func:`~tlweb.ui.tabs.explain.preset` outputs and the tab strip:
+    the same picture and model; a zero-shot model (CLIP, SigLIP) is refused with a sentence."""
+    from tlweb.engine.zeroshot import is_zero_shot
+    from tlweb.ui.tabs.explain import preset
+
+    if not image:
+        raise TlwebError(NEED_IMAGE)
+    typed = (custom or "").strip()
+    name = typed or choice
+    if not name:
+        raise TlwebError("Pick a model from the list or type a Hugging Face model id or a local folder.")
+    if is_zero_shot(name, settings):
+        raise TlwebError(f"'{name}' is a zero-shot model (CLIP or SigLIP): Explain shows where an image classifier "
+                         "looks; pick a classifier.")
+    known = {value for _, value in model_choices(CLASSIFICATION, settings)}
+    if typed or name not in known:
+        return (*preset(image, custom=name), gr.Tabs(selected="explain"))
+    return (*preset(image, model=name), gr.Tabs(selected="explain"))
+
+
+def classify_to_explain(parts: AppParts) -> None:
+    """"Explain this image" under Classify's button: the Explain tab with the same image and model,
+    selected, and its Explain button pressed."""
+    classify, explain = _both(parts, "classify", "explain")
+    if classify is None or getattr(explain, "preset_outputs", None) is None or classify.image is None:
+        return
+    with beside(classify.button):
+        button = gr.Button("Explain this image →", elem_id="classify-explain-btn", scale=1, min_width=150)
+    settings = parts.settings
+    event = button.click(user_errors(lambda image, choice, custom: to_explain(image, choice, custom, settings)),
+                         inputs=[classify.image, classify.model, classify.custom_model],
+                         outputs=[*explain.preset_outputs, parts.tabs], api_name="classify_to_explain")
+    _run_there(event, explain.button, "classify_to_explain_run")
+
+
+# --------------------------------------------------------------------------- Fine-tune's mistakes → Explain
+
+
+def mistake_to_explain(index, run_id: str | None, settings) -> tuple:
+    """Updates for Explain's preset outputs and the tab strip: the ``index``-th confident mistake of the
+    run ``run_id``, explained by that run's model, with the run preselected for before / after."""
+    from tlweb.engine.runs import load_run
+    from tlweb.ui.tabs.explain import preset
+
+    if not run_id:
+        raise TlwebError("Train a model first: the gallery shows the confident mistakes of the run just trained.")
+    if index is None or str(index).strip() == "":
+        raise TlwebError("Click one of the mistakes in the gallery first.")
+    _, _, metrics = load_run(run_id, settings)
+    mistakes = (metrics or {}).get("mistakes") or []
+    i = int(float(index))
+    if not 0 <= i < len(mistakes):
+        raise TlwebError(f"The run has {len(mistakes)} mistakes in its gallery; there is no number {i}.")
+    return (*preset(str(mistakes[i]["image"]), model=run_id, run=run_id), gr.Tabs(selected="explain"))
+
+
+def mistakes_to_explain(parts: AppParts) -> None:
+    """Under the Fine-tune results' mistakes gallery: the picked mistake's number (clicking a picture
+    sets it) and "Explain this mistake", which opens Explain with that picture and the run's model,
+    the run preselected for before / after, and presses Explain."""
+    ft, explain = _both(parts, "finetune", "explain")
+    results = getattr(ft, "results", None)
+    if results is None or getattr(explain, "preset_outputs", None) is None:
+        return
+    with beside(results.mistakes):
+        with gr.Row():
+            index = gr.Number(value=None, precision=0, minimum=0, label="Mistake picked (click a picture above)",
+                              elem_id="ft-mistake-index", scale=2, min_width=120, interactive=False)
+            button = gr.Button("Explain this mistake →", elem_id="ft-explain-mistake-btn", scale=2, min_width=150)
+
+    def picked(evt: gr.SelectData):
+        return evt.index
+
+    results.mistakes.select(picked, None, [index], api_name="ft_pick_mistake", queue=False)
+    settings = parts.settings
+    event = button.click(user_errors(lambda i, sess: mistake_to_explain(i, getattr(sess, "last_run", None), settings)),
+                         inputs=[index, ft.session], outputs=[*explain.preset_outputs, parts.tabs],
+                         api_name="ft_explain_mistake")
+    _run_there(event, explain.button, "ft_explain_mistake_run")
+
+
+# --------------------------------------------------------------------------- Embeddings → Fine-tune
+
+
+def to_finetune(name: str | None, settings) -> tuple:
+    """(tab strip, Fine-tune's backbone dropdown, its free-text box) for the backbone ``name``: a model
+    of the dropdown's list is picked there, anything else (a Hub id, a folder, a feature-only backbone)
+    goes into the free-text box."""
+    name = (name or "").strip()
+    if not name:
+        raise TlwebError("Rank the backbones first, then pick the one to fine-tune.")
+    choices = model_choices(CLASSIFICATION, settings)
+    if name in {value for _, value in choices}:
+        return gr.Tabs(selected="finetune"), gr.update(choices=choices, value=name), ""
+    return gr.Tabs(selected="finetune"), gr.skip(), name
+
+
+def embeddings_to_finetune(parts: AppParts) -> None:
+    """"Fine-tune this one" beside the leaderboard: shown once a leaderboard has ranked the backbones
+    (with the best trade-off picked); a click opens the Fine-tune tab with that backbone."""
+    emb, ft = _both(parts, "embeddings", "finetune")
+    if getattr(emb, "finetune_button", None) is None or getattr(ft, "model", None) is None:
+        return
+
+    def ready(value):
+        return gr.update(visible=bool(value)), gr.update(visible=bool(value))
+
+    emb.finetune_model.change(ready, [emb.finetune_model], [emb.finetune_model, emb.finetune_button],
+                              api_name="embeddings_finetune_ready", queue=False)
+    settings = parts.settings
+    emb.finetune_button.click(user_errors(lambda name: to_finetune(name, settings)), inputs=[emb.finetune_model],
+                              outputs=[parts.tabs, ft.model, ft.custom_model], api_name="embeddings_to_finetune")
+
+
+# --------------------------------------------------------------------------- Fine-tune's runs → Classify
+
+
+def run_in_classify(ref: str | None, settings) -> tuple:
+    """(tab strip, Classify's dropdown, Classify's free-text box) that open a run's model in Classify;
+    an experiment opens its best run. The list is refreshed, so a run made since the page loaded is in it."""
+    from tlweb.engine.runs import ExperimentInfo, entry_info
+
+    if not ref:
+        raise TlwebError("Pick a run in the Runs list first (or train one).")
+    info = entry_info(ref, settings)
+    if isinstance(info, ExperimentInfo):
+        best = info.best
+        if best is None:
+            raise TlwebError("This experiment has no finished run yet.")
+        info = best
+    if not info.has_model:
+        raise TlwebError(f"The run '{info.run_id}' saved no model (it failed before the end), so there is nothing "
+                         "to classify with.")
+    choices = model_choices(CLASSIFICATION, settings) + model_choices(ZERO_SHOT_CLASSIFICATION, settings)
+    return gr.Tabs(selected="classify"), gr.update(choices=choices, value=info.run_id), ""
+
+
+def finetune_to_classify(parts: AppParts) -> None:
+    """"Open in Classify" beside the Runs list's download button: Classify with the picked run's model
+    (an experiment: its best run)."""
+    ft, classify = _both(parts, "finetune", "classify")
+    runs = getattr(ft, "runs", None)
+    if runs is None or getattr(classify, "model", None) is None:
+        return
+    button = getattr(runs, "open_btn", None)
+    if button is None:
+        with beside(runs.export_btn):
+            button = gr.Button("Open in Classify ▶", elem_id="ft-run-open-classify", scale=2)
+    settings = parts.settings
+    button.click(user_errors(lambda ref: run_in_classify(ref, settings)), inputs=[runs.run_pick],
+                 outputs=[parts.tabs, classify.model, classify.custom_model], api_name="ft_run_open_in_classify")
