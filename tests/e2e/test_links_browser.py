@@ -31,13 +31,13 @@ def _explained(page) -> None:
     """Explain ran by itself once the preset arrived: a map over the picture."""
     idle(page, "explain-overlay", timeout=120_000, started_within=10_000)
     text_in(page, "explain-facts", "peak", timeout=120_000)
-    assert page.locator("#explain-overlay img").first.evaluate("e => e.complete && e.naturalWidth") > 100
+    assert page.locator("#explain-overlay img").first.evaluate("e => e.complete && e.naturalWidth") >= 96  # the picture's own size
 
 
 def test_classify_then_explain_this_image(page, app_url):
     page.goto(app_url, wait_until="load")
     page.locator("#classify-image input[type=file]").set_input_files(str(EXAMPLES / "cat.jpg"))
-    set_dropdown(page, "classify-model", "demo-resnet-shapes")
+    set_dropdown(page, "classify-model", "demo-resnet-shapes (pretrained")
     page.click("#classify-btn")
     page.wait_for_selector("#classify-plot .js-plotly-plot .bars", timeout=60_000)
     _shot(page, "links-classify-explain-button.png", "#classify-image", "#classify-facts")
@@ -59,7 +59,8 @@ def test_a_fine_tune_mistake_then_explain_and_open_in_classify(page, app_url):
     text_in(page, "ft-curves-plot", "regularization sweep")  # the linear probe's curve is its C sweep
     page.locator("#ft-mistakes .thumbnail-item, #ft-mistakes button.thumbnail-item, #ft-mistakes .grid-wrap img"
                  ).first.click()
-    page.wait_for_function("() => document.querySelector('#ft-mistake-index input').value === '0'", timeout=30_000)
+    text_in(page, "ft-mistake-picked", "Picked:", timeout=30_000)
+    assert "→" in page.inner_text("#ft-mistake-picked")  # its caption: true → predicted (confidence)
     _shot(page, "links-finetune-mistake.png", "#ft-metrics", "#ft-explain-mistake-btn")
     page.keyboard.press("Escape")  # close the gallery's preview
     page.click("#ft-explain-mistake-btn")
@@ -70,7 +71,7 @@ def test_a_fine_tune_mistake_then_explain_and_open_in_classify(page, app_url):
     from tlweb.catalog import resolve
 
     assert page.locator("#explain-run input").input_value() == resolve(run_id).label  # preselected
-    _shot(page, "links-mistake-to-explain.png", "#explain-image", "#explain-ba-btn")
+    _shot(page, "links-mistake-to-explain.png", "#explain-image", "#explain-run")
     # back in Fine-tune, the run in the Runs list opens in Classify
     page.get_by_role("tab", name="Fine-tune").click()
     page.click("#ft-run-open-classify")
@@ -87,7 +88,7 @@ def test_leaderboard_then_fine_tune_this_one(page, app_url):
     page.wait_for_selector("#emb-finetune-btn", state="visible", timeout=30_000)
     best = page.locator("#emb-finetune-model input").input_value()
     assert best.startswith("demo-resnet-shapes")
-    _shot(page, "links-fine-tune-this-one.png", "#emb-best", "#emb-finetune-btn")
+    _shot(page, "links-fine-tune-this-one.png", "#emb-best", "#emb-finetune-model")
     page.click("#emb-finetune-btn")
     _selected(page, "Fine-tune")
     assert page.locator("#ft-model input").input_value().startswith("demo-resnet-shapes")

@@ -43,8 +43,13 @@ def beside(component):
 
 
 def click_js(button) -> str:
-    """Browser-side: press ``button`` (the target tab's main action, once the preset has arrived)."""
-    return f"() => {{ const b = document.getElementById('{button.elem_id}'); if (b) b.click(); }}"
+    """Browser-side: press ``button`` (the target tab's main action) once the tab switch has shown it —
+    a tab's content is drawn when the tab is first selected — and the preset values have settled;
+    gives up after 15 s."""
+    return ("() => { let n = 0; const t = setInterval(() => { "
+            f"const b = document.getElementById('{button.elem_id}'); n += 1; "
+            "if (b && b.offsetParent !== null) { clearInterval(t); setTimeout(() => b.click(), 400); } "
+            "else if (n > 150) { clearInterval(t); } }, 100); }")
 
 
 def _run_there(event, button, api_name: str) -> None:
@@ -90,7 +95,7 @@ def classify_to_explain(parts: AppParts) -> None:
     if classify is None or getattr(explain, "preset_outputs", None) is None or classify.image is None:
         return
     with beside(classify.button):
-        button = gr.Button("Explain this image →", elem_id="classify-explain-btn", scale=1, min_width=150)
+        button = gr.Button("Explain this image →", elem_id="classify-explain-btn", scale=1, min_width=190)
     settings = parts.settings
     event = button.click(user_errors(lambda image, choice, custom: to_explain(image, choice, custom, settings)),
                          inputs=[classify.image, classify.model, classify.custom_model],
@@ -128,15 +133,16 @@ def mistakes_to_explain(parts: AppParts) -> None:
     if results is None or getattr(explain, "preset_outputs", None) is None:
         return
     with beside(results.mistakes):
-        with gr.Row():
-            index = gr.Number(value=None, precision=0, minimum=0, label="Mistake picked (click a picture above)",
-                              elem_id="ft-mistake-index", scale=2, min_width=120, interactive=False)
-            button = gr.Button("Explain this mistake →", elem_id="ft-explain-mistake-btn", scale=2, min_width=150)
+        with gr.Row(equal_height=True):
+            index = gr.Number(value=None, precision=0, visible=False, elem_id="ft-mistake-index")  # 0 = the first
+            shown = gr.Markdown("Click a mistake above, then explain it.", elem_id="ft-mistake-picked")
+            button = gr.Button("Explain this mistake →", elem_id="ft-explain-mistake-btn", scale=0, min_width=200)
 
     def picked(evt: gr.SelectData):
-        return evt.index
+        caption = (evt.value or {}).get("caption") if isinstance(evt.value, dict) else None
+        return evt.index, f"Picked: **{caption or f'mistake {evt.index + 1}'}**"
 
-    results.mistakes.select(picked, None, [index], api_name="ft_pick_mistake", queue=False)
+    results.mistakes.select(picked, None, [index, shown], api_name="ft_pick_mistake", queue=False)
     settings = parts.settings
     event = button.click(user_errors(lambda i, sess: mistake_to_explain(i, getattr(sess, "last_run", None), settings)),
                          inputs=[index, ft.session], outputs=[*explain.preset_outputs, parts.tabs],
