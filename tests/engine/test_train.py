@@ -382,21 +382,3 @@ def test_pickle_only_folders_are_refused(demo_models, tmp_path, shapes, settings
     with pytest.raises(ModelError, match="pickle"):
         finetune(TrainConfig(str(folder), shapes, "linear"), settings=settings)
 
-
-def test_gpu_wrap_uses_spaces_gpu_only_when_it_exists(monkeypatch):
-    import sys
-    import types
-
-    from tlweb.engine.accel import gpu_wrap
-
-    def fn():
-        return 1
-
-    seen = {}
-    fake = types.ModuleType("spaces")
-    fake.GPU = lambda duration=None: (lambda f: seen.setdefault("wrapped", (f, duration)) and f)
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert gpu_wrap(fn, 90) is fn and seen["wrapped"] == (fn, 90)
-    folder_only = types.ModuleType("spaces")  # what the repo's spaces/ folder looks like without the package
-    monkeypatch.setitem(sys.modules, "spaces", folder_only)
-    assert gpu_wrap(fn, 90) is fn

@@ -204,6 +204,18 @@ def test_the_real_spaces_decorator_off_zerogpu_keeps_errors_and_results(settings
         run(example_image, "nobody/../nothing", 2, settings)
 
 
+def test_spaces_gpu_only_when_the_package_is_there(monkeypatch):
+    import types
+
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda task=None, duration=None: task
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert zg.spaces_gpu() is fake.GPU
+    folder_only = types.ModuleType("spaces")  # what the repository's spaces/ folder looks like without the package
+    monkeypatch.setitem(sys.modules, "spaces", folder_only)
+    assert zg.spaces_gpu() is None
+
+
 @pytest.mark.slow
 def test_module_level_decoration_in_emulate_mode(tmp_path, settings, demo_models, example_image):
     """TLWEB_ZEROGPU=emulate at import: the engine's own functions fork (a fresh interpreter)."""

@@ -475,9 +475,11 @@ def emulated_gpu(task=None, *, duration=None, size=None):
             raise RuntimeError(f"ZeroGPU worker error: {value}")
         return kind, value
 
-    def finish(proc, stop):
+    def finish(proc, stop, deadline):
+        """Closed or done: the worker stops after its current item (ZeroGPU's stop event) and may
+        finish cleanly (a fine-tune saves its model) until its duration is out; then it is killed."""
         stop.set()
-        proc.join(5)
+        proc.join(max(5.0, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
             proc.join(5)
@@ -494,7 +496,7 @@ def emulated_gpu(task=None, *, duration=None, size=None):
                         return
                     yield value
             finally:
-                finish(proc, stop)
+                finish(proc, stop, deadline)
 
         return gen_handler
 
@@ -504,7 +506,7 @@ def emulated_gpu(task=None, *, duration=None, size=None):
         try:
             return receive(proc, conn, deadline)[1]
         finally:
-            finish(proc, stop)
+            finish(proc, stop, deadline)
 
     return handler
 

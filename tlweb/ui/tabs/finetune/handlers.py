@@ -1,8 +1,9 @@
 """The Fine-tune tab's handlers: widget values → ``tlweb.engine.data`` / ``train`` / ``runs`` →
-``tlweb.viz.training``. Training runs in a worker thread that feeds a queue; the handler is a
-generator that drains it and yields figures, so curves move while the model trains. Stop sets the
-session's flag and writes the STOP file of the run (or experiment) folder, which the engine checks
-between steps — the same path a run in another process listens to."""
+``tlweb.viz.training``. A training handler creates the run (or experiment) folder, then drains the
+engine's stream (:func:`tlweb.engine.train.iter_finetune`, ``iter_ladder``, ``iter_efficiency``: a
+generator whose GPU part runs in this process, or in a ZeroGPU worker, the same code either way)
+and yields figures, so curves move while the model trains. Stop writes the STOP file of that
+folder, which the training loop checks between steps wherever it runs."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from tlweb.ui.tabs.finetune.helpers import (
     SHOTS,
     FtSession,
     Progress,
-    TrackRun,
     Worker,
     _chance,
     _fmt_s,
@@ -112,25 +112,27 @@ class Handlers:
 
     @user_errors
     def train(self, model, custom_model, strategy, epochs, batch_size, lr, per_class, sess: FtSession):
-        from tlweb.engine.train import TrainConfig, finetune
+        from tlweb.engine.train import TrainConfig, iter_finetune, start_run
         from tlweb.ui.components import picked_model
 
         name = picked_model(model, custom_model)
         cfg = TrainConfig(model=name, data=self.data_for_run(sess), strategy=strategy or "linear",
                           **train_kwargs(epochs, batch_size, lr, per_class))
-        sess.start()
-        worker = Worker(lambda on_event, should_stop: finetune(cfg, on_event=on_event, should_stop=should_stop,
-                                                               settings=self.settings, callbacks=[TrackRun(sess)]),
-                        sess.stop)
+        cfg = start_run(cfg, self.settings)  # the run folder first: Stop writes its STOP file from now on
+        sess.start(cfg.out_dir)
+        worker = Worker(iter_finetune(cfg, self.settings))
         progress = Progress()
         empty = message_figure("Training…")
-        yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
-        for batch in worker.batches():
-            if not batch:
-                continue
-            progress.add(batch)
-            yield (progress.html(), tv.training_curves(progress.events), gr.skip(), gr.skip(), gr.skip(),
-                   gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        try:
+            yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
+            for batch in worker.batches():
+                if not batch:
+                    continue
+                progress.add(batch)
+                yield (progress.html(), tv.training_curves(progress.events), gr.skip(), gr.skip(), gr.skip(),
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        finally:
+            worker.close()
         result = worker.result
         sess.last_run = result.run_id
         yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
@@ -157,7 +159,8 @@ class Handlers:
                 "or delete it in <b>Runs</b> below.</div>")
 
     def stop(self, sess: FtSession):
-        sess.request_stop()
+        if not sess.request_stop():
+            return status_html("Nothing is training in this page.", None, "stopped")
         return status_html("Stopping after the current step… the model so far is kept.", None, "stopped")
 
     # ------------------------------------------------------------------ experiments
@@ -173,13 +176,13 @@ class Handlers:
     def _finish(exp_dir, sess: FtSession, ok: bool) -> bool:
         from tlweb.engine.runs import finish_experiment, stop_requested
 
-        stopped = sess.stop.is_set() or stop_requested(exp_dir)
+        stopped = stop_requested(exp_dir)
         finish_experiment(exp_dir, "failed" if not ok else "stopped" if stopped else "done")
         return stopped
 
     @user_errors
     def ladder(self, model, custom_model, strategies, epochs, batch_size, lr, per_class, sess: FtSession):
-        from tlweb.engine.train import ladder, strategy_names
+        from tlweb.engine.train import iter_ladder, strategy_names
         from tlweb.ui.components import picked_model
 
         if not strategies:
@@ -190,31 +193,32 @@ class Handlers:
         data = self.data_for_run(sess)
         chance = _chance(data)
         exp_dir = self._experiment(sess, "ladder", name, data, order, **kwargs)
-        results, events, ok = [], [], False
+        results, events, ok, worker = [], [], False, None
         try:
             yield status_html(f"Strategy ladder: {len(order)} strategies on the same split and budget…", 0.0), \
                 tv.ladder_chart([], chance=chance), tv.training_curves([])
-            # One strategy per engine call (same prepared split and experiment) so the bars appear one by one.
-            for i, strat in enumerate(order):
-                if sess.stop.is_set():
-                    break
-                progress = Progress()
-                worker = Worker(lambda on_event, should_stop, strat=strat: ladder(
-                    name, data, strategies=(strat,), on_event=on_event, should_stop=should_stop,
-                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
-                for batch in worker.batches():
-                    if not batch:
-                        continue
-                    progress.add(batch)
-                    events.extend(batch)
-                    d = progress.latest
-                    frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / len(order)
-                    yield progress.html(prefix=f"{i + 1}/{len(order)} · ", fraction=frac), gr.skip(), \
-                        tv.training_curves(events, title="Ladder runs")
-                results.extend(worker.result or [])
-                yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+            # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
+            worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
+                                        **kwargs))
+            progress = Progress()
+            for batch in worker.batches():
+                if len(worker.results) > len(results):
+                    results = list(worker.results)
+                    progress = Progress()
+                    yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+                if not batch:
+                    continue
+                progress.add(batch)
+                events.extend(batch)
+                d = progress.latest
+                i = len(results)
+                frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / len(order)
+                yield progress.html(prefix=f"{min(i + 1, len(order))}/{len(order)} · ", fraction=frac), gr.skip(), \
+                    tv.training_curves(events, title="Ladder runs")
             ok = True
         finally:
+            if worker is not None:
+                worker.close()
             stopped = self._finish(exp_dir, sess, ok) or any(r.stopped for r in results)
         best = max(results, key=lambda r: r.test_accuracy, default=None)
         text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
@@ -225,7 +229,7 @@ class Handlers:
 
     @user_errors
     def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, sess: FtSession):
-        from tlweb.engine.train import data_efficiency, strategy_names
+        from tlweb.engine.train import iter_efficiency, strategy_names
         from tlweb.ui.components import picked_model
 
         if not strategies:
@@ -244,30 +248,30 @@ class Handlers:
         skipped = [s for s in wanted if s > smallest]
         note = f"Skipped {', '.join(map(str, skipped))} per class (the smallest class has {smallest})." if skipped else ""
         exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, **kwargs)
-        rows, ok = [], False
+        rows, ok, worker = [], False, None
         try:
             yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes)…", 0.0,
                               detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
-            # One size at a time (the engine keeps the split and the subsampling seed), so the curve grows live.
-            for k in usable:
-                if sess.stop.is_set():
-                    break
-                progress = Progress()
-                worker = Worker(lambda on_event, should_stop, k=k: data_efficiency(
-                    name, data, shots=(k,), strategies=order, on_event=on_event, should_stop=should_stop,
-                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
-                for batch in worker.batches():
-                    if not batch:
-                        continue
-                    progress.add(batch)
-                    done = len(rows) + len({e.get("run_id") for e in progress.events}) - 1
-                    yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total), \
-                        gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
-                rows.extend(worker.result or [])
-                yield status_html(f"{len(rows)}/{total} runs done", len(rows) / total, detail=note), \
-                    tv.efficiency_curves(rows, chance=chance), gr.skip()
+            # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
+            worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
+                                            experiment=exp_dir, **kwargs))
+            progress = Progress()
+            for batch in worker.batches():
+                if len(worker.results) > len(rows):
+                    rows = list(worker.results)
+                    progress = Progress()
+                    yield status_html(f"{len(rows)}/{total} runs done", len(rows) / total, detail=note), \
+                        tv.efficiency_curves(rows, chance=chance), gr.skip()
+                if not batch:
+                    continue
+                progress.add(batch)
+                k = usable[min(len(rows) // max(1, len(order)), len(usable) - 1)]
+                yield progress.html(prefix=f"{k}/class · run {len(rows) + 1}/{total} · ", fraction=len(rows) / total), \
+                    gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
             ok = True
         finally:
+            if worker is not None:
+                worker.close()
             stopped = self._finish(exp_dir, sess, ok)
         yield status_html(f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows)} runs",
                           1.0, "stopped" if stopped else "done", detail=note), \
