@@ -111,6 +111,19 @@ def test_segment_and_detect_under_the_stand_in_equal_direct_calls(settings, demo
     assert det.as_dict()["boxes"] == ref.as_dict()["boxes"] and det.queries == ["cat", "sofa"]
 
 
+def test_explain_under_the_stand_in_equals_a_direct_call(settings, demo_models, example_image):
+    import tlweb.engine.explain as ex
+
+    task = zg.GPU_TASKS["tlweb.engine.explain.run.explain"]
+    assert zg.GPU_TASKS["tlweb.engine.explain.compare.before_after"].cap == zg.INFERENCE_CAP_S
+    forked = zg.wrap(task, zg.emulated_gpu)(example_image, "demo-vit", "gradcam", strip=True, settings=settings)
+    direct = ex.explain(example_image, "demo-vit", "gradcam", strip=True, settings=settings)
+    assert np.array_equal(forked.map.grid, direct.map.grid) and forked.map.peak == direct.map.peak
+    assert [m.label for m in forked.strip] == [m.label for m in direct.strip] and forked.target == direct.target
+    assert _last_request("tlweb.engine.explain.run.explain") == task.duration(example_image, "demo-vit", "gradcam",
+                                                                              settings=settings)
+
+
 def test_errors_come_back_as_themselves(settings, demo_models, example_image):
     run = _emulated(INFERENCE["classify"])
     with pytest.raises(ModelError) as forked:

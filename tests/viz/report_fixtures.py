@@ -1,4 +1,4 @@
-"""Real results to report on: two tiny fine-tune runs, and Compare / Segment / Detect on demo models."""
+"""Real results to report on: two tiny fine-tune runs, and Compare / Segment / Detect / Explain on demo models."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def two_runs(tmp_path_factory, settings):
 def inference_results(settings, demo_models):
     from tlweb.engine.compare import compare
     from tlweb.engine.detect import detect
+    from tlweb.engine.explain import explain
     from tlweb.engine.segment import segment
 
     images = [EXAMPLES / "cat.jpg", EXAMPLES / "coffee.jpg"]
@@ -40,4 +41,6 @@ def inference_results(settings, demo_models):
                            time_budget_s=0.1),
         "segment": [segment(images[0], "demo-segformer", settings), segment(images[0], "demo-upernet", settings)],
         "detect": detect(images[0], "demo-owlv2", queries="cat, remote control", threshold=0.05, settings=settings),
+        "explain": explain(images[0], "demo-vit-shapes", "gradcam", strip=True, settings=settings),
+        "features": explain(images[0], "demo-resnet-shapes", "features", strip=True, settings=settings),
     }

@@ -179,3 +179,48 @@ def image_input(elem_id: str, height: int = 300) -> gr.Image:
 def intro(text: str) -> gr.Markdown:
     """The one-paragraph explanation under a tab's title."""
     return gr.Markdown(text, elem_classes=["tl-intro"])
+
+
+# --------------------------------------------------------------------------- "Download report"
+
+
+def report_download(elem_prefix: str, label: str = "Download report") -> tuple[gr.Button, gr.File]:
+    """A "Download report" button and the file it fills (hidden until there is one): one
+    self-contained ``.html`` (:mod:`tlweb.viz.report`) for a slide deck or an e-mail."""
+    button = gr.Button(label, size="sm", elem_id=f"{elem_prefix}-report-btn")
+    file = gr.File(label="Report (one .html file; opens without a network)", visible=False, interactive=False,
+                   elem_id=f"{elem_prefix}-report-file")
+    return button, file
+
+
+def downloadable(path) -> str:
+    """A file gradio may serve: the temp folder is always allowed; anything else (a run's report in
+    its run folder) is copied into a fresh temp folder first."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    src = Path(path).resolve()
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if src.is_relative_to(tmp):
+        return str(src)
+    dst = Path(tempfile.mkdtemp(prefix="tlweb-report-")) / src.name
+    shutil.copyfile(src, dst)
+    return str(dst)
+
+
+def wire_report(button: gr.Button, file: gr.File, make, inputs, api_name: str) -> None:
+    """``button`` → ``make(*inputs)`` (a ``report_for_*`` call returning the file's path) → ``file``.
+
+    ``make`` raises :class:`TlwebError` with a sentence when there is nothing to report yet."""
+
+    @functools.wraps(make)
+    def handler(*values):
+        return gr.update(value=downloadable(make(*values)), visible=True)
+
+    button.click(user_errors(handler), inputs, [file], api_name=api_name)
+
+
+def nothing_yet(what: str):
+    """The sentence for a report button pressed before there is a result."""
+    return TlwebError(f"Nothing to report yet: {what} first, then download its report.")

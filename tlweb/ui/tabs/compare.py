@@ -11,7 +11,17 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.compare import MAX_MODELS, MIN_MODELS, PRESETS, iter_compare, parse_models, preset_models
-from tlweb.ui.components import TabHandle, example_images, intro, model_choices, refresh_choices, user_errors
+from tlweb.ui.components import (
+    TabHandle,
+    example_images,
+    intro,
+    model_choices,
+    nothing_yet,
+    refresh_choices,
+    report_download,
+    user_errors,
+    wire_report,
+)
 from tlweb.viz.common import message_figure
 from tlweb.viz.compare import agreement_heatmap, confidence_bars, latency_vs_params
 
@@ -228,6 +238,8 @@ def build(settings: Settings | None = None) -> TabHandle:
                                      label="Agreement", elem_id="compare-agreement-plot")
         with gr.Column(scale=2):
             agreement_text = gr.Markdown(elem_id="compare-agreement-text")
+    state = gr.State(None)  # the last result and its pictures (the report reads them)
+    report_btn, report_file = report_download("compare")
 
     @user_errors
     def run(files, chosen, custom_text, top_k):
@@ -246,9 +258,10 @@ def build(settings: Settings | None = None) -> TabHandle:
                 confidence,
                 agreement_heatmap(result),
                 agreement_markdown(result),
+                {"result": result, "images": paths} if step.finished else gr.skip(),
             )
 
-    outputs = [status, table, latency_plot, confidence_plot, agreement_plot, agreement_text]
+    outputs = [status, table, latency_plot, confidence_plot, agreement_plot, agreement_text, state]
     button.click(run, inputs=[images, models, custom, k], outputs=outputs, api_name="compare")
 
     def show_preview(files):
@@ -270,7 +283,16 @@ def build(settings: Settings | None = None) -> TabHandle:
                   queue=False)
     models.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[models], api_name="compare_models",
                  queue=False)
-    return TabHandle(button=button, image=images, model=models, custom_model=custom,
+
+    def report(st):
+        from tlweb.viz.report import report_for_compare
+
+        if not st:
+            raise nothing_yet("compare some backbones")
+        return report_for_compare(st["result"], st["images"], settings)
+
+    wire_report(report_btn, report_file, report, [state], "compare_report")
+    return TabHandle(button=button, image=images, model=models, custom_model=custom, state=state,
                      outputs={"status": status, "table": table, "latency": latency_plot, "confidence": confidence_plot,
                               "agreement": agreement_plot})
 

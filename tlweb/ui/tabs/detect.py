@@ -15,7 +15,17 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
 from tlweb.engine.images import load_image
 from tlweb.errors import TlwebError
-from tlweb.ui.components import TabHandle, image_input, intro, model_choices, picked_model, user_errors
+from tlweb.ui.components import (
+    TabHandle,
+    image_input,
+    intro,
+    model_choices,
+    nothing_yet,
+    picked_model,
+    report_download,
+    user_errors,
+    wire_report,
+)
 from tlweb.viz import cards
 from tlweb.viz.common import message_figure
 from tlweb.viz.detect import COUNT_HEADERS, box_colors, count_rows, counts_figure, draw_boxes, summary_html
@@ -136,6 +146,7 @@ def build(settings: Settings | None = None) -> TabHandle:
             plot = gr.Plot(value=message_figure("Upload an image and press Detect"), label="Counts and scores",
                            elem_id="detect-plot")
             facts = gr.HTML(elem_id="detect-facts")
+            report_btn, report_file = report_download("detect")
 
     @user_errors
     def run(image_path, choice, custom_id, query_text, threshold_value):
@@ -145,6 +156,7 @@ def build(settings: Settings | None = None) -> TabHandle:
         result = detect(img, picked_model(choice, custom_id), queries=query_text, threshold=float(threshold_value),
                         settings=settings, min_score=SCORE_FLOOR)
         st = make_state(img, result)
+        st["report"] = {"result": result, "image": img}  # what the report draws (full size)
         shown, rows, fig, head = render(st, threshold_value)
         return st, shown, rows, fig, head, facts_html(st)
 
@@ -165,6 +177,15 @@ def build(settings: Settings | None = None) -> TabHandle:
           api_name="detect_render", show_progress="hidden", trigger_mode="always_last")
     gr.on([model.change, custom.blur], model_changed, inputs=[model, custom], outputs=[queries, threshold],
           api_name="detect_model_kind", queue=False, show_progress="hidden")
+
+    def report(st, threshold_value):
+        from tlweb.viz.report import report_for_detect
+
+        if not st or "report" not in st:
+            raise nothing_yet("detect objects in a picture")
+        return report_for_detect(st["report"]["result"], st["report"]["image"], float(threshold_value), settings)
+
+    wire_report(report_btn, report_file, report, [state, threshold], "detect_report")
     return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
                      outputs={"image": output, "table": table, "plot": plot, "summary": summary, "facts": facts})
 

@@ -21,9 +21,12 @@ from tlweb.ui.components import (
     intro,
     model_choices,
     model_picker,
+    nothing_yet,
     picked_model,
     refresh_choices,
+    report_download,
     user_errors,
+    wire_report,
 )
 from tlweb.viz.classify import topk_bar
 from tlweb.viz.common import message_figure
@@ -240,10 +243,20 @@ def build(settings: Settings | None = None) -> ExplainTab:
                        elem_id="explain-pca", visible=False)
     top5 = gr.Plot(value=message_figure("Upload an image and press Explain", height=240), label="The model's top-5",
                    elem_id="explain-top5")
+    report_btn, report_file = report_download("explain")
     run, ba_method, ba_button, ba_view, ba_plot, ba_facts = _before_after_section(settings)
     handle = ExplainTab(image, model, custom, method, layer, auto_layer, head, target, opacity, random_weights, button,
                         out, strip, channels, pca, top5, facts, run, ba_method, ba_button, ba_view, ba_plot, ba_facts)
     _wire(handle, state, method_help, settings)
+
+    def report(st):
+        from tlweb.viz.report import report_for_explain
+
+        if not st:
+            raise nothing_yet("explain a picture")
+        return report_for_explain(st["result"], st["image"], settings)
+
+    wire_report(report_btn, report_file, report, [state], "explain_report")
     return handle
 
 

@@ -22,8 +22,11 @@ from tlweb.ui.components import (
     lenient_choices,
     model_choices,
     model_picker,
+    nothing_yet,
     picked_model,
+    report_download,
     user_errors,
+    wire_report,
 )
 from tlweb.viz import cards
 from tlweb.viz.common import message_figure
@@ -170,6 +173,7 @@ def build(settings: Settings | None = None) -> TabHandle:
             plot = gr.Plot(value=message_figure("Upload an image and press Segment"), label="Area per class",
                            elem_id="segment-plot")
             facts = gr.HTML(elem_id="segment-facts")
+            report_btn, report_file = report_download("segment")
 
     def _outputs(st, opacity_value, pending=None):
         a, b, lg = render_views(st, opacity_value, None, VIEW_CLASSES)
@@ -200,6 +204,7 @@ def build(settings: Settings | None = None) -> TabHandle:
             yield _outputs(st, opacity_value, pending=second)
             results.append(segment(img, second, settings))
             st = make_state(img, results)
+        st["report"] = {"results": results, "image": img}  # what the report draws (full size)
         yield _outputs(st, opacity_value)
 
     @user_errors
@@ -214,6 +219,15 @@ def build(settings: Settings | None = None) -> TabHandle:
     gr.on([opacity.change, shown.input, view.input], rerender, inputs=[state, opacity, shown, view],
           outputs=[out_a, out_b, legend], api_name="segment_render", show_progress="hidden",
           trigger_mode="always_last")
+
+    def report(st):
+        from tlweb.viz.report import report_for_segment
+
+        if not st or "report" not in st:
+            raise nothing_yet("segment a picture")
+        return report_for_segment(st["report"]["results"], st["report"]["image"], settings)
+
+    wire_report(report_btn, report_file, report, [state], "segment_report")
     return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
                      outputs={"overlay": out_a, "overlay_b": out_b, "legend": legend, "plot": plot, "facts": facts})
 

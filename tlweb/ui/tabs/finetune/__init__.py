@@ -17,7 +17,7 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
-from tlweb.ui.components import intro, refresh_choices
+from tlweb.ui.components import intro, refresh_choices, wire_report
 from tlweb.ui.tabs.finetune.handlers import Handlers
 from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
     FtSession,
@@ -159,6 +159,15 @@ def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
                            api_name="delete_run")
 
 
+def _wire_reports(tab: FinetuneTab, h: Handlers) -> None:
+    """"Download report" of the picked run or experiment, and of this page's last ladder and curve."""
+    wire_report(*tab.runs.report, h.report, [tab.runs.run_pick], "run_report")
+    wire_report(*tab.compare.ladder_report, h.experiment_report("ladder", "run the strategy ladder"), [tab.session],
+                "ladder_report")
+    wire_report(*tab.compare.eff_report, h.experiment_report("data-efficiency", "draw the data-efficiency curve"),
+                [tab.session], "efficiency_report")
+
+
 def build(settings: Settings | None = None) -> FinetuneTab:
     settings = settings or get_settings()
     handlers = Handlers(settings)
@@ -175,4 +184,5 @@ def build(settings: Settings | None = None) -> FinetuneTab:
     _wire_inputs(tab, handlers, load)
     _wire_training(tab, handlers, load)
     _wire_runs(tab, handlers)
+    _wire_reports(tab, handlers)
     return tab

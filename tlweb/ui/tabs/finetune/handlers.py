@@ -170,6 +170,7 @@ class Handlers:
 
         exp_dir = start_experiment(kind, name, data, order, self.settings, **kw)
         sess.start(exp_dir)
+        sess.experiments[kind] = exp_dir
         return exp_dir
 
     @staticmethod
@@ -357,6 +358,34 @@ class Handlers:
                 f"Pushing to the Hub failed ({type(exc).__name__}); check the repository id, the token and the network."
             raise gr.Error(msg.replace(token_v.strip(), "***"), print_exception=False) from None
         return f"Pushed: [{html.escape(url)}]({url})"
+
+    # ------------------------------------------------------------------ reports
+
+    def report(self, ref):
+        """The picked run's report, or its experiment's (a ladder, a data-efficiency curve)."""
+        from tlweb.engine.runs import ExperimentInfo, entry_info
+        from tlweb.viz.report import report_for_experiment, report_for_run
+
+        if not ref:
+            raise TlwebError(NO_PICK)
+        info = entry_info(ref, self.settings)
+        if isinstance(info, ExperimentInfo):
+            return report_for_experiment(info, self.settings)
+        return report_for_run(info.run_dir, self.settings)
+
+    def experiment_report(self, kind: str, what: str):
+        """The report of this page's last ladder or data-efficiency curve."""
+        from tlweb.ui.components import nothing_yet
+        from tlweb.viz.report import report_for_experiment
+
+        def make(sess: FtSession):
+            folder = sess.experiments.get(kind)
+            if folder is None or not folder.is_dir():
+                raise nothing_yet(what)
+            return report_for_experiment(folder.name, self.settings)
+
+        make.__name__ = f"{kind.replace('-', '_')}_report"
+        return make
 
     # ------------------------------------------------------------------ delete, with a confirm step
 

@@ -57,6 +57,7 @@ class FtSession:
         self.data_key = None
         self.last_run: str | None = None
         self.active: Path | None = None  # the run / experiment folder training now (Stop writes its STOP file)
+        self.experiments: dict[str, Path] = {}  # the last ladder / data-efficiency folder (their reports)
 
     def __deepcopy__(self, memo):
         return FtSession()

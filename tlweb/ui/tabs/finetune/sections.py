@@ -10,7 +10,7 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings
-from tlweb.ui.components import SafeImage, model_picker
+from tlweb.ui.components import SafeImage, model_picker, report_download
 from tlweb.ui.tabs.finetune.helpers import (
     BATCH_CHOICES,
     EPOCH_CHOICES,
@@ -267,6 +267,8 @@ class CompareSection:
     eff_btn: gr.Button
     eff_plot: gr.Plot
     curves: gr.Plot
+    ladder_report: tuple = ()  # ("Download report" button, its file)
+    eff_report: tuple = ()
 
 
 def compare_section() -> CompareSection:
@@ -284,6 +286,7 @@ def compare_section() -> CompareSection:
             ladder_btn = gr.Button("Run the strategy ladder", variant="primary", elem_id="ft-ladder-btn")
         with gr.Column(scale=8):
             ladder_plot = gr.Plot(value=tv.ladder_chart([]), elem_id="ft-ladder-plot", show_label=False)
+            ladder_report = report_download("ft-ladder")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=240):
             gr.Markdown("**Data efficiency**: accuracy with 1, 2, 5, 10, 25 images per class (up to the "
@@ -295,10 +298,11 @@ def compare_section() -> CompareSection:
             eff_btn = gr.Button("Draw the data-efficiency curve", variant="primary", elem_id="ft-efficiency-btn")
         with gr.Column(scale=8):
             eff_plot = gr.Plot(value=tv.efficiency_curves([]), elem_id="ft-efficiency-plot", show_label=False)
+            eff_report = report_download("ft-efficiency")
     with gr.Accordion("Live curves of the comparison runs", open=False):
         curves = gr.Plot(value=tv.training_curves([]), elem_id="ft-compare-curves", show_label=False)
     return CompareSection(status, ladder_strategies, ladder_btn, ladder_plot, eff_strategies, eff_shots, eff_btn,
-                          eff_plot, curves)
+                          eff_plot, curves, ladder_report, eff_report)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,6 +328,7 @@ class RunsSection:
     private: gr.Checkbox
     push_btn: gr.Button
     push_result: gr.Markdown
+    report: tuple = ()  # ("Download report" button, its file): the picked run or experiment
 
 
 def _run_actions():
@@ -367,4 +372,5 @@ def runs_section() -> RunsSection:
                              show_label=False)
         with gr.Column(scale=4):
             actions = _run_actions()
-    return RunsSection(refresh_btn, run_pick, table, curves, *actions)
+            report = report_download("ft-run")
+    return RunsSection(refresh_btn, run_pick, table, curves, *actions, report)
