@@ -22,7 +22,11 @@ import pytest
 import tlweb.engine.classify
 import tlweb.engine.compare
 import tlweb.engine.detect
+import tlweb.engine.embeddings
+import tlweb.engine.explain
+import tlweb.engine.leaderboard
 import tlweb.engine.segment
+import tlweb.engine.zeroshot  # noqa: F401 - each import registers its GPU functions
 from tlweb.engine import zerogpu as zg
 from tlweb.errors import ModelError
 
@@ -122,6 +126,33 @@ def test_explain_under_the_stand_in_equals_a_direct_call(settings, demo_models, 
     assert [m.label for m in forked.strip] == [m.label for m in direct.strip] and forked.target == direct.target
     assert _last_request("tlweb.engine.explain.run.explain") == task.duration(example_image, "demo-vit", "gradcam",
                                                                               settings=settings)
+
+
+def test_embeddings_paths_under_the_stand_in(settings, demo_models, example_image):
+    """The leaderboard and the projector stream progress through the fork; zero-shot labels come back."""
+    from tlweb.engine.data import sample_data
+    from tlweb.engine.embeddings import iter_projections
+    from tlweb.engine.zeroshot import classify_labels
+
+    data = sample_data(settings)
+    board = _emulated("tlweb.engine.leaderboard.iter_leaderboard")
+    steps = list(board(data, ["demo-resnet-shapes", "demo-resnet"], settings=settings))
+    assert steps[-1].finished and [r.name for r in steps[-1].result.rows] == ["demo-resnet-shapes", "demo-resnet"]
+    assert len(steps) >= 4 and all(r.ok for r in steps[-1].result.rows)
+    task = zg.GPU_TASKS["tlweb.engine.leaderboard.iter_leaderboard"]
+    assert _last_request(task.name) == task.duration(data, ["demo-resnet-shapes", "demo-resnet"], settings=settings)
+    n = sum(sum(c.values()) for c in data.counts().values())  # every image of every split counts
+    assert task.estimate({"data": data, "models": "vit-base"}) > task.estimate({"data": None, "models": "vit-base"}) \
+        + n * zg.IMAGE_S * 0.2 * 0.99
+    items = list(_emulated("tlweb.engine.embeddings.iter_projections")(data, "demo-resnet-shapes", "random",
+                                                                       max_points=60, settings=settings))
+    assert all(isinstance(m, str) for m in items[:-1]) and len(items) >= 2
+    direct = list(iter_projections(data, "demo-resnet-shapes", "random", max_points=60, settings=settings))[-1]
+    assert [p.weights for p in items[-1]] == ["pretrained", "random init"]
+    assert np.allclose(items[-1][0].xy, direct[0].xy, atol=1e-4) and items[-1][0].labels == direct[0].labels
+    zs = _emulated("tlweb.engine.zeroshot.classify_labels")(example_image, "demo-clip", "cat, dog", settings=settings)
+    ref = classify_labels(example_image, "demo-clip", "cat, dog", settings=settings)
+    assert [p.as_dict() for p in zs.predictions] == [p.as_dict() for p in ref.predictions]
 
 
 def test_errors_come_back_as_themselves(settings, demo_models, example_image):

@@ -37,7 +37,8 @@ def test_a_report_before_a_result_is_a_sentence(app_url):
     for api, words in (("/compare_report", "compare some backbones"), ("/segment_report", "segment a picture"),
                        ("/detect_report", "detect objects"), ("/explain_report", "explain a picture"),
                        ("/ladder_report", "run the strategy ladder"),
-                       ("/efficiency_report", "draw the data-efficiency curve")):
+                       ("/efficiency_report", "draw the data-efficiency curve"),
+                       ("/leaderboard_report", "rank some backbones"), ("/projector_report", "project the embeddings")):
         args = (0.3,) if api == "/detect_report" else ()
         with pytest.raises(AppError, match=f"Nothing to report yet: {words}"):
             fresh.predict(*args, api_name=api)
@@ -81,3 +82,14 @@ def test_fine_tune_runs_ladders_and_curves_report(rc):
     run_id = next(row[-1] for row in table["data"] if "full" in str(row))
     markup = _report(rc, "/run_report", run_id, title="Fine-tune run")
     assert run_id in markup and "Training curves" in markup
+
+
+def test_embeddings_leaderboard_and_projector_report(rc):
+    rc.predict(backbones=["demo-resnet-shapes", "demo-resnet"], custom_backbones="", zero_shot="demo-siglip",
+               templates="a photo of a {}.", source="sample", api_name="/leaderboard")
+    markup = _report(rc, "/leaderboard_report", title="Backbone leaderboard", figures=1)
+    assert "demo-resnet-shapes" in markup and "demo-siglip" in markup and "95% interval" in markup
+    rc.predict(model="demo-resnet-shapes", mode="random", run=None, method="pca", max_points=100, renderer="auto",
+               source="sample", api_name="/project")
+    markup = _report(rc, "/projector_report", title="Embeddings projector", figures=1)
+    assert "pretrained" in markup and "random init" in markup and "k-NN accuracy" in markup

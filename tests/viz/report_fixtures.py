@@ -43,4 +43,16 @@ def inference_results(settings, demo_models):
         "detect": detect(images[0], "demo-owlv2", queries="cat, remote control", threshold=0.05, settings=settings),
         "explain": explain(images[0], "demo-vit-shapes", "gradcam", strip=True, settings=settings),
         "features": explain(images[0], "demo-resnet-shapes", "features", strip=True, settings=settings),
+        **_embeddings(settings),
     }
+
+
+def _embeddings(settings) -> dict:
+    from tlweb.engine.data import sample_data
+    from tlweb.engine.embeddings import pretrained_vs_random
+    from tlweb.engine.leaderboard import leaderboard
+
+    data = sample_data(settings)
+    return {"leaderboard": leaderboard(data, ["demo-resnet-shapes", "demo-resnet"], zero_shot="demo-clip",
+                                       settings=settings),
+            "projections": pretrained_vs_random(data, "demo-resnet-shapes", max_points=80, settings=settings)}

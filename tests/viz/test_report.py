@@ -131,6 +131,23 @@ def test_explain_reports(inference_results):
     assert markup.count("<img ") == 4 and "PCA of the features" in markup  # map, strip, channels, PCA
 
 
+def test_embeddings_reports(inference_results):
+    from tlweb.viz.report_embeddings import leaderboard_report_html, projector_report_html
+
+    board = inference_results["leaderboard"]
+    markup = leaderboard_report_html(board)
+    _check_self_contained(markup, figures=1)
+    for row in board.rows:
+        assert row.name in markup
+    best = max((r for r in board.rows if r.kind == "backbone"), key=lambda r: r.linear_accuracy)
+    assert f"{best.linear_accuracy * 100:.1f}%" in markup and "Pareto" in markup and "Wilson" in markup
+    pair = inference_results["projections"]
+    markup = projector_report_html(pair)
+    _check_self_contained(markup, figures=1)
+    assert "pretrained" in markup and "random init" in markup
+    assert f"{pair[0].knn_accuracy * 100:.1f}%" in markup
+
+
 def test_report_for_functions_write_where_gradio_may_serve_them(two_runs, inference_results):
     import tempfile
 
@@ -143,6 +160,8 @@ def test_report_for_functions_write_where_gradio_may_serve_them(two_runs, infere
                        (report.report_for_segment(r["segment"][0], r["images"][0]), "segment"),
                        (report.report_for_detect(r["detect"], r["images"][0]), "detect"),
                        (report.report_for_explain(r["explain"], r["images"][0]), "explain"),
+                       (report.report_for_leaderboard(r["leaderboard"]), "leaderboard"),
+                       (report.report_for_projector(r["projections"]), "projector"),
                        (report.report_for_efficiency([]), "data-efficiency")):
         assert path.resolve().is_relative_to(tmp) and path.name.startswith(stem + "-") and path.suffix == ".html"
         assert "<!DOCTYPE html>" in path.read_text(encoding="utf-8")[:100]

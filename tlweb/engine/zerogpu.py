@@ -106,11 +106,17 @@ def model_params_m(model, settings=None) -> float:
 
 
 def _count(value) -> int:
-    """How many images an argument holds (one path/PIL/array, or a list of them)."""
+    """How many images an argument holds (one path/PIL/array, a list of them, or a data set's splits)."""
     if value is None:
         return 0
     if isinstance(value, (list, tuple)):
         return len(value)
+    counts = getattr(value, "counts", None)  # a PreparedData: every image of every split
+    if callable(counts):
+        try:
+            return sum(n for split in counts().values() for n in split.values())
+        except Exception:  # noqa: BLE001 - an estimate must never fail the call
+            return 1
     return 1
 
 

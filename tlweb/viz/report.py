@@ -16,7 +16,7 @@ Two layers:
   Run reports go into the run folder (``report.html``), the others into a fresh temporary
   folder (both are folders Gradio may serve).
 
-A new kind of result (Embeddings …) is one small function: start a :class:`Report`,
+A new kind of result is one small function: start a :class:`Report`,
 add figures / images / tables / facts, ``render()``.
 """
 
@@ -369,3 +369,17 @@ def report_for_explain(result, image, settings=None) -> Path:
     from tlweb.viz.report_inference import explain_report_html
 
     return write_report(explain_report_html(result, image, settings), name="explain")
+
+
+def report_for_leaderboard(result) -> Path:
+    """A backbone leaderboard (LeaderboardResult or its dict) → ``leaderboard-….html``."""
+    from tlweb.viz.report_embeddings import leaderboard_report_html
+
+    return write_report(leaderboard_report_html(result), name="leaderboard")
+
+
+def report_for_projector(projections) -> Path:
+    """The projector's Projections (one or two panels) → ``projector-….html``."""
+    from tlweb.viz.report_embeddings import projector_report_html
+
+    return write_report(projector_report_html(projections), name="projector")
