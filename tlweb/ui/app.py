@@ -106,6 +106,17 @@ def launch_kwargs(settings: Settings) -> dict:
     }
 
 
+QUEUE_SIZE = 64  # visitors who may wait at once (TLWEB_QUEUE_SIZE); the next one is told the queue is full
+
+
+def queue_kwargs() -> dict:
+    """``demo.queue(...)``: an explicit ``max_size`` — Gradio 6 makes it 1 on a ZeroGPU Space when none is given,
+    so a third visitor would get "queue is full" instead of a place in the line; each waiting visitor sees their
+    position and an estimate (the status tracker in the page, ``job.status()`` through the API)."""
+    size = os.environ.get("TLWEB_QUEUE_SIZE", "").strip()
+    return {"default_concurrency_limit": 2, "max_size": int(size) if size.isdigit() and int(size) > 0 else QUEUE_SIZE}
+
+
 def launch(settings: Settings | None = None, **overrides):
     """Build and serve the app (blocking unless ``prevent_thread_lock=True``)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -117,7 +128,7 @@ def launch(settings: Settings | None = None, **overrides):
     demo = build_app(settings)
     kwargs = launch_kwargs(settings)
     kwargs.update(overrides)
-    demo.queue(default_concurrency_limit=2)
+    demo.queue(**queue_kwargs())
     demo.launch(**kwargs)
     return demo
 
@@ -129,4 +140,4 @@ def launch_single(name: str, build) -> None:
     title = registry.tab(name).title if name in {t.id for t in registry.tabs()} else name
     with gr.Blocks(title=f"tlweb · {title}") as demo:
         build(settings)
-    demo.queue().launch(**launch_kwargs(settings))
+    demo.queue(**queue_kwargs()).launch(**launch_kwargs(settings))

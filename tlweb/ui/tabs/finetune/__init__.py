@@ -51,7 +51,25 @@ INTRO = (
     "trained on a handful of examples. The curves, the confusion matrix and above all the *strategy ladder* "
     "and *data-efficiency curve* show what the pretrained weights buy you compared with training from scratch."
 )
-TRAIN_CONCURRENCY = "tlweb-train"  # one training job at a time across the app (one GPU / two cores)
+TRAIN_CONCURRENCY = "tlweb-train"  # fine-tunes, ladders and curves share one queue: one job per GPU
+
+
+def train_slots() -> int:
+    """How many training jobs run at once across the app (every other visitor waits in line, with their
+    position): one per GPU (``TLWEB_TRAIN_SLOTS`` overrides; a CPU or a ZeroGPU Space: 1)."""
+    import os
+
+    forced = os.environ.get("TLWEB_TRAIN_SLOTS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true"):
+        return 1  # ZeroGPU lends one GPU slice per call; one training job per Space at a time
+    try:
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    except Exception:  # noqa: BLE001 - no torch or no driver: the CPU, one job
+        return 1
 
 
 @dataclass
@@ -124,21 +142,22 @@ def _wire_inputs(tab: FinetuneTab, h: Handlers, load) -> None:
 
 def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
     d, m, t, r, c, runs = tab.data, tab.backbone, tab.train, tab.results, tab.compare, tab.runs
+    slots = train_slots()
     load_inputs, load_outputs = [*d.inputs, tab.session], [d.counts_plot, d.notes]
     settings_in = [m.epochs, m.batch_size, m.lr]
     train_outputs = [t.status, t.curves, r.metrics, r.hint, r.confusion, r.per_class_plot, r.mistakes, runs.table,
                      runs.run_pick]
     t.start_btn.click(load, load_inputs, load_outputs, api_name="prepare_data").success(
         h.train, [m.model, m.custom, m.strategy, *settings_in, m.per_class, tab.session], train_outputs,
-        api_name="finetune", concurrency_limit=1, concurrency_id=TRAIN_CONCURRENCY)
+        api_name="finetune", concurrency_limit=slots, concurrency_id=TRAIN_CONCURRENCY)
     t.stop_btn.click(h.stop, [tab.session], [t.status], api_name="stop", concurrency_limit=None, queue=False)
     c.ladder_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_ladder").success(
         h.ladder, [m.model, m.custom, c.ladder_strategies, *settings_in, m.per_class, tab.session],
-        [c.status, c.ladder_plot, c.curves], api_name="ladder", concurrency_limit=1,
+        [c.status, c.ladder_plot, c.curves], api_name="ladder", concurrency_limit=slots,
         concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, None, [runs.table, runs.run_pick], queue=False)
     c.eff_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_efficiency").success(
         h.efficiency, [m.model, m.custom, c.eff_strategies, c.eff_shots, *settings_in, tab.session],
-        [c.status, c.eff_plot, c.curves], api_name="data_efficiency", concurrency_limit=1,
+        [c.status, c.eff_plot, c.curves], api_name="data_efficiency", concurrency_limit=slots,
         concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, None, [runs.table, runs.run_pick], queue=False)
 
 
