@@ -75,6 +75,26 @@ class EmbeddingsTab:
     point: gr.Textbox
     neighbours: gr.Gallery
 
+    # the generic tab-handle names (tlweb.ui.components.TabHandle) so tabs can be wired alike
+    image = None
+    state = None
+
+    @property
+    def button(self) -> gr.Button:
+        return self.leaderboard_button
+
+    @property
+    def model(self) -> gr.Dropdown:
+        return self.models
+
+    @property
+    def custom_model(self) -> gr.Textbox:
+        return self.custom_models
+
+    @property
+    def outputs(self) -> dict:
+        return {"table": self.table, "chart": self.chart, "best": self.best, "projector": self.projector}
+
 
 class EmbSession:
     """Per-browser-session state: the loaded data and the last projections (for neighbours)."""
