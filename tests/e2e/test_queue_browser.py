@@ -3,29 +3,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import SCREENSHOTS
 from tests.e2e.browser import bottom, set_dropdown, text_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def slow_steps(monkeypatch):
-    """Training steps slow enough (50 ms more each) that the first visitor is still training when the second
-    arrives, whatever the machine's load (the app runs in this process)."""
-    from tlweb.engine.train import callbacks
-
-    original = callbacks.StopFile.should_stop
-
-    def slow(self, loop):
-        time.sleep(0.05)
-        return original(self, loop)
-
-    monkeypatch.setattr(callbacks.StopFile, "should_stop", slow)
 
 
 def _finetune_page(browser, app_url):

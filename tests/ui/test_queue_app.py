@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 
@@ -13,21 +12,6 @@ from tlweb.ui.app import QUEUE_SIZE, queue_kwargs
 from tlweb.ui.tabs.finetune import train_slots
 
 RUNNING = (Status.PROCESSING, Status.ITERATING, Status.PROGRESS)
-
-
-@pytest.fixture
-def slow_steps(monkeypatch):
-    """Training steps slow enough (50 ms more each) that the first visitor is still training when the second
-    arrives, whatever the machine's load (the app runs in this process)."""
-    from tlweb.engine.train import callbacks
-
-    original = callbacks.StopFile.should_stop
-
-    def slow(self, loop):
-        time.sleep(0.05)
-        return original(self, loop)
-
-    monkeypatch.setattr(callbacks.StopFile, "should_stop", slow)
 
 
 def _start(client: Client, strategy: str, epochs: str):

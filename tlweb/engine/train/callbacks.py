@@ -118,7 +118,7 @@ class History(Callback):
 
 
 class Listener(Callback):
-    """Calls ``fn(event)`` for every event (the UI's queue, the CLI's progress lines)."""
+    """Calls ``fn(event)`` for every event (a training stream inside its GPU process, the CLI's progress lines)."""
 
     def __init__(self, fn: Callable):
         self.fn = fn
