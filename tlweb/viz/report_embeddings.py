@@ -57,7 +57,10 @@ def projector_report_html(projections) -> str:
     rep = Report("Embeddings projector", f"{title} · {projections[0].method}", kind="projector")
     rep.section("Every image as a point", "Images the backbone finds alike end up close; one colour per class. "
                 "k-NN accuracy: each test image labelled by its nearest training images in the full feature space.")
-    rep.figure(projector_figure(projections, webgl=False))
+    fig = projector_figure(projections, webgl=False)
+    title_text = str(fig.layout.title.text or "")
+    fig.update_layout(title_text=title_text.split(" · hover")[0])  # no hover pictures here (no app script)
+    rep.figure(fig)
     rep.table(["panel", "points", "images", "k-NN accuracy", "95% interval", "k", "silhouette", "explained variance"],
               [[p.title(), p.points, p.total_images, _pct(p.knn_accuracy),
                 _interval(p.knn_accuracy, p.knn.get("test_images")), p.knn.get("k"),
