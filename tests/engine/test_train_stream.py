@@ -75,6 +75,17 @@ def test_the_gpu_function_is_a_registered_generator_with_a_rule(settings, demo_m
     assert task.duration(small, settings) == zg.MIN_S  # a tiny run still asks for the floor
 
 
+def test_the_model_is_downloaded_before_the_gpu_is_asked_for(settings, monkeypatch):
+    from tlweb.engine import loading
+
+    fetched = []
+    monkeypatch.setattr(loading, "hub_offline_forced", lambda: False)
+    monkeypatch.setattr(loading, "download", lambda name, settings=None: fetched.append(name))
+    monkeypatch.setattr(zg, "_FETCHED", set())
+    zg.prefetch(zg.GPU_TASKS[NAME], (TrainConfig("someone/a-backbone", FakeData(5), "full"), settings), {})
+    assert fetched == ["someone/a-backbone"]
+
+
 def test_a_fine_tune_too_long_for_one_call_is_refused_on_zerogpu_only(shapes, settings, demo_models, monkeypatch):
     big = TrainConfig("vit-base", FakeData(500), "full", epochs=40)
     monkeypatch.setenv(zg.ENV, "off")

@@ -200,7 +200,9 @@ class GpuTask:
     cap: float
     rule: str
     mode: str = "off"
-    models_arg: str | None = None  # the parameter naming the model(s): fetched before the GPU is asked for
+    # the parameter naming the model(s), or a function of the bound arguments giving them: fetched
+    # before the GPU is asked for
+    models_arg: str | Callable[[dict], list] | None = None
     signature: inspect.Signature | None = field(default=None, repr=False)
 
     def bind(self, args, kwargs) -> dict:
@@ -253,12 +255,13 @@ def spaces_gpu():
 
 
 def gpu_task(duration: Callable[[dict], float] | None = None, *, images: str | None = None,
-             models: str | None = None, image_factor: float = 1.0, per_model_s: float | str = 0.0,
+             models: str | Callable[[dict], list] | None = None, image_factor: float = 1.0, per_model_s: float | str = 0.0,
              extra_s: float = 0.0, cap: float = INFERENCE_CAP_S, rule: str | None = None):
     """Decorator for an engine function that runs a model (see the module docstring).
 
     Either pass ``duration`` (bound arguments as a dict → seconds; for fine-tunes: epochs ×
-    steps) or describe the job with ``images``/``models``/… (a :class:`Job`). The result is
+    steps) or describe the job with ``images``/``models``/… (a :class:`Job`). With ``duration``,
+    ``models`` may be a function of the bound arguments naming the models to download first. The result is
     clamped to ``[MIN_S, cap]``. Everything the function takes and returns must pickle when
     ZeroGPU is on; a generator streams each item it yields.
     """
@@ -318,7 +321,8 @@ def prefetch(task: GpuTask, args, kwargs) -> None:
         return
     bound = task.bind(args, kwargs)
     settings = bound.get("settings")
-    for name in _models(bound.get(task.models_arg)):
+    named = task.models_arg(bound) if callable(task.models_arg) else bound.get(task.models_arg)
+    for name in _models(named):
         try:
             from tlweb.catalog import ModelSpec, resolve
             from tlweb.engine.loading import download, hub_offline_forced

@@ -139,7 +139,11 @@ def check_fits(cfg: TrainConfig, settings: Settings | None = None) -> float:
 _END = object()
 
 
-@zerogpu.gpu_task(train_seconds, cap=zerogpu.TRAIN_CAP_S, rule=RULE)
+def _model_of(bound: dict) -> list:
+    return [bound["cfg"].model]
+
+
+@zerogpu.gpu_task(train_seconds, models=_model_of, cap=zerogpu.TRAIN_CAP_S, rule=RULE)  # the model downloads first
 def finetune_stream(cfg: TrainConfig, settings: Settings | None = None) -> Iterator[TrainEvent | RunResult]:
     """Train ``cfg`` into its run folder ``cfg.out_dir`` (made by the caller, see :func:`start_run`);
     yield each TrainEvent as it happens, then the RunResult.
