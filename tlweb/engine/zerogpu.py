@@ -40,9 +40,9 @@ ran a parallel torch op hangs in its first one. The worker therefore drops torch
 thread (the GPU does the heavy work there; on ZeroGPU the parent never computes anyway).
 
 Stop: an Event or an in-process queue set in the parent never reaches the worker. A long job
-stops through the file system instead: :class:`StopFile` is a picklable ``should_stop`` that
-checks for a file (e.g. ``run_dir / "STOP"``) between steps; the UI's Stop button calls
-``StopFile(path).request()``.
+stops through the file system instead: the fine-tune checks its run folder's STOP file between
+steps (:mod:`tlweb.engine.train.stream`; the Stop button writes it), and :class:`StopFile` is the
+same idea as a picklable ``should_stop`` for any other generator.
 """
 
 from __future__ import annotations
