@@ -133,6 +133,7 @@ class Handlers:
                        gr.skip(), gr.skip(), gr.skip(), gr.skip())
         finally:
             worker.close()
+            sess.start(None)  # nothing trains any more: Stop has nothing to stop
         result = worker.result
         sess.last_run = result.run_id
         yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
@@ -220,6 +221,7 @@ class Handlers:
         finally:
             if worker is not None:
                 worker.close()
+            sess.start(None)
             stopped = self._finish(exp_dir, sess, ok) or any(r.stopped for r in results)
         best = max(results, key=lambda r: r.test_accuracy, default=None)
         text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
@@ -273,6 +275,7 @@ class Handlers:
         finally:
             if worker is not None:
                 worker.close()
+            sess.start(None)
             stopped = self._finish(exp_dir, sess, ok)
         yield status_html(f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows)} runs",
                           1.0, "stopped" if stopped else "done", detail=note), \
