@@ -121,7 +121,20 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
             f"The file '{label}' is over {settings.max_upload_mb} MB, the upload limit. "
             "Resize or compress it and try again."
         )
-    return _decode(data, settings, label, draft)
+    return _guarded(_decode, data, settings, label, draft)
+
+
+def _guarded(fn, data: bytes, settings: Settings, label: str, *args):
+    """``fn(data, settings, label, *args)`` with any decoder failure as an :class:`ImageError`:
+    malformed files raise more than PIL's documented classes (struct.error, IndexError …)."""
+    try:
+        return fn(data, settings, label, *args)
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError(f"'{label}' needs more memory to decode than this server has free.") from None
+    except Exception as exc:  # noqa: BLE001 - found by fuzzing: one sentence, never a trace
+        raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({type(exc).__name__}).") from None
 
 
 def _check_pixels(size: tuple[int, int], settings: Settings, label: str) -> None:
@@ -135,13 +148,23 @@ def _check_pixels(size: tuple[int, int], settings: Settings, label: str) -> None
         )
 
 
-def _decode(data: bytes, settings: Settings, label: str, draft: int | None = None) -> Image.Image:
-    """Open (header only), check the pixel count against *this call's* limit, then decode.
+def probe(data: bytes, settings: Settings | None = None, label: str = "the image") -> str:
+    """Check ``data`` as an image without decoding a pixel: the byte limit, a format this app
+    reads, the pixel limit from the header. Returns the format ("jpeg", "png" …); raises
+    :class:`ImageError`. For images that arrive inline (base64 data URLs) before they are stored."""
+    settings = settings or get_settings()
+    if not data:
+        raise ImageError(f"{label[:1].upper()}{label[1:]} is empty (0 bytes).")
+    if len(data) > settings.max_upload_bytes:
+        raise ImageError(f"{label[:1].upper()}{label[1:]} is over {settings.max_upload_mb} MB, the upload limit. "
+                         "Resize or compress it and try again.")
+    img = _guarded(_open, data, settings, label)
+    _check_pixels(img.size, settings, label)
+    return (img.format or "png").lower()
 
-    PIL's own decompression-bomb check reads the process-wide ``Image.MAX_IMAGE_PIXELS``; it stays
-    at :data:`PIL_PIXEL_CEILING` (set once at import) as a backstop, and the per-call limit is
-    checked here, in front of the decode, so concurrent calls with different limits never meet.
-    """
+
+def _open(data: bytes, settings: Settings, label: str) -> Image.Image:
+    """PIL's lazy open (the header only), its errors as sentences."""
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -155,6 +178,17 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
+    return img
+
+
+def _decode(data: bytes, settings: Settings, label: str, draft: int | None = None) -> Image.Image:
+    """Open (header only), check the pixel count against *this call's* limit, then decode.
+
+    PIL's own decompression-bomb check reads the process-wide ``Image.MAX_IMAGE_PIXELS``; it stays
+    at :data:`PIL_PIXEL_CEILING` (set once at import) as a backstop, and the per-call limit is
+    checked here, in front of the decode, so concurrent calls with different limits never meet.
+    """
+    img = _open(data, settings, label)
     _check_pixels(img.size, settings, label)  # the header's size, before any pixel is decoded
     if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
         # keep >= 2x the needed side so the processor still downsamples from a sharp picture
