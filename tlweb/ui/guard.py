@@ -97,11 +97,10 @@ def discard_refused(values, settings: Settings) -> list[Path]:
 
 
 def hold_uploads(values, client: str | None) -> None:
-    """The session uses these uploads: they go when it ends (shared mode)."""
-    from tlweb.config import get_settings
+    """The session uses these uploads: they go when it ends (shared mode, see :func:`release`)."""
     from tlweb.engine import budget
 
-    if not client or not get_settings().shared:
+    if not client:
         return
     for path in upload_paths(values):
         budget.hold(client, path)

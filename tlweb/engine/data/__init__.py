@@ -85,6 +85,9 @@ def load_data(source: str, *, image_column: str | None = None, label_column: str
         raise DataError(f"'{clip(path.name)}' is a file but not a .zip: give a folder of class folders or a zip of them.")
     if source.startswith(("/", "./", "../", "~")) or "\\" in source or source.lower().endswith(".zip"):
         raise DataError(f"The dataset path '{clip(source)}' does not exist.")
+    if not access.is_hub_id(source):
+        raise DataError(f"'{clip(source)}' is neither a local folder, a .zip, nor a valid Hugging Face dataset id "
+                        "(ids look like 'beans' or 'owner/name').")
     return load_hub_dataset(source, image_column=image_column, label_column=label_column, split=split,
                             test_fraction=test_fraction, seed=seed, settings=settings)
 
