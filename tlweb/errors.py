@@ -35,8 +35,12 @@ def first_line(exc: BaseException, limit: int | None = 200) -> str:
 
 def clip(text, limit: int = 60) -> str:
     """``text`` on one line, cut to ``limit`` characters with its length said: how a name a client
-    typed appears in a message (a 5,000-character model id must not come back whole)."""
+    typed appears in a message (a 5,000-character model id must not come back whole). An absolute
+    path keeps only its last part ("…/my-model"): messages never carry the server's folders."""
     text = " ".join(str(text).split())
+    if text.startswith(("/", "~/")) and len(text) > 1 and "/" in text.rstrip("/")[1:]:
+        last = text.rstrip("/").rsplit("/", 1)[-1]
+        return "…/" + clip(last, max(8, limit - 2))
     if len(text) <= limit:
         return text
     return f"{text[: max(1, limit - 1)]}… ({len(text):,} characters)"

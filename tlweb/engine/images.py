@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tlweb.config import Settings, get_settings
-from tlweb.errors import ImageError, first_line
+from tlweb.errors import ImageError, clip, first_line
 
 # Truncated files must fail loudly rather than decode half an image silently.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -94,11 +94,15 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ImageError(f"The file '{label}' does not exist.")
-        if path.is_dir():
-            raise ImageError(f"'{label}' is a folder, not an image.")
-        size = path.stat().st_size
+        label = clip(label)
+        try:
+            if not path.exists():
+                raise ImageError(f"The file '{label}' does not exist.")
+            if path.is_dir():
+                raise ImageError(f"'{label}' is a folder, not an image.")
+            size = path.stat().st_size
+        except OSError as exc:  # a name too long for the file system, a file that cannot be read
+            raise ImageError(f"The file '{label}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
         if size == 0:
             raise ImageError(f"The file '{label}' is empty (0 bytes).")
         if size > settings.max_upload_bytes:
@@ -106,7 +110,10 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
                 f"The file '{label}' is {_human(size)}; the limit is {settings.max_upload_mb} MB. "
                 "Resize or compress it and try again."
             )
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageError(f"The file '{label}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):

@@ -116,10 +116,11 @@ def discard_upload(path) -> None:
         path.unlink()
     except OSError:
         return
-    try:
-        path.parent.rmdir()
-    except OSError:
-        pass
+    if len(path.parent.name) >= 32 and all(c in "0123456789abcdef" for c in path.parent.name):
+        try:  # gradio's per-upload folder (named by the content hash), when left empty
+            path.parent.rmdir()
+        except OSError:
+            pass
 
 
 def load_hub_dataset(hub_id: str, *, image_column: str | None = None, label_column: str | None = None,
