@@ -45,7 +45,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf pixels are handled below
+            arr = np.asarray(img, dtype=np.float64)
         finite = arr[np.isfinite(arr)]
         if finite.size == 0:
             arr = np.zeros(arr.shape)
