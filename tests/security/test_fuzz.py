@@ -111,12 +111,8 @@ def test_fuzz_image_decode(data):
     except ImageError as exc:
         assert "\n" not in str(exc) and "Traceback" not in str(exc)
     try:
-        assert probe(data, LIMITS, "fuzz") in {"png", "jpeg", "gif", "bmp", "tiff", "webp", "ppm", "mpo", "ico",
-                                               "pcx", "tga", "im", "dib", "sgi", "spider", "xbm", "psd", "eps",
-                                               "fli", "ftex", "gbr", "mpeg", "msp", "pcd", "pixar", "qoi", "sun",
-                                               "wmf", "xpm", "dds", "blp", "bufr", "cur", "dcx", "fits", "grib",
-                                               "hdf5", "icns", "iptc", "jpeg2000", "mcidas", "mic", "palm", "pdf",
-                                               "avif", "imt", "xvthumb", "wal", "gd", "bmp+alpha", "cur"}
+        fmt = probe(data, LIMITS, "fuzz")  # the header alone: a format name, within the limits
+        assert isinstance(fmt, str) and fmt
     except ImageError:
         pass
     _count("image decode", t0)
@@ -155,7 +151,7 @@ NAMES = st.one_of(
 def zip_bytes(draw):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for i in range(draw(st.integers(0, 8))):
+        for _ in range(draw(st.integers(0, 8))):
             name = draw(NAMES)
             content = draw(st.one_of(st.sampled_from(SEEDS), st.binary(max_size=512)))
             info = zipfile.ZipInfo(name)

@@ -26,7 +26,7 @@ def test_shared_model_box_is_no_file_existence_oracle(shared_client, example_ima
     img = handle_file(str(example_image))
     answers = []
     for name in (str(real), str(tmp_path / "no-such-folder"), str(demo_models["demo-vit"]), "/etc", "/etc/passwd"):
-        msg = _error(lambda: shared_client.predict(img, "demo-vit", name, 3, api_name="/classify"))
+        msg = _error(lambda name=name: shared_client.predict(img, "demo-vit", name, 3, api_name="/classify"))
         answers.append(msg.replace(clip(name), "<given>").replace(f"…/{os.path.basename(name)}", "<given>"))
         assert str(tmp_path) not in msg
     assert len(set(answers)) == 1, answers  # the same sentence whether the folder exists, is a model or not

@@ -37,11 +37,12 @@ def cmd_models(args) -> int:
 
     specs = list_models(args.task, settings)
     if args.json:
-        print_json({"models": [dict(s.facts(), key=s.key) for s in specs]})
+        print_json({"models": [dict(s.facts(), key=s.key, label=s.label) for s in specs]})
     else:
         for s in specs:
             size = f"{s.params_m:g}M" if s.params_m else "?"
-            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {s.hub_id}")
+            where = s.label_note if s.source == "run" else s.hub_id  # runs: their title, not a folder path
+            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {where}")
     return 0
 
 
