@@ -20,6 +20,8 @@ Environment variables (all optional):
 - ``TLWEB_SESSION_DISK_MB``: bytes one browser session may unpack from zips (default 2048).
 - ``TLWEB_MAX_DOWNLOAD_MB``: in shared mode, the largest Hub download (model or dataset) a client
   may trigger (default 2048; the home budget applies too).
+- ``TLWEB_SHARE_CLI_RUNS=1``: in shared mode, runs made from the command line are listed for every
+  client, read-only (by default a client sees only the runs its own browser session made).
 
 Serving mode (:attr:`Settings.mode`): ``local`` for one person on their own machine (the default,
 ``--host 127.0.0.1``): typed local folders are accepted. ``shared`` when the host is not a
@@ -112,6 +114,7 @@ class Settings:
     max_unzipped_mb: int = 4_096
     session_disk_mb: int = 2_048
     max_download_mb: int = 2_048
+    share_cli_runs: bool = False
 
     @property
     def shared(self) -> bool:
@@ -163,6 +166,7 @@ class Settings:
             max_unzipped_mb=_env_int("TLWEB_MAX_UNZIPPED_MB", 4_096),
             session_disk_mb=_env_int("TLWEB_SESSION_DISK_MB", 2_048),
             max_download_mb=_env_int("TLWEB_MAX_DOWNLOAD_MB", 2_048),
+            share_cli_runs=_env_bool("TLWEB_SHARE_CLI_RUNS"),
         )
 
 

@@ -97,8 +97,13 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
             link(parts)
 
         def end_session(request: gr.Request):
-            """The browser tab closed: its uploads and unpacked zips go (shared mode)."""
-            guard.release(getattr(request, "session_hash", None), settings)
+            """The browser tab closed: its running fine-tunes, ladders and curves stop (through their
+            folders' STOP file), and in shared mode its uploads and unpacked zips go."""
+            from tlweb.engine.owners import stop_sessions_runs
+
+            client = getattr(request, "session_hash", None)
+            stop_sessions_runs(client, settings)
+            guard.release(client, settings)
 
         demo.unload(end_session)
     demo.handles = handles
@@ -116,7 +121,8 @@ def launch_kwargs(settings: Settings) -> dict:
         "css": CSS,
         "footer_links": ["api"],
         "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
-        "allowed_paths": [str(settings.runs_dir)],
+        # No allowed_paths: the runs folder is never served as such. Handlers return a run's files
+        # after checking who asks (tlweb.engine.owners), as copies in gradio's cache (guard.serve_file).
     }
 
 

@@ -176,8 +176,10 @@ def picked_model(choice, custom: str | None) -> str:
 
 
 def refresh_choices(task: str, settings: Settings):
-    """A dropdown update with the current models (new fine-tuned runs appear)."""
-    return gr.update(choices=model_choices(task, settings))
+    """A dropdown update with the current models (new fine-tuned runs appear; in shared mode only
+    the runs this browser session made, see :mod:`tlweb.engine.owners`)."""
+    with client_scope(guard.client_id()):
+        return gr.update(choices=model_choices(task, settings))
 
 
 def example_images() -> list[str]:

@@ -120,6 +120,37 @@ def delete_cache(settings: Settings) -> tuple[int, int]:
     return (1800, 7200) if settings.shared else (86400, 86400)
 
 
+def serve_file(path) -> str:
+    """A file from ``TLWEB_HOME`` (a run's model zip, its mistake images) made downloadable: linked
+    (or copied) under a random folder of gradio's upload folder, which gradio serves and ages out.
+    The runs folder itself is never opened to the web (no ``allowed_paths``): only what a handler
+    returned, after its ownership check, reaches a client."""
+    import os
+    import secrets
+    import shutil
+
+    src = Path(path)
+    folder = upload_root() / f"tlweb-{secrets.token_hex(12)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / src.name
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system (or no hard links): a copy
+        shutil.copyfile(src, dst)
+    return str(dst)
+
+
+def serve_gallery(items) -> list:
+    """(path, caption) pairs with each path served by :func:`serve_file`."""
+    out = []
+    for path, caption in items or []:
+        try:
+            out.append((serve_file(path), caption))
+        except OSError:
+            continue
+    return out
+
+
 # --------------------------------------------------------------------------- inline images
 
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp", "tiff": "tif",

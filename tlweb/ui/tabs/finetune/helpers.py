@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import html
 import queue
 import threading
@@ -102,7 +103,9 @@ class Worker:
         self.result = None
         self.error: BaseException | None = None
         self.stop = stop
-        self.thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="tlweb-finetune")
+        context = contextvars.copy_context()  # the browser session: the runs it makes are its own
+        self.thread = threading.Thread(target=context.run, args=(self._run, work), daemon=True,
+                                       name="tlweb-finetune")
         self.thread.start()
 
     def _run(self, work):
