@@ -525,6 +525,8 @@ def download(model_id: str, settings: Settings | None = None) -> str:
     spec = resolve(model_id, settings=settings)
     if spec.is_local:
         return spec.hub_id
+    if settings.shared:  # a client asked (e.g. ZeroGPU's prefetch): sized first, into the app's own cache
+        return hub_folder(spec, settings)
     if not hub_reachable(settings=settings):
         raise ModelUnavailableError(
             f"The Hugging Face Hub cannot be reached from this machine, so '{spec.hub_id}' cannot be downloaded here."
