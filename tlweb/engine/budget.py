@@ -228,14 +228,13 @@ def release(client: str | None, delete: bool = True) -> list[Path]:
     """The session ended: forget its budget and delete what it held that no other session holds."""
     if not client:
         return []
-    with _LOCK:
+    gone = []
+    with _LOCK:  # deleting under the lock: a session taking the same folder right now waits, then sees it gone
         entry = _SESSIONS.pop(client, None)
         if entry is None:
             return []
         others = {p for s in _SESSIONS.values() for p in s["paths"]}
-    gone = []
-    if delete:
-        for path in entry["paths"]:
+        for path in entry["paths"] if delete else ():
             if path not in others and path.exists():
                 _remove(path)
                 gone.append(path)

@@ -89,8 +89,7 @@ def user_errors(fn):
     as errors, never as an empty success.
 
     Each call runs as its browser session (:func:`tlweb.access.client_scope`) so the engine keeps
-    per-session budgets; uploaded copies it used are held for the session (deleted when it ends,
-    in shared mode) and the ones an image refusal names are deleted at once.
+    per-session budgets and run ownership; uploaded copies an image refusal names are deleted at once.
     Works for plain functions and generators (long work that yields progress).
     """
 
@@ -106,7 +105,6 @@ def user_errors(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
             client = guard.client_id()
-            guard.hold_uploads(args, client)
             gen = fn(*args, **kwargs)
             try:
                 while True:
@@ -126,7 +124,6 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         client = guard.client_id()
-        guard.hold_uploads(args, client)
         try:
             with client_scope(client):
                 return fn(*args, **kwargs)

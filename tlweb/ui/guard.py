@@ -6,9 +6,9 @@ messages that leave the server.
   :func:`tlweb.access.client_scope` with it, so the engine can keep per-session budgets.
 - Gradio keeps every upload under its upload folder (``GRADIO_TEMP_DIR``, default
   ``<temp>/gradio``), one folder per content hash. :func:`discard_refused` deletes the copies a
-  handler refused; :func:`hold_uploads` ties the ones it used to the session, and :func:`release`
-  deletes them (and the session's unpacked zips) when the session ends. Gradio's own
-  ``delete_cache`` ages out the rest (see :func:`delete_cache`).
+  handler refused (a zip upload is deleted once unpacked or refused, by the engine); gradio's own
+  ``delete_cache`` ages out the rest (see :func:`delete_cache`). :func:`release` deletes the zips
+  a session unpacked when it ends.
 - :func:`data_url_to_file`: a pasted image arrives as a base64 data URL; it is checked against the
   same byte and pixel limits as a file (header only, nothing decoded) and written as is.
 - :func:`message`: the one sentence a client sees for any exception, clipped and without server
@@ -96,19 +96,11 @@ def discard_refused(values, settings: Settings) -> list[Path]:
     return gone
 
 
-def hold_uploads(values, client: str | None) -> None:
-    """The session uses these uploads: they go when it ends (shared mode, see :func:`release`)."""
-    from tlweb.engine import budget
-
-    if not client:
-        return
-    for path in upload_paths(values):
-        budget.hold(client, path)
-
-
 def release(client: str | None, settings: Settings) -> list[Path]:
-    """The session ended: in shared mode delete its uploads and unpacked zips that no other
-    session holds; in local mode only forget its budget (the caches stay for the next visit)."""
+    """The session ended: in shared mode delete the zips it unpacked that no other session holds;
+    in local mode only forget its budget (the caches stay for the next visit). Gradio's upload
+    copies are not deleted here: identical files share one copy (the examples too), so gradio's
+    ``delete_cache`` ages them out instead."""
     from tlweb.engine import budget
 
     return budget.release(client, delete=settings.shared)

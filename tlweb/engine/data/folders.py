@@ -276,11 +276,11 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     digest = _file_sha(path)
     dest = settings.cache_dir / "zips" / digest[:24]
     marker = dest / ".tlweb-complete"
+    budget.hold(access.current_client(), dest)  # before looking: a session ending now keeps it for us
     if marker.exists():
         try:
             skipped_before = json.loads(marker.read_text())
             budget.touch(marker)
-            budget.hold(access.current_client(), dest)
             return dest / "data", skipped_before
         except ValueError:
             pass
@@ -370,7 +370,6 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
         tmp.rename(dest)
     except OSError:  # another process extracted the same zip meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
-    budget.hold(client, dest)
     return dest / "data", skipped
 
 
