@@ -117,8 +117,9 @@ def build(settings: Settings | None = None) -> TabHandle:
             image = image_input("detect-image", height=300)
             model = gr.Dropdown(choices=choices, value=first, label="Detector", elem_id="detect-model",
                                 filterable=True, info="DETR, YOLOS, RT-DETR (COCO classes); OWLv2 / OWL-ViT read text.")
-            custom = gr.Textbox(label="…or any Hugging Face model id / local folder",
-                                placeholder="e.g. facebook/detr-resnet-50 or ./my-detector",
+            custom = gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+                                placeholder="e.g. facebook/detr-resnet-50" + ("" if settings.shared else
+                                                                              " or ./my-detector"),
                                 elem_id="detect-custom-model", max_lines=1)
             queries = gr.Textbox(label="What to look for (zero-shot models only)", value="cat, remote control, person",
                                  placeholder="comma-separated, e.g. cat, remote control, sofa",
