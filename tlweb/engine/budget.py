@@ -40,6 +40,7 @@ _SESSIONS: dict[str, dict] = {}  # client → {"bytes": int, "paths": set[Path]}
 
 
 def human(n: float) -> str:
+    """Bytes as "512 B", "1.5 MB", "2.0 GB"."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

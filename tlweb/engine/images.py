@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.budget import human as _human
 from tlweb.errors import ImageError, clip, first_line
 
 # Truncated files must fail loudly rather than decode half an image silently.
@@ -29,14 +30,6 @@ if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < PIL_PIXEL_CEI
     Image.MAX_IMAGE_PIXELS = PIL_PIXEL_CEILING
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
