@@ -186,6 +186,7 @@ register_tab(Tab("compare", "Compare", "tlweb.ui.tabs.compare", order=20))
 register_tab(Tab("finetune", "Fine-tune", "tlweb.ui.tabs.finetune", order=30))
 register_tab(Tab("segment", "Segment", "tlweb.ui.tabs.segment", order=40))
 register_tab(Tab("detect", "Detect", "tlweb.ui.tabs.detect", order=50))
+register_tab(Tab("explain", "Explain", "tlweb.ui.tabs.explain", order=60))
 
 
 # --------------------------------------------------------------------------- command-line modules
@@ -213,6 +214,7 @@ register_command(Command("tlweb.cli.compare", order=30))
 register_command(Command("tlweb.cli.finetune", order=40))
 register_command(Command("tlweb.cli.runs", order=45))
 register_command(Command("tlweb.cli.segment_detect", order=50))
+register_command(Command("tlweb.cli.explain", order=55))
 register_command(Command("tlweb.cli.models", order=60))
 register_command(Command("tlweb.cli.space", order=70))
 register_command(Command("tlweb.cli.report", order=80))
