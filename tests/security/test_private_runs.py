@@ -44,6 +44,9 @@ def test_a_second_session_cannot_list_open_download_or_use_the_run(owner_run, sh
     with pytest.raises(AppError) as info:  # another session's run id reads like any unknown name: a Hub id
         b.predict(handle_file(str(example_image)), "demo-vit", run_id, 3, api_name="/classify")
     assert "not in the local cache" in str(info.value)
+    with pytest.raises(AppError):  # Explain's before/after takes no other session's run either
+        b.predict(handle_file(str(example_image)), run_id, "gradcam", 0.5, api_name="/explain_before_after")
+    assert run_id not in json.dumps(b.predict(api_name="/explain_runs"))
     update = b.predict(api_name="/classify_models")
     assert run_id not in json.dumps(update)  # the model list names no other session's run
     assert (settings.runs_dir / run_id).is_dir()  # nothing was deleted by B
@@ -60,6 +63,7 @@ def test_the_owner_still_opens_downloads_and_uses_its_run(owner_run, example_ima
         assert any(n.endswith("config.json") for n in zf.namelist())
     _, facts = a.predict(handle_file(str(example_image)), "demo-vit", run_id, 3, api_name="/classify")
     assert "latency" in facts
+    assert run_id in json.dumps(a.predict(api_name="/explain_runs"))  # its own run is listed for Explain
 
 
 def test_the_runs_folder_is_not_served(owner_run, shared_url, app_url, settings):

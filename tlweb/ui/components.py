@@ -133,6 +133,18 @@ def user_errors(fn):
     return wrapper
 
 
+def for_session(fn):
+    """Run a small handler (one without :func:`user_errors`, e.g. a ``queue=False`` widget update)
+    as its browser session, so run look-ups see that session's runs (shared mode)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with client_scope(guard.client_id()):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes."""
     return [(spec.label, spec.key) for spec in list_models(task, settings or get_settings())]
@@ -175,8 +187,7 @@ def picked_model(choice, custom: str | None) -> str:
 def refresh_choices(task: str, settings: Settings):
     """A dropdown update with the current models (new fine-tuned runs appear; in shared mode only
     the runs this browser session made, see :mod:`tlweb.engine.owners`)."""
-    with client_scope(guard.client_id()):
-        return gr.update(choices=model_choices(task, settings))
+    return for_session(lambda: gr.update(choices=model_choices(task, settings)))()
 
 
 def example_images() -> list[str]:
