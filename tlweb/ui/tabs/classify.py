@@ -6,16 +6,17 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION
+from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
+from tlweb.engine.zeroshot import classify_labels, is_zero_shot
 from tlweb.ui.components import (
     TabHandle,
     image_input,
     intro,
+    model_choices,
     model_picker,
     picked_model,
-    refresh_choices,
     user_errors,
 )
 from tlweb.viz import cards
@@ -27,6 +28,10 @@ INTRO = (
     "The bars are its top guesses among the 1,000 ImageNet classes it learned. This is the knowledge that "
     "transfer learning reuses: the *Fine-tune* tab swaps the head for your own classes."
 )
+
+
+def picked_model_or_none(choice, custom):
+    return (custom or "").strip() or choice
 
 
 def facts_markdown(result) -> str:
@@ -58,6 +63,10 @@ def build(settings: Settings | None = None) -> TabHandle:
         with gr.Column(scale=6):
             with gr.Row():
                 model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone")
+                model.choices = model.choices + model_choices(ZERO_SHOT_CLASSIFICATION, settings)  # CLIP, SigLIP
+            labels = gr.Textbox(label="Labels for this zero-shot model, comma-separated (softmax for CLIP, a sigmoid "
+                                "per label for SigLIP)", value="", placeholder="e.g. cat, dog, car", max_lines=1,
+                                elem_id="classify-labels", visible=False)
             with gr.Row():
                 k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="classify-topk", scale=3)
                 button = gr.Button("Classify", variant="primary", elem_id="classify-btn", scale=1)
@@ -66,17 +75,24 @@ def build(settings: Settings | None = None) -> TabHandle:
             facts = gr.Markdown(elem_id="classify-facts")
 
     @user_errors
-    def run(image_path, choice, custom_id, top_k):
+    def run(image_path, choice, custom_id, top_k, label_text=None):
         if image_path is None:
             raise gr.Error("Upload, paste or capture an image first (or click an example).")
-        result = classify(image_path, picked_model(choice, custom_id), int(top_k), settings)
+        name = picked_model(choice, custom_id)
+        if is_zero_shot(name, settings):
+            result = classify_labels(image_path, name, label_text, top_k=int(top_k), settings=settings)
+        else:
+            result = classify(image_path, name, int(top_k), settings)
         name = result.spec.key if result.spec.source != "catalog" else result.spec.hub_id
         return topk_bar(result.predictions, title=f"Top-{len(result.predictions)} · {name}"), facts_markdown(result)
 
-    gr.on([button.click, image.upload], run, inputs=[image, model, custom, k], outputs=[plot, facts],
+    gr.on([button.click, image.upload], run, inputs=[image, model, custom, k, labels], outputs=[plot, facts],
           api_name="classify")
-    model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[model], api_name="classify_models",
-                queue=False)
+    model.focus(lambda: gr.update(choices=model_choices(CLASSIFICATION, settings)
+                                  + model_choices(ZERO_SHOT_CLASSIFICATION, settings)),
+                outputs=[model], api_name="classify_models", queue=False)
+    gr.on([model.change, custom.change], lambda c, t: gr.update(visible=is_zero_shot(picked_model_or_none(c, t), settings)),
+          inputs=[model, custom], outputs=[labels], api_name="classify_zero_shot", queue=False)
     return TabHandle(button=button, image=image, model=model, custom_model=custom, outputs={"plot": plot, "facts": facts})
 
 
