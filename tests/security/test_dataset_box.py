@@ -119,4 +119,9 @@ def test_through_the_app_the_box_refuses_server_paths(which, app_url, shared_url
         assert "dataset id" in msg and "Traceback" not in msg
         _no_leak(_without(msg, text))
         assert str(server_folder.parent) not in msg  # no absolute server path comes back
+        with pytest.raises(AppError) as info:  # the Embeddings tab's data box is the same gate
+            client.predict(backbones=["demo-vit", "demo-resnet"], custom_backbones="", zero_shot="", templates="",
+                           source="hub", hub_id=text, api_name="/leaderboard")
+        assert "dataset id" in str(info.value)
+        _no_leak(_without(str(info.value), text))
     assert _zips(settings) == before

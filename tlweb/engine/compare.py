@@ -109,7 +109,7 @@ class ModelRow:
 
     def as_dict(self) -> dict:
         return {
-            "model": clip(self.model, 120),
+            "model": self.model if len(self.model) <= 256 else clip(self.model, 120),  # as given (CLI JSON)
             "name": self.name,
             "params": self.params,
             "gflops": None if self.gflops is None else round(self.gflops, 6),
