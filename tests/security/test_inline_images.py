@@ -81,7 +81,7 @@ def test_app_answers_bad_inline_images_with_a_sentence(client, url, words):
 
 def test_app_refuses_an_inline_image_over_the_pixel_limit(shared_url):
     kind, payload = raw_call(shared_url, "classify", [file_data(url=data_url(Image.new("RGB", (9_000, 8_000)))),
-                                                      "demo-vit", "", 3])
+                                                      "demo-vit", "", 3, ""])
     assert kind == "error" and "megapixels" in str(payload)
 
 

@@ -32,11 +32,17 @@ def test_shared_model_box_is_no_file_existence_oracle(shared_client, example_ima
     assert len(set(answers)) == 1, answers  # the same sentence whether the folder exists, is a model or not
 
 
-def test_gradio_path_errors_never_show_the_working_directory(app_url, shared_url):
+def test_gradio_path_errors_never_show_the_working_directory(app_url, shared_url, example_image):
+    import httpx
+
     cwd = os.getcwd()
     for url in (app_url, shared_url):
+        with open(example_image, "rb") as f:  # control: the same call with an uploaded file answers
+            uploaded = httpx.post(f"{url.rstrip('/')}/gradio_api/upload", files=[("files", ("cat.jpg", f))]).json()[0]
+        kind, _ = raw_call(url, "classify", [file_data(path=uploaded), "demo-vit", "", 3, ""])
+        assert kind == "complete"
         for path in ("foo.png", "/etc/passwd", "../../etc/passwd"):
-            kind, payload = raw_call(url, "classify", [file_data(path=path), "demo-vit", "", 3])
+            kind, payload = raw_call(url, "classify", [file_data(path=path), "demo-vit", "", 3, ""])
             assert kind == "error"
             assert cwd not in str(payload) and "passwd" not in str(payload), payload
 

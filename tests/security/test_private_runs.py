@@ -64,6 +64,7 @@ def test_the_owner_still_opens_downloads_and_uses_its_run(owner_run, example_ima
     _, facts = a.predict(handle_file(str(example_image)), "demo-vit", run_id, 3, api_name="/classify")
     assert "latency" in facts
     assert run_id in json.dumps(a.predict(api_name="/explain_runs"))  # its own run is listed for Explain
+    assert run_id in json.dumps(a.predict(api_name="/classify_models"))  # and in the model list
 
 
 def test_the_runs_folder_is_not_served(owner_run, shared_url, app_url, settings):
