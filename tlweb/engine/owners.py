@@ -78,6 +78,17 @@ def writable(folder: Path, settings: Settings) -> bool:
     return not settings.shared or _mine(owner_of(folder, settings))
 
 
+def writable_or_refuse(path: Path, settings: Settings | None = None) -> Path:
+    """``path`` when the current client may change it (delete, push, stop); else a sentence."""
+    from tlweb.config import get_settings
+    from tlweb.errors import DataError
+
+    if not writable(path, settings or get_settings()):
+        raise DataError(f"'{path.name}' was made from the command line: on this shared server it can be opened "
+                        "and downloaded, not changed.")
+    return path
+
+
 def _running(folder: Path) -> bool:
     exp = folder / "experiment.json"
     if exp.is_file():

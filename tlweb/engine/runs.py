@@ -277,26 +277,13 @@ def finish_experiment(exp_dir: Path, status: str) -> None:
 def request_stop(ref, settings: Settings | None = None) -> Path:
     """Ask a run or an experiment to stop, from any process: writes the STOP file the training loop
     checks between steps. ``ref`` is a run / experiment id or its folder; returns the folder."""
-    path = Path(ref) if isinstance(ref, Path) or os.sep in str(ref) else writable_entry(str(ref), settings)
+    path = Path(ref) if isinstance(ref, Path) or os.sep in str(ref) else owners.writable_or_refuse(
+        entry_path(str(ref), settings), settings)
     if not path.is_dir():
         raise DataError(f"There is no run folder '{path.name}'.")
     if not ((path / "config.json").is_file() or is_experiment(path)):
         raise DataError(f"'{path.name}' is not a run or experiment folder (it has no config.json).")
     (path / STOP_FILE).write_text(now_iso() + "\n", encoding="utf-8")
-    return path
-
-
-def writable_entry(ref: str, settings: Settings | None = None) -> Path:
-    """:func:`entry_path` for a change (delete, push, stop): refused for runs made from the command
-    line when shared (they are read-only there)."""
-    settings = settings or get_settings()
-    return _writable(entry_path(ref, settings), settings)
-
-
-def _writable(path: Path, settings: Settings | None) -> Path:
-    if not owners.writable(path, settings or get_settings()):
-        raise DataError(f"'{path.name}' was made from the command line: on this shared server it can be opened "
-                        "and downloaded, not changed.")
     return path
 
 
@@ -602,7 +589,7 @@ def run_config(run_id: str, settings: Settings | None = None) -> dict:
 
 
 def delete_run(run_id: str, settings: Settings | None = None) -> None:
-    shutil.rmtree(_writable(run_path(run_id, settings), settings))
+    shutil.rmtree(owners.writable_or_refuse(run_path(run_id, settings), settings))
 
 
 def entry_info(ref: str, settings: Settings | None = None) -> RunInfo | ExperimentInfo:
@@ -632,7 +619,7 @@ def delete_entry(ref: str, settings: Settings | None = None, force: bool = False
             raise
         info = None  # an unreadable folder: force deletes it anyway
     path = info.exp_dir if isinstance(info, ExperimentInfo) else info.run_dir if info else entry_path(ref, settings)
-    _writable(path, settings)
+    owners.writable_or_refuse(path, settings)
     running = info is not None and (info.status == "running" or (
         isinstance(info, ExperimentInfo) and any(r.status == "running" for r in info.runs)))
     if running and not force:
@@ -668,7 +655,7 @@ def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
     the run folder, to logs or into error messages.
     """
     settings = settings or get_settings()
-    path = _writable(run_path(run_id, settings), settings)
+    path = owners.writable_or_refuse(run_path(run_id, settings), settings)
     model_dir = path / "model"
     if not (model_dir / "config.json").exists():
         raise DataError(f"The run '{run_id}' has no saved model to push.")
