@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from tlweb import registry
-from tlweb.config import Settings, get_settings, set_settings
+from tlweb.access import SHARED_RULE
+from tlweb.config import SHARED, Settings, get_settings, serving_mode, set_settings
+from tlweb.ui import guard
 
 log = logging.getLogger("tlweb.ui")
 
@@ -56,6 +58,9 @@ def _theme():
 
 def _badges(settings: Settings) -> str:
     badges = []
+    if settings.shared:
+        badges.append(f'<span class="tl-badge" title="{SHARED_RULE}">Shared server: list models, Hub ids, '
+                      'demo models and your own runs and uploads</span>')
     if settings.demo:
         badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights (their predictions are noise)</span>')
     try:
@@ -75,7 +80,8 @@ def _badges(settings: Settings) -> str:
 def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
     """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
-    with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False) as demo:
+    with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False,
+                   delete_cache=guard.delete_cache(settings)) as demo:
         gr.HTML(
             "<div id='tl-header'><h1>tlweb · transfer learning workbench</h1>"
             "<p>See what a pretrained vision model knows, how backbones compare, and what fine-tuning buys you.</p>"
@@ -89,6 +95,17 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
         parts = AppParts(tabs=tabs, handles=handles, settings=settings)
         for link in LINKS if links is None else links:
             link(parts)
+
+        def end_session(request: gr.Request):
+            """The browser tab closed: its running fine-tunes, ladders and curves stop (through their
+            folders' STOP file), and in shared mode its uploads and unpacked zips go."""
+            from tlweb.engine.owners import stop_sessions_runs
+
+            client = getattr(request, "session_hash", None)
+            stop_sessions_runs(client, settings)
+            guard.release(client, settings)
+
+        demo.unload(end_session)
     demo.handles = handles
     return demo
 
@@ -97,12 +114,15 @@ def launch_kwargs(settings: Settings) -> dict:
     return {
         "server_name": settings.host,
         "server_port": settings.port,
-        "show_error": True,
+        # Only our own sentences (gr.Error) reach clients: gradio's raw errors name server paths and
+        # the working directory; every handler turns its failures into sentences (user_errors).
+        "show_error": False,
         "theme": _theme(),
         "css": CSS,
         "footer_links": ["api"],
         "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
-        "allowed_paths": [str(settings.runs_dir)],
+        # No allowed_paths: the runs folder is never served as such. Handlers return a run's files
+        # after checking who asks (tlweb.engine.owners), as copies in gradio's cache (guard.serve_file).
     }
 
 
@@ -110,6 +130,9 @@ def launch(settings: Settings | None = None, **overrides):
     """Build and serve the app (blocking unless ``prevent_thread_lock=True``)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     settings = settings or get_settings()
+    host = overrides.get("server_name") or settings.host
+    if serving_mode(host) == SHARED and not settings.shared:  # reachable by others: shared, whatever was set
+        settings = settings.replace(mode=SHARED)
     if settings.demo:
         from tlweb.engine.demo import build_all
 

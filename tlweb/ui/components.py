@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import traceback
 import types
 from dataclasses import dataclass, field
 
 import gradio as gr
-from gradio import image_utils
 
+from tlweb.access import SHARED_RULE, client_scope
 from tlweb.assets import examples_dir
 from tlweb.catalog import list_models
 from tlweb.config import Settings, get_settings
-from tlweb.errors import TlwebError, first_line
+from tlweb.errors import ImageError, TlwebError, clip, scrub
+from tlweb.ui import guard
 
 log = logging.getLogger("tlweb.ui")
 
@@ -37,11 +37,15 @@ class TabHandle:
 
 
 def _raw_preprocess(self, payload):
-    """Hand the handler the uploaded file untouched (see :func:`SafeImage`)."""
+    """Hand the handler the uploaded file untouched (see :func:`SafeImage`); a pasted image (a
+    base64 data URL) is checked against the file limits and stored as is (:func:`guard.data_url_to_file`)."""
     if payload is None:
         return None
     if payload.url and payload.url.startswith("data:"):
-        return image_utils.decode_base64_to_file(payload.url, self.GRADIO_CACHE, self.format)
+        try:
+            return guard.data_url_to_file(payload.url, self.GRADIO_CACHE, get_settings())
+        except TlwebError as exc:
+            raise gr.Error(guard.message(exc), print_exception=False) from None
     if payload.path is None:
         return None
     return str(payload.path)
@@ -80,37 +84,63 @@ def lenient_choices(component):
 
 
 def user_errors(fn):
-    """Turn engine errors into ``gr.Error`` sentences; never show a stack trace.
+    """Turn every failure into a ``gr.Error`` sentence (:func:`guard.message`): never a stack
+    trace, an absolute server path or a whole 5,000-character name; refusals reach API clients
+    as errors, never as an empty success.
 
+    Each call runs as its browser session (:func:`tlweb.access.client_scope`) so the engine keeps
+    per-session budgets and run ownership; uploaded copies an image refusal names are deleted at once.
     Works for plain functions and generators (long work that yields progress).
     """
 
-    def _convert(exc: Exception) -> gr.Error:
+    def _convert(exc: Exception, args) -> gr.Error:
         if isinstance(exc, gr.Error):
-            return exc
-        if isinstance(exc, TlwebError):
-            return gr.Error(str(exc), print_exception=False)
-        log.error("unexpected error in %s: %s", fn.__name__, traceback.format_exc())
-        return gr.Error(f"Something went wrong ({type(exc).__name__}: {first_line(exc)}). The app is still running; "
-                        "try another image or model.", print_exception=False)
+            return gr.Error(clip(scrub(exc.message), 600), print_exception=False)
+        if isinstance(exc, ImageError):
+            guard.discard_refused(args, get_settings())
+        return gr.Error(guard.message(exc, fn.__name__), print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
+            client = guard.client_id()
+            gen = fn(*args, **kwargs)
             try:
-                yield from fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                raise _convert(exc) from None
+                while True:
+                    try:
+                        with client_scope(client):
+                            item = next(gen)
+                    except StopIteration:
+                        return
+                    except Exception as exc:  # noqa: BLE001
+                        raise _convert(exc, args) from None
+                    yield item
+            finally:
+                gen.close()
 
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        client = guard.client_id()
         try:
-            return fn(*args, **kwargs)
+            with client_scope(client):
+                return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise _convert(exc) from None
+            raise _convert(exc, args) from None
+
+    return wrapper
+
+
+def for_session(fn):
+    """Run a small handler (one without :func:`user_errors`, e.g. a ``queue=False`` widget update)
+    as its browser session, so run look-ups see that session's runs (shared mode)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with client_scope(guard.client_id()):
+            return fn(*args, **kwargs)
 
     return wrapper
 
@@ -136,8 +166,9 @@ def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "
         filterable=True,
     )
     custom = gr.Textbox(
-        label="…or any Hugging Face model id / local folder",
-        placeholder="e.g. google/vit-base-patch16-224 or ./my-model",
+        label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+        placeholder="e.g. google/vit-base-patch16-224" + ("" if settings.shared else " or ./my-model"),
+        info=SHARED_RULE if settings.shared else None,
         elem_id=f"{elem_prefix}-custom-model",
         max_lines=1,
     )
@@ -154,8 +185,9 @@ def picked_model(choice, custom: str | None) -> str:
 
 
 def refresh_choices(task: str, settings: Settings):
-    """A dropdown update with the current models (new fine-tuned runs appear)."""
-    return gr.update(choices=model_choices(task, settings))
+    """A dropdown update with the current models (new fine-tuned runs appear; in shared mode only
+    the runs this browser session made, see :mod:`tlweb.engine.owners`)."""
+    return for_session(lambda: gr.update(choices=model_choices(task, settings)))()
 
 
 def example_images() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,7 +34,7 @@ from tlweb.engine.train.model import load_for_training, save_mistakes, save_mode
 from tlweb.engine.train.network import RunContext
 from tlweb.engine.train.plan import gpu_duration, plan
 from tlweb.engine.train.strategies import get_strategy, strategy_names
-from tlweb.errors import DataError, ModelError, TlwebError
+from tlweb.errors import DataError, ModelError, TlwebError, clip
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
     t0 = time.perf_counter()
     runtime = Runtime(settings)
     spec = resolve(cfg.model, settings=settings)
-    base_name = spec.key if spec.source in ("catalog", "demo", "run") else spec.hub_id
+    base_name = spec.key if spec.source in ("catalog", "demo", "run", "local") else spec.hub_id
     run_id, run_dir, writer, exp_dir = _open_run(cfg, spec, runtime, settings)
     history = History()
     callbacks = Callbacks([history, Listener(on_event) if on_event else None,
@@ -205,6 +206,7 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
     }
     if writer:
         writer.write_config(config)
+    ctx = None
     try:
         model, ctx = _prepare(cfg, spec, runtime, settings, config, writer, emit, callbacks)
         fit = linear.fit_linear if ctx.strategy.head_only else network.fit_network
@@ -212,6 +214,9 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
         return _finish(ctx, outcome, run_id, run_dir, base_name, writer, t0, history)
     except TlwebError as exc:
         emit("error", message=str(exc))
+        if ctx is None and writer and not cfg.out_dir:  # refused before training (model, data): no run to keep
+            writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
     except Exception as exc:
         friendly = _friendly(exc)
@@ -248,9 +253,9 @@ def start_experiment(kind: str, model: str, data: PreparedData, strategies, sett
     settings = settings or get_settings()
     try:
         spec = resolve(model, settings=settings)
-        base = spec.key if spec.source in ("catalog", "demo", "run") else spec.hub_id
+        base = spec.key if spec.source in ("catalog", "demo", "run", "local") else spec.hub_id
     except TlwebError:
-        base = str(model)  # the first run will say what is wrong with it
+        base = clip(str(model))  # the first run will say what is wrong with it
     return new_experiment(kind, base, list(strategies), settings, data=_data_summary(data), shots=shots,
                           train_config={k: v for k, v in train_kwargs.items() if isinstance(v, (int, float, str))})
 

@@ -12,6 +12,7 @@ from tlweb.engine.classify import classify
 from tlweb.engine.zeroshot import classify_labels, is_zero_shot
 from tlweb.ui.components import (
     TabHandle,
+    for_session,
     image_input,
     intro,
     model_choices,
@@ -88,8 +89,8 @@ def build(settings: Settings | None = None) -> TabHandle:
 
     gr.on([button.click, image.upload], run, inputs=[image, model, custom, k, labels], outputs=[plot, facts],
           api_name="classify")
-    model.focus(lambda: gr.update(choices=model_choices(CLASSIFICATION, settings)
-                                  + model_choices(ZERO_SHOT_CLASSIFICATION, settings)),
+    model.focus(for_session(lambda: gr.update(choices=model_choices(CLASSIFICATION, settings)
+                                              + model_choices(ZERO_SHOT_CLASSIFICATION, settings))),
                 outputs=[model], api_name="classify_models", queue=False)
     gr.on([model.change, custom.change], lambda c, t: gr.update(visible=is_zero_shot(picked_model_or_none(c, t), settings)),
           inputs=[model, custom], outputs=[labels], api_name="classify_zero_shot", queue=False)

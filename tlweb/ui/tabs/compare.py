@@ -186,8 +186,9 @@ def build(settings: Settings | None = None) -> TabHandle:
                 filterable=True,
             )
             custom = gr.Textbox(
-                label="…and/or Hugging Face model ids or local folders, comma-separated",
-                placeholder="e.g. google/vit-base-patch16-224, ./my-model",
+                label="…and/or Hugging Face model ids" + ("" if settings.shared else " or local folders")
+                      + ", comma-separated",
+                placeholder="e.g. google/vit-base-patch16-224" + ("" if settings.shared else ", ./my-model"),
                 elem_id="compare-custom-models",
                 max_lines=1,
             )

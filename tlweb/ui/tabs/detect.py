@@ -15,7 +15,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
 from tlweb.engine.images import load_image
 from tlweb.errors import TlwebError
-from tlweb.ui.components import TabHandle, image_input, intro, model_choices, picked_model, user_errors
+from tlweb.ui.components import TabHandle, for_session, image_input, intro, model_choices, picked_model, user_errors
 from tlweb.viz import cards
 from tlweb.viz.common import message_figure
 from tlweb.viz.detect import COUNT_HEADERS, box_colors, count_rows, counts_figure, draw_boxes, summary_html
@@ -117,8 +117,9 @@ def build(settings: Settings | None = None) -> TabHandle:
             image = image_input("detect-image", height=300)
             model = gr.Dropdown(choices=choices, value=first, label="Detector", elem_id="detect-model",
                                 filterable=True, info="DETR, YOLOS, RT-DETR (COCO classes); OWLv2 / OWL-ViT read text.")
-            custom = gr.Textbox(label="…or any Hugging Face model id / local folder",
-                                placeholder="e.g. facebook/detr-resnet-50 or ./my-detector",
+            custom = gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+                                placeholder="e.g. facebook/detr-resnet-50" + ("" if settings.shared else
+                                                                              " or ./my-detector"),
                                 elem_id="detect-custom-model", max_lines=1)
             queries = gr.Textbox(label="What to look for (zero-shot models only)", value="cat, remote control, person",
                                  placeholder="comma-separated, e.g. cat, remote control, sofa",
@@ -163,7 +164,7 @@ def build(settings: Settings | None = None) -> TabHandle:
           outputs=[state, output, table, plot, summary, facts], api_name="detect")
     gr.on([threshold.change], rerender, inputs=[state, threshold], outputs=[output, table, plot, summary],
           api_name="detect_render", show_progress="hidden", trigger_mode="always_last")
-    gr.on([model.change, custom.blur], model_changed, inputs=[model, custom], outputs=[queries, threshold],
+    gr.on([model.change, custom.blur], for_session(model_changed), inputs=[model, custom], outputs=[queries, threshold],
           api_name="detect_model_kind", queue=False, show_progress="hidden")
     return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
                      outputs={"image": output, "table": table, "plot": plot, "summary": summary, "facts": facts})

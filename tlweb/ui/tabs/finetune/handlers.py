@@ -13,6 +13,7 @@ import gradio as gr
 from tlweb.config import Settings
 from tlweb.errors import DataError, TlwebError
 from tlweb.ui.components import user_errors
+from tlweb.ui.guard import serve_file, serve_gallery
 from tlweb.ui.tabs.finetune.helpers import (
     N_SLOTS,
     SHOTS,
@@ -139,7 +140,7 @@ class Handlers:
                tv.confusion_heatmap(result.metrics.get("confusion_matrix") or [],
                                     result.metrics.get("class_names") or cfg.data.class_names),
                tv.per_class_bars(result.metrics.get("per_class") or {}),
-               tv.mistake_captions(result.mistakes), *self.runs_outputs(result.run_id))
+               serve_gallery(tv.mistake_captions(result.mistakes)), *self.runs_outputs(result.run_id))
 
     @staticmethod
     def _done_text(result) -> str:
@@ -298,12 +299,12 @@ class Handlers:
         names = ", ".join(info.class_names[:20]) + (" …" if len(info.class_names) > 20 else "")
         facts = [("run", info.run_id), ("status", info.status), ("strategy", tv.strategy_legend(info.strategy)),
                  ("base model", info.base_model), (f"{len(info.class_names)} classes", names),
-                 ("created", str(info.created).replace("T", " ")[:19]), ("model folder", str(info.model_dir))]
+                 ("created", str(info.created).replace("T", " ")[:19])]
         if info.experiment_id:
             facts.insert(1, ("experiment", info.experiment_id))
-        body = (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("run", "model folder"))
+        body = (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("run",))
         body += (f"<div class='ft-hint'>In the <b>Classify</b> tab, pick <i>{html.escape(info.title + RUN_LABEL_SUFFIX)}"
-                 "</i> or paste the model folder.</div>")
+                 f"</i> or type <code>{html.escape(info.run_id)}</code>.</div>")
         return tv.training_curves(events, title=f"Curves · {info.title}"), body
 
     def _experiment_details(self, info):
@@ -335,7 +336,7 @@ class Handlers:
             raise TlwebError(NO_PICK)
         if is_experiment(entry_path(ref, self.settings)):
             raise TlwebError("An experiment holds several models: pick one of its runs to download its model.")
-        return gr.update(value=str(export_zip(ref, self.settings)), visible=True)
+        return gr.update(value=serve_file(export_zip(ref, self.settings)), visible=True)
 
     def push(self, run_id, repo, token_v, private_v):
         from tlweb.engine.runs import push_to_hub

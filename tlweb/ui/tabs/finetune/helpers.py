@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import html
 import queue
 import threading
@@ -102,7 +103,9 @@ class Worker:
         self.result = None
         self.error: BaseException | None = None
         self.stop = stop
-        self.thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="tlweb-finetune")
+        context = contextvars.copy_context()  # the browser session: the runs it makes are its own
+        self.thread = threading.Thread(target=context.run, args=(self._run, work), daemon=True,
+                                       name="tlweb-finetune")
         self.thread.start()
 
     def _run(self, work):
@@ -267,7 +270,7 @@ def prepare_data(source, zip_file, hub_id, image_column, label_column, names, fi
         paths = _paths([zip_file] if zip_file and not isinstance(zip_file, list) else zip_file)
         if not paths:
             raise DataError("Upload a .zip of class folders first (one folder per class, images inside).")
-        return engine_data.load_data(paths[0], settings=settings)
+        return engine_data.load_upload(paths[0], settings=settings)  # unpacked within budgets, then deleted
     if source == "classes":
         classes = class_uploads(names, files)
         if not classes:
@@ -276,8 +279,8 @@ def prepare_data(source, zip_file, hub_id, image_column, label_column, names, fi
     if source == "hub":
         if not hub_id or not str(hub_id).strip():
             raise DataError("Type a Hugging Face dataset id first (for example 'beans' or 'cifar10').")
-        return engine_data.load_data(str(hub_id).strip(), image_column=(image_column or "").strip() or None,
-                                     label_column=(label_column or "").strip() or None, settings=settings)
+        return engine_data.load_hub_dataset(hub_id, image_column=image_column, label_column=label_column,
+                                            settings=settings)  # an id in every mode, never a server path
     raise DataError(f"Unknown data source '{source}': pick one of the options.")
 
 
