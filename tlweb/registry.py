@@ -186,6 +186,7 @@ register_tab(Tab("compare", "Compare", "tlweb.ui.tabs.compare", order=20))
 register_tab(Tab("finetune", "Fine-tune", "tlweb.ui.tabs.finetune", order=30))
 register_tab(Tab("segment", "Segment", "tlweb.ui.tabs.segment", order=40))
 register_tab(Tab("detect", "Detect", "tlweb.ui.tabs.detect", order=50))
+register_tab(Tab("learn", "Learn", "tlweb.ui.tabs.learn", order=90))
 
 
 # --------------------------------------------------------------------------- command-line modules

@@ -29,7 +29,7 @@ def cmd_serve(args) -> int:
                   "(cached and local models still work).", flush=True)
             settings = set_settings(settings.replace(demo=True))
 
-    print(f"tlweb: serving on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else ""),
+    print(f"tlweb: starting on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else ""),
           flush=True)
     launch(settings)
     return 0

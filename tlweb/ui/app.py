@@ -7,6 +7,7 @@ hands them to the ``links``, which wire tabs to each other after every tab is bu
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ import gradio as gr
 
 from tlweb import registry
 from tlweb.config import Settings, get_settings, set_settings
+from tlweb.viz.common import THEME_CSS
 
 log = logging.getLogger("tlweb.ui")
 
@@ -31,21 +33,45 @@ class AppParts:
 
 # Functions (AppParts) → None that wire one tab to another, run once every tab is built
 # (e.g. "Explain this image" from Classify: copy the image across and select the Explain tab).
-LINKS: tuple[Callable[[AppParts], None], ...] = ()
+def _learn_steps(parts: AppParts) -> None:
+    """The Learn tab's "Show me" buttons open and run the other tabs."""
+    from tlweb.ui.tabs.learn import link
+
+    link(parts)
+
+
+LINKS: tuple[Callable[[AppParts], None], ...] = (_learn_steps,)
 
 CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto;}
-#tl-header h1 {margin-bottom: 0.1em; font-size: 1.9em;}
-#tl-header p {margin-top: 0; color: var(--body-text-color-subdued);}
-.tl-intro {font-size: 0.95em; padding: 0.2em 0 0.6em 0; color: var(--body-text-color-subdued);}
+.gradio-container {max-width: 1280px !important; margin: auto; padding-top: 6px !important;}
+#tl-header-row {align-items: center; gap: 10px;}
+#tl-header h1 {margin: 0; font-size: 1.4em; line-height: 1.25;}
+#tl-header p {margin: 0; color: var(--body-text-color-subdued); font-size: 0.88em;}
+#tl-badges {text-align: right;}
+#tl-badges .tl-badge {margin: 1px 0 1px 6px;}
+.tl-intro {font-size: 0.92em; padding: 0 0 0.2em 0; color: var(--body-text-color-subdued);}
+.tl-intro p {margin: 0.1em 0;}
 .tl-badge {display:inline-block; padding: 2px 10px; border-radius: 999px; font-size: 0.8em; margin-right: 6px;
            background: var(--block-background-fill); border: 1px solid var(--border-color-primary);}
 .tl-badge.warn {background: #FEF3C7; color: #92400E; border-color: #FCD34D;}
 .tl-badge.ok {background: #D1FAE5; color: #065F46; border-color: #6EE7B7;}
 .tl-top1 {font-size: 1.35em; font-weight: 600; margin: 0.2em 0 0.4em 0;}
 .tl-top1 span {color: var(--color-accent); margin-left: 0.4em;}
+.tl-model-state {font-size: 0.88em; padding: 2px 2px;}
+.tl-model-state.ok {color: #047857;}
+/* table headers wrap between words, never inside one ("strateg y") */
+table th, table th * {word-break: normal !important; overflow-wrap: normal !important; hyphens: manual;}
 footer {display: none !important;}
-"""
+/* presenter mode (?present=1 or the header toggle): large type, technical cards hidden */
+body.tl-present {--text-xxs: 12px; --text-xs: 14px; --text-sm: 16px; --text-md: 19px; --text-lg: 22px;
+  --text-xl: 28px; --text-xxl: 34px; --body-text-size: 19px; --block-label-text-size: 16px;
+  --block-info-text-size: 15px; --block-title-text-size: 18px; --button-large-text-size: 22px;
+  --button-medium-text-size: 19px; --button-small-text-size: 16px; --checkbox-label-text-size: 17px;
+  --input-text-size: 19px; --prose-text-size: 19px; --section-header-text-size: 19px;}
+body.tl-present .tl-tech, body.tl-present #tl-header p, body.tl-present #tl-badges {display: none !important;}
+body.tl-present .tl-top1 {font-size: 1.8em;}
+body.tl-present .gradio-container {max-width: 1400px !important; padding-bottom: 70vh !important;}
+""" + THEME_CSS
 
 def _theme():
     # No web fonts: the app must render offline and in kiosk demos.
@@ -55,9 +81,11 @@ def _theme():
 
 
 def _badges(settings: Settings) -> str:
+    """Demo mode, the device and whether the Hub answers; filled in after the page loads, so
+    starting the server imports no torch and waits for no network check."""
     badges = []
     if settings.demo:
-        badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights (their predictions are noise)</span>')
+        badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights</span>')
     try:
         from tlweb.engine.loading import hub_reachable, pick_device
 
@@ -66,21 +94,60 @@ def _badges(settings: Settings) -> str:
         if hub_reachable(timeout=1.5, settings=settings):
             badges.append('<span class="tl-badge ok">Hugging Face Hub reachable</span>')
         else:
-            badges.append('<span class="tl-badge warn">Hub unreachable: cached, local and demo models only</span>')
+            badges.append('<span class="tl-badge warn">Hub unreachable: models marked ✓ only</span>')
     except Exception as exc:  # noqa: BLE001 - a badge must never stop the app
         log.warning("badge check failed: %s", exc)
     return " ".join(badges)
+
+
+PRESENT_JS = "() => { document.body.classList.toggle('tl-present'); }"
+PRESENT_FROM_URL_JS = ("() => { if (new URLSearchParams(window.location.search).get('present') === '1') "
+                       "document.body.classList.add('tl-present'); }")
+# In presenter mode a tab's main button brings its results into view (they fit on one screen).
+RESULTS_IN_VIEW_JS = """() => {
+  const anchors = %s;
+  document.addEventListener('click', (e) => {
+    const b = e.target.closest && e.target.closest('button');
+    if (!b || !anchors[b.id] || !document.body.classList.contains('tl-present')) return;
+    setTimeout(() => {
+      const els = anchors[b.id].map((id) => document.getElementById(id)).filter((el) => el && el.offsetParent);
+      if (!els.length) return;
+      const top = els.reduce((a, c) => (c.getBoundingClientRect().top < a.getBoundingClientRect().top ? c : a));
+      window.scrollTo({top: top.getBoundingClientRect().top + window.scrollY - 8});
+    }, 250);
+  }, true);
+}"""
+
+
+def _result_anchors(handles: dict) -> dict[str, list[str]]:
+    """Each tab's main button → the elem_ids of its outputs (the page scrolls to the top one)."""
+    out = {}
+    for handle in handles.values():
+        button = getattr(handle, "button", None)
+        outputs = getattr(handle, "outputs", None) or {}
+        ids = [c.elem_id for c in outputs.values() if getattr(c, "elem_id", None)]
+        if button is not None and button.elem_id and ids and handle.image is not None:
+            out[button.elem_id] = ids
+    return out
+
+
+def _header(settings: Settings) -> gr.HTML:
+    """Title, badges (filled after the page loads) and the presenter-mode switch, in one compact row."""
+    with gr.Row(equal_height=False, elem_id="tl-header-row"):
+        gr.HTML("<div id='tl-header'><h1>tlweb · transfer learning workbench</h1>"
+                "<p>See what pretrained vision models know, how backbones compare, and what fine-tuning buys you.</p>"
+                "</div>", padding=False, scale=6)
+        badges = gr.HTML("", elem_id="tl-badges", padding=False, scale=5)
+        present = gr.Button("Presenter mode", size="sm", elem_id="tl-present-toggle", scale=0, min_width=140)
+    present.click(None, js=PRESENT_JS, api_name="presenter_mode", queue=False)
+    return badges
 
 
 def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
     """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
     with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False) as demo:
-        gr.HTML(
-            "<div id='tl-header'><h1>tlweb · transfer learning workbench</h1>"
-            "<p>See what a pretrained vision model knows, how backbones compare, and what fine-tuning buys you.</p>"
-            f"<div>{_badges(settings)}</div></div>"
-        )
+        badges = _header(settings)
         handles = {}
         with gr.Tabs(elem_id="tl-tabs") as tabs:
             for tab in registry.tabs():
@@ -89,6 +156,11 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
         parts = AppParts(tabs=tabs, handles=handles, settings=settings)
         for link in LINKS if links is None else links:
             link(parts)
+        demo.load(lambda: _badges(settings), outputs=[badges], api_name="badges", queue=False,
+                  show_progress="hidden")
+        demo.load(None, js=PRESENT_FROM_URL_JS, api_name="presenter_from_url", queue=False)
+        demo.load(None, js=RESULTS_IN_VIEW_JS % json.dumps(_result_anchors(handles)), api_name="results_in_view",
+                  queue=False)
     demo.handles = handles
     return demo
 
@@ -107,19 +179,47 @@ def launch_kwargs(settings: Settings) -> dict:
 
 
 def launch(settings: Settings | None = None, **overrides):
-    """Build and serve the app (blocking unless ``prevent_thread_lock=True``)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    settings = settings or get_settings()
-    if settings.demo:
-        from tlweb.engine.demo import build_all
+    """Build and serve the app (blocking unless ``prevent_thread_lock=True``).
 
-        build_all(settings)  # tiny: a few seconds, once
+    Nothing slow happens before the server answers: demo models are built when first picked
+    (with progress in the page), torch is imported after the server is up. The terminal gets one
+    line per event (:mod:`tlweb.events`), not library progress bars."""
+    import time
+
+    from tlweb.events import event, show_events
+
+    t0 = time.perf_counter()
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    show_events()
+    settings = settings or get_settings()
     demo = build_app(settings)
     kwargs = launch_kwargs(settings)
     kwargs.update(overrides)
+    block = not kwargs.pop("prevent_thread_lock", False)
+    kwargs.setdefault("quiet", True)
     demo.queue(default_concurrency_limit=2)
-    demo.launch(**kwargs)
+    demo.launch(prevent_thread_lock=True, **kwargs)
+    event("ready at %s (started in %.1f s)%s", demo.local_url or f"http://{settings.host}:{settings.port}/",
+          time.perf_counter() - t0, " — demo models are built when first picked" if settings.demo else "")
+    _warm_imports()
+    if block:
+        demo.block_thread()
     return demo
+
+
+def _warm_imports() -> None:
+    """Import torch and transformers in the background once the page is served, so the first
+    click does not wait for them."""
+    import threading
+
+    def work():
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except Exception:  # noqa: BLE001 - the first request will say what is missing
+            pass
+
+    threading.Thread(target=work, name="tlweb-warm-imports", daemon=True).start()
 
 
 def launch_single(name: str, build) -> None:

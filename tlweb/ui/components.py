@@ -33,6 +33,7 @@ class TabHandle:
     model: gr.components.Component | None = None  # the model dropdown (values tlweb.catalog.resolve takes)
     custom_model: gr.Textbox | None = None  # the free-text model id / folder
     outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
+    inputs: dict[str, gr.components.Component] = field(default_factory=dict)  # other inputs by name (Detect: queries)
     state: gr.State | None = None  # the stored result the outputs are drawn from
 
 
@@ -79,20 +80,32 @@ def lenient_choices(component):
     return component
 
 
-def user_errors(fn):
+def user_errors(fn=None, *, toast: bool = True):
     """Turn engine errors into ``gr.Error`` sentences; never show a stack trace.
 
-    Works for plain functions and generators (long work that yields progress).
+    Works for plain functions and generators (long work that yields progress). With
+    ``toast=False`` the sentence is not shown as a toast (which would cover results) but kept
+    for :func:`tlweb.ui.failures.replace_on_error`, which shows it in place of the outputs;
+    API clients receive the error either way.
     """
+    if fn is None:
+        return functools.partial(user_errors, toast=toast)
 
     def _convert(exc: Exception) -> gr.Error:
         if isinstance(exc, gr.Error):
-            return exc
-        if isinstance(exc, TlwebError):
-            return gr.Error(str(exc), print_exception=False)
-        log.error("unexpected error in %s: %s", fn.__name__, traceback.format_exc())
-        return gr.Error(f"Something went wrong ({type(exc).__name__}: {first_line(exc)}). The app is still running; "
-                        "try another image or model.", print_exception=False)
+            err = exc
+        elif isinstance(exc, TlwebError):
+            err = gr.Error(str(exc), print_exception=False)
+        else:
+            log.error("unexpected error in %s: %s", fn.__name__, traceback.format_exc())
+            err = gr.Error(f"Something went wrong ({type(exc).__name__}: {first_line(exc)}). The app is still running; "
+                           "try another image or model.", print_exception=False)
+        if not toast:
+            from tlweb.ui.failures import remember
+
+            remember(fn, err.message)
+            err.visible = False
+        return err
 
     if inspect.isgeneratorfunction(fn):
 
@@ -116,22 +129,28 @@ def user_errors(fn):
 
 
 def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
-    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes."""
-    return [(spec.label, spec.key) for spec in list_models(task, settings or get_settings())]
+    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes,
+    the label says whether the model is ready or needs a download (:mod:`tlweb.ui.model_state`)."""
+    from tlweb.ui.model_state import labelled_choices
+
+    settings = settings or get_settings()
+    return labelled_choices(list_models(task, settings), settings)
 
 
 def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",
                  multiselect: bool = False, value=None, info: str | None = None):
     """A dropdown over the catalog (plus demo models and fine-tuned runs) and a free-text box."""
+    from tlweb.ui.model_state import first_ready
+
     choices = model_choices(task, settings)
     if value is None:
-        value = [c[1] for c in choices[:2]] if multiselect else (choices[0][1] if choices else None)
+        value = [c[1] for c in choices[:2]] if multiselect else first_ready(choices)
     dropdown = gr.Dropdown(
         choices=choices,
         value=value,
         multiselect=multiselect,
         label=label,
-        info=info or "Curated checkpoints; demo models are tiny, most with random weights.",
+        info=info or "✓ runs here now · ⬇ needs a download; demo models are tiny, most with random weights.",
         elem_id=f"{elem_prefix}-model",
         filterable=True,
     )
@@ -140,6 +159,7 @@ def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "
         placeholder="e.g. google/vit-base-patch16-224 or ./my-model",
         elem_id=f"{elem_prefix}-custom-model",
         max_lines=1,
+        elem_classes=["tl-tech"],
     )
     return dropdown, custom
 
@@ -164,16 +184,42 @@ def example_images() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
 
 
-def image_input(elem_id: str, height: int = 300) -> gr.Image:
+_EXAMPLE_COPIES: list[str] = []
+
+
+def example_copies() -> list[str]:
+    """The example images copied to a temp folder once: a handler may return them as values
+    (gradio serves files from temp folders, not from the installed package)."""
+    if not _EXAMPLE_COPIES:
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        folder = Path(tempfile.mkdtemp(prefix="tlweb-examples-"))
+        for src in example_images():
+            dst = folder / Path(src).name
+            shutil.copyfile(src, dst)
+            _EXAMPLE_COPIES.append(str(dst))
+    return list(_EXAMPLE_COPIES)
+
+
+def image_input(elem_id: str, height: int = 300, examples: bool = True) -> gr.Image:
     """The one-image input of Classify, Segment and Detect: upload, webcam or paste (handed to
-    the engine undecoded, see :func:`SafeImage`), with the example photos under it."""
+    the engine undecoded, see :func:`SafeImage`), with the example photos under it (or, with
+    ``examples=False``, wherever the tab calls :func:`image_examples`)."""
     image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
                       elem_id=elem_id, height=height)
+    if examples:
+        image_examples(image)
+    return image
+
+
+def image_examples(image: gr.Image) -> None:
+    """The example photos: a click puts one in ``image``."""
     examples = example_images()
     if examples:
         gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
                     examples_per_page=8)
-    return image
 
 
 def intro(text: str) -> gr.Markdown:

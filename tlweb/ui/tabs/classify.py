@@ -6,35 +6,66 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION
+from tlweb.catalog import CLASSIFICATION, ModelSpec, resolve
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
+from tlweb.errors import TlwebError
+from tlweb.ui import model_state
 from tlweb.ui.components import (
     TabHandle,
     image_input,
     intro,
+    model_choices,
     model_picker,
     picked_model,
     refresh_choices,
     user_errors,
 )
+from tlweb.ui.failures import error_html, replace_on_error
 from tlweb.viz import cards
 from tlweb.viz.classify import topk_bar
 from tlweb.viz.common import message_figure
 
-INTRO = (
-    "**What you see:** a model pretrained on ImageNet, used exactly as downloaded — no training on your data. "
-    "The bars are its top guesses among the 1,000 ImageNet classes it learned. This is the knowledge that "
-    "transfer learning reuses: the *Fine-tune* tab swaps the head for your own classes."
-)
+REUSE = ("This is the knowledge that transfer learning reuses: the *Fine-tune* tab swaps the head for your own "
+         "classes.")
+INTRO = ("**What you see:** a pretrained model used exactly as downloaded — no training on your data. The bars are "
+         "its top guesses among the classes it learned. " + REUSE)
+
+
+def intro_for(spec: ModelSpec | None) -> str:
+    """The intro for the selected model: what it was (or was not) pretrained on."""
+    if spec is None:
+        return INTRO
+    name = f"*{spec.key}*"
+    if spec.random_weights:
+        return (f"**What you see:** {name} is a tiny demo model with **random weights**: it was never trained, so "
+                "its bars are noise — it only shows how the page works. Pick a model marked ✓ cached (or download "
+                "one) to see what pretraining buys.")
+    if spec.source == "demo":
+        return (f"**What you see:** {name} is a tiny model pretrained here on {spec.pretrained_on}. It knows only "
+                "those shapes, so on a photo it names the shape that looks most alike. " + REUSE)
+    if spec.source == "run":
+        return (f"**What you see:** {name} was fine-tuned in this app (Fine-tune tab): its bars are its guesses "
+                "among the classes you trained it on.")
+    if spec.source == "catalog":
+        on = spec.pretrained_on or "its training data"
+        classes = "the 1,000 ImageNet classes" if "ImageNet" in on else "the classes"
+        return (f"**What you see:** {name}, pretrained on {on}, used exactly as downloaded — no training on your "
+                f"data. The bars are its top guesses among {classes} it learned. " + REUSE)
+    return (f"**What you see:** `{spec.hub_id}` used exactly as it was saved — no training on your data. The bars "
+            "are its top guesses among the classes it was trained on.")
 
 
 def facts_markdown(result) -> str:
     """Top-1, latency and model facts as a compact card (HTML inside Markdown)."""
     spec = result.spec
     top = result.predictions[0]
+    latency = cards.latency(result.latency_ms, result.device, result.dtype, digits=1)
+    if result.cold_latency_ms is not None:  # this call loaded the model: both timings, labelled
+        latency = cards.Html(f"{latency} warm · first call {result.cold_latency_ms:,.1f} ms "
+                             "<span style='opacity:.7'>(cold: one-time set-up)</span>")
     rows = [
-        ("latency", cards.latency(result.latency_ms, result.device, result.dtype, digits=1)),
+        ("latency", latency),
         ("model", spec.hub_id if spec.source in ("catalog", "hub") else spec.key),
         ("family", spec.family),
         ("parameters", cards.parameters(result.params)),
@@ -46,18 +77,33 @@ def facts_markdown(result) -> str:
     if spec.source == "demo" and not spec.random_weights:
         notes.insert(0, f"ℹ️ Tiny demo model pretrained on {spec.pretrained_on}: it only knows those classes.")
     headline = f"<div class='tl-top1'>{escape(top.label)} <span>{top.score * 100:.1f}%</span></div>"
-    return headline + "\n" + cards.facts_card(rows, code=("model",), notes=notes)
+    return headline + "\n<div class='tl-tech'>" + cards.facts_card(rows, code=("model",), notes=notes) + "</div>"
+
+
+def _spec(choice, custom, settings: Settings) -> ModelSpec | None:
+    try:
+        return resolve(picked_model(choice, custom), task=CLASSIFICATION, settings=settings)
+    except TlwebError:
+        return None
+
+
+def empty_outputs(sentence: str):
+    """What a failed run leaves: the sentence in place of the chart and the facts."""
+    return message_figure("No result: " + sentence), error_html(sentence)
 
 
 def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
-    intro(INTRO)
+    choices = model_choices(CLASSIFICATION, settings)
+    first = model_state.first_ready(choices)
+    intro_md = intro(intro_for(_spec(first, "", settings)))
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             image = image_input("classify-image", height=340)
         with gr.Column(scale=6):
             with gr.Row():
-                model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone")
+                model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone", value=first)
+            state_html, download = model_state.state_row("classify")
             with gr.Row():
                 k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="classify-topk", scale=3)
                 button = gr.Button("Classify", variant="primary", elem_id="classify-btn", scale=1)
@@ -65,18 +111,25 @@ def build(settings: Settings | None = None) -> TabHandle:
                            elem_id="classify-plot")
             facts = gr.Markdown(elem_id="classify-facts")
 
-    @user_errors
-    def run(image_path, choice, custom_id, top_k):
+    @user_errors(toast=False)
+    def run(image_path, choice, custom_id, top_k, progress=gr.Progress()):
         if image_path is None:
             raise gr.Error("Upload, paste or capture an image first (or click an example).")
-        result = classify(image_path, picked_model(choice, custom_id), int(top_k), settings)
+        name = picked_model(choice, custom_id)
+        model_state.build_demo_models([name], CLASSIFICATION, settings, progress)
+        result = classify(image_path, name, int(top_k), settings)
         name = result.spec.key if result.spec.source != "catalog" else result.spec.hub_id
         return topk_bar(result.predictions, title=f"Top-{len(result.predictions)} · {name}"), facts_markdown(result)
 
-    gr.on([button.click, image.upload], run, inputs=[image, model, custom, k], outputs=[plot, facts],
-          api_name="classify")
+    event = gr.on([button.click, image.upload], run, inputs=[image, model, custom, k], outputs=[plot, facts],
+                  api_name="classify")
+    replace_on_error(event, run, [plot, facts], empty_outputs, api_name="classify_failed")
     model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[model], api_name="classify_models",
                 queue=False)
+    gr.on([model.change, custom.blur, custom.submit], lambda c, t: intro_for(_spec(c, t, settings)),
+          inputs=[model, custom], outputs=[intro_md], api_name="classify_intro", queue=False, show_progress="hidden")
+    model_state.wire([model], custom, CLASSIFICATION, settings, "classify", state_html, download,
+                     [(model, lambda: model_choices(CLASSIFICATION, settings))])
     return TabHandle(button=button, image=image, model=model, custom_model=custom, outputs={"plot": plot, "facts": facts})
 
 
