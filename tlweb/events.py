@@ -22,12 +22,24 @@ def show_events(stream=None) -> None:
     """Print events as ``tlweb: <message>`` lines (once per process)."""
     if any(getattr(h, "_tlweb_events", False) for h in EVENTS.handlers):
         return
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = _LiveStream(stream)
     handler.setFormatter(logging.Formatter("tlweb: %(message)s"))
     handler._tlweb_events = True  # type: ignore[attr-defined]
     EVENTS.addHandler(handler)
     EVENTS.setLevel(logging.INFO)
     EVENTS.propagate = False
+
+
+class _LiveStream(logging.StreamHandler):
+    """Writes to the given stream, or to whatever ``sys.stdout`` is at the time of each line."""
+
+    def __init__(self, stream=None):
+        super().__init__(stream or sys.stdout)
+        self._fixed = stream
+
+    def emit(self, record) -> None:
+        self.stream = self._fixed or sys.stdout
+        super().emit(record)
 
 
 def quiet_libraries() -> None:

@@ -24,7 +24,7 @@ def cmd_download(args) -> int:
 
 
 def add_models(sub) -> None:
-    p = sub.add_parser("models", help="list the model catalog")
+    p = sub.add_parser("models", help="list the model catalog, with what is ready here and what needs a download")
     p.add_argument("--task", choices=[t.name for t in tasks()], help="only the models of this task")
     p.add_argument("--demo", action="store_true", help="include demo models")
     p.add_argument("--json", action="store_true")
@@ -34,14 +34,18 @@ def add_models(sub) -> None:
 def cmd_models(args) -> int:
     settings = _settings_from(args)
     from tlweb.catalog import list_models
+    from tlweb.engine.availability import model_states
 
     specs = list_models(args.task, settings)
+    states = model_states(specs, settings)
     if args.json:
-        print_json({"models": [dict(s.facts(), key=s.key) for s in specs]})
+        print_json({"models": [dict(s.facts(), key=s.key, status=st.column(), ready=st.ready, size_bytes=st.size_bytes)
+                               for s, st in zip(specs, states)]})
     else:
-        for s in specs:
+        print(f"{'key':28s} {'task':32s} {'family':14s} {'params':>8s}  {'status':26s} model")
+        for s, st in zip(specs, states):
             size = f"{s.params_m:g}M" if s.params_m else "?"
-            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {s.hub_id}")
+            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {st.column():26s} {s.hub_id}")
     return 0
 
 

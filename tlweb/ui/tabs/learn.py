@@ -23,7 +23,7 @@ import gradio as gr
 from tlweb import registry
 from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_DETECTION
 from tlweb.config import Settings, get_settings
-from tlweb.ui.components import TabHandle, example_copies, intro, model_choices
+from tlweb.ui.components import TabHandle, example_copies, intro
 
 if TYPE_CHECKING:  # the app imports this module's link(); no import cycle at run time
     from tlweb.ui.app import AppParts
@@ -69,14 +69,19 @@ def example(name: str) -> str:
 
 def ready_model(task: str, settings: Settings) -> Callable[[], str | None]:
     """At click time: a model of ``task`` that runs now — a cached Hub model first, then a demo
-    model that was really pretrained, then any model marked ready."""
+    model that was really pretrained, then any ready model (runs fine-tuned here come last)."""
 
     def pick() -> str | None:
-        choices = model_choices(task, settings)
-        ready = [value for label, value in choices if "· ✓" in label]
-        cached = [value for label, value in choices if "✓ cached" in label]
-        pretrained = [value for label, value in choices if "· ✓" in label and "random weights" not in label]
-        return (cached or pretrained or ready or [v for _, v in choices] or [None])[0]
+        from tlweb.catalog import list_models
+        from tlweb.engine.availability import model_states
+
+        specs = list_models(task, settings)
+        states = model_states(specs, settings)
+        cached = [s.key for s, st in zip(specs, states) if st.kind == "cached"]
+        pretrained = [s.key for s in specs if s.source == "demo" and not s.random_weights]
+        ready = [s.key for s, st in zip(specs, states) if st.ready and s.source != "run"]
+        runs = [s.key for s in specs if s.source == "run"]
+        return (cached or pretrained or ready or runs or [s.key for s in specs] or [None])[0]
 
     return pick
 
