@@ -70,6 +70,7 @@ body.tl-present {--text-xxs: 12px; --text-xs: 14px; --text-sm: 16px; --text-md: 
   --input-text-size: 19px; --prose-text-size: 19px; --section-header-text-size: 19px;}
 body.tl-present .tl-tech, body.tl-present #tl-header p, body.tl-present #tl-badges {display: none !important;}
 body.tl-present .tl-top1 {font-size: 1.8em;}
+body.tl-present button.primary {min-width: max-content !important;}
 body.tl-present .gradio-container {max-width: 1400px !important; padding-bottom: 70vh !important;}
 """ + THEME_CSS
 
@@ -106,15 +107,29 @@ PRESENT_FROM_URL_JS = ("() => { if (new URLSearchParams(window.location.search).
 # In presenter mode a tab's main button brings its results into view (they fit on one screen).
 RESULTS_IN_VIEW_JS = """() => {
   const anchors = %s;
+  const fit = (ids) => {
+    const els = ids.map((id) => document.getElementById(id)).filter((el) => el && el.offsetParent);
+    if (!els.length) return;
+    const rects = els.map((el) => el.getBoundingClientRect());
+    const top = Math.min(...rects.map((r) => r.top)), bottom = Math.max(...rects.map((r) => r.bottom));
+    // as little scrolling as brings the results in: their bottom in view, never their top out of it
+    const by = Math.min(top - 8, bottom - window.innerHeight + 16);
+    if (by > 1) window.scrollTo({top: window.scrollY + by});
+  };
   document.addEventListener('click', (e) => {
     const b = e.target.closest && e.target.closest('button');
     if (!b || !anchors[b.id] || !document.body.classList.contains('tl-present')) return;
-    setTimeout(() => {
-      const els = anchors[b.id].map((id) => document.getElementById(id)).filter((el) => el && el.offsetParent);
-      if (!els.length) return;
-      const top = els.reduce((a, c) => (c.getBoundingClientRect().top < a.getBoundingClientRect().top ? c : a));
-      window.scrollTo({top: top.getBoundingClientRect().top + window.scrollY - 8});
-    }, 250);
+    const ids = anchors[b.id];
+    setTimeout(() => fit(ids), 250);
+    // results arrive later and may grow: keep them in view while they change (for a minute at most)
+    const panel = document.getElementById(ids[0]) && document.getElementById(ids[0]).closest('[role=tabpanel]');
+    if (!panel) return;
+    let queued = false;
+    const watch = new MutationObserver(() => {
+      if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; fit(ids); }); }
+    });
+    watch.observe(panel, {childList: true, subtree: true});
+    setTimeout(() => watch.disconnect(), 60000);
   }, true);
 }"""
 

@@ -56,5 +56,5 @@ def synthetic_backbone_note(pretrained_on: str, data_is_generated: bool) -> str:
     if data_is_generated or "synthetic" not in (pretrained_on or "").lower():
         return ""
     return (f"This backbone was pretrained only on {pretrained_on}: its features know nothing about photos, "
-            "so fine-tuning it on real pictures shows little transfer. Pick a backbone pretrained on ImageNet "
-            "from the Hugging Face Hub for real transfer.")
+            "so on real pictures it shows little transfer. Real transfer needs a backbone pretrained on photos "
+            "(ImageNet) from the Hugging Face Hub.")

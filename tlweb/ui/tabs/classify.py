@@ -25,6 +25,7 @@ from tlweb.ui.failures import error_html, replace_on_error
 from tlweb.viz import cards
 from tlweb.viz.classify import topk_bar
 from tlweb.viz.common import message_figure
+from tlweb.viz.uncertainty import synthetic_backbone_note
 
 REUSE = ("This is the knowledge that transfer learning reuses: the *Fine-tune* tab swaps the head for your own "
          "classes.")
@@ -75,7 +76,10 @@ def facts_markdown(result) -> str:
     ]
     notes = cards.model_notes(spec.random_weights, result.evicted)
     if spec.source == "demo" and not spec.random_weights:
-        notes.insert(0, f"ℹ️ Tiny demo model pretrained on {spec.pretrained_on}: it only knows those classes.")
+        # a photo from the user is never one of the generated shapes this backbone learned
+        shapes = synthetic_backbone_note(spec.pretrained_on, data_is_generated=False)
+        notes.insert(0, "ℹ️ " + (shapes or f"Tiny demo model pretrained on {spec.pretrained_on}: "
+                                           "it only knows those classes."))
     headline = f"<div class='tl-top1'>{escape(top.label)} <span>{top.score * 100:.1f}%</span></div>"
     return headline + "\n<div class='tl-tech'>" + cards.facts_card(rows, code=("model",), notes=notes) + "</div>"
 

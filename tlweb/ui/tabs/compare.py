@@ -73,7 +73,7 @@ def table_rows(result: dict) -> list[list]:
             _num(m.get("preprocess_ms")),
             _num(m.get("peak_memory_mb"), 1),
             m.get("input_size"),
-            "\n".join(tops),
+            "; ".join(tops),
             _first_sentence(m.get("error") or ""),
         ])
     return rows
