@@ -30,14 +30,17 @@ OLD = ("import sys; from tlweb.config import get_settings, set_settings; "
 
 
 def first_200(cmd: list[str], port: int, home: Path, timeout: float = 300.0) -> tuple[float, str]:
-    env = dict(os.environ, TLWEB_HOME=str(home), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, TLWEB_HOME=str(home), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+               PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         while time.perf_counter() - t0 < timeout:
             try:
                 if urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status == 200:
-                    return time.perf_counter() - t0, _output(proc)
+                    seconds = time.perf_counter() - t0
+                    time.sleep(2.0)  # let the terminal lines that follow the first answer arrive
+                    return seconds, _output(proc)
             except OSError:
                 time.sleep(0.05)
             if proc.poll() is not None:
@@ -82,9 +85,9 @@ def main() -> None:
           f"ratio new/old {new / old:.2f}")
     for name in ("new", "old"):
         text = lines[name]
-        bars = text.count("Writing model shards")
+        bars = text.count("Writing model shards") + text.count("it/s]")
         shown = [ln for ln in text.splitlines() if ln.strip()][:4]
-        print(f"{name}: {len(text.splitlines())} terminal lines, {bars} 'Writing model shards' bars; first: {shown}")
+        print(f"{name}: {len(text.splitlines())} terminal lines, {bars} library progress bars; first: {shown}")
     try:
         load = os.getloadavg()[0]
         print(f"load average during the run: {load:.1f} on {os.cpu_count()} cores")
