@@ -218,7 +218,7 @@ def head_only_timing(n: int, dim: int, classes: int, device: str, epochs: int = 
     """The linear-probe head on n cached vectors alone (same code path as strategy="linear")."""
     import torch
 
-    from tlweb.engine.train import DEFAULTS, _schedule
+    from tlweb.engine.train import DEFAULTS, make_scheduler
 
     torch.manual_seed(0)
     x = torch.randn(n, dim, device=device)
@@ -227,7 +227,7 @@ def head_only_timing(n: int, dim: int, classes: int, device: str, epochs: int = 
     opt = torch.optim.AdamW(head.parameters(), lr=DEFAULTS["linear"]["lr"], fused=device == "cuda")
     bs = min(n, 4096)
     spe = max(1, n // bs)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(max(1, int(0.05 * spe * epochs)), spe * epochs))
+    sched = make_scheduler(opt, max(1, int(0.05 * spe * epochs)), spe * epochs)
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()

@@ -45,7 +45,7 @@ class ModelSpec:
     source: str = "catalog"  # catalog | demo | run | local | hub
     pretrained_on: str = ""
     revision: str | None = None  # a Hub branch/commit, e.g. DETR's "no_timm" (no timm dependency)
-    label_note: str = ""  # demo models: the dropdown's note ("" → "random weights — UI demo")
+    label_note: str = ""  # demo models: the dropdown's note ("" → "random weights — UI demo"); runs: their title
 
     @property
     def random_weights(self) -> bool:
@@ -62,7 +62,7 @@ class ModelSpec:
         if self.source == "demo":
             return f"{self.key} ({self.label_note or 'random weights — UI demo'})"
         if self.source == "run":
-            return f"{self.key}{RUN_LABEL_SUFFIX}"
+            return f"{self.label_note or self.key}{RUN_LABEL_SUFFIX}"
         if self.source == "catalog":
             return f"{self.key} · {self.hub_id}"
         return self.hub_id
@@ -157,16 +157,15 @@ def demo_specs(settings: Settings | None = None) -> list[ModelSpec]:
 
 
 def run_specs(settings: Settings | None = None) -> list[ModelSpec]:
-    """Models fine-tuned in this app: ``runs_dir/<run>/model/config.json``."""
-    settings = settings or get_settings()
+    """Models fine-tuned in this app: single runs and runs inside experiments (``tlweb.engine.runs``),
+    each labelled by its short readable title."""
+    from tlweb.engine.runs import run_models  # light: no torch at import
+
     out = []
-    root = settings.runs_dir
-    if not root.is_dir():
-        return out
-    for cfg in sorted(root.glob("*/model/config.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        spec = local_spec(cfg.parent, source="run", key=cfg.parent.parent.name)
+    for run_id, model_dir, title in run_models(settings or get_settings()):
+        spec = local_spec(model_dir, source="run", key=run_id)
         if spec is not None:
-            out.append(spec)
+            out.append(replace(spec, label_note=title))
     return out
 
 
@@ -175,17 +174,23 @@ RUN_LABEL_SUFFIX = " (fine-tuned here)"
 
 def _run_spec(name: str, settings: Settings) -> ModelSpec | None:
     """The fine-tuned run that ``name`` means (its key, dropdown label or model folder), if any."""
+    from tlweb.engine.runs import find_run, run_title
+
     root = settings.runs_dir
     key = name[: -len(RUN_LABEL_SUFFIX)] if name.endswith(RUN_LABEL_SUFFIX) else name
     path = Path(name)
     try:  # a name too long for the file system raises OSError rather than "no such file"
-        if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key) and (root / key / "model" / "config.json").is_file():
-            return local_spec(root / key / "model", source="run", key=key)
-        if (path.is_absolute() and path.name == "model" and root.is_dir()
-                and path.resolve().parent.parent == root.resolve() and (path / "config.json").is_file()):
-            return local_spec(path, source="run", key=path.parent.name)
+        run_dir = find_run(key, settings) if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key) else None
+        if run_dir is None and path.is_absolute() and path.name == "model" and root.is_dir():
+            run_dir = find_run(path.parent.name, settings)
+            run_dir = run_dir if run_dir is not None and run_dir.resolve() == path.resolve().parent else None
+        if run_dir is not None and (run_dir / "model" / "config.json").is_file():
+            spec = local_spec(run_dir / "model", source="run", key=run_dir.name)
+            return replace(spec, label_note=run_title(run_dir)) if spec is not None else None
     except OSError:
         pass
+    if name.endswith(RUN_LABEL_SUFFIX):  # a dropdown label: titles are not ids, look them up
+        return next((s for s in run_specs(settings) if s.label == name), None)
     return None
 
 

@@ -46,10 +46,13 @@ def test_finetune_in_browser(page, app_url):
     text_in(page, "ft-run-metrics", "Classify", timeout=60_000)
     page.wait_for_selector("#ft-run-curves .js-plotly-plot .scatterlayer .trace")
 
-    # and its model is listed in the Classify tab (the list refreshes when it gets focus)
+    # and its model is listed in the Classify tab under its short title (the list refreshes when it gets focus)
+    from tlweb.engine.runs import list_runs
+
+    title = next(r.title for r in list_runs() if r.run_id == run_id)
     page.get_by_role("tab", name="Classify").click()
     page.locator("#classify-model input").click()
-    page.wait_for_selector(f"ul[role=listbox] li:has-text('{run_id}')", timeout=30_000)
+    page.wait_for_selector(f"ul[role=listbox] li:has-text('{title}')", timeout=30_000)
 
 
 def test_teachable_machine_style_classes_in_browser(page, app_url, tmp_path):
@@ -85,7 +88,10 @@ def test_ladder_and_data_efficiency_in_browser(page, app_url):
     # default ("auto") epochs: the screenshot shows the real gap between pretrained strategies and scratch
     page.click("#ft-ladder-btn")
     text_in(page, "ft-compare-status", "Ladder done", timeout=300_000)
-    assert page.locator("#ft-ladder-plot .js-plotly-plot .bars .point").count() >= 10  # 5 strategies × 2 bars
+    from tlweb.engine.train import strategy_names
+
+    bars = page.locator("#ft-ladder-plot .js-plotly-plot .bars .point").count()
+    assert bars == 2 * len(strategy_names()), bars  # every registered strategy (six): accuracy + macro-F1
     for box in page.locator("#ft-efficiency-shots label").all():  # keep 1, 2, 5 images per class
         if box.inner_text().strip() in ("10", "25"):
             box.click()
@@ -99,3 +105,28 @@ def test_ladder_and_data_efficiency_in_browser(page, app_url):
                     clip={"x": 0, "y": top, "width": 1400,
                           "height": max(bottom(page, "#ft-efficiency-plot"), bottom(page, "#ft-efficiency-btn"))
                           + 24 - top})
+
+
+def test_delete_a_run_asks_first(page, app_url, settings):
+    from tlweb.engine.data import sample_data, subsample
+    from tlweb.engine.train import TrainConfig, finetune
+
+    res = finetune(TrainConfig("demo-vit", subsample(sample_data(settings), 2, 0), "linear", epochs=2), settings=settings)
+    page.goto(app_url)
+    page.get_by_role("tab", name="Fine-tune").click()
+    text_in(page, "ft-runs-table", res.run_id, timeout=60_000)
+    page.locator("#ft-runs-table [role=gridcell]").filter(has_text=res.run_id).first.click()
+    text_in(page, "ft-run-metrics", res.run_id, timeout=60_000)
+    page.click("#ft-delete-btn")
+    text_in(page, "ft-delete-question", "for good?", timeout=30_000)
+    assert page.locator("#ft-delete-yes").is_visible()
+    page.click("#ft-delete-cancel")  # cancel: nothing deleted
+    page.wait_for_selector("#ft-delete-yes", state="hidden", timeout=30_000)
+    assert res.run_dir.is_dir()
+    page.click("#ft-delete-btn")
+    page.wait_for_selector("#ft-delete-yes", state="visible", timeout=30_000)
+    page.click("#ft-delete-yes")
+    text_in(page, "ft-run-metrics", "Deleted the run", timeout=30_000)
+    assert not res.run_dir.exists()
+    page.wait_for_function("(id) => !document.getElementById('ft-runs-table').innerText.includes(id)",
+                           arg=res.run_id, timeout=30_000)

@@ -42,15 +42,16 @@ def test_linear_probe_beats_scratch_on_the_sample(demo_models, settings, one_thr
     scratch = finetune(TrainConfig(KEY, data, "scratch"), settings=settings)
     accs = (linear.test_accuracy, scratch.test_accuracy)
     print("sample: test accuracy of linear, scratch =", accs)
-    # measured (one thread, 2 CPU cores, fine-tune seeds 0-9 on the 32 test images): linear 0.91-0.97,
-    # scratch 0.56-0.75, gap 0.19-0.41. The random-weight demo ResNet's linear probe shows no such gap.
+    # measured (one thread, 2 CPU cores, fine-tune seeds 0-4 on the 32 test images, backbone pretrained with
+    # transformers' cosine schedule): linear 0.91-0.97, scratch 0.59-0.69, gap 0.25-0.34. The random-weight
+    # demo ResNet's linear probe shows no such gap.
     assert linear.test_accuracy >= 0.8, accs
     assert linear.test_accuracy >= scratch.test_accuracy + 0.12, accs
 
     rows = data_efficiency(KEY, data, shots=(2,), settings=settings)
     got = {r["strategy"]: r["test_accuracy"] for r in rows}
     print("sample, 2 images per class: test accuracy =", got)
-    # measured (seeds 0-2): linear 0.91, scratch 0.38-0.47
+    # measured (seeds 0-2): linear 0.75-0.94, scratch 0.38-0.47
     assert got["linear"] >= got["scratch"] + 0.25, got
 
     # the pretraining run (done when demo_models built the model) lives outside runs_dir: the runs list

@@ -199,19 +199,19 @@ def _saved_model_on(result, data, rows, settings):
 def test_best_epoch_is_chosen_on_validation_images_held_out_of_training(demo_models, shapes, settings, monkeypatch,
                                                                         strategy, lr, epochs, seed):
     seen, eval_labels = {}, []
-    fit_name = "_fit_linear" if strategy == "linear" else "_fit_network"
-    real_fit, real_eval = getattr(T, fit_name), T._evaluate
+    module, fit_name = (T.linear, "fit_linear") if strategy == "linear" else (T.network, "fit_network")
+    real_fit, real_eval = getattr(module, fit_name), T.network.evaluate
 
-    def spy_fit(*args):
-        seen["holdout"] = args[-1]
-        return real_fit(*args)
+    def spy_fit(model, ctx):
+        seen["holdout"] = ctx.holdout
+        return real_fit(model, ctx)
 
     def spy_eval(model, pixels, labels, *a, **kw):
         eval_labels.append(labels.tolist())
         return real_eval(model, pixels, labels, *a, **kw)
 
-    monkeypatch.setattr(T, fit_name, spy_fit)
-    monkeypatch.setattr(T, "_evaluate", spy_eval)
+    monkeypatch.setattr(module, fit_name, spy_fit)
+    monkeypatch.setattr(T.network, "evaluate", spy_eval)
     events = []
     res = finetune(TrainConfig("demo-vit", shapes, strategy, epochs=epochs, lr=lr, seed=seed),
                    on_event=events.append, settings=settings)
@@ -260,13 +260,14 @@ def test_tiny_data_keeps_the_last_epoch_and_monitors_on_test(demo_models, shapes
     small = subsample(shapes, 2, seed=0)  # 2 per class < MIN_TRAIN_PER_CLASS_FOR_VALIDATION
     assert 2 < MIN_TRAIN_PER_CLASS_FOR_VALIDATION
     seen = {}
-    fit_name = "_fit_linear" if strategy == "linear" else "_fit_network"
-    real_fit = getattr(T, fit_name)
-    def spy_fit(*args):
-        seen["holdout"] = args[-1]
-        return real_fit(*args)
+    module, fit_name = (T.linear, "fit_linear") if strategy == "linear" else (T.network, "fit_network")
+    real_fit = getattr(module, fit_name)
 
-    monkeypatch.setattr(T, fit_name, spy_fit)
+    def spy_fit(model, ctx):
+        seen["holdout"] = ctx.holdout
+        return real_fit(model, ctx)
+
+    monkeypatch.setattr(module, fit_name, spy_fit)
     events = []
     epochs = 20 if strategy == "linear" else 3
     res = finetune(TrainConfig("demo-vit", small, strategy, epochs=epochs), on_event=events.append,

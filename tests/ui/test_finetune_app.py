@@ -104,7 +104,7 @@ def test_runs_details_and_export(ft, settings, tmp_path):
         _finetune(ft, "linear", 2)
         runs = list_runs(settings)
     table, pick = ft.predict(api_name="/runs")
-    ids = [row[0] for row in table["data"]]
+    ids = [row[-1] for row in table["data"]]  # the id is the last column (a readable name the first)
     assert runs[0].run_id in ids
     curves, details = ft.predict(runs[0].run_id, api_name="/run_details")
     assert runs[0].run_id in details and "Classify" in details
@@ -132,6 +132,7 @@ def test_stop_ends_a_run_cleanly(app_url, settings):
     run = list_runs(settings)[0]
     assert run.status == "stopped"
     assert (run.model_dir / "config.json").is_file()  # the best model so far was kept
+    assert (run.run_dir / "STOP").is_file()  # Stop went through the run folder too (as from another process)
 
 
 def test_ladder_and_data_efficiency_stream_charts(ft):

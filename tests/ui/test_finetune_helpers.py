@@ -88,3 +88,20 @@ def test_progress_status_line():
     for part in ("Full fine-tune", "epoch 1.00", "step 10/20", "loss 1.234", "val accuracy 62.5%", "321 images/s",
                  "ETA 1 min 15 s", "width:50.0%"):
         assert part in line, part
+
+
+def test_build_returns_a_handle_of_its_sections(settings):
+    import gradio as gr
+
+    from tlweb.engine.train import strategy_names
+
+    with gr.Blocks():
+        tab = ft.build(settings)
+    assert isinstance(tab, ft.FinetuneTab)
+    assert tab.button.elem_id == "ft-start-btn" and tab.model.elem_id == "ft-model" and tab.state is tab.session
+    assert tab.custom_model.elem_id == "ft-custom-model" and tab.image is None
+    assert tab.outputs["runs"].elem_id == "ft-runs-table" and tab.outputs["ladder"].elem_id == "ft-ladder-plot"
+    # the strategy radio and both checkbox groups list every registered strategy
+    for group in (tab.backbone.strategy, tab.compare.ladder_strategies, tab.compare.eff_strategies):
+        assert [value for _, value in group.choices] == list(strategy_names())
+    assert tab.runs.confirm_box.visible is False  # delete asks first

@@ -213,9 +213,28 @@ def test_runs_table_rows():
          "created": "2026-01-01T11:00:00", "status": "running", "test_accuracy": None, "test_macro_f1": None,
          "class_names": []},
     ])
+    from tlweb.engine.runs import when
+
     assert len(rows[0]) == len(tv.RUNS_HEADERS)
-    assert rows[0] == ["20260101-120000-linear", "2026-01-01 12:00", "linear", "demo-vit", "done", 87.5, 81.2, 3]
-    assert rows[1][3] == "demo-resnet" and rows[1][5] is None
+    # a short readable name (base model · strategy · time), the id last (what a pick selects)
+    assert rows[0] == [f"demo-vit · linear · {when('2026-01-01T12:00:00+00:00')}", "done", 87.5, 81.2, 3,
+                       "20260101-120000-linear"]
+    assert rows[1][0].startswith("demo-resnet · full · ") and rows[1][2] is None and rows[1][-1] == "r2"
+
+
+def test_runs_table_shows_an_experiment_with_its_runs():
+    from tlweb.engine.runs import ExperimentInfo, RunInfo
+
+    runs = [RunInfo(f"r-{s}", None, None, "demo-vit", s, f"2026-01-01T12:0{i}:00", "done", acc, acc, ["a", "b"],
+                    per_class=k)
+            for i, (s, acc, k) in enumerate((("linear", 0.9, 5), ("scratch", 0.5, 5)))]
+    exp = ExperimentInfo("e1", None, "data-efficiency", "demo-vit", ["linear", "scratch"], "2026-01-01T12:00:00",
+                         "done", runs, shots=[5])
+    rows = tv.runs_table([exp])
+    assert rows[0][0] == f"{exp.title} (2 runs)" and "data efficiency" in rows[0][0]
+    assert rows[0][1:] == ["done", 90.0, 90.0, 2, "e1"]  # the best run's scores
+    assert [r[0] for r in rows[1:]] == ["  └ linear · 5/class", "  └ scratch · 5/class"]
+    assert [r[-1] for r in rows[1:]] == ["r-linear", "r-scratch"]
 
 
 def test_metrics_html_and_mistake_captions():

@@ -9,19 +9,24 @@ from tlweb.cli.common import _settings_from, print_json
 
 
 def add_finetune(sub) -> None:
-    from tlweb.engine.train import STRATEGIES  # light: torch is imported when training starts
+    from tlweb.engine.train import all_strategies  # light: torch is imported when training starts
 
-    p = sub.add_parser("finetune", help="fine-tune a pretrained model on a dataset (linear, partial, full, lora, scratch)",
+    names = [s.name for s in all_strategies()]
+    p = sub.add_parser("finetune", help=f"fine-tune a pretrained model on a dataset ({', '.join(names)})",
                        description="Fine-tune a model; works under `accelerate launch -m tlweb finetune …` too.")
     p.add_argument("--model", required=True, help="catalog key, Hub id or local folder (save_pretrained output)")
     p.add_argument("--data", required=True,
                    help="Hub dataset id, folder of class folders (train/ and test/ used when present), .zip of them, "
                         "or 'sample' for the built-in generated dataset")
-    p.add_argument("--strategy", choices=STRATEGIES, default="linear", help="what to train (default linear)")
-    p.add_argument("--epochs", type=int, help="epochs (default: per strategy; capped on CPU by TLWEB_MAX_EPOCHS_CPU)")
+    p.add_argument("--strategy", choices=names, default="linear",
+                   help="what to train (default linear): " + "; ".join(f"{s.name} freezes {s.freezes}"
+                                                                      for s in all_strategies()))
+    p.add_argument("--epochs", type=int, help="epochs (default: per strategy; two-step counts both phases; "
+                                              "capped on CPU by TLWEB_MAX_EPOCHS_CPU)")
     p.add_argument("--batch-size", type=int, help="images per step (default: per strategy and data size)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: per strategy)")
-    p.add_argument("--out", help="run folder to create (default: a new folder under the runs directory)")
+    p.add_argument("--out", help="run folder to create (default: a new folder under the runs directory); "
+                                 "`python -m tlweb runs stop FOLDER` stops it from another terminal")
     p.add_argument("--per-class", type=int, help="use at most N training images per class")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="a label for the run")

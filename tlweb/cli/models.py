@@ -39,13 +39,14 @@ def cmd_models(args) -> int:
     specs = list_models(args.task, settings)
     states = model_states(specs, settings)
     if args.json:
-        print_json({"models": [dict(s.facts(), key=s.key, status=st.column(), ready=st.ready, size_bytes=st.size_bytes)
-                               for s, st in zip(specs, states)]})
+        print_json({"models": [dict(s.facts(), key=s.key, label=s.label, status=st.column(), ready=st.ready,
+                                    size_bytes=st.size_bytes) for s, st in zip(specs, states)]})
     else:
         print(f"{'key':28s} {'task':32s} {'family':14s} {'params':>8s}  {'status':26s} model")
         for s, st in zip(specs, states):
             size = f"{s.params_m:g}M" if s.params_m else "?"
-            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {st.column():26s} {s.hub_id}")
+            where = s.label_note if s.source == "run" else s.hub_id  # runs: their title, not a folder path
+            print(f"{s.key:28s} {s.task:32s} {s.family:14s} {size:>8s}  {st.column():26s} {where}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Device side of training: accelerate runtime, on-device normalisation and augmentation.
 
-- :class:`Runtime` wraps ``accelerate.Accelerator``: the device, the process rank / world size
-  (``accelerate launch -m tlweb finetune …`` on several GPUs gives each process its shard and
-  DDP-wrapped model), bf16 autocast on CUDA (fp32 elsewhere), fused AdamW on CUDA.
+- :class:`Runtime`: the device, bf16 autocast on CUDA (fp32 elsewhere), fused AdamW on CUDA, and,
+  under ``accelerate launch -m tlweb finetune …`` on several GPUs, ``accelerate.Accelerator`` for
+  the process group (each process trains on its shard of a DDP-wrapped model).
 - :class:`Normalizer` reproduces the model processor's rescale + normalise as one per-channel
   affine map on uint8 tensors already on the device (the resize/crop happened once, on decode).
 - :func:`augment` is the light augmentation: random horizontal flip and a small random resized
@@ -21,33 +21,39 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
+    """Device, precision and process group of one training run.
+
+    One process (the app, the CLI, a ZeroGPU worker): plain torch on :func:`pick_device`, no
+    ``Accelerator`` — it would add nothing there, and its state is process-global (a second run
+    asking for another precision or device in the same server process is refused by accelerate).
+    Several processes (``accelerate launch``, ``WORLD_SIZE`` > 1): an ``Accelerator`` gives the
+    device, rank and world size, DDP-wraps the model (:meth:`prepare`), runs ``backward``, waits
+    and agrees on Stop (:meth:`any_process`). Precision is ours on every device: bf16 (or fp16)
+    ``torch.autocast`` on CUDA per run, fp32 elsewhere; fused AdamW on CUDA.
+    """
+
     def __init__(self, settings: Settings | None = None):
         import torch
 
         from tlweb.engine.loading import pick_device
 
         settings = settings or get_settings()
-        want = pick_device(settings)
         self.accelerator = None
         self.world_size = 1
         self.rank = 0
-        device = torch.device(want)
-        distributed = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
-        if device.type in ("cpu", "cuda", "mps"):
-            if device.type == "cuda" and device.index is not None and not distributed:
-                torch.cuda.set_device(device.index)
-            try:
-                from accelerate import Accelerator
+        want = pick_device(settings)
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            from accelerate import Accelerator
 
-                self.accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="no")
-                device = self.accelerator.device
-                self.world_size = self.accelerator.num_processes
-                self.rank = self.accelerator.process_index
-            except Exception as exc:  # noqa: BLE001 - e.g. state already set up for another device
-                if distributed:
-                    raise
-                log.info("accelerate not used (%s); plain %s", exc, device)
-                self.accelerator = None
+            # cpu=True makes a CPU process group (gloo) where there is no GPU
+            self.accelerator = Accelerator(cpu=want == "cpu", mixed_precision="no")
+            device = self.accelerator.device
+            self.world_size = self.accelerator.num_processes
+            self.rank = self.accelerator.process_index
+        else:
+            device = torch.device(want)
+            if device.type == "cuda" and device.index is not None:
+                torch.cuda.set_device(device.index)
         self.device = device
         self.amp_dtype = None
         if device.type == "cuda" and settings.dtype.lower() not in ("float32", "fp32"):
@@ -78,27 +84,41 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def prepare(self, model, optimizer):
-        """DDP-wrap for several processes; a single process keeps the plain model."""
+    def prepare(self, model, optimizer, find_unused: bool = False):
+        """DDP-wrap for several processes (``find_unused``: weights may be frozen for some steps,
+        as in two-step's first epoch); a single process keeps the plain model."""
         model = model.to(self.device)
-        if self.distributed and self.accelerator is not None:
+        if self.distributed:
+            if find_unused:
+                from accelerate.utils import DistributedDataParallelKwargs
+
+                self.accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
             model, optimizer = self.accelerator.prepare(model, optimizer)
         return model, optimizer
 
     def unwrap(self, model):
-        if self.accelerator is not None and self.distributed:
+        if self.distributed:
             return self.accelerator.unwrap_model(model)
         return model
 
     def backward(self, loss) -> None:
-        if self.accelerator is not None and self.distributed:
+        if self.distributed:
             self.accelerator.backward(loss)
         else:
             loss.backward()
 
     def wait(self) -> None:
-        if self.accelerator is not None and self.distributed:
+        if self.distributed:
             self.accelerator.wait_for_everyone()
+
+    def any_process(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any (so all stop at the same step)."""
+        if not self.distributed:
+            return bool(flag)
+        import torch
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        return bool(self.accelerator.reduce(t, reduction="sum").item() > 0)
 
     def synchronize(self) -> None:
         import torch

@@ -38,6 +38,7 @@ from tlweb.catalog import CLASSIFICATION, ModelSpec, list_models
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import Prediction, label_name
 from tlweb.engine.images import load_image
+from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ImageError, ModelError, TlwebError, first_line
 
 MIN_MODELS = 2
@@ -546,6 +547,7 @@ def _agreement_of(rows: Sequence[ModelRow], images: Sequence[str]) -> Agreement:
 # --------------------------------------------------------------------------- compare
 
 
+@gpu_task(images="images", models="models", image_factor=2.0, per_model_s="time_budget_s")
 def iter_compare(images, models: str | Sequence[str], top_k: int = 5, settings: Settings | None = None,
                  runs: int = 5, time_budget_s: float = 1.0, batch_size: int = 16) -> Iterator[CompareProgress]:
     """Compare ``models`` on ``images``, yielding progress after each step.

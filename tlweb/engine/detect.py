@@ -31,6 +31,7 @@ from tlweb.engine.segment import (
     result_facts,
     to_model_inputs,
 )
+from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, TlwebError
 from tlweb.registry import task as task_record
 
@@ -206,6 +207,7 @@ def load_detector(model: str | ModelSpec, queries=None, settings: Settings | Non
             raise exc from None
 
 
+@gpu_task(images="image", models="model", image_factor=1.5)
 def detect(image, model: str | ModelSpec, queries=None, threshold: float | None = None,
            settings: Settings | None = None, min_score: float | None = None) -> DetectResult:
     """Detect objects in one image (path, bytes, PIL or array).

@@ -1,15 +1,22 @@
-"""Run folders: everything a fine-tune produced, on disk, so it survives restarts.
+"""Run and experiment folders: everything a fine-tune produced, on disk, so it survives restarts.
 
-``settings.runs_dir/<run_id>/``::
+``settings.runs_dir/``::
 
-    config.json     TrainConfig + base model + strategy + class names + resolved hyper-parameters
-    events.jsonl    one TrainEvent dict per line, appended and flushed as they happen
-    metrics.json    written at the end (accuracy, macro-F1, per-class, confusion matrix …)
-    model/          save_pretrained of the model with its new head + the processor
-    mistakes/       PNGs of the most confident mistakes
+    <run_id>/                 a single run
+        config.json           TrainConfig + base model + strategy + class names + resolved hyper-parameters
+        events.jsonl          one TrainEvent dict per line, appended and flushed as they happen
+        metrics.json          written at the end (accuracy, macro-F1, per-class, confusion matrix …)
+        model/                save_pretrained of the model with its new head + the processor
+        mistakes/             PNGs of the most confident mistakes
+        STOP                  present once someone asked the run to stop (any process may write it)
+    <experiment_id>/          a strategy ladder or a data-efficiency curve
+        experiment.json       kind, base model, strategies, shots, data summary, created, status, pid
+        STOP                  stops the experiment's current run and the ones not started yet
+        <run_id>/ …           its runs, each laid out as above
 
-The runs list is read from these folders every time (no database, nothing in memory), so it
-is the same after an app restart or a browser reload.
+Run ids are unique across the whole folder, so a run is found by its id wherever it lives.
+Lists are read from these folders every time (no database, nothing in memory), so they are the
+same after an app restart, a browser reload, or a run made by another process.
 """
 
 from __future__ import annotations
@@ -32,6 +39,23 @@ from tlweb.errors import DataError, ModelError, TlwebError, first_line
 
 STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+STOP_FILE = "STOP"
+EXPERIMENT_FILE = "experiment.json"
+EXPERIMENT_KINDS = {"ladder": "ladder", "data-efficiency": "data efficiency"}  # kind → its word in titles
+
+
+def plain(obj, names, transform=None) -> dict:
+    """``{name: getattr(obj, name)}`` for ``names``, each value passed through ``transform(name, value)``
+    (the ``as_dict()`` of the result records)."""
+    out = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = transform(name, value) if transform else value
+    return out
+
+
+def _str_path(name, value):
+    return str(value) if isinstance(value, Path) else (list(value) if isinstance(value, list) else value)
 
 
 @dataclass
@@ -47,25 +71,84 @@ class RunInfo:
     test_macro_f1: float | None
     class_names: list[str] = field(default_factory=list)
     name: str = ""
+    experiment_id: str = ""  # the experiment folder holding the run ("" for a single run)
+    per_class: int | None = None  # training images per class asked for (data-efficiency points)
 
     @property
     def has_model(self) -> bool:
         return (self.model_dir / "config.json").exists()
 
+    @property
+    def part(self) -> str:
+        """What tells the run apart inside its experiment: "linear", "linear · 5/class"."""
+        return self.strategy + (f" · {self.per_class}/class" if self.per_class else "")
+
+    @property
+    def title(self) -> str:
+        """A short readable name: base model · strategy · time, e.g. "demo-vit · linear · 14:02"."""
+        return " · ".join((short_model(self.base_model) or "?", self.part or "?", when(self.created)))
+
     def as_dict(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "run_dir": str(self.run_dir),
-            "model_dir": str(self.model_dir),
-            "base_model": self.base_model,
-            "strategy": self.strategy,
-            "created": self.created,
-            "status": self.status,
-            "test_accuracy": self.test_accuracy,
-            "test_macro_f1": self.test_macro_f1,
-            "class_names": list(self.class_names),
-            "name": self.name,
-        }
+        d = plain(self, RUN_FIELDS, _str_path)
+        d["title"] = self.title
+        return d
+
+
+RUN_FIELDS = ("run_id", "run_dir", "model_dir", "base_model", "strategy", "created", "status", "test_accuracy",
+              "test_macro_f1", "class_names", "name", "experiment_id", "per_class")
+
+
+@dataclass
+class ExperimentInfo:
+    """A ladder or a data-efficiency curve: one folder holding its runs."""
+
+    experiment_id: str
+    exp_dir: Path
+    kind: str  # "ladder" | "data-efficiency"
+    base_model: str
+    strategies: list[str]
+    created: str
+    status: str
+    runs: list[RunInfo] = field(default_factory=list)  # oldest first (the order they ran)
+    shots: list[int] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return " · ".join((short_model(self.base_model) or "?", EXPERIMENT_KINDS.get(self.kind, self.kind),
+                           when(self.created)))
+
+    @property
+    def best(self) -> RunInfo | None:
+        scored = [r for r in self.runs if r.test_accuracy is not None]
+        return max(scored, key=lambda r: r.test_accuracy) if scored else None
+
+    def as_dict(self) -> dict:
+        d = plain(self, ("experiment_id", "exp_dir", "kind", "base_model", "strategies", "created", "status",
+                         "shots", "data"), _str_path)
+        d["title"] = self.title
+        d["runs"] = [r.as_dict() for r in self.runs]
+        return d
+
+
+def short_model(name: str) -> str:
+    """A model name for lists: a local folder's own name, a key or Hub id as it is."""
+    name = str(name or "")
+    if "/" in name and (name.startswith("/") or name.count("/") > 1):
+        return name.rstrip("/").rsplit("/", 1)[-1]
+    return name
+
+
+def when(created: str, now: datetime | None = None) -> str:
+    """"14:02" today, "Mar 04 14:02" earlier this year, "2025-03-04 14:02" before."""
+    try:
+        t = datetime.fromisoformat(str(created))
+    except ValueError:
+        return str(created or "")[:16]
+    now = now or datetime.now(t.tzinfo)
+    if t.date() == now.date():
+        return t.strftime("%H:%M")
+    return t.strftime("%b %d %H:%M" if t.year == now.year else "%Y-%m-%d %H:%M")
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -78,10 +161,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
-def new_run_dir(settings: Settings | None = None, name: str | None = None) -> tuple[str, Path]:
-    """Create ``runs_dir/<run_id>/`` (id: time stamp, a slug of ``name``, 4 random hex digits)."""
+def new_run_dir(settings: Settings | None = None, name: str | None = None,
+                parent: Path | None = None) -> tuple[str, Path]:
+    """Create ``runs_dir/<run_id>/`` (id: time stamp, a slug of ``name``, 4 random hex digits), or
+    the same inside ``parent`` (an experiment folder)."""
     settings = settings or get_settings()
-    root = settings.runs_dir
+    root = Path(parent) if parent is not None else settings.runs_dir
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = _slug(name or "")
@@ -96,15 +181,103 @@ def new_run_dir(settings: Settings | None = None, name: str | None = None) -> tu
     raise TlwebError("Could not create a new run folder (too many runs started in the same second).")
 
 
-def run_path(run_id: str, settings: Settings | None = None) -> Path:
+def _check_id(ref: str, what: str = "run") -> str:
+    ref = str(ref or "").strip()
+    if not _RUN_ID.match(ref) or ".." in ref:
+        raise DataError(f"'{ref[:80]}' is not a {what} id.")
+    return ref
+
+
+def is_experiment(path: Path) -> bool:
+    return (Path(path) / EXPERIMENT_FILE).is_file()
+
+
+def _experiment_dirs(root: Path) -> list[Path]:
+    try:
+        return [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and is_experiment(d)]
+    except OSError:
+        return []
+
+
+def find_run(run_id: str, settings: Settings | None = None) -> Path | None:
+    """The folder of run ``run_id`` (single, or inside an experiment), or None."""
     settings = settings or get_settings()
-    run_id = str(run_id or "").strip()
-    if not _RUN_ID.match(run_id) or ".." in run_id:
-        raise DataError(f"'{run_id}' is not a run id.")
-    path = settings.runs_dir / run_id
-    if not path.is_dir():
+    root = settings.runs_dir
+    try:
+        run_id = _check_id(run_id)
+        direct = root / run_id
+        if direct.is_dir() and not is_experiment(direct):
+            return direct
+        for exp in _experiment_dirs(root):
+            if (exp / run_id).is_dir():
+                return exp / run_id
+    except (DataError, OSError):  # not an id, or a name too long for the file system
+        pass
+    return None
+
+
+def run_path(run_id: str, settings: Settings | None = None) -> Path:
+    path = find_run(_check_id(run_id), settings)
+    if path is None:
         raise DataError(f"There is no run '{run_id}' (it may have been deleted).")
     return path
+
+
+def experiment_path(experiment_id: str, settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    path = settings.runs_dir / _check_id(experiment_id, "experiment")
+    if not is_experiment(path):
+        raise DataError(f"There is no experiment '{experiment_id}' (it may have been deleted).")
+    return path
+
+
+def entry_path(ref: str, settings: Settings | None = None) -> Path:
+    """The folder of a run or an experiment, by its id."""
+    ref = _check_id(ref, "run or experiment")
+    path = (settings or get_settings()).runs_dir / ref
+    if path.is_dir() and is_experiment(path):
+        return path
+    found = find_run(ref, settings)
+    if found is None:
+        raise DataError(f"There is no run or experiment '{ref}' (it may have been deleted).")
+    return found
+
+
+def new_experiment(kind: str, base_model: str, strategies, settings: Settings | None = None,
+                   data: dict | None = None, shots=(), **extra) -> Path:
+    """Create an experiment folder (``kind``: "ladder" or "data-efficiency") with its experiment.json."""
+    if kind not in EXPERIMENT_KINDS:
+        raise DataError(f"Unknown experiment kind '{kind}'.")
+    exp_id, path = new_run_dir(settings, f"{kind} {short_model(base_model)}")
+    _write_json(path / EXPERIMENT_FILE, {
+        "experiment_id": exp_id, "kind": kind, "base_model": str(base_model), "strategies": list(strategies),
+        "shots": [int(s) for s in shots], "data": data or {}, "created": now_iso(), "status": "running",
+        "pid": os.getpid(), **extra})
+    return path
+
+
+def finish_experiment(exp_dir: Path, status: str) -> None:
+    """Record how an experiment ended ("done", "stopped" or "failed")."""
+    path = Path(exp_dir) / EXPERIMENT_FILE
+    cfg = _read_json(path) or {}
+    cfg.update(status=status if status in STATUSES else "failed", finished=now_iso())
+    _write_json(path, cfg)
+
+
+def request_stop(ref, settings: Settings | None = None) -> Path:
+    """Ask a run or an experiment to stop, from any process: writes the STOP file the training loop
+    checks between steps. ``ref`` is a run / experiment id or its folder; returns the folder."""
+    path = Path(ref) if isinstance(ref, Path) or os.sep in str(ref) else entry_path(str(ref), settings)
+    if not path.is_dir():
+        raise DataError(f"There is no run folder '{path.name}'.")
+    if not ((path / "config.json").is_file() or is_experiment(path)):
+        raise DataError(f"'{path.name}' is not a run or experiment folder (it has no config.json).")
+    (path / STOP_FILE).write_text(now_iso() + "\n", encoding="utf-8")
+    return path
+
+
+def stop_requested(folder: Path) -> bool:
+    return (Path(folder) / STOP_FILE).exists()
 
 
 class RunWriter:
@@ -187,6 +360,25 @@ def read_events(run_dir: Path) -> list[dict]:
     return out
 
 
+def read_events_since(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Events appended to ``events.jsonl`` since byte ``offset`` (whole lines only) and the offset to
+    pass next time: how a process follows a run that another process trains."""
+    try:
+        with open(Path(run_dir) / "events.jsonl", "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except OSError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
+    out = []
+    for line in chunk[:end].decode("utf-8", "replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out, offset + end
+
+
 def _pid_alive(pid) -> bool:
     try:
         pid = int(pid)
@@ -225,7 +417,7 @@ def _last_event_kind(run_dir: Path) -> str | None:
     return None
 
 
-def _info(run_dir: Path) -> RunInfo | None:
+def _info(run_dir: Path, experiment_id: str = "") -> RunInfo | None:
     cfg = _read_json(run_dir / "config.json")
     if not isinstance(cfg, dict):
         return None
@@ -255,7 +447,16 @@ def _info(run_dir: Path) -> RunInfo | None:
         test_macro_f1=_num(metrics.get("test_macro_f1", metrics.get("macro_f1"))) if metrics else None,
         class_names=[str(c) for c in cfg.get("class_names", [])],
         name=str(cfg.get("name") or ""),
+        experiment_id=experiment_id,
+        per_class=_int((cfg.get("train_config") or {}).get("per_class")),
     )
+
+
+def _int(v):
+    try:
+        return None if v is None else int(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def _num(v):
@@ -265,31 +466,108 @@ def _num(v):
         return None
 
 
-def list_runs(settings: Settings | None = None) -> list[RunInfo]:
-    """Every run folder, newest first (read from disk each call)."""
-    settings = settings or get_settings()
-    root = settings.runs_dir
-    if not root.is_dir():
-        return []
+def _runs_in(folder: Path, experiment_id: str = "") -> list[RunInfo]:
     infos = []
-    for d in root.iterdir():
-        if not d.is_dir() or d.name.startswith("."):
+    try:
+        children = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    except OSError:
+        return infos
+    for d in children:
+        if not experiment_id and is_experiment(d):
             continue
-        info = _info(d)
+        info = _info(d, experiment_id)
         if info is not None:
             infos.append(info)
-    infos.sort(key=lambda i: (i.created, i.run_id), reverse=True)
     return infos
+
+
+def _newest_first(items: list) -> list:
+    return sorted(items, key=lambda i: (i.created, getattr(i, "run_id", "") or getattr(i, "experiment_id", "")),
+                  reverse=True)
+
+
+def _experiment_info(exp_dir: Path) -> ExperimentInfo | None:
+    cfg = _read_json(exp_dir / EXPERIMENT_FILE)
+    if not isinstance(cfg, dict):
+        return None
+    runs = sorted(_runs_in(exp_dir, exp_dir.name), key=lambda r: (r.created, r.run_id))
+    status = str(cfg.get("status") or "failed")
+    if status == "running" and not _pid_alive(cfg.get("pid")):
+        status = "failed"  # the process that ran it is gone
+    return ExperimentInfo(
+        experiment_id=exp_dir.name, exp_dir=exp_dir, kind=str(cfg.get("kind", "")),
+        base_model=str(cfg.get("base_model", "")), strategies=[str(s) for s in cfg.get("strategies") or []],
+        created=str(cfg.get("created", "")), status=status if status in STATUSES else "failed", runs=runs,
+        shots=[int(s) for s in cfg.get("shots") or [] if _int(s) is not None], data=cfg.get("data") or {})
+
+
+def list_experiments(settings: Settings | None = None) -> list[ExperimentInfo]:
+    """Every experiment folder, newest first, each with its runs (read from disk each call)."""
+    root = (settings or get_settings()).runs_dir
+    return _newest_first([e for e in map(_experiment_info, _experiment_dirs(root)) if e is not None])
+
+
+def list_runs(settings: Settings | None = None) -> list[RunInfo]:
+    """Every run — single, or inside an experiment — newest first (read from disk each call)."""
+    root = (settings or get_settings()).runs_dir
+    if not root.is_dir():
+        return []
+    infos = _runs_in(root)
+    for exp in _experiment_dirs(root):
+        infos.extend(_runs_in(exp, exp.name))
+    return _newest_first(infos)
+
+
+def list_entries(settings: Settings | None = None) -> list[RunInfo | ExperimentInfo]:
+    """What a runs list shows: experiments (each holding its runs) and single runs, newest first."""
+    root = (settings or get_settings()).runs_dir
+    if not root.is_dir():
+        return []
+    return _newest_first(_runs_in(root) + list_experiments(settings))
+
+
+def run_models(settings: Settings | None = None) -> list[tuple[str, Path, str]]:
+    """(run id, model folder, title) of every run with a saved model, newest model first (the
+    Classify tab's list). A folder with only ``model/`` (no config.json) is listed by its id."""
+    root = (settings or get_settings()).runs_dir
+    if not root.is_dir():
+        return []
+    found = list(root.glob("*/model/config.json"))
+    for exp in _experiment_dirs(root):
+        found.extend(exp.glob("*/model/config.json"))
+    return [(cfg.parent.parent.name, cfg.parent, run_title(cfg.parent.parent))
+            for cfg in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def run_title(run_dir: Path) -> str:
+    """The run's short readable title (its id when it has no readable config.json)."""
+    info = _info(Path(run_dir))
+    return info.title if info is not None else Path(run_dir).name
 
 
 def load_run(run_id: str, settings: Settings | None = None) -> tuple[RunInfo, list[dict], dict]:
     """(info, events, metrics) of one run; metrics is {} while it runs or when it failed."""
     path = run_path(run_id, settings)
-    info = _info(path)
+    info = _info(path, path.parent.name if is_experiment(path.parent) else "")
     if info is None:
         raise DataError(f"The run '{run_id}' has no readable config.json.")
     metrics = _read_json(path / "metrics.json")
     return info, read_events(path), metrics if isinstance(metrics, dict) else {}
+
+
+def experiment_rows(info: ExperimentInfo) -> list[dict]:
+    """One result dict per run of an experiment, in the order they ran (strategy, per_class,
+    train_images, test_accuracy, test_macro_f1, wall_s, stopped, run_id): what the ladder chart and
+    the data-efficiency curve draw, read back from the runs' metrics.json."""
+    rows = []
+    for r in info.runs:
+        m = _read_json(r.run_dir / "metrics.json")
+        m = m if isinstance(m, dict) else {}
+        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "status": r.status,
+                     "train_images": m.get("train_images"), "val_images": m.get("val_images"),
+                     "test_accuracy": r.test_accuracy, "test_macro_f1": r.test_macro_f1,
+                     "wall_s": m.get("wall_s"), "stopped": bool(m.get("stopped"))})
+    return rows
 
 
 def run_config(run_id: str, settings: Settings | None = None) -> dict:
@@ -298,6 +576,41 @@ def run_config(run_id: str, settings: Settings | None = None) -> dict:
 
 def delete_run(run_id: str, settings: Settings | None = None) -> None:
     shutil.rmtree(run_path(run_id, settings))
+
+
+def entry_info(ref: str, settings: Settings | None = None) -> RunInfo | ExperimentInfo:
+    """The run or experiment ``ref`` names (its id)."""
+    path = entry_path(ref, settings)
+    info = _experiment_info(path) if is_experiment(path) else _info(path, path.parent.name
+                                                                     if is_experiment(path.parent) else "")
+    if info is None:
+        raise DataError(f"'{path.name}' has no readable config (experiment.json / config.json).")
+    return info
+
+
+def describe(info: RunInfo | ExperimentInfo) -> str:
+    """"run demo-vit · linear · 14:02" / "experiment demo-vit · ladder · 14:02 (6 runs)"."""
+    if isinstance(info, ExperimentInfo):
+        return f"experiment {info.title} ({len(info.runs)} run{'s' if len(info.runs) != 1 else ''})"
+    return f"run {info.title}"
+
+
+def delete_entry(ref: str, settings: Settings | None = None, force: bool = False) -> str:
+    """Delete a run or an experiment (with its runs) by id; returns what was deleted, in words.
+    A run still training (or an experiment still running) is refused unless ``force``."""
+    try:
+        info = entry_info(ref, settings)
+    except DataError:
+        if not force:
+            raise
+        info = None  # an unreadable folder: force deletes it anyway
+    path = info.exp_dir if isinstance(info, ExperimentInfo) else info.run_dir if info else entry_path(ref, settings)
+    running = info is not None and (info.status == "running" or (
+        isinstance(info, ExperimentInfo) and any(r.status == "running" for r in info.runs)))
+    if running and not force:
+        raise DataError(f"'{path.name}' is still running: stop it first.")
+    shutil.rmtree(path)
+    return describe(info) if info is not None else path.name
 
 
 def export_zip(run_id: str, settings: Settings | None = None) -> Path:

@@ -34,6 +34,7 @@ from tlweb.engine.loading import (
     processor_input_size,
     run_facts,
 )
+from tlweb.engine.zerogpu import gpu_task
 
 MAX_MODEL_SIDE = 2048  # larger photos are downscaled before the processor (no model reads more)
 MIN_MODEL_SIDE = 1024
@@ -376,6 +377,7 @@ def _panoptic(loaded: LoadedModel, outputs, prep: Prepared, pad_frac, names) -> 
     return segments, ids
 
 
+@gpu_task(images="image", models="model", image_factor=3.0)
 def segment(image, model: str | ModelSpec, settings: Settings | None = None, panoptic: bool = True) -> SegmentResult:
     """Segment one image (path, bytes, PIL or array) with ``model``."""
     settings = settings or get_settings()

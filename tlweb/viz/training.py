@@ -15,32 +15,16 @@ from collections.abc import Iterable, Mapping
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from tlweb.engine.runs import ExperimentInfo, short_model
+from tlweb.engine.train.strategies import all_strategies, get_strategy
 from tlweb.viz.cards import facts_card as facts_html  # noqa: F401 - the Fine-tune tab calls these names
 from tlweb.viz.cards import score_cards as score_cards_html
 from tlweb.viz.common import PALETTE, style
 
-# One colour per strategy, the same in every chart.
-STRATEGY_COLORS = {
-    "linear": PALETTE[0],   # indigo
-    "partial": PALETTE[4],  # sky
-    "lora": PALETTE[5],     # purple
-    "full": PALETTE[2],     # green
-    "scratch": PALETTE[1],  # orange
-}
-STRATEGY_LABELS = {
-    "linear": "linear probe (frozen pretrained backbone)",
-    "partial": "partial (last blocks + head)",
-    "lora": "LoRA adapters",
-    "full": "full fine-tune",
-    "scratch": "scratch (random init)",
-}
-STRATEGY_SHORT = {
-    "linear": "linear probe",
-    "partial": "partial",
-    "lora": "LoRA",
-    "full": "full fine-tune",
-    "scratch": "from scratch",
-}
+# One colour and one name per strategy, the same in every chart: read from the strategy registry.
+STRATEGY_COLORS = {s.name: s.color for s in all_strategies()}
+STRATEGY_LABELS = {s.name: s.legend for s in all_strategies()}
+STRATEGY_SHORT = {s.name: s.short for s in all_strategies()}
 TRAIN_COLOR = PALETTE[0]
 VAL_COLOR = PALETTE[1]
 ACC_COLOR = PALETTE[2]
@@ -81,8 +65,26 @@ def _pct(value) -> float | None:
     return None if v is None else v * 100.0
 
 
+def _strategy(name: str):
+    try:
+        return get_strategy(name)
+    except Exception:  # noqa: BLE001 - an old run's strategy that is no longer registered
+        return None
+
+
 def strategy_color(strategy: str, i: int = 0) -> str:
-    return STRATEGY_COLORS.get(strategy, PALETTE[(i + 6) % len(PALETTE)])
+    s = _strategy(strategy)
+    return s.color if s else PALETTE[(i + 6) % len(PALETTE)]
+
+
+def strategy_short(strategy: str) -> str:
+    s = _strategy(strategy)
+    return s.short if s else str(strategy)
+
+
+def strategy_legend(strategy: str) -> str:
+    s = _strategy(strategy)
+    return s.legend if s else str(strategy)
 
 
 def _empty_axes_note(fig: go.Figure, text: str) -> None:
@@ -132,6 +134,30 @@ def _run_key(ev: dict) -> str:
     return str(ev.get("run_id") or ev.get("strategy") or "run")
 
 
+def _add_eval_trace(fig, evals: list[dict], metric: str, col: int, unit: str, name: str, key: str,
+                    color: str | None, several: bool, on_test: bool) -> bool:
+    """One per-epoch line (validation loss, or accuracy in %) of one run; False when it has no point."""
+    field = f"val_{metric}"
+    points = [e for e in evals if _num(e.get(field)) is not None]
+    if not points:
+        return False
+    split_word = "test (monitoring)" if on_test else "val"
+    single = (f"test {metric} (monitoring only)" if on_test
+              else "validation loss (per epoch)" if metric == "loss" else "validation accuracy")
+    accuracy = metric == "accuracy"
+    fig.add_trace(go.Scatter(
+        x=[_num(e.get("epoch")) for e in points],
+        y=[_pct(e.get(field)) if accuracy else _num(e.get(field)) for e in points],
+        mode="lines+markers", name=f"{name} · {split_word} {metric}" if several else single,
+        line={"color": color or (ACC_COLOR if accuracy else VAL_COLOR), "width": 2.4,
+              "dash": "dot" if several and not accuracy else "solid"},
+        marker={"size": 8 if accuracy else 7}, legendgroup=key,
+        hovertemplate="epoch %{x:.2f}<br>" + split_word + f" {metric} %{{y:{'.1f' if accuracy else '.4f'}}}{unit}"
+                      "<extra>" + name + "</extra>",
+    ), row=1, col=col)
+    return True
+
+
 def training_curves(events: Iterable, title: str | None = "Training curves", height: int = 360) -> go.Figure:
     """Loss (train per step, validation per epoch) and validation accuracy against epochs.
 
@@ -148,7 +174,7 @@ def training_curves(events: Iterable, title: str | None = "Training curves", hei
     any_point = False
     for i, (key, items) in enumerate(runs.items()):
         strategy = str(items[0].get("strategy") or key)
-        name = STRATEGY_SHORT.get(strategy, strategy)
+        name = strategy_short(strategy)
         color = strategy_color(strategy, i) if several else None
         steps = [e for e in items if _num(e.get("train_loss")) is not None and e.get("kind") in ("step", None)]
         evals = [e for e in items if _num(e.get("val_loss")) is not None or _num(e.get("val_accuracy")) is not None]
@@ -170,30 +196,8 @@ def training_curves(events: Iterable, title: str | None = "Training curves", hei
         # without a validation hold-out (tiny data) the per-epoch evals ran on the test split,
         # for monitoring only: say so in the legend
         on_test = bool(evals) and all(e.get("eval_split") == "test" for e in evals)
-        split_word = "test (monitoring)" if on_test else "val"
-        vl = [e for e in evals if _num(e.get("val_loss")) is not None]
-        if vl:
-            any_point = True
-            fig.add_trace(go.Scatter(
-                x=[_num(e.get("epoch")) for e in vl], y=[_num(e.get("val_loss")) for e in vl],
-                mode="lines+markers",
-                name=f"{name} · {split_word} loss" if several else (
-                    "test loss (monitoring only)" if on_test else "validation loss (per epoch)"),
-                line={"color": color or VAL_COLOR, "width": 2.4, "dash": "dot" if several else "solid"},
-                marker={"size": 7}, legendgroup=key,
-                hovertemplate="epoch %{x:.2f}<br>" + split_word + " loss %{y:.4f}<extra>" + name + "</extra>",
-            ), row=1, col=1)
-        va = [e for e in evals if _num(e.get("val_accuracy")) is not None]
-        if va:
-            any_point = True
-            fig.add_trace(go.Scatter(
-                x=[_num(e.get("epoch")) for e in va], y=[_pct(e.get("val_accuracy")) for e in va],
-                mode="lines+markers",
-                name=f"{name} · {split_word} accuracy" if several else (
-                    "test accuracy (monitoring only)" if on_test else "validation accuracy"),
-                line={"color": color or ACC_COLOR, "width": 2.4}, marker={"size": 8}, legendgroup=key,
-                hovertemplate="epoch %{x:.2f}<br>" + split_word + " accuracy %{y:.1f}%<extra>" + name + "</extra>",
-            ), row=1, col=2)
+        for metric, col, unit in (("loss", 1, ""), ("accuracy", 2, "%")):
+            any_point |= _add_eval_trace(fig, evals, metric, col, unit, name, key, color, several, on_test)
     fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=1)
     fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=2)
     fig.update_yaxes(title_text="cross-entropy loss", rangemode="tozero", row=1, col=1)
@@ -270,8 +274,8 @@ def metrics_html(result, elapsed_s: float | None = None) -> str:
     if wall is not None:
         cards.append((f"{wall:,.1f} s", "wall time", PALETTE[1]))
     rows = [
-        ("strategy", STRATEGY_LABELS.get(strategy, strategy)),
-        ("base model", _short_model(d.get("base_model", "?"))),
+        ("strategy", strategy_legend(strategy)),
+        ("base model", short_model(d.get("base_model", "?"))),
         ("images", f"{int(d.get('train_images') or 0):,} train · "
                    + (f"{int(d['val_images']):,} validation · " if d.get("val_images") else "")
                    + f"{int(d.get('test_images') or 0):,} test"),
@@ -310,13 +314,13 @@ def ladder_chart(results: Iterable, title: str | None = "Strategy ladder: same d
     optionally wall_s, train_images. ``chance`` (0..1) draws the 1/classes guessing line.
     """
     rows = [as_dict(r) for r in results]
-    names = [STRATEGY_SHORT.get(str(r.get("strategy")), str(r.get("strategy"))) for r in rows]
+    names = [strategy_short(str(r.get("strategy"))) for r in rows]
     acc = [_pct(r.get("test_accuracy")) for r in rows]
     f1 = [_pct(r.get("test_macro_f1")) for r in rows]
     wall = [_num(r.get("wall_s")) for r in rows]
     imgs = [r.get("train_images") for r in rows]
     custom = [[f"{w:,.1f} s" if w is not None else "?", f"{int(n):,}" if n is not None else "?",
-               STRATEGY_LABELS.get(str(r.get("strategy")), str(r.get("strategy"))),
+               strategy_legend(str(r.get("strategy"))),
                " (stopped early)" if r.get("stopped") else ""]
               for w, n, r in zip(wall, imgs, rows)]
     colors = [strategy_color(str(r.get("strategy")), i) for i, r in enumerate(rows)]
@@ -367,8 +371,8 @@ def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accu
         xs = [_num(r["per_class"]) for r in items]
         xs_all.update(xs)
         color = strategy_color(strategy, i)
-        label = {"linear": "pretrained · linear probe", "scratch": "from scratch (random init)"}.get(
-            strategy, STRATEGY_LABELS.get(strategy, strategy))
+        known = _strategy(strategy)
+        label = (known.curve_label or known.legend) if known else strategy
         custom = [[int(r.get("train_images") or 0), _pct(r.get("test_macro_f1"))] for r in items]
         fig.add_trace(go.Scatter(
             x=xs, y=[_pct(r["test_accuracy"]) for r in items], mode="lines+markers+text", name=label,
@@ -400,33 +404,44 @@ def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accu
 # Runs
 
 
-RUNS_HEADERS = ["run", "created", "strategy", "base model", "status", "test acc. (%)", "macro-F1 (%)", "classes"]
+RUNS_HEADERS = ["name", "status", "test acc. (%)", "macro-F1 (%)", "classes", "id"]
 
 
-def _short_model(name: str) -> str:
-    name = str(name or "")
-    if "/" in name and (name.startswith("/") or name.count("/") > 1):
-        return name.rstrip("/").rsplit("/", 1)[-1]  # a local folder: its name is enough
-    return name
+def _score_cells(d: dict) -> list:
+    acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
+    return [round(acc, 1) if acc is not None else None, round(f1, 1) if f1 is not None else None]
 
 
-def runs_table(runs: Iterable) -> list[list]:
-    """Rows for a Dataframe with :data:`RUNS_HEADERS` from ``list_runs()`` (RunInfo objects or dicts)."""
+def runs_table(entries: Iterable) -> list[list]:
+    """Rows for a Dataframe with :data:`RUNS_HEADERS` from ``list_entries()`` (or ``list_runs()``):
+    an experiment's row (its best run's scores) is followed by one indented row per run; single
+    runs have one row. Names are short titles (base model · strategy · time); ids come last."""
     out = []
-    for r in runs:
-        d = as_dict(r)
-        acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
-        created = str(d.get("created") or "")
-        created = created.replace("T", " ")[:16]
-        classes = d.get("class_names") or []
-        out.append([
-            str(d.get("run_id", "")),
-            created,
-            str(d.get("strategy", "")),
-            _short_model(d.get("base_model", "")),
-            str(d.get("status", "")),
-            round(acc, 1) if acc is not None else None,
-            round(f1, 1) if f1 is not None else None,
-            len(classes),
-        ])
+    for entry in entries:
+        d = as_dict(entry)
+        if isinstance(entry, ExperimentInfo) or "experiment_id" in d and "runs" in d:
+            runs = [as_dict(r) for r in d.get("runs") or []]
+            scored = [r for r in runs if _num(r.get("test_accuracy")) is not None]
+            best = max(scored, key=lambda r: r["test_accuracy"], default={})
+            classes = len((d.get("data") or {}).get("class_names") or best.get("class_names") or [])
+            out.append([f"{d.get('title', d['experiment_id'])} ({len(runs)} runs)", str(d.get("status", "")),
+                        *_score_cells(best), classes, str(d["experiment_id"])])
+            for r in runs:
+                part = str(r.get("strategy", "")) + (f" · {r['per_class']}/class" if r.get("per_class") else "")
+                out.append([f"  └ {part}", str(r.get("status", "")), *_score_cells(r),
+                            len(r.get("class_names") or []), str(r.get("run_id", ""))])
+            continue
+        title = d.get("title") or run_title_of(d)
+        out.append([title, str(d.get("status", "")), *_score_cells(d), len(d.get("class_names") or []),
+                    str(d.get("run_id", ""))])
     return out
+
+
+def run_title_of(d: dict) -> str:
+    """The short title of a run given as a dict (what ``RunInfo.title`` says)."""
+    from tlweb.engine.runs import RunInfo
+
+    return RunInfo(run_id=str(d.get("run_id", "")), run_dir=None, model_dir=None,
+                   base_model=str(d.get("base_model", "")), strategy=str(d.get("strategy", "")),
+                   created=str(d.get("created", "")), status="", test_accuracy=None, test_macro_f1=None,
+                   per_class=d.get("per_class")).title

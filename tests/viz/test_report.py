@@ -1,0 +1,142 @@
+"""HTML reports: one self-contained file per result (plotly.js once, pictures as data URLs, no network).
+
+The browser side (every chart drawn with the network blocked) is in tests/e2e/test_report_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import plotly.offline
+import pytest
+
+from tests.viz import report_fixtures
+from tlweb.errors import DataError
+from tlweb.viz import report
+from tlweb.viz.report_inference import compare_report_html, detect_report_html, segment_report_html
+from tlweb.viz.report_training import efficiency_report_html, ladder_report_html, run_report_html
+
+two_runs = report_fixtures.two_runs  # shared fixtures (session-scoped)
+inference_results = report_fixtures.inference_results
+
+PLOTLY_JS = plotly.offline.get_plotlyjs()
+
+
+def _check_self_contained(markup: str, figures: int) -> None:
+    assert markup.startswith("<!DOCTYPE html>") and markup.rstrip().endswith("</html>")
+    assert markup.count(PLOTLY_JS[:2000]) == 1  # plotly.js inlined exactly once
+    assert markup.count("Plotly.newPlot(") == figures
+    # Nothing is fetched: every src / href is inline (data:) or an in-page anchor.
+    for attr, url in re.findall(r"""\b(src|href)\s*=\s*["']([^"']*)["']""", markup.replace(PLOTLY_JS, "")):
+        assert url.startswith(("data:", "#")), (attr, url[:80])
+    assert "cdn.plot.ly" not in markup.replace(PLOTLY_JS, "")
+    for lib in ("torch", "transformers", "plotly", "tlweb", "python"):
+        assert f">{lib}</div>" in markup, lib
+
+
+def test_wilson_interval():
+    lo, hi = report.wilson(8, 16)
+    assert round(lo, 3) == 0.28 and round(hi, 3) == 0.72
+    assert report.wilson(0, 0) == (0.0, 1.0)
+    assert report.wilson(10, 10)[1] == 1.0 and report.wilson(10, 10)[0] > 0.65
+    assert "8 of 16 test images" in report.accuracy_sentence(0.5, 16)
+
+
+def test_run_report_carries_metrics_curves_data_mistakes_and_config(two_runs):
+    run = two_runs[0]
+    markup = run_report_html(run.run_dir)
+    _check_self_contained(markup, figures=4)  # curves, confusion, per class, class counts
+    assert f"{run.test_accuracy * 100:.1f}%" in markup
+    assert f"of {run.test_images} test images right" in markup
+    for name in ("circle", "square", "triangle", "cross"):
+        assert name in markup
+    for needle in ("Training curves", "Confusion matrix", "Images per class", "Hyper-parameters", "Environment",
+                   "fingerprint", run.run_id, "&quot;strategy&quot;: &quot;full&quot;"):
+        assert needle in markup, needle
+    n_mistakes = len(run.mistakes)
+    assert markup.count("<img ") == n_mistakes > 0
+    assert markup.replace(PLOTLY_JS, "").count("data:image/png;base64,") == n_mistakes
+
+
+def test_a_run_without_metrics_still_reports_what_it_logged(two_runs, tmp_path):
+    import shutil
+
+    copy = tmp_path / "unfinished"
+    shutil.copytree(two_runs[0].run_dir, copy)
+    (copy / "metrics.json").unlink()
+    markup = run_report_html(copy)
+    assert "no final metrics" in markup and "Training curves" in markup
+    _check_self_contained(markup, figures=2)  # curves and class counts only
+
+
+def test_ladder_and_efficiency_reports(two_runs):
+    markup = ladder_report_html(two_runs)
+    _check_self_contained(markup, figures=2)
+    for r in two_runs:
+        assert r.run_id in markup and f"{r.test_accuracy * 100:.1f}%" in markup
+    rows = [{"strategy": r.strategy, "per_class": 5, "train_images": r.train_images, "test_accuracy": r.test_accuracy,
+             "test_macro_f1": r.test_macro_f1, "run_id": r.run_id} for r in two_runs]
+    rows.append({**rows[1], "per_class": 2, "test_accuracy": 0.25})
+    markup = efficiency_report_html(rows, chance=0.25)
+    _check_self_contained(markup, figures=1)
+    assert "images per class" in markup and "25.0%" in markup
+
+
+def test_compare_segment_detect_reports(inference_results):
+    r = inference_results
+    markup = compare_report_html(r["compare"], r["images"])
+    _check_self_contained(markup, figures=3)  # latency vs parameters, confidence, agreement
+    for name in ("demo-resnet-shapes", "demo-vit", "demo-convnext", "cat.jpg", "coffee.jpg", "GFLOPs"):
+        assert name in markup
+    assert markup.count("<img ") == 2  # the two photos
+    # The dict form (what a tab keeps in gr.State) gives the same tables and charts.
+    as_dict = compare_report_html(r["compare"].as_dict())
+    assert as_dict.count("Plotly.newPlot(") == 3 and "demo-convnext" in as_dict
+
+    markup = segment_report_html(r["segment"], r["images"][0])
+    _check_self_contained(markup, figures=1)
+    assert markup.count("<img ") == 2 and "demo-segformer" in markup and "demo-upernet" in markup
+    top = r["segment"][0].classes[0]
+    assert top.name in markup and f"{top.share * 100:.2f}%" in markup
+
+    det = r["detect"]
+    markup = detect_report_html(det, r["images"][0])
+    _check_self_contained(markup, figures=1)
+    assert "zero-shot: cat, remote control" in markup and markup.count("<img ") == 1
+    kept = det.kept()
+    assert f"{len(kept)} boxes with score ≥ {det.threshold:.2f}" in markup
+    higher = detect_report_html(det, r["images"][0], threshold=0.99)
+    assert f"{len(det.kept(0.99))} boxes with score ≥ 0.99" in higher
+
+
+def test_report_for_functions_write_where_gradio_may_serve_them(two_runs, inference_results):
+    import tempfile
+
+    r = inference_results
+    path = report.report_for_run(two_runs[0])
+    assert path == Path(two_runs[0].run_dir) / "report.html" and path.stat().st_size > len(PLOTLY_JS)
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for path, stem in ((report.report_for_ladder(two_runs), "ladder"),
+                       (report.report_for_compare(r["compare"], r["images"]), "compare"),
+                       (report.report_for_segment(r["segment"][0], r["images"][0]), "segment"),
+                       (report.report_for_detect(r["detect"], r["images"][0]), "detect"),
+                       (report.report_for_efficiency([]), "data-efficiency")):
+        assert path.resolve().is_relative_to(tmp) and path.name.startswith(stem + "-") and path.suffix == ".html"
+        assert "<!DOCTYPE html>" in path.read_text(encoding="utf-8")[:100]
+
+
+def test_cli_report(two_runs, tmp_path, capsys):
+    from tlweb.cli import main
+
+    out = tmp_path / "r.html"
+    assert main(["report", str(two_runs[0].run_dir), "--out", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert Path(info["report"]) == out.resolve() and out.read_text(encoding="utf-8").count("Plotly.newPlot(") == 4
+    assert main(["report", *[str(x.run_dir) for x in two_runs], "--out", str(tmp_path / "l.html")]) == 0
+    assert "Strategy ladder" in (tmp_path / "l.html").read_text(encoding="utf-8")
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(DataError):
+        report.report_for_run(tmp_path)  # a folder without config.json

@@ -1,0 +1,127 @@
+"""What a fine-tune takes and gives: :class:`TrainConfig`, :class:`TrainEvent`, :class:`RunResult`,
+and the constants of the validation rule (no model selection on the test split)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from tlweb.engine.data import PreparedData
+from tlweb.engine.runs import plain
+
+MIN_STEPS = 60  # default epochs grow on small data so a run makes at least this many steps
+MAX_EPOCHS_GPU = 100
+EVENT_INTERVAL_S = 0.25  # step events at most ~4 per second
+MAX_MISTAKES = 12
+# A validation subset is carved out of the training images only when every class has at least this
+# many (so each class keeps >= 3 to train on after giving one or more to validation); below it the
+# last epoch is kept and nothing is selected.
+MIN_TRAIN_PER_CLASS_FOR_VALIDATION = 4
+VALIDATION_FRACTION = 0.15  # of each class's training images (rounded, at least 1)
+MONITOR_NOTE = "eval on test split — monitoring only, not used for selection"
+
+
+@dataclass
+class TrainConfig:
+    model: str  # catalog key / Hub id / local folder (resolve())
+    data: str | PreparedData  # load_data() source or prepared data
+    strategy: str = "linear"  # a name in tlweb.engine.train.strategies.STRATEGIES
+    epochs: int | None = None  # None → per-strategy default (two-step: both phases together)
+    batch_size: int | None = None
+    lr: float | None = None
+    partial_blocks: int = 2
+    lora_r: int = 8
+    per_class: int | None = None  # subsample the train split to N images per class
+    seed: int = 0
+    out_dir: str | None = None  # default: a new folder under settings.runs_dir (or under the experiment)
+    name: str | None = None  # human label for the run
+    augment: bool = True  # random flip + small random resized crop (not for linear: features are fixed)
+    experiment: str | None = None  # an experiment folder (tlweb.engine.runs.new_experiment): the run goes inside
+
+    def as_dict(self) -> dict:
+        d = plain(self, [f.name for f in fields(self)])
+        if isinstance(self.data, PreparedData):
+            d["data"] = self.data.source
+        if self.experiment is not None:
+            d["experiment"] = Path(self.experiment).name
+        return d
+
+
+EVENT_FIELDS = ("kind", "run_id", "strategy", "epoch", "step", "total_steps", "train_loss", "val_loss",
+                "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time", "eval_split")
+
+
+def _json_number(name: str, value):
+    if not isinstance(value, float):
+        return value
+    value = round(value, 6) if name != "time" else round(value, 3)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+@dataclass
+class TrainEvent:
+    kind: str  # "start" | "step" | "eval" | "done" | "stopped" | "error"
+    run_id: str
+    strategy: str
+    epoch: float  # fractional epochs done
+    step: int
+    total_steps: int
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None  # 0..1
+    lr: float | None = None
+    images_per_s: float | None = None
+    eta_s: float | None = None
+    message: str = ""
+    time: float = field(default_factory=time.time)  # wall clock (seconds since the epoch)
+    # eval events: which images val_loss/val_accuracy come from — "validation" (held out of the
+    # training images, used to pick the kept epoch) or "test" (tiny data: monitoring only)
+    eval_split: str | None = None
+
+    def as_dict(self) -> dict:
+        return plain(self, EVENT_FIELDS, _json_number)
+
+
+RESULT_FIELDS = ("run_id", "run_dir", "model_dir", "strategy", "base_model", "train_images", "val_images",
+                 "test_images", "selection", "kept_epoch", "test_accuracy", "test_macro_f1", "stopped", "wall_s",
+                 "hyperparameters", "metrics", "mistakes")
+
+
+def _result_value(name: str, value):
+    if isinstance(value, Path):
+        return str(value)
+    if name in ("test_accuracy", "test_macro_f1"):
+        return round(float(value), 6)
+    if name == "wall_s":
+        return round(value, 3)
+    return value
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    model_dir: Path  # save_pretrained output (model + processor) — loadable by the Classify tab
+    strategy: str
+    base_model: str
+    train_images: int  # the images the model trained on (validation images excluded)
+    test_images: int
+    test_accuracy: float
+    test_macro_f1: float
+    metrics: dict
+    mistakes: list[dict]
+    history: list[TrainEvent]
+    stopped: bool
+    wall_s: float
+    hyperparameters: dict = field(default_factory=dict)
+    val_images: int = 0  # held out of the training images to pick the epoch (0: none, last epoch kept)
+    selection: str = ""  # "best validation epoch" | "last epoch"
+    kept_epoch: float | None = None  # the epoch whose weights were kept
+
+    def as_dict(self) -> dict:
+        """JSON-able summary; ``history`` keeps the non-step events (every event is in events.jsonl)."""
+        d = plain(self, RESULT_FIELDS, _result_value)
+        d["history"] = [e.as_dict() for e in self.history if e.kind != "step"]
+        return d

@@ -1,0 +1,178 @@
+"""Fine-tune tab: bring a few images per class and see what a pretrained backbone buys you.
+
+Sections (one builder each in :mod:`.sections`): 1 data (sample, zip, per-class uploads, Hub
+dataset) → 2 backbone + strategy → 3 train with live curves, then its results (metrics, confusion
+matrix, confident mistakes) → 4 compare strategies (the strategy ladder and the data-efficiency
+curve, each one experiment folder) → 5 runs (survive restarts; download, push to the Hub, delete).
+Handlers (:mod:`.handlers`) are thin: widget values → engine → ``tlweb.viz.training``.
+:func:`build` returns a :class:`FinetuneTab` handle of the sections so other tabs can be wired to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import gradio as gr
+
+from tlweb.catalog import CLASSIFICATION
+from tlweb.config import Settings, get_settings
+from tlweb.ui.components import intro, refresh_choices
+from tlweb.ui.tabs.finetune.handlers import Handlers
+from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
+    FtSession,
+    Progress,
+    Worker,
+    class_uploads,
+    data_key,
+    data_notes,
+    parse_auto,
+    prepare_data,
+    status_html,
+)
+from tlweb.ui.tabs.finetune.sections import (
+    CompareSection,
+    DataSection,
+    ModelSection,
+    ResultsSection,
+    RunsSection,
+    TrainSection,
+    compare_section,
+    data_section,
+    model_section,
+    results_section,
+    runs_section,
+    train_section,
+)
+
+TITLE = "Fine-tune"
+INTRO = (
+    "**What you see:** a backbone pretrained on millions of images, given a new head for *your* classes and "
+    "trained on a handful of examples. The curves, the confusion matrix and above all the *strategy ladder* "
+    "and *data-efficiency curve* show what the pretrained weights buy you compared with training from scratch."
+)
+TRAIN_CONCURRENCY = "tlweb-train"  # one training job at a time across the app (one GPU / two cores)
+
+
+@dataclass
+class FinetuneTab:
+    """The tab's main components, by section (what :func:`build` returns). It also answers the
+    generic tab-handle names — ``button``, ``image``, ``model``, ``custom_model``, ``outputs``,
+    ``state`` — so other tabs can be wired to it like to any tab."""
+
+    session: gr.State
+    data: DataSection
+    backbone: ModelSection
+    train: TrainSection
+    results: ResultsSection
+    compare: CompareSection
+    runs: RunsSection
+
+    @property
+    def button(self) -> gr.Button:
+        return self.train.start_btn
+
+    image = None  # no single image input
+
+    @property
+    def model(self) -> gr.Dropdown:
+        return self.backbone.model
+
+    @property
+    def custom_model(self) -> gr.Textbox:
+        return self.backbone.custom
+
+    @property
+    def state(self) -> gr.State:
+        return self.session
+
+    @property
+    def outputs(self) -> dict:
+        return {"status": self.train.status, "curves": self.train.curves, "metrics": self.results.metrics,
+                "ladder": self.compare.ladder_plot, "efficiency": self.compare.eff_plot,
+                "runs": self.runs.table, "run": self.runs.run_pick}
+
+
+def _with_signature(fn, names: list[str]):
+    """A ``*args`` handler with named parameters, so the API (gradio_client) shows real names."""
+
+    def handler(*args):
+        return fn(*args)
+
+    handler.__name__ = getattr(fn, "__name__", "handler")
+    handler.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in names])
+    return handler
+
+
+def _wire_inputs(tab: FinetuneTab, h: Handlers, load) -> None:
+    d, m = tab.data, tab.backbone
+    from tlweb.engine.train.strategies import get_strategy
+
+    d.source.change(h.on_source, [d.source], [d.zip_box, d.hub_box, d.classes_box], api_name="ft_source_view",
+                    queue=False)
+    d.add_class.click(h.add_slot, [d.shown], [d.shown, *d.slot_rows, d.add_class], api_name="ft_add_class",
+                      queue=False)
+    d.capture_btn.click(h.add_capture, [d.capture, d.capture_to, *d.slot_files], d.slot_files,
+                        api_name="ft_add_capture")
+    m.strategy.change(lambda s: get_strategy(s).explanation if s else "", [m.strategy], [m.strategy_info],
+                      api_name="ft_strategy_info", queue=False)
+    d.load_btn.click(load, [*d.inputs, tab.session], [d.counts_plot, d.notes], api_name="load_data")
+    m.model.focus(lambda: refresh_choices(CLASSIFICATION, h.settings), outputs=[m.model], api_name="ft_models",
+                  queue=False)  # runs fine-tuned since the page loaded appear in the list
+
+
+def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
+    d, m, t, r, c, runs = tab.data, tab.backbone, tab.train, tab.results, tab.compare, tab.runs
+    load_inputs, load_outputs = [*d.inputs, tab.session], [d.counts_plot, d.notes]
+    settings_in = [m.epochs, m.batch_size, m.lr]
+    train_outputs = [t.status, t.curves, r.metrics, r.hint, r.confusion, r.per_class_plot, r.mistakes, runs.table,
+                     runs.run_pick]
+    t.start_btn.click(load, load_inputs, load_outputs, api_name="prepare_data").success(
+        h.train, [m.model, m.custom, m.strategy, *settings_in, m.per_class, tab.session], train_outputs,
+        api_name="finetune", concurrency_limit=1, concurrency_id=TRAIN_CONCURRENCY)
+    t.stop_btn.click(h.stop, [tab.session], [t.status], api_name="stop", concurrency_limit=None, queue=False)
+    c.ladder_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_ladder").success(
+        h.ladder, [m.model, m.custom, c.ladder_strategies, *settings_in, m.per_class, tab.session],
+        [c.status, c.ladder_plot, c.curves], api_name="ladder", concurrency_limit=1,
+        concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, None, [runs.table, runs.run_pick], queue=False)
+    c.eff_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_efficiency").success(
+        h.efficiency, [m.model, m.custom, c.eff_strategies, c.eff_shots, *settings_in, tab.session],
+        [c.status, c.eff_plot, c.curves], api_name="data_efficiency", concurrency_limit=1,
+        concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, None, [runs.table, runs.run_pick], queue=False)
+
+
+def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
+    runs = tab.runs
+    runs.refresh_btn.click(h.refresh_runs, None, [runs.table, runs.run_pick], api_name="runs")
+    gr.on(None, h.refresh_runs, None, [runs.table, runs.run_pick], api_name="runs_on_load")  # page load
+    runs.table.select(h.pick_row, None, [runs.run_pick], api_name="ft_pick_run", queue=False)
+    runs.run_pick.change(h.details, [runs.run_pick], [runs.curves, runs.details], api_name="run_details")
+    runs.export_btn.click(h.export, [runs.run_pick], [runs.export_file], api_name="export")
+    runs.push_btn.click(h.push, [runs.run_pick, runs.repo_id, runs.token, runs.private], [runs.push_result],
+                        api_name="push_to_hub")
+    runs.delete_btn.click(h.delete_ask, [runs.run_pick], [runs.confirm_box, runs.confirm_text],
+                          api_name="delete_ask")
+    runs.confirm_no.click(lambda: gr.update(visible=False), None, [runs.confirm_box], api_name="delete_cancel",
+                          queue=False)
+    runs.confirm_yes.click(h.delete, [runs.run_pick], [runs.confirm_box, runs.table, runs.run_pick, runs.details],
+                           api_name="delete_run")
+
+
+def build(settings: Settings | None = None) -> FinetuneTab:
+    settings = settings or get_settings()
+    handlers = Handlers(settings)
+    intro(INTRO)
+    session = gr.State(FtSession())
+    data = data_section()
+    model = model_section(settings)
+    train = train_section()
+    results = results_section()
+    compare = compare_section()
+    runs = runs_section()
+    tab = FinetuneTab(session, data, model, train, results, compare, runs)
+    load = _with_signature(handlers.load, DataSection.input_names() + ["session"])
+    _wire_inputs(tab, handlers, load)
+    _wire_training(tab, handlers, load)
+    _wire_runs(tab, handlers)
+    return tab

@@ -1,0 +1,402 @@
+"""The Fine-tune tab's handlers: widget values → ``tlweb.engine.data`` / ``train`` / ``runs`` →
+``tlweb.viz.training``. Training runs in a worker thread that feeds a queue; the handler is a
+generator that drains it and yields figures, so curves move while the model trains. Stop sets the
+session's flag and writes the STOP file of the run (or experiment) folder, which the engine checks
+between steps — the same path a run in another process listens to."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from tlweb.config import Settings
+from tlweb.errors import DataError, TlwebError
+from tlweb.ui.components import user_errors
+from tlweb.ui.tabs.finetune.helpers import (
+    N_SLOTS,
+    SHOTS,
+    FtSession,
+    Progress,
+    TrackRun,
+    Worker,
+    _chance,
+    _fmt_s,
+    _paths,
+    data_key,
+    data_notes,
+    parse_auto,
+    prepare_data,
+    status_html,
+    strategy_label,
+)
+from tlweb.viz import training as tv
+from tlweb.viz.common import message_figure
+
+NO_PICK = "Pick a run or an experiment first (Runs table or list)."
+
+
+def train_kwargs(epochs_v, batch_v, lr_v, cap_v) -> dict:
+    return {
+        "epochs": parse_auto(epochs_v, int, "epochs"),
+        "batch_size": parse_auto(batch_v, int, "batch size"),
+        "lr": parse_auto(lr_v, float, "learning rate"),
+        "per_class": parse_auto(cap_v, int, "images per class"),
+    }
+
+
+def _entry_label(entry) -> str:
+    from tlweb.engine.runs import ExperimentInfo
+
+    status = "" if entry.status == "done" else f" ({entry.status})"
+    if isinstance(entry, ExperimentInfo):
+        return f"{entry.title} · {len(entry.runs)} runs{status}"
+    return f"{entry.title}{status}"
+
+
+class Handlers:
+    """Every handler of the tab, bound to one app's settings."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    # ------------------------------------------------------------------ data
+
+    def ensure_data(self, sess: FtSession, values):
+        src, zf, hid, icol, lcol = values[:5]
+        names = list(values[5:5 + N_SLOTS])
+        files = list(values[5 + N_SLOTS:5 + 2 * N_SLOTS])
+        key = data_key(src, zf, hid, icol, lcol, names, files)
+        if sess.data is None or sess.data_key != key:
+            sess.data = prepare_data(src, zf, hid, icol, lcol, names, files, self.settings)
+            sess.data_key = key
+        return sess.data
+
+    @user_errors
+    def load(self, *args):
+        *values, sess = args
+        data = self.ensure_data(sess, values)
+        return tv.class_counts_bar(data.counts(), title=f"Images per class · {len(data.class_names)} classes"), \
+            data_notes(data)
+
+    def data_for_run(self, sess: FtSession):
+        if sess.data is None:  # API callers that skipped load_data: the default source
+            sess.data = prepare_data("sample", None, None, None, None, [], [], self.settings)
+            sess.data_key = ("sample",)
+        return sess.data
+
+    # ------------------------------------------------------------------ runs list
+
+    def runs_outputs(self, select: str | None = None, pick_first: bool = True):
+        """(table rows, dropdown update) over experiments and single runs, newest first; the dropdown
+        keeps ``select``, else the newest entry (or nothing, without ``pick_first``)."""
+        from tlweb.engine.runs import ExperimentInfo, list_entries
+
+        entries = list_entries(self.settings)
+        choices = []
+        for e in entries:
+            if isinstance(e, ExperimentInfo):
+                choices.append((_entry_label(e), e.experiment_id))
+                choices.extend((f"{e.title} › {r.part}", r.run_id) for r in e.runs)
+            else:
+                choices.append((_entry_label(e), e.run_id))
+        ids = [v for _, v in choices]
+        value = select if select in ids else (ids[0] if ids and pick_first else None)
+        return tv.runs_table(entries), gr.update(choices=choices, value=value)
+
+    @user_errors
+    def refresh_runs(self):
+        return self.runs_outputs()
+
+    # ------------------------------------------------------------------ one run
+
+    @user_errors
+    def train(self, model, custom_model, strategy, epochs, batch_size, lr, per_class, sess: FtSession):
+        from tlweb.engine.train import TrainConfig, finetune
+        from tlweb.ui.components import picked_model
+
+        name = picked_model(model, custom_model)
+        cfg = TrainConfig(model=name, data=self.data_for_run(sess), strategy=strategy or "linear",
+                          **train_kwargs(epochs, batch_size, lr, per_class))
+        sess.start()
+        worker = Worker(lambda on_event, should_stop: finetune(cfg, on_event=on_event, should_stop=should_stop,
+                                                               settings=self.settings, callbacks=[TrackRun(sess)]),
+                        sess.stop)
+        progress = Progress()
+        empty = message_figure("Training…")
+        yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
+        for batch in worker.batches():
+            if not batch:
+                continue
+            progress.add(batch)
+            yield (progress.html(), tv.training_curves(progress.events), gr.skip(), gr.skip(), gr.skip(),
+                   gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        result = worker.result
+        sess.last_run = result.run_id
+        yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
+               tv.training_curves(progress.events or [e.as_dict() for e in result.history]),
+               tv.metrics_html(result), self._hint(result),
+               tv.confusion_heatmap(result.metrics.get("confusion_matrix") or [],
+                                    result.metrics.get("class_names") or cfg.data.class_names),
+               tv.per_class_bars(result.metrics.get("per_class") or {}),
+               tv.mistake_captions(result.mistakes), *self.runs_outputs(result.run_id))
+
+    @staticmethod
+    def _done_text(result) -> str:
+        return (f"<b>{'Stopped' if result.stopped else 'Done'}</b> · {strategy_label(result.strategy)}"
+                f" · test accuracy <b>{result.test_accuracy * 100:.1f}%</b> · macro-F1 "
+                f"<b>{result.test_macro_f1 * 100:.1f}%</b> · {_fmt_s(result.wall_s)}")
+
+    def _hint(self, result) -> str:
+        from tlweb.catalog import RUN_LABEL_SUFFIX
+        from tlweb.engine.runs import run_title
+
+        label = run_title(result.run_dir) + RUN_LABEL_SUFFIX
+        return (f"<div class='ft-hint'>Saved as run <code>{html.escape(result.run_id)}</code>. Its model is now in "
+                f"the <b>Classify</b> tab's list as <i>{html.escape(label)}</i>; download it, push it to the Hub "
+                "or delete it in <b>Runs</b> below.</div>")
+
+    def stop(self, sess: FtSession):
+        sess.request_stop()
+        return status_html("Stopping after the current step… the model so far is kept.", None, "stopped")
+
+    # ------------------------------------------------------------------ experiments
+
+    def _experiment(self, sess: FtSession, kind: str, name: str, data, order, **kw):
+        from tlweb.engine.train import start_experiment
+
+        exp_dir = start_experiment(kind, name, data, order, self.settings, **kw)
+        sess.start(exp_dir)
+        return exp_dir
+
+    @staticmethod
+    def _finish(exp_dir, sess: FtSession, ok: bool) -> bool:
+        from tlweb.engine.runs import finish_experiment, stop_requested
+
+        stopped = sess.stop.is_set() or stop_requested(exp_dir)
+        finish_experiment(exp_dir, "failed" if not ok else "stopped" if stopped else "done")
+        return stopped
+
+    @user_errors
+    def ladder(self, model, custom_model, strategies, epochs, batch_size, lr, per_class, sess: FtSession):
+        from tlweb.engine.train import ladder, strategy_names
+        from tlweb.ui.components import picked_model
+
+        if not strategies:
+            raise TlwebError("Tick at least one strategy for the ladder.")
+        order = [s for s in strategy_names() if s in strategies]
+        name = picked_model(model, custom_model)
+        kwargs = {k: v for k, v in train_kwargs(epochs, batch_size, lr, per_class).items() if v is not None}
+        data = self.data_for_run(sess)
+        chance = _chance(data)
+        exp_dir = self._experiment(sess, "ladder", name, data, order, **kwargs)
+        results, events, ok = [], [], False
+        try:
+            yield status_html(f"Strategy ladder: {len(order)} strategies on the same split and budget…", 0.0), \
+                tv.ladder_chart([], chance=chance), tv.training_curves([])
+            # One strategy per engine call (same prepared split and experiment) so the bars appear one by one.
+            for i, strat in enumerate(order):
+                if sess.stop.is_set():
+                    break
+                progress = Progress()
+                worker = Worker(lambda on_event, should_stop, strat=strat: ladder(
+                    name, data, strategies=(strat,), on_event=on_event, should_stop=should_stop,
+                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
+                for batch in worker.batches():
+                    if not batch:
+                        continue
+                    progress.add(batch)
+                    events.extend(batch)
+                    d = progress.latest
+                    frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / len(order)
+                    yield progress.html(prefix=f"{i + 1}/{len(order)} · ", fraction=frac), gr.skip(), \
+                        tv.training_curves(events, title="Ladder runs")
+                results.extend(worker.result or [])
+                yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+            ok = True
+        finally:
+            stopped = self._finish(exp_dir, sess, ok) or any(r.stopped for r in results)
+        best = max(results, key=lambda r: r.test_accuracy, default=None)
+        text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
+        if best is not None:
+            text += f" · best: {strategy_label(best.strategy)} ({best.test_accuracy * 100:.1f}% test accuracy)"
+        yield status_html(text, 1.0, "stopped" if stopped else "done"), tv.ladder_chart(results, chance=chance), \
+            tv.training_curves(events, title="Ladder runs")
+
+    @user_errors
+    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, sess: FtSession):
+        from tlweb.engine.train import data_efficiency, strategy_names
+        from tlweb.ui.components import picked_model
+
+        if not strategies:
+            raise TlwebError("Tick at least one strategy for the data-efficiency curve.")
+        name = picked_model(model, custom_model)
+        kwargs = {k: v for k, v in train_kwargs(epochs, batch_size, lr, None).items() if v is not None}
+        data = self.data_for_run(sess)
+        chance = _chance(data)
+        smallest = min(data.counts().get("train", {}).values() or [0])
+        wanted = sorted({int(s) for s in (shots or SHOTS)})
+        usable = [s for s in wanted if s <= smallest]
+        if not usable:
+            raise DataError(f"The smallest class has {smallest} training images: pick fewer images per class.")
+        order = tuple(s for s in strategy_names() if s in strategies)
+        total = len(usable) * len(order)
+        skipped = [s for s in wanted if s > smallest]
+        note = f"Skipped {', '.join(map(str, skipped))} per class (the smallest class has {smallest})." if skipped else ""
+        exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, **kwargs)
+        rows, ok = [], False
+        try:
+            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes)…", 0.0,
+                              detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
+            # One size at a time (the engine keeps the split and the subsampling seed), so the curve grows live.
+            for k in usable:
+                if sess.stop.is_set():
+                    break
+                progress = Progress()
+                worker = Worker(lambda on_event, should_stop, k=k: data_efficiency(
+                    name, data, shots=(k,), strategies=order, on_event=on_event, should_stop=should_stop,
+                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
+                for batch in worker.batches():
+                    if not batch:
+                        continue
+                    progress.add(batch)
+                    done = len(rows) + len({e.get("run_id") for e in progress.events}) - 1
+                    yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total), \
+                        gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
+                rows.extend(worker.result or [])
+                yield status_html(f"{len(rows)}/{total} runs done", len(rows) / total, detail=note), \
+                    tv.efficiency_curves(rows, chance=chance), gr.skip()
+            ok = True
+        finally:
+            stopped = self._finish(exp_dir, sess, ok)
+        yield status_html(f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows)} runs",
+                          1.0, "stopped" if stopped else "done", detail=note), \
+            tv.efficiency_curves(rows, chance=chance), gr.skip()
+
+    # ------------------------------------------------------------------ the picked run or experiment
+
+    @user_errors
+    def details(self, ref):
+        from tlweb.engine.runs import ExperimentInfo, entry_info
+
+        if not ref:  # (the details keep what they say, e.g. what was just deleted)
+            return message_figure("Pick a run to see its curves"), gr.skip()
+        info = entry_info(ref, self.settings)
+        if isinstance(info, ExperimentInfo):
+            return self._experiment_details(info)
+        return self._run_details(info)
+
+    def _run_details(self, info):
+        from tlweb.catalog import RUN_LABEL_SUFFIX
+        from tlweb.engine.runs import load_run
+
+        _, events, _m = load_run(info.run_id, self.settings)
+        cards = []
+        if info.test_accuracy is not None:
+            cards = [(f"{info.test_accuracy * 100:.1f}%", "test accuracy", tv.PALETTE[0]),
+                     (f"{(info.test_macro_f1 or 0) * 100:.1f}%", "macro-F1", tv.PALETTE[2])]
+        names = ", ".join(info.class_names[:20]) + (" …" if len(info.class_names) > 20 else "")
+        facts = [("run", info.run_id), ("status", info.status), ("strategy", tv.strategy_legend(info.strategy)),
+                 ("base model", info.base_model), (f"{len(info.class_names)} classes", names),
+                 ("created", str(info.created).replace("T", " ")[:19]), ("model folder", str(info.model_dir))]
+        if info.experiment_id:
+            facts.insert(1, ("experiment", info.experiment_id))
+        body = (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("run", "model folder"))
+        body += (f"<div class='ft-hint'>In the <b>Classify</b> tab, pick <i>{html.escape(info.title + RUN_LABEL_SUFFIX)}"
+                 "</i> or paste the model folder.</div>")
+        return tv.training_curves(events, title=f"Curves · {info.title}"), body
+
+    def _experiment_details(self, info):
+        from tlweb.engine.runs import experiment_rows
+
+        rows = experiment_rows(info)
+        n = len(info.data.get("class_names") or []) or None
+        chance = 1.0 / n if n and n >= 2 else None
+        if info.kind == "data-efficiency":
+            fig = tv.efficiency_curves(rows, title=info.title, chance=chance)
+        else:
+            fig = tv.ladder_chart(rows, title=info.title, chance=chance)
+        best = info.best
+        cards = [(f"{best.test_accuracy * 100:.1f}%", f"best: {best.part}", tv.strategy_color(best.strategy))] \
+            if best else []
+        facts = [("experiment", info.experiment_id), ("kind", info.kind), ("status", info.status),
+                 ("base model", info.base_model), ("strategies", ", ".join(info.strategies)),
+                 ("runs", f"{len(info.runs)} (pick one to see its curves or download its model)"),
+                 ("created", str(info.created).replace("T", " ")[:19])]
+        if info.shots:
+            facts.insert(5, ("images per class", ", ".join(map(str, info.shots))))
+        return fig, (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("experiment",))
+
+    @user_errors
+    def export(self, ref):
+        from tlweb.engine.runs import entry_path, export_zip, is_experiment
+
+        if not ref:
+            raise TlwebError(NO_PICK)
+        if is_experiment(entry_path(ref, self.settings)):
+            raise TlwebError("An experiment holds several models: pick one of its runs to download its model.")
+        return gr.update(value=str(export_zip(ref, self.settings)), visible=True)
+
+    def push(self, run_id, repo, token_v, private_v):
+        from tlweb.engine.runs import push_to_hub
+
+        if not run_id:
+            raise gr.Error(NO_PICK, print_exception=False)
+        if not repo or "/" not in repo.strip():
+            raise gr.Error("Type a repository id like 'your-name/my-classifier'.", print_exception=False)
+        if not token_v or not token_v.strip():
+            raise gr.Error("Paste a Hugging Face access token with write access.", print_exception=False)
+        try:
+            url = push_to_hub(run_id, repo.strip(), token_v.strip(), private=bool(private_v), settings=self.settings)
+        except Exception as exc:  # noqa: BLE001 - the message must never carry the token
+            msg = str(exc).replace(token_v.strip(), "***") if isinstance(exc, TlwebError) else \
+                f"Pushing to the Hub failed ({type(exc).__name__}); check the repository id, the token and the network."
+            raise gr.Error(msg.replace(token_v.strip(), "***"), print_exception=False) from None
+        return f"Pushed: [{html.escape(url)}]({url})"
+
+    # ------------------------------------------------------------------ delete, with a confirm step
+
+    @user_errors
+    def delete_ask(self, ref):
+        from tlweb.engine.runs import describe, entry_info
+
+        if not ref:
+            raise TlwebError(NO_PICK)
+        what = describe(entry_info(ref, self.settings))
+        return gr.update(visible=True), (f"Delete the {html.escape(what)} for good? Its folder (model, events, "
+                                         "metrics) is removed.")
+
+    @user_errors
+    def delete(self, ref):
+        from tlweb.engine.runs import delete_entry
+
+        if not ref:
+            raise TlwebError(NO_PICK)
+        what = delete_entry(ref, self.settings)
+        table, pick = self.runs_outputs(pick_first=False)
+        return gr.update(visible=False), table, pick, f"<div class='ft-hint'>Deleted the {html.escape(what)}.</div>"
+
+    # ------------------------------------------------------------------ small widgets
+
+    @staticmethod
+    def add_slot(n):
+        n = min(N_SLOTS, int(n or 2) + 1)
+        return [n] + [gr.update(visible=i < n) for i in range(N_SLOTS)] + [gr.update(interactive=n < N_SLOTS)]
+
+    @staticmethod
+    def add_capture(image_path, slot, *files):
+        if not image_path:
+            raise gr.Error("Take a snapshot first.", print_exception=False)
+        slot = int(slot or 0)
+        out = [gr.skip() for _ in range(N_SLOTS)]
+        out[slot] = _paths(files[slot]) + [image_path]
+        return out
+
+    @staticmethod
+    def pick_row(evt: gr.SelectData):
+        row = evt.row_value or []
+        return row[-1] if row else gr.skip()  # the id is the last column
+
+    @staticmethod
+    def on_source(src):
+        return gr.update(visible=src == "zip"), gr.update(visible=src == "hub"), gr.update(visible=src == "classes")
