@@ -77,7 +77,7 @@ def test_runs_ls_rm_and_models_titles(dataset, demo_models, capsys, settings):
     from tlweb.engine.train import data_efficiency
 
     data_efficiency("demo-vit", load_data(str(dataset), settings=settings), shots=(1,), strategies=("linear",),
-                    epochs=1, settings=settings)
+                    epochs=1, seeds=1, settings=settings)
     exp = next(e for e in R.list_entries(settings) if isinstance(e, R.ExperimentInfo))
     run = exp.runs[0]
     assert main(["runs", "ls"]) == 0

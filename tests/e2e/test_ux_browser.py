@@ -52,6 +52,23 @@ def test_the_main_button_is_in_view_without_scrolling(view, app_url, tab, button
     assert box["x"] >= 0 and box["x"] + box["width"] <= W, box
 
 
+FT_STEPS = [("1 · Data", "ft-load-btn"), ("2 · Backbone", "ft-model-next"), ("3 · Train", "ft-start-btn"),
+            ("4 · Results", "ft-open-classify"), ("5 · Compare strategies", "ft-ladder-btn"),
+            ("5 · Compare strategies", "ft-efficiency-btn"), ("6 · Runs", "ft-run-open-classify")]
+
+
+@pytest.mark.parametrize("step,button", FT_STEPS)
+def test_each_finetune_step_has_its_main_button_in_view(view, app_url, step, button):
+    _open(view, app_url, "Fine-tune")
+    view.get_by_role("tab", name=step).click()
+    view.wait_for_selector(f"#{button}", state="visible")
+    view.wait_for_timeout(400)
+    box = view.locator(f"#{button}").bounding_box()
+    assert view.evaluate("window.scrollY") == 0
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= H, (step, box)
+    assert "primary" in (view.locator(f"#{button}").get_attribute("class") or "")
+
+
 def _luminance(css_color: str) -> float:
     import re
 
@@ -242,5 +259,9 @@ def test_learn_tab_show_me_opens_and_runs_the_tabs(view, app_url):
     view.get_by_role("tab", name="Learn").click()
     view.click("#learn-show-inside")
     text_in(view, "learn-status", "Explain")
-    view.click("#learn-show-scratch")
+    # feature extraction: Fine-tune's Train step with the sample, a pretrained backbone and a linear probe
+    view.click("#learn-show-features")
     view.wait_for_selector("#tab-finetune-button[aria-selected=true]")
+    view.wait_for_selector("[role=tab][aria-selected=true]:has-text('3 · Train')")
+    text_in(view, "ft-status", "Done", timeout=240_000)
+    assert "Linear probe" in view.inner_text("#ft-status")

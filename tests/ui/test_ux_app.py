@@ -99,3 +99,28 @@ def test_a_fresh_home_builds_no_demo_model_before_the_first_pick(tmp_path, capsy
         assert "tlweb: ready at" in out and "Writing model shards" not in out
     finally:
         demo.close()
+
+
+def test_model_lists_put_the_catalog_first_and_runs_in_a_group_of_their_own(settings, demo_models):
+    """A ladder adds one entry to the lists (its best run), after the catalog and the demo models."""
+    from tlweb.catalog import CLASSIFICATION, resolve
+    from tlweb.engine.data import sample_data, subsample
+    from tlweb.engine.train import ladder
+    from tlweb.ui.components import model_choices
+    from tlweb.ui.model_state import RUN_GROUP
+
+    results = ladder("demo-vit", subsample(sample_data(settings), 2, 0), strategies=("linear", "full"), epochs=1,
+                     seeds=2, settings=settings)
+    choices = model_choices(CLASSIFICATION, settings)
+    sources = [resolve(value, settings=settings).source for _, value in choices]
+    first_run = sources.index("run")
+    assert sources[0] == "catalog" and sources.index("demo") > max(i for i, s in enumerate(sources) if s == "catalog")
+    assert set(sources[first_run:]) == {"run"}  # runs come last, together
+    assert all(label.startswith(RUN_GROUP) for label, _ in choices[first_run:])
+    listed = {value for _, value in choices}
+    ours = [r for r in results if r.run_id in listed]
+    assert len(ours) == 1 and ours[0].test_accuracy == max(r.test_accuracy for r in results)  # its best run
+    label = dict((v, lab) for lab, v in choices)[ours[0].run_id]
+    assert "best of" in label and "ladder" in label
+    hidden = next(r for r in results if r.run_id not in listed)
+    assert resolve(hidden.run_id, settings=settings).source == "run"  # the others still resolve by id

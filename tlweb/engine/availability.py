@@ -47,7 +47,8 @@ class ModelState:
             return f"⬇ download ≈ {self.size_text}" if self.size_bytes else "⬇ download"
         if self.kind == "cached":
             return f"✓ cached {self.size_text}".rstrip()
-        return {"demo": "✓ demo", "run": "✓ fine-tuned here", "local": "✓ local folder"}.get(self.kind, "✓ ready")
+        # a run's label already says "(fine-tuned here)"
+        return {"demo": "✓ demo", "run": "✓", "local": "✓ local folder"}.get(self.kind, "✓ ready")
 
     def column(self) -> str:
         """The status column of ``tlweb models``."""

@@ -33,14 +33,19 @@ class AppParts:
 
 # Functions (AppParts) → None that wire one tab to another, run once every tab is built
 # (e.g. "Explain this image" from Classify: copy the image across and select the Explain tab).
-def _learn_steps(parts: AppParts) -> None:
-    """The Learn tab's "Show me" buttons open and run the other tabs."""
-    from tlweb.ui.tabs.learn import link
+def _link(name: str) -> Callable[[AppParts], None]:
+    """A link function of :mod:`tlweb.ui.links`, imported when the app is built."""
 
-    link(parts)
+    def run(parts: AppParts) -> None:
+        from tlweb.ui import links
+
+        getattr(links, name)(parts)
+
+    run.__name__ = name
+    return run
 
 
-LINKS: tuple[Callable[[AppParts], None], ...] = (_learn_steps,)
+LINKS: tuple[Callable[[AppParts], None], ...] = (_link("finetune_to_classify"), _link("learn_steps"))
 
 CSS = """
 .gradio-container {max-width: 1280px !important; margin: auto; padding-top: 6px !important;}

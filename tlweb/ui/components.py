@@ -13,7 +13,7 @@ import gradio as gr
 from gradio import image_utils
 
 from tlweb.assets import examples_dir
-from tlweb.catalog import list_models
+from tlweb.catalog import list_for_pickers
 from tlweb.config import Settings, get_settings
 from tlweb.errors import TlwebError, first_line
 
@@ -134,7 +134,7 @@ def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str
     from tlweb.ui.model_state import labelled_choices
 
     settings = settings or get_settings()
-    return labelled_choices(list_models(task, settings), settings)
+    return labelled_choices(list_for_pickers(task, settings), settings)
 
 
 def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",

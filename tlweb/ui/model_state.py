@@ -19,11 +19,14 @@ from tlweb.config import Settings
 from tlweb.engine import availability
 from tlweb.errors import TlwebError
 
+RUN_GROUP = "Runs › "  # runs fine-tuned here form their own group, after the catalog and the demo models
+
 
 def labelled_choices(specs: list[ModelSpec], settings: Settings) -> list[tuple[str, str]]:
     """(label with its state, key) for a dropdown."""
     states = availability.model_states(specs, settings)
-    return [(f"{spec.label} · {state.short()}", spec.key) for spec, state in zip(specs, states)]
+    return [(f"{RUN_GROUP if spec.source == 'run' else ''}{spec.label} · {state.short()}", spec.key)
+            for spec, state in zip(specs, states)]
 
 
 def first_ready(choices: list[tuple[str, str]]) -> str | None:

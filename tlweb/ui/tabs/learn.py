@@ -101,25 +101,42 @@ def pretrained_preset(parts: AppParts, settings: Settings) -> Preset | None:
     return Preset(values, h.button)
 
 
+def _finetune(parts: AppParts):
+    """The Fine-tune tab's handle when it has its step sub-tabs (else None: open the tab only)."""
+    ft = parts.handles.get("finetune")
+    needed = ("steps", "data", "backbone", "train", "compare")
+    return ft if ft is not None and all(getattr(ft, n, None) is not None for n in needed) else None
+
+
+def _finetune_values(ft, settings: Settings, step: str) -> dict:
+    """The built-in sample, a backbone that was really pretrained, and the step's sub-tab."""
+    # (a function: a gr.Tabs made while the page is built would be a new, empty tab strip on it)
+    return {ft.steps: lambda: gr.Tabs(selected=f"ft-step-{step}"), ft.data.source: "sample",
+            ft.backbone.model: ready_model(CLASSIFICATION, settings), ft.backbone.custom: ""}
+
+
 def features_preset(parts: AppParts, settings: Settings) -> Preset | None:
-    return _finetune_preset(parts, "linear")
+    ft = _finetune(parts)
+    if ft is None:
+        return None
+    return Preset({**_finetune_values(ft, settings, "train"), ft.backbone.strategy: "linear"}, ft.train.start_btn)
 
 
 def scratch_preset(parts: AppParts, settings: Settings) -> Preset | None:
-    return _finetune_preset(parts, "ladder")
+    ft = _finetune(parts)
+    if ft is None:
+        return None
+    values = {**_finetune_values(ft, settings, "compare"), ft.compare.ladder_strategies: ["linear", "full", "scratch"]}
+    return Preset(values, ft.compare.ladder_btn)
 
 
 def data_preset(parts: AppParts, settings: Settings) -> Preset | None:
-    return _finetune_preset(parts, "efficiency")
-
-
-def _finetune_preset(parts: AppParts, what: str) -> Preset | None:
-    """The Fine-tune tab's handle names its buttons in ``inputs`` ("linear", "ladder", "efficiency"
-    presets) once it has them; until then the step opens the tab and says what to press."""
-    h = _handle(parts, "finetune")
-    if h is None or what not in h.inputs:
+    ft = _finetune(parts)
+    if ft is None:
         return None
-    return Preset({}, h.inputs[what])
+    values = {**_finetune_values(ft, settings, "compare"), ft.compare.eff_strategies: ["linear", "scratch"],
+              ft.compare.eff_shots: ["1", "2", "5", "10"]}
+    return Preset(values, ft.compare.eff_btn)
 
 
 def zero_shot_preset(parts: AppParts, settings: Settings) -> Preset | None:
