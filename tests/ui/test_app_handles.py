@@ -11,7 +11,6 @@ from tests.conftest import free_port
 from tests.registries import tab_ids
 from tlweb import registry
 from tlweb.ui.app import AppParts, build_app, launch_kwargs
-from tlweb.ui.components import TabHandle
 
 TASK_TABS = sorted({t.tab for t in registry.tasks() if t.tab})
 
@@ -43,9 +42,9 @@ def linked_app(settings, demo_models):
 def test_build_app_keeps_a_handle_per_tab(linked_app, tab_id):
     demo, *_ = linked_app
     handle = demo.handles[tab_id]
-    if handle is None:  # a tab may return nothing (Fine-tune today)
-        return
-    assert isinstance(handle, TabHandle) and isinstance(handle.button, gr.Button)
+    # a TabHandle, or a richer handle answering the same names (Fine-tune's FinetuneTab)
+    assert isinstance(handle.button, gr.Button)
+    assert all(hasattr(handle, name) for name in ("image", "model", "custom_model", "state"))
     assert handle.outputs and all(isinstance(c, gr.components.Component) for c in handle.outputs.values())
 
 

@@ -12,7 +12,8 @@ def add_runs(sub) -> None:
     p = sub.add_parser("runs", help="list, stop or delete fine-tune runs and experiments",
                        description="Runs live under TLWEB_HOME/runs: single runs, and experiments (a strategy "
                                    "ladder or a data-efficiency curve) holding their runs.")
-    actions = p.add_subparsers(dest="action", required=True)
+    actions = p.add_subparsers(dest="action")
+    p.set_defaults(func=cmd_ls, json=False)  # plain `tlweb runs` lists them
     ls = actions.add_parser("ls", help="experiments and single runs, newest first")
     ls.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ls.set_defaults(func=cmd_ls)

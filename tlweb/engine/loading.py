@@ -264,22 +264,27 @@ def _user_typed(spec: ModelSpec) -> bool:
     return spec.source in ("hub", "local")
 
 
-def load(name: str | ModelSpec, task: str | None = None, settings: Settings | None = None) -> LoadedModel:
+def load(name: str | ModelSpec, task: str | None = None, settings: Settings | None = None,
+         attn_implementation: str | None = None) -> LoadedModel:
     """Load (or fetch from the cache) a model and its processor, ready for inference.
 
     ``name`` is anything :func:`tlweb.catalog.resolve` accepts. ``task`` is what the caller
     needs; a checkpoint made for another task is refused with a clear message.
+    ``attn_implementation`` ("eager" for attention maps) is a load option, so it is part of the
+    cache key: an eager copy never replaces the default (SDPA) one other tabs use.
     """
     settings = settings or get_settings()
     spec = name if isinstance(name, ModelSpec) else resolve(name, task=task, settings=settings)
     task = task or spec.task
     device = pick_device(settings)
     dtype = pick_dtype(device, settings)
-    key = (spec.hub_id, task, device, str(dtype))
-    return get_cache(settings).get_or_load(key, lambda: _load_uncached(spec, task, device, dtype, settings))
+    key = (spec.hub_id, task, device, str(dtype)) + ((attn_implementation,) if attn_implementation else ())
+    return get_cache(settings).get_or_load(
+        key, lambda: _load_uncached(spec, task, device, dtype, settings, attn_implementation))
 
 
-def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Settings) -> LoadedModel:
+def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Settings,
+                   attn_implementation: str | None = None) -> LoadedModel:
     _quiet_transformers()
     t0 = time.perf_counter()
     if spec.source == "demo":
@@ -290,6 +295,8 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
     source = spec.hub_id
     local = Path(source).is_dir()
     kwargs: dict = {"trust_remote_code": False}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     if spec.revision and not local:
         kwargs["revision"] = spec.revision
     if local:

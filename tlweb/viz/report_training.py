@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from tlweb.engine.runs import short_model
 from tlweb.viz.report import Report, _pct, accuracy_sentence, wilson
-from tlweb.viz.training import _short_model, as_dict
+from tlweb.viz.training import as_dict
 
 
 def _read_json(path: Path) -> dict:
@@ -101,7 +102,7 @@ def run_report_html(run, settings=None) -> str:
     cfg, metrics, events = load_run_folder(path)
     strategy = cfg.get("strategy", "")
     rep = Report(f"Fine-tune run · {cfg.get('name') or path.name}",
-                 f"{strategy} · base model {_short_model(cfg.get('base_model', '?'))} · run {cfg.get('run_id', path.name)}", kind="run")
+                 f"{strategy} · base model {short_model(cfg.get('base_model', '?'))} · run {cfg.get('run_id', path.name)}", kind="run")
     _run_sections(rep, path, cfg, metrics, events)
     rep.section("Model")
     rep.facts([("base model", cfg.get("base_model")), ("weights from", cfg.get("base_model_path")),
@@ -136,7 +137,7 @@ def ladder_report_html(runs: Iterable, settings=None, title: str = "Strategy lad
     paths = [run_folder(r, settings) for r in runs]
     rows, events, classes = _ladder_rows(paths)
     chance = 1 / len(classes) if classes else None
-    rep = Report(title, f"{len(rows)} runs · base model {_short_model(rows[0]['base_model']) if rows else '?'}", kind="ladder")
+    rep = Report(title, f"{len(rows)} runs · base model {short_model(rows[0]['base_model']) if rows else '?'}", kind="ladder")
     rep.section("Scores", "Same data, same budget; the dashed line is guessing (1 / classes).")
     rep.figure(ladder_chart(rows, chance=chance))
     rep.table(["strategy", "run", "test accuracy", "95% interval", "macro-F1", "wall time (s)", "train images"],
