@@ -258,7 +258,9 @@ def test_learn_tab_show_me_opens_and_runs_the_tabs(view, app_url):
     text_in(view, "detect-facts", "sofa")
     view.get_by_role("tab", name="Learn").click()
     view.click("#learn-show-inside")
-    text_in(view, "learn-status", "Explain")
+    view.wait_for_selector("#tab-explain-button[aria-selected=true]")
+    text_in(view, "explain-facts", "demo-vit-shapes", timeout=120_000)
+    view.get_by_role("tab", name="Learn").click()
     # feature extraction: Fine-tune's Train step with the sample, a pretrained backbone and a linear probe
     view.click("#learn-show-features")
     view.wait_for_selector("#tab-finetune-button[aria-selected=true]")

@@ -76,8 +76,9 @@ def test_learn_steps(client):
     assert custom == ""
     note, image, model, custom, queries = client.predict(api_name="/learn_zero_shot")
     assert model == "demo-owlv2" and "cat" in queries and "Detect" in note
-    note = client.predict(api_name="/learn_inside")
-    assert "does not have yet" in note or "Explain" in note
+    note, image, model, custom, method = client.predict(api_name="/learn_inside")
+    assert "Explain" in note and str(image).endswith("cat.jpg")
+    assert model == "demo-vit-shapes" and method == "rollout"  # a model that learned something, by attention
 
 
 def test_a_fresh_home_builds_no_demo_model_before_the_first_pick(tmp_path, capsys):

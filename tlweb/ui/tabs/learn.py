@@ -67,9 +67,10 @@ def example(name: str) -> str:
     return next((p for p in example_copies() if Path(p).name == name), example_copies()[0])
 
 
-def ready_model(task: str, settings: Settings) -> Callable[[], str | None]:
+def ready_model(task: str, settings: Settings, prefer: tuple[str, ...] = ()) -> Callable[[], str | None]:
     """At click time: a model of ``task`` that runs now — a cached Hub model first, then a demo
-    model that was really pretrained, then any ready model (runs fine-tuned here come last)."""
+    model that was really pretrained (``prefer``'d ones first), then any ready model (runs
+    fine-tuned here come last)."""
 
     def pick() -> str | None:
         from tlweb.catalog import list_models
@@ -78,7 +79,8 @@ def ready_model(task: str, settings: Settings) -> Callable[[], str | None]:
         specs = list_models(task, settings)
         states = model_states(specs, settings)
         cached = [s.key for s, st in zip(specs, states) if st.kind == "cached"]
-        pretrained = [s.key for s in specs if s.source == "demo" and not s.random_weights]
+        pretrained = sorted((s.key for s in specs if s.source == "demo" and not s.random_weights),
+                            key=lambda k: k not in prefer)
         ready = [s.key for s, st in zip(specs, states) if st.ready and s.source != "run"]
         runs = [s.key for s in specs if s.source == "run"]
         return (cached or pretrained or ready or runs or [s.key for s in specs] or [None])[0]
@@ -152,12 +154,19 @@ def zero_shot_preset(parts: AppParts, settings: Settings) -> Preset | None:
 
 
 def inside_preset(parts: AppParts, settings: Settings) -> Preset | None:
-    h = _handle(parts, "explain", "button")
-    if h is None:
+    """Explain: where a model that really learned something (demo-vit-shapes in demo mode, else a
+    cached Hub model) looks on the cat photo, by attention rollout."""
+    h = parts.handles.get("explain")
+    if h is None or getattr(h, "button", None) is None or getattr(h, "image", None) is None:
         return None
-    values = {}
-    if h.image is not None:
-        values[h.image] = lambda: example("cat.jpg")
+    values = {h.image: lambda: example("cat.jpg")}
+    if getattr(h, "model", None) is not None:
+        values[h.model] = ready_model(CLASSIFICATION, settings, prefer=("demo-vit-shapes",))
+    custom = getattr(h, "custom", None) or getattr(h, "custom_model", None)
+    if custom is not None:
+        values[custom] = ""
+    if getattr(h, "method", None) is not None:
+        values[h.method] = "rollout"
     return Preset(values, h.button)
 
 
