@@ -5,6 +5,8 @@ presenter mode, and the Learn tab's "Show me" buttons."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests import fake_hub
@@ -70,8 +72,6 @@ def test_each_finetune_step_has_its_main_button_in_view(view, app_url, step, but
 
 
 def _luminance(css_color: str) -> float:
-    import re
-
     r, g, b = (int(v) for v in re.findall(r"\d+", css_color)[:3])
     return (0.299 * r + 0.587 * g + 0.114 * b) / 255
 
@@ -118,31 +118,32 @@ def test_a_failed_classify_replaces_its_result(view, app_url):
     _no_error_pill(view, "classify-plot", "classify-facts")
 
 
+def _fail_after_a_result(view, tab: str, good: str, bad: str, photo: str, result: str, said: str, gone) -> None:
+    """In ``tab``: a result from the ``good`` model, then a run of the ``bad`` one (not downloaded, no Hub):
+    ``said`` appears where the result was (in ``result``) and ``gone()`` holds."""
+    prefix = tab.lower()
+    view.get_by_role("tab", name=tab).click()
+    set_dropdown(view, f"{prefix}-model", good)
+    view.locator(f"#{prefix}-image input[type=file]").set_input_files(str(EXAMPLES / photo))
+    view.wait_for_selector(f"#{prefix}-output img")
+    idle(view, f"{prefix}-facts")
+    set_dropdown(view, f"{prefix}-model", bad)
+    view.click(f"#{prefix}-btn")
+    text_in(view, result, said)
+    view.wait_for_timeout(500)
+    assert view.locator(f"#{prefix}-output img").count() == 0
+    assert gone()
+    _no_error_pill(view, f"{prefix}-output", f"{prefix}-plot", f"{prefix}-facts", result)
+
+
 def test_a_failed_segment_and_detect_replace_their_results(view, app_url):
     _open(view, app_url, "Segment")
-    set_dropdown(view, "segment-model", "demo-segformer")
-    view.locator("#segment-image input[type=file]").set_input_files(str(EXAMPLES / "astronaut.jpg"))
-    text_in(view, "segment-legend", "%")
-    idle(view, "segment-facts")
-    set_dropdown(view, "segment-model", "segformer-b0-ade")
-    view.click("#segment-btn")
-    text_in(view, "segment-legend", "cannot be reached")
-    view.wait_for_timeout(500)
-    assert view.locator("#segment-output img").count() == 0 and "%" not in view.inner_text("#segment-legend")
-    assert view.locator("#segment-classes input[type=checkbox]").count() == 0
-    _no_error_pill(view, "segment-output", "segment-legend", "segment-plot", "segment-facts")
-
-    view.get_by_role("tab", name="Detect").click()
-    set_dropdown(view, "detect-model", "demo-detr")
-    view.locator("#detect-image input[type=file]").set_input_files(str(EXAMPLES / "cat.jpg"))
-    view.wait_for_selector("#detect-output img")
-    idle(view, "detect-facts")
-    set_dropdown(view, "detect-model", "detr-resnet-50")
-    view.click("#detect-btn")
-    text_in(view, "detect-summary", "No result")
-    view.wait_for_timeout(500)
-    assert view.locator("#detect-output img").count() == 0 and "latency" not in view.inner_text("#detect-facts")
-    _no_error_pill(view, "detect-output", "detect-summary", "detect-plot", "detect-facts", "detect-table")
+    _fail_after_a_result(view, "Segment", "demo-segformer", "segformer-b0-ade", "astronaut.jpg", "segment-legend",
+                         "cannot be reached", lambda: "%" not in view.inner_text("#segment-legend")
+                         and view.locator("#segment-classes input[type=checkbox]").count() == 0)
+    _fail_after_a_result(view, "Detect", "demo-detr", "detr-resnet-50", "cat.jpg", "detect-summary", "No result",
+                         lambda: "latency" not in view.inner_text("#detect-facts")
+                         and not re.search(r"\d\.\d", view.inner_text("#detect-table")))  # no scores left
 
 
 def test_compare_headers_labels_and_a_failed_run(view, app_url):

@@ -93,14 +93,21 @@ def _handle(parts: AppParts, tab: str, *fields: str) -> TabHandle | None:
     return h if isinstance(h, TabHandle) and all(getattr(h, f, None) is not None for f in fields) else None
 
 
-def pretrained_preset(parts: AppParts, settings: Settings) -> Preset | None:
-    h = _handle(parts, "classify", "image", "model", "button")
+def _photo_preset(parts: AppParts, tab: str, task: str, settings: Settings, **inputs) -> Preset | None:
+    """The cat photo and a model of ``task`` that runs now in ``tab`` (and its other ``inputs`` by
+    name), then its main button."""
+    h = _handle(parts, tab, "image", "model", "button")
     if h is None:
         return None
-    values = {h.image: lambda: example("cat.jpg"), h.model: ready_model(CLASSIFICATION, settings)}
+    values = {h.image: lambda: example("cat.jpg"), h.model: ready_model(task, settings)}
     if h.custom_model is not None:
         values[h.custom_model] = ""
+    values.update({h.inputs[name]: value for name, value in inputs.items() if name in h.inputs})
     return Preset(values, h.button)
+
+
+def pretrained_preset(parts: AppParts, settings: Settings) -> Preset | None:
+    return _photo_preset(parts, "classify", CLASSIFICATION, settings)
 
 
 def _finetune(parts: AppParts):
@@ -142,15 +149,7 @@ def data_preset(parts: AppParts, settings: Settings) -> Preset | None:
 
 
 def zero_shot_preset(parts: AppParts, settings: Settings) -> Preset | None:
-    h = _handle(parts, "detect", "image", "model", "button")
-    if h is None:
-        return None
-    values = {h.image: lambda: example("cat.jpg"), h.model: ready_model(ZERO_SHOT_DETECTION, settings)}
-    if h.custom_model is not None:
-        values[h.custom_model] = ""
-    if "queries" in h.inputs:
-        values[h.inputs["queries"]] = "cat, remote control, sofa"
-    return Preset(values, h.button)
+    return _photo_preset(parts, "detect", ZERO_SHOT_DETECTION, settings, queries="cat, remote control, sofa")
 
 
 def inside_preset(parts: AppParts, settings: Settings) -> Preset | None:
