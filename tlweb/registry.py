@@ -126,7 +126,9 @@ register_task(Task(
     entry="tlweb.engine.detect:detect", example={"queries": "cat, remote control"}, tab="detect", command="detect"))
 register_task(Task(
     ZERO_SHOT_CLASSIFICATION, "a zero-shot classifier", "AutoModelForZeroShotImageClassification", needs_text=True,
-    architectures=("Model", "ForImageTextRetrieval"), model_types=_IMAGE_TEXT))
+    architectures=("Model", "ForImageTextRetrieval"), model_types=_IMAGE_TEXT,
+    entry="tlweb.engine.zeroshot:classify_labels", example={"labels": "cat, dog, car"}, tab="classify",
+    command="classify"))
 register_task(Task(FEATURES, "a feature backbone", "AutoModel", architectures=("VisionModel",)))
 
 
@@ -187,6 +189,7 @@ register_tab(Tab("finetune", "Fine-tune", "tlweb.ui.tabs.finetune", order=30))
 register_tab(Tab("segment", "Segment", "tlweb.ui.tabs.segment", order=40))
 register_tab(Tab("detect", "Detect", "tlweb.ui.tabs.detect", order=50))
 register_tab(Tab("explain", "Explain", "tlweb.ui.tabs.explain", order=60))
+register_tab(Tab("embeddings", "Embeddings", "tlweb.ui.tabs.embeddings", order=70))
 register_tab(Tab("learn", "Learn", "tlweb.ui.tabs.learn", order=90))
 
 
@@ -216,6 +219,8 @@ register_command(Command("tlweb.cli.finetune", order=40))
 register_command(Command("tlweb.cli.runs", order=45))
 register_command(Command("tlweb.cli.segment_detect", order=50))
 register_command(Command("tlweb.cli.explain", order=55))
+register_command(Command("tlweb.cli.leaderboard", order=56))
+register_command(Command("tlweb.cli.embed", order=57))
 register_command(Command("tlweb.cli.models", order=60))
 register_command(Command("tlweb.cli.space", order=70))
 register_command(Command("tlweb.cli.report", order=80))

@@ -50,7 +50,9 @@ REQUIREMENTS = (
     "pillow>=10.0",
     "numpy>=1.26",
     "scipy>=1.11",
+    "scikit-learn>=1.3",
     "spaces>=0.30",
+    "captum>=0.7",
 )
 
 

@@ -33,6 +33,11 @@ def test_every_demo_family_runs_in_bf16(bf16, demo_models, example_image):
             assert r.label_map.shape == (r.height, r.width) and r.classes
         elif dm.task == "object-detection":
             r = detect(example_image, key, settings=bf16, threshold=0.0)
+        elif dm.task == "zero-shot-image-classification":
+            from tlweb.engine.zeroshot import classify_labels
+
+            r = classify_labels(example_image, key, "cat, dog", settings=bf16)
+            assert [p.label for p in r.predictions] != [] and all(0 <= p.score <= 1 for p in r.predictions)
         else:
             r = detect(example_image, key, queries="cat,dog", settings=bf16, threshold=0.0)
         assert r.dtype == "bfloat16", key

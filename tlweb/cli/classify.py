@@ -9,13 +9,27 @@ def add_classify(sub) -> None:
     p = _image_command(sub, "classify", "classify an image with a pretrained model",
                        "catalog key, Hub id or local folder", cmd_classify)
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--labels", help="zero-shot models (CLIP, SigLIP): your labels, comma-separated")
+    p.add_argument("--template", action="append", dest="templates",
+                   help="zero-shot prompt template with {} for the label (repeat to average several)")
 
 
 def cmd_classify(args) -> int:
     settings = _settings_from(args)
     from tlweb.engine.classify import classify
 
-    result = classify(args.image, args.model, args.top_k, settings)
+    if args.labels is not None or args.templates:
+        from tlweb.engine.zeroshot import classify_labels
+
+        result = classify_labels(args.image, args.model, args.labels, args.templates, args.top_k, settings)
+    else:
+        from tlweb.engine.zeroshot import is_zero_shot
+
+        if is_zero_shot(args.model, settings):
+            from tlweb.errors import DataError
+
+            raise DataError(f"'{args.model}' is a zero-shot model: give your labels with --labels \"cat,dog,car\".")
+        result = classify(args.image, args.model, args.top_k, settings)
     if args.json:
         _print_result_json(result, args)
     else:

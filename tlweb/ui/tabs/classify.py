@@ -6,19 +6,18 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION, ModelSpec, resolve
+from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION, ModelSpec, list_for_pickers, resolve
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
+from tlweb.engine.zeroshot import classify_labels, is_zero_shot
 from tlweb.errors import TlwebError
 from tlweb.ui import model_state
 from tlweb.ui.components import (
     TabHandle,
     image_input,
     intro,
-    model_choices,
     model_picker,
     picked_model,
-    refresh_choices,
     user_errors,
 )
 from tlweb.ui.failures import error_html, replace_on_error
@@ -38,6 +37,10 @@ def intro_for(spec: ModelSpec | None) -> str:
     if spec is None:
         return INTRO
     name = f"*{spec.key}*"
+    if spec.task == ZERO_SHOT_CLASSIFICATION:
+        return (f"**What you see:** {name} learned from pictures paired with their captions, so it scores the picture "
+                "against whatever labels you type: zero-shot classification, no training on your classes"
+                + (" (this demo copy has random weights: its scores are noise)." if spec.random_weights else "."))
     if spec.random_weights:
         return (f"**What you see:** {name} is a tiny demo model with **random weights**: it was never trained, so "
                 "its bars are noise — it only shows how the page works. Pick a model marked ✓ cached (or download "
@@ -55,6 +58,18 @@ def intro_for(spec: ModelSpec | None) -> str:
                 f"data. The bars are its top guesses among {classes} it learned. " + REUSE)
     return (f"**What you see:** `{spec.hub_id}` used exactly as it was saved — no training on your data. The bars "
             "are its top guesses among the classes it was trained on.")
+
+
+def classify_choices(settings: Settings) -> list[tuple[str, str]]:
+    """Classifiers and zero-shot classifiers (CLIP, SigLIP) in one list: the catalog first, then the
+    demo models, then the runs fine-tuned here as their own group."""
+    order = {"catalog": 0, "demo": 1, "run": 3}
+    specs = list_for_pickers(CLASSIFICATION, settings) + list_for_pickers(ZERO_SHOT_CLASSIFICATION, settings)
+    return model_state.labelled_choices(sorted(specs, key=lambda s: order.get(s.source, 2)), settings)
+
+
+def picked_model_or_none(choice, custom):
+    return (custom or "").strip() or choice
 
 
 def facts_markdown(result) -> str:
@@ -98,7 +113,7 @@ def empty_outputs(sentence: str):
 
 def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
-    choices = model_choices(CLASSIFICATION, settings)
+    choices = classify_choices(settings)
     first = model_state.first_ready(choices)
     intro_md = intro(intro_for(_spec(first, "", settings)))
     with gr.Row(equal_height=False):
@@ -107,7 +122,11 @@ def build(settings: Settings | None = None) -> TabHandle:
         with gr.Column(scale=6):
             with gr.Row():
                 model, custom = model_picker(CLASSIFICATION, settings, "classify", label="Backbone", value=first)
+                model.choices = choices  # with the zero-shot models (CLIP, SigLIP), in their groups
             state_html, download = model_state.state_row("classify")
+            labels = gr.Textbox(label="Labels for this zero-shot model, comma-separated (softmax for CLIP, a sigmoid "
+                                "per label for SigLIP)", value="", placeholder="e.g. cat, dog, car", max_lines=1,
+                                elem_id="classify-labels", visible=False)
             with gr.Row():
                 k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="classify-topk", scale=3)
                 button = gr.Button("Classify", variant="primary", elem_id="classify-btn", scale=1)
@@ -116,24 +135,29 @@ def build(settings: Settings | None = None) -> TabHandle:
             facts = gr.Markdown(elem_id="classify-facts")
 
     @user_errors(toast=False)
-    def run(image_path, choice, custom_id, top_k, progress=gr.Progress()):
+    def run(image_path, choice, custom_id, top_k, label_text=None, progress=gr.Progress()):
         if image_path is None:
             raise gr.Error("Upload, paste or capture an image first (or click an example).")
         name = picked_model(choice, custom_id)
         model_state.build_demo_models([name], CLASSIFICATION, settings, progress)
-        result = classify(image_path, name, int(top_k), settings)
+        if is_zero_shot(name, settings):
+            result = classify_labels(image_path, name, label_text, top_k=int(top_k), settings=settings)
+        else:
+            result = classify(image_path, name, int(top_k), settings)
         name = result.spec.key if result.spec.source != "catalog" else result.spec.hub_id
         return topk_bar(result.predictions, title=f"Top-{len(result.predictions)} · {name}"), facts_markdown(result)
 
-    event = gr.on([button.click, image.upload], run, inputs=[image, model, custom, k], outputs=[plot, facts],
+    event = gr.on([button.click, image.upload], run, inputs=[image, model, custom, k, labels], outputs=[plot, facts],
                   api_name="classify")
     replace_on_error(event, run, [plot, facts], empty_outputs, api_name="classify_failed")
-    model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[model], api_name="classify_models",
+    model.focus(lambda: gr.update(choices=classify_choices(settings)), outputs=[model], api_name="classify_models",
                 queue=False)
+    gr.on([model.change, custom.change], lambda c, t: gr.update(visible=is_zero_shot(picked_model_or_none(c, t), settings)),
+          inputs=[model, custom], outputs=[labels], api_name="classify_zero_shot", queue=False)
     gr.on([model.change, custom.blur, custom.submit], lambda c, t: intro_for(_spec(c, t, settings)),
           inputs=[model, custom], outputs=[intro_md], api_name="classify_intro", queue=False, show_progress="hidden")
     model_state.wire([model], custom, CLASSIFICATION, settings, "classify", state_html, download,
-                     [(model, lambda: model_choices(CLASSIFICATION, settings))])
+                     [(model, lambda: classify_choices(settings))])
     return TabHandle(button=button, image=image, model=model, custom_model=custom, outputs={"plot": plot, "facts": facts})
 
 

@@ -110,6 +110,17 @@ class ExplainTab:
     ba_plot: gr.Plot
     ba_facts: gr.HTML
 
+    # the generic tab-handle names (tlweb.ui.components.TabHandle) so tabs can be wired alike
+    state = None
+
+    @property
+    def custom_model(self) -> gr.Textbox:
+        return self.custom
+
+    @property
+    def outputs(self) -> dict:
+        return {"overlay": self.overlay, "strip": self.strip, "top5": self.top5, "facts": self.facts}
+
     @property
     def preset_outputs(self) -> list:
         """The components :func:`preset` fills, in its order."""
