@@ -218,18 +218,31 @@ def launch(settings: Settings | None = None, **overrides):
     block = not kwargs.pop("prevent_thread_lock", False)
     kwargs.setdefault("quiet", True)
     demo.queue(default_concurrency_limit=2)
+    forks = _forks_workers()
+    if forks:  # torch in the parent before any request can fork a worker
+        _warm_imports(background=False)
     demo.launch(prevent_thread_lock=True, **kwargs)
     event("ready at %s (started in %.1f s)%s", demo.local_url or f"http://{settings.host}:{settings.port}/",
           time.perf_counter() - t0, " — demo models are built when first picked" if settings.demo else "")
-    _warm_imports()
+    if not forks:
+        _warm_imports()
     if block:
         demo.block_thread()
     return demo
 
 
-def _warm_imports() -> None:
-    """Import torch and transformers in the background once the page is served, so the first
-    click does not wait for them."""
+def _forks_workers() -> bool:
+    """Inference runs in forked workers (ZeroGPU, or its stand-in)."""
+    from tlweb.engine import zerogpu
+
+    return zerogpu.mode() != "off"
+
+
+def _warm_imports(background: bool = True) -> None:
+    """Import torch and transformers, so the first click does not wait for them: in a background
+    thread once the page is served — or before serving where inference runs in forked workers: a
+    fork while another thread imports would leave the worker a held import lock, and a worker
+    forked from a warm parent starts warm."""
     import threading
 
     def work():
@@ -239,6 +252,9 @@ def _warm_imports() -> None:
         except Exception:  # noqa: BLE001 - the first request will say what is missing
             pass
 
+    if not background:
+        work()
+        return
     threading.Thread(target=work, name="tlweb-warm-imports", daemon=True).start()
 
 
