@@ -213,6 +213,28 @@ def list_models(task: str | None = None, settings: Settings | None = None, inclu
     return specs
 
 
+def list_for_pickers(task: str | None = None, settings: Settings | None = None) -> list[ModelSpec]:
+    """What a model list shows, in order: the catalog, the demo models (demo mode), then the runs
+    fine-tuned here as a group of their own — each single run, and one run per experiment (its best:
+    a ladder or a data-efficiency curve holds many). Every run still resolves by its id."""
+    from tlweb.engine.runs import ExperimentInfo, list_entries
+
+    settings = settings or get_settings()
+    specs = list_models(task, settings)
+    order = {"catalog": 0, "demo": 1, "run": 3}
+    best: dict[str, str] = {}  # run id → what it stands for in the list
+    for entry in list_entries(settings):
+        if isinstance(entry, ExperimentInfo):
+            pick = entry.best or (entry.runs[-1] if entry.runs else None)
+            if pick is not None:
+                best[pick.run_id] = f"best of {entry.title}: {pick.part}"
+        else:
+            best[entry.run_id] = ""
+    listed = [s if s.source != "run" or not best[s.key] else replace(s, label_note=best[s.key])
+              for s in specs if s.source != "run" or s.key in best]
+    return sorted(listed, key=lambda s: order.get(s.source, 2))  # stable: each group keeps its order
+
+
 def local_spec(folder: Path, source: str = "local", key: str | None = None) -> ModelSpec | None:
     """A spec for a folder produced by ``save_pretrained`` (None if it is not one)."""
     cfg_path = Path(folder) / "config.json"

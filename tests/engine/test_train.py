@@ -164,11 +164,11 @@ def test_stop_before_anything_still_returns(demo_models, shapes, settings):
 
 
 def test_ladder_and_data_efficiency(demo_models, shapes, settings):
-    results = ladder("demo-resnet", shapes, strategies=("linear", "full"), epochs=1, settings=settings)
+    results = ladder("demo-resnet", shapes, strategies=("linear", "full"), epochs=1, seeds=1, settings=settings)
     assert [r.strategy for r in results] == ["linear", "full"]
     assert {(r.train_images, r.val_images, r.test_images) for r in results} == {(TRAIN, VAL, TEST)}
     rows = data_efficiency("demo-resnet", shapes, shots=(1, 2, 5, 50), strategies=("linear", "scratch"),
-                           settings=settings, epochs=1)
+                           settings=settings, epochs=1, seeds=1)
     assert [(r["strategy"], r["per_class"], r["train_images"], r["val_images"]) for r in rows] == [
         ("linear", 1, 4, 0), ("scratch", 1, 4, 0), ("linear", 2, 8, 0), ("scratch", 2, 8, 0),
         ("linear", 5, TRAIN, VAL), ("scratch", 5, TRAIN, VAL)]

@@ -33,7 +33,7 @@ def cmd_serve(args) -> int:
                   "(cached and local models still work).", flush=True)
             settings = set_settings(settings.replace(demo=True))
 
-    print(f"tlweb: serving on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else "")
+    print(f"tlweb: starting on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else "")
           + (" in shared mode: clients never name server paths" if settings.shared else ""), flush=True)
     launch(settings)
     return 0

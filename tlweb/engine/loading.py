@@ -43,6 +43,7 @@ class LoadedModel:
     nbytes: int
     load_s: float
     evicted: list[str] = field(default_factory=list)  # models evicted to make room for this one
+    warm: bool = False  # has run once (the first call pays one-time set-up; see engine.classify)
 
     _params: int | None = None
 
@@ -240,13 +241,9 @@ def reset_cache(budget_mb: int | None = None) -> ModelCache:
 
 
 def _quiet_transformers() -> None:
-    try:
-        from transformers.utils import logging as hf_logging
+    from tlweb.events import quiet_libraries
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except Exception:  # pragma: no cover
-        pass
+    quiet_libraries()
 
 
 def auto_model_class(task: str, model_type: str | None = None):
@@ -526,8 +523,11 @@ def _enrich(spec: ModelSpec, model, processor, task: str) -> ModelSpec:
     return replace(spec, params_m=params_m, input_size=input_size, family=family, task=task)
 
 
-def download(model_id: str, settings: Settings | None = None) -> str:
-    """Fetch a Hub model (safetensors + configs) into the local cache; returns the folder."""
+def download(model_id: str, settings: Settings | None = None, on_progress=None) -> str:
+    """Fetch a Hub model (safetensors + configs) into the local cache; returns the folder.
+
+    ``on_progress(done_bytes, total_bytes)`` is called as bytes arrive (a progress bar in the
+    page); no bar is drawn in the terminal."""
     settings = settings or get_settings()
     spec = resolve(model_id, settings=settings)
     if spec.is_local:
@@ -552,7 +552,16 @@ def download(model_id: str, settings: Settings | None = None) -> str:
                 raise ModelError(
                     f"'{spec.hub_id}' only has pickle weights (.bin); start with TLWEB_ALLOW_PICKLE=1 to allow them."
                 )
-        return snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns)
+        from tlweb.engine.availability import ByteProgress, forget_cache_scan, human_size
+        from tlweb.events import event
+
+        t0 = time.perf_counter()
+        folder = snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns,
+                                   tqdm_class=ByteProgress(on_progress or (lambda done, total: None)))
+        forget_cache_scan()
+        size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+        event("downloaded %s (%s) in %.0f s", spec.hub_id, human_size(size), time.perf_counter() - t0)
+        return folder
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - surfaced as a sentence

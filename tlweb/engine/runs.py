@@ -74,6 +74,7 @@ class RunInfo:
     name: str = ""
     experiment_id: str = ""  # the experiment folder holding the run ("" for a single run)
     per_class: int | None = None  # training images per class asked for (data-efficiency points)
+    seed: int | None = None  # the run's seed (a ladder or curve repeats each run with several)
 
     @property
     def has_model(self) -> bool:
@@ -96,7 +97,7 @@ class RunInfo:
 
 
 RUN_FIELDS = ("run_id", "run_dir", "model_dir", "base_model", "strategy", "created", "status", "test_accuracy",
-              "test_macro_f1", "class_names", "name", "experiment_id", "per_class")
+              "test_macro_f1", "class_names", "name", "experiment_id", "per_class", "seed")
 
 
 @dataclass
@@ -460,6 +461,7 @@ def _info(run_dir: Path, experiment_id: str = "") -> RunInfo | None:
         name=str(cfg.get("name") or ""),
         experiment_id=experiment_id,
         per_class=_int((cfg.get("train_config") or {}).get("per_class")),
+        seed=_int((cfg.get("train_config") or {}).get("seed")),
     )
 
 
@@ -577,8 +579,9 @@ def experiment_rows(info: ExperimentInfo) -> list[dict]:
     for r in info.runs:
         m = _read_json(r.run_dir / "metrics.json")
         m = m if isinstance(m, dict) else {}
-        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "status": r.status,
-                     "train_images": m.get("train_images"), "val_images": m.get("val_images"),
+        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "seed": r.seed,
+                     "status": r.status, "train_images": m.get("train_images"), "val_images": m.get("val_images"),
+                     "test_images": m.get("test_images"),
                      "test_accuracy": r.test_accuracy, "test_macro_f1": r.test_macro_f1,
                      "wall_s": m.get("wall_s"), "stopped": bool(m.get("stopped"))})
     return rows

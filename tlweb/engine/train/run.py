@@ -24,6 +24,7 @@ from tlweb.engine.train.callbacks import (
     StopWhen,
 )
 from tlweb.engine.train.config import (
+    DEFAULT_SEEDS,
     MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
     VALIDATION_FRACTION,
     RunResult,
@@ -286,33 +287,49 @@ class _Experiment:
         return False
 
 
+def _seeded(seed: int, seeds: int) -> list[int]:
+    """The seeds a repeated run uses: ``seed``, ``seed + 1`` … (``seeds`` of them, at least one)."""
+    return [seed + i for i in range(max(1, int(seeds or 1)))]
+
+
+def _seed_name(part: str, seed: int, seeds: int) -> str | None:
+    """The run's name inside its experiment: "linear seed 1" when each run is repeated, else the default."""
+    return f"{part} seed {seed}" if seeds > 1 else None
+
+
 def ladder(model: str, data, strategies=None, on_event=None, should_stop=None, settings=None,
-           experiment=None, callbacks=(), **cfg_kwargs) -> list[RunResult]:
+           experiment=None, callbacks=(), seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[RunResult]:
     """The strategy ladder: every strategy on the same split (data loaded once) and budget, as one
-    experiment folder (``experiment``: an existing one to add to, else a new one)."""
+    experiment folder (``experiment``: an existing one to add to, else a new one). Each strategy runs
+    ``seeds`` times (seed, seed + 1 …: a new head, shuffling and augmentation each time) so the chart
+    can show the spread, not one lucky or unlucky draw."""
     settings = settings or get_settings()
     strategies = tuple(strategies or strategy_names())
-    prepared = data if isinstance(data, PreparedData) else load_data(data, seed=cfg_kwargs.get("seed", 0),
-                                                                     settings=settings)
+    base_seed = int(cfg_kwargs.pop("seed", 0) or 0)
+    prepared = data if isinstance(data, PreparedData) else load_data(data, seed=base_seed, settings=settings)
     if cfg_kwargs.get("per_class"):
-        prepared = subsample(prepared, cfg_kwargs.pop("per_class"), cfg_kwargs.get("seed", 0))
+        prepared = subsample(prepared, cfg_kwargs.pop("per_class"), base_seed)
     results: list[RunResult] = []
-    with _Experiment(experiment, "ladder", model, prepared, strategies, settings, **cfg_kwargs) as exp:
+    with _Experiment(experiment, "ladder", model, prepared, strategies, settings, seed=base_seed, seeds=seeds,
+                     **cfg_kwargs) as exp:
         for strategy in strategies:
-            if exp.stopping(should_stop):
-                break
-            results.append(finetune(TrainConfig(model=model, data=prepared, strategy=strategy, experiment=str(exp.dir),
-                                                **cfg_kwargs),
-                                    on_event=on_event, should_stop=should_stop, settings=settings, callbacks=callbacks))
+            for seed in _seeded(base_seed, seeds):
+                if exp.stopping(should_stop):
+                    break
+                cfg = TrainConfig(model=model, data=prepared, strategy=strategy, experiment=str(exp.dir), seed=seed,
+                                  name=_seed_name(strategy, seed, seeds), **cfg_kwargs)
+                results.append(finetune(cfg, on_event=on_event, should_stop=should_stop, settings=settings,
+                                        callbacks=callbacks))
         exp.status = "stopped" if exp.stopping(should_stop) or any(r.stopped for r in results) else "done"
     return results
 
 
 def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("linear", "scratch"),
                     on_event=None, should_stop=None, seed: int = 0, settings=None, experiment=None,
-                    callbacks=(), **cfg_kwargs) -> list[dict]:
+                    callbacks=(), seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[dict]:
     """Test accuracy at 1, 2, 5 … training images per class for each strategy (same test split),
-    as one experiment folder.
+    as one experiment folder. Each point runs ``seeds`` times with another draw of the training
+    images (and a new head): rows carry their ``seed``, so a chart draws the mean and the spread.
 
     Shots larger than the smallest class are skipped. Linear runs reuse the cached features. With
     at least :data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` shots some of them are held out for
@@ -324,20 +341,24 @@ def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
     usable = [s for s in sorted({int(s) for s in shots}) if 1 <= s <= smallest]
     rows: list[dict] = []
     with _Experiment(experiment, "data-efficiency", model, prepared, strategies, settings, shots=usable,
-                     **cfg_kwargs) as exp:
+                     seed=seed, seeds=seeds, **cfg_kwargs) as exp:
         exp.status = "done"
         for shot in usable:
             for strategy in strategies:
-                if exp.stopping(should_stop):
-                    exp.status = "stopped"
-                    return rows
-                cfg = TrainConfig(model=model, data=prepared, strategy=strategy, seed=seed, per_class=shot,
-                                  experiment=str(exp.dir), **cfg_kwargs)
-                res = finetune(cfg, on_event=on_event, should_stop=should_stop, settings=settings, callbacks=callbacks)
-                rows.append({"strategy": strategy, "per_class": shot, "train_images": res.train_images,
-                             "val_images": res.val_images, "test_accuracy": res.test_accuracy,
-                             "test_macro_f1": res.test_macro_f1, "run_id": res.run_id, "stopped": res.stopped})
-                if res.stopped:
-                    exp.status = "stopped"
-                    return rows
+                for run_seed in _seeded(seed, seeds):
+                    if exp.stopping(should_stop):
+                        exp.status = "stopped"
+                        return rows
+                    cfg = TrainConfig(model=model, data=prepared, strategy=strategy, seed=run_seed, per_class=shot,
+                                      experiment=str(exp.dir), name=_seed_name(f"{strategy} {shot} per class",
+                                                                               run_seed, seeds), **cfg_kwargs)
+                    res = finetune(cfg, on_event=on_event, should_stop=should_stop, settings=settings,
+                                   callbacks=callbacks)
+                    rows.append({"strategy": strategy, "per_class": shot, "seed": run_seed,
+                                 "train_images": res.train_images, "val_images": res.val_images,
+                                 "test_images": res.test_images, "test_accuracy": res.test_accuracy,
+                                 "test_macro_f1": res.test_macro_f1, "run_id": res.run_id, "stopped": res.stopped})
+                    if res.stopped:
+                        exp.status = "stopped"
+                        return rows
     return rows

@@ -37,6 +37,19 @@ from tlweb.viz.common import message_figure
 NO_PICK = "Pick a run or an experiment first (Runs table or list)."
 
 
+def _seeds(value) -> int:
+    """The Seeds control's value (1, 3 or 5; an API caller may send any small number)."""
+    from tlweb.engine.train import DEFAULT_SEEDS
+
+    try:
+        n = int(value) if value not in (None, "") else DEFAULT_SEEDS
+    except (TypeError, ValueError):
+        raise TlwebError(f"Seeds must be a whole number (got '{value}').") from None
+    if not 1 <= n <= 10:
+        raise TlwebError("Seeds must be between 1 and 10.")
+    return n
+
+
 def train_kwargs(epochs_v, batch_v, lr_v, cap_v) -> dict:
     return {
         "epochs": parse_auto(epochs_v, int, "epochs"),
@@ -88,26 +101,41 @@ class Handlers:
 
     # ------------------------------------------------------------------ runs list
 
-    def runs_outputs(self, select: str | None = None, pick_first: bool = True):
-        """(table rows, dropdown update) over experiments and single runs, newest first; the dropdown
-        keeps ``select``, else the newest entry (or nothing, without ``pick_first``)."""
+    def runs_outputs(self, select: str | None = None, pick_first: bool = True, query: str | None = None):
+        """(table rows, dropdown update) over experiments and single runs, newest first, those that
+        match ``query``; experiments are collapsed but the one holding ``select``. The dropdown keeps
+        ``select``, else the newest entry (or nothing, without ``pick_first``)."""
         from tlweb.engine.runs import ExperimentInfo, list_entries
 
-        entries = list_entries(self.settings)
+        entries = tv.filter_entries(list_entries(self.settings), query)
+        open_ids = {e.experiment_id for e in entries if isinstance(e, ExperimentInfo)
+                    and select in {e.experiment_id, *(r.run_id for r in e.runs)}}
         choices = []
         for e in entries:
             if isinstance(e, ExperimentInfo):
                 choices.append((_entry_label(e), e.experiment_id))
-                choices.extend((f"{e.title} › {r.part}", r.run_id) for r in e.runs)
+                if e.experiment_id in open_ids:
+                    choices.extend((f"{e.title} › {r.part}" + (f" · seed {r.seed}" if r.seed else ""), r.run_id)
+                                   for r in e.runs)
             else:
                 choices.append((_entry_label(e), e.run_id))
         ids = [v for _, v in choices]
         value = select if select in ids else (ids[0] if ids and pick_first else None)
-        return tv.runs_table(entries), gr.update(choices=choices, value=value)
+        return tv.runs_table(entries, expanded=open_ids), gr.update(choices=choices, value=value)
 
     @user_errors
-    def refresh_runs(self):
-        return self.runs_outputs()
+    def refresh_runs(self, query: str | None = None):
+        return self.runs_outputs(query=query)
+
+    @user_errors
+    def filter_runs(self, query: str | None, select: str | None):
+        return self.runs_outputs(select, query=query)
+
+    @user_errors
+    def expand(self, select: str | None, query: str | None):
+        """The table with the picked experiment (or the experiment of the picked run) open."""
+        table, pick = self.runs_outputs(select, query=query)
+        return table
 
     # ------------------------------------------------------------------ one run
 
@@ -136,7 +164,7 @@ class Handlers:
         sess.last_run = result.run_id
         yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
                tv.training_curves(progress.events or [e.as_dict() for e in result.history]),
-               tv.metrics_html(result), self._hint(result),
+               tv.metrics_html(result), self._notes(name, cfg.data) + self._hint(result),
                tv.confusion_heatmap(result.metrics.get("confusion_matrix") or [],
                                     result.metrics.get("class_names") or cfg.data.class_names),
                tv.per_class_bars(result.metrics.get("per_class") or {}),
@@ -144,9 +172,24 @@ class Handlers:
 
     @staticmethod
     def _done_text(result) -> str:
+        from tlweb.viz.uncertainty import accuracy_text
+
         return (f"<b>{'Stopped' if result.stopped else 'Done'}</b> · {strategy_label(result.strategy)}"
-                f" · test accuracy <b>{result.test_accuracy * 100:.1f}%</b> · macro-F1 "
-                f"<b>{result.test_macro_f1 * 100:.1f}%</b> · {_fmt_s(result.wall_s)}")
+                f" · test accuracy <b>{accuracy_text(result.test_accuracy, result.test_images)}</b> · macro-F1 "
+                f"<b>{result.test_macro_f1 * 100:.1f}%</b> · {_fmt_s(result.wall_s)} · details in <b>4 · Results</b>")
+
+    def _notes(self, name: str, data) -> str:
+        """Warnings that belong next to the numbers: a backbone that knows only generated shapes used
+        on photos (the built-in sample is generated shapes too)."""
+        from tlweb.catalog import resolve
+        from tlweb.viz.uncertainty import synthetic_backbone_note
+
+        try:
+            spec = resolve(name, settings=self.settings)
+        except TlwebError:
+            return ""
+        note = synthetic_backbone_note(spec.pretrained_on, data_is_generated=getattr(data, "source", "") == "sample")
+        return f"<div class='ft-hint ft-warn'>⚠️ {html.escape(note)}</div>" if note else ""
 
     def _hint(self, result) -> str:
         from tlweb.catalog import RUN_LABEL_SUFFIX
@@ -179,7 +222,7 @@ class Handlers:
         return stopped
 
     @user_errors
-    def ladder(self, model, custom_model, strategies, epochs, batch_size, lr, per_class, sess: FtSession):
+    def ladder(self, model, custom_model, strategies, epochs, batch_size, lr, per_class, seeds, sess: FtSession):
         from tlweb.engine.train import ladder, strategy_names
         from tlweb.ui.components import picked_model
 
@@ -190,10 +233,12 @@ class Handlers:
         kwargs = {k: v for k, v in train_kwargs(epochs, batch_size, lr, per_class).items() if v is not None}
         data = self.data_for_run(sess)
         chance = _chance(data)
-        exp_dir = self._experiment(sess, "ladder", name, data, order, **kwargs)
+        seeds = _seeds(seeds)
+        exp_dir = self._experiment(sess, "ladder", name, data, order, seeds=seeds, **kwargs)
         results, events, ok = [], [], False
         try:
-            yield status_html(f"Strategy ladder: {len(order)} strategies on the same split and budget…", 0.0), \
+            yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
+                              "on the same split and budget…", 0.0), \
                 tv.ladder_chart([], chance=chance), tv.training_curves([])
             # One strategy per engine call (same prepared split and experiment) so the bars appear one by one.
             for i, strat in enumerate(order):
@@ -202,7 +247,7 @@ class Handlers:
                 progress = Progress()
                 worker = Worker(lambda on_event, should_stop, strat=strat: ladder(
                     name, data, strategies=(strat,), on_event=on_event, should_stop=should_stop,
-                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
+                    settings=self.settings, experiment=exp_dir, seeds=seeds, **kwargs), sess.stop)
                 for batch in worker.batches():
                     if not batch:
                         continue
@@ -217,15 +262,20 @@ class Handlers:
             ok = True
         finally:
             stopped = self._finish(exp_dir, sess, ok) or any(r.stopped for r in results)
-        best = max(results, key=lambda r: r.test_accuracy, default=None)
         text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
-        if best is not None:
-            text += f" · best: {strategy_label(best.strategy)} ({best.test_accuracy * 100:.1f}% test accuracy)"
+        means: dict[str, list[float]] = {}
+        for r in results:
+            means.setdefault(r.strategy, []).append(r.test_accuracy)
+        if means:
+            top = max(means, key=lambda k: sum(means[k]) / len(means[k]))
+            mean = sum(means[top]) / len(means[top])
+            what = f"mean of {len(means[top])} seeds" if len(means[top]) > 1 else "test accuracy"
+            text += f" · best: {strategy_label(top)} ({mean * 100:.1f}% {what})"
         yield status_html(text, 1.0, "stopped" if stopped else "done"), tv.ladder_chart(results, chance=chance), \
             tv.training_curves(events, title="Ladder runs")
 
     @user_errors
-    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, sess: FtSession):
+    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, seeds, sess: FtSession):
         from tlweb.engine.train import data_efficiency, strategy_names
         from tlweb.ui.components import picked_model
 
@@ -241,13 +291,15 @@ class Handlers:
         if not usable:
             raise DataError(f"The smallest class has {smallest} training images: pick fewer images per class.")
         order = tuple(s for s in strategy_names() if s in strategies)
-        total = len(usable) * len(order)
+        seeds = _seeds(seeds)
+        total = len(usable) * len(order) * seeds
         skipped = [s for s in wanted if s > smallest]
         note = f"Skipped {', '.join(map(str, skipped))} per class (the smallest class has {smallest})." if skipped else ""
-        exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, **kwargs)
+        exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, seeds=seeds, **kwargs)
         rows, ok = [], False
         try:
-            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes)…", 0.0,
+            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
+                              f"{seeds} seed{'s' if seeds > 1 else ''})…", 0.0,
                               detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
             # One size at a time (the engine keeps the split and the subsampling seed), so the curve grows live.
             for k in usable:
@@ -256,7 +308,7 @@ class Handlers:
                 progress = Progress()
                 worker = Worker(lambda on_event, should_stop, k=k: data_efficiency(
                     name, data, shots=(k,), strategies=order, on_event=on_event, should_stop=should_stop,
-                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
+                    settings=self.settings, experiment=exp_dir, seeds=seeds, **kwargs), sess.stop)
                 for batch in worker.batches():
                     if not batch:
                         continue
