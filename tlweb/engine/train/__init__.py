@@ -27,6 +27,7 @@ The package:
 
 from tlweb.engine.train.callbacks import Callback, EvalResult
 from tlweb.engine.train.config import (
+    DEFAULT_SEEDS,
     EVENT_INTERVAL_S,
     MAX_EPOCHS_GPU,
     MAX_MISTAKES,
@@ -63,7 +64,7 @@ from tlweb.engine.train.stream import (
 )
 
 __all__ = [
-    "Callback", "DEFAULTS", "EVENT_INTERVAL_S", "EvalResult", "Holdout", "Loop", "LoopTask", "MAX_EPOCHS_GPU",
+    "Callback", "DEFAULTS", "DEFAULT_SEEDS", "EVENT_INTERVAL_S", "EvalResult", "Holdout", "Loop", "LoopTask", "MAX_EPOCHS_GPU",
     "MAX_MISTAKES", "MIN_STEPS", "MIN_TRAIN_PER_CLASS_FOR_VALIDATION", "MONITOR_NOTE", "RunResult", "STRATEGIES",
     "STRATEGY_INFO", "Setup", "Strategy", "TrainConfig", "TrainEvent", "VALIDATION_FRACTION", "data_efficiency",
     "finetune", "get_strategy", "ladder", "load_for_training", "lora_targets", "make_scheduler", "register",

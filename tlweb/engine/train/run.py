@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,6 +24,7 @@ from tlweb.engine.train.callbacks import (
     StopWhen,
 )
 from tlweb.engine.train.config import (
+    DEFAULT_SEEDS,
     MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
     VALIDATION_FRACTION,
     RunResult,
@@ -33,7 +35,7 @@ from tlweb.engine.train.model import load_for_training, save_mistakes, save_mode
 from tlweb.engine.train.network import RunContext
 from tlweb.engine.train.plan import plan
 from tlweb.engine.train.strategies import get_strategy
-from tlweb.errors import DataError, ModelError, TlwebError
+from tlweb.errors import DataError, ModelError, TlwebError, clip
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,7 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
     t0 = time.perf_counter()
     runtime = Runtime(settings)
     spec = resolve(cfg.model, settings=settings)
-    base_name = spec.key if spec.source in ("catalog", "demo", "run") else spec.hub_id
+    base_name = spec.key if spec.source in ("catalog", "demo", "run", "local") else spec.hub_id
     run_id, run_dir, writer, exp_dir = _open_run(cfg, spec, runtime, settings)
     history = History()
     callbacks = Callbacks([history, Listener(on_event) if on_event else None,
@@ -202,6 +204,7 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
     }
     if writer:
         writer.write_config(config)
+    ctx = None
     try:
         model, ctx = _prepare(cfg, spec, runtime, settings, config, writer, emit, callbacks)
         fit = linear.fit_linear if ctx.strategy.head_only else network.fit_network
@@ -209,6 +212,9 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
         return _finish(ctx, outcome, run_id, run_dir, base_name, writer, t0, history)
     except TlwebError as exc:
         emit("error", message=str(exc))
+        if ctx is None and writer and not cfg.out_dir:  # refused before training (model, data): no run to keep
+            writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
     except Exception as exc:
         friendly = _friendly(exc)
@@ -245,9 +251,9 @@ def start_experiment(kind: str, model: str, data: PreparedData, strategies, sett
     settings = settings or get_settings()
     try:
         spec = resolve(model, settings=settings)
-        base = spec.key if spec.source in ("catalog", "demo", "run") else spec.hub_id
+        base = spec.key if spec.source in ("catalog", "demo", "run", "local") else spec.hub_id
     except TlwebError:
-        base = str(model)  # the first run will say what is wrong with it
+        base = clip(str(model))  # the first run will say what is wrong with it
     return new_experiment(kind, base, list(strategies), settings, data=_data_summary(data), shots=shots,
                           train_config={k: v for k, v in train_kwargs.items() if isinstance(v, (int, float, str))})
 
@@ -303,23 +309,28 @@ def _blocking(stream, on_event, should_stop, settings: Settings) -> list:
 
 
 def ladder(model: str, data, strategies=None, on_event=None, should_stop=None, settings=None,
-           experiment=None, **cfg_kwargs) -> list[RunResult]:
+           experiment=None, seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[RunResult]:
     """The strategy ladder: every strategy on the same split (data loaded once) and budget, as one
-    experiment folder (``experiment``: an existing one to add to, else a new one). Each run is one
-    call of the GPU function (:func:`tlweb.engine.train.stream.iter_ladder`); ``should_stop()``
-    is asked between events and stops the whole experiment through its STOP file."""
+    experiment folder (``experiment``: an existing one to add to, else a new one). Each strategy runs
+    ``seeds`` times (seed, seed + 1 …: a new head, shuffling and augmentation each time) so the chart
+    can show the spread, not one lucky or unlucky draw. Each run is one call of the GPU function
+    (:func:`tlweb.engine.train.stream.iter_ladder`); ``should_stop()`` is asked between events and
+    stops the whole experiment through its STOP file."""
     from tlweb.engine.train.stream import iter_ladder
 
     settings = settings or get_settings()
-    stream = iter_ladder(model, data, strategies, settings=settings, experiment=experiment, **cfg_kwargs)
+    stream = iter_ladder(model, data, strategies, settings=settings, experiment=experiment, seeds=seeds,
+                         **cfg_kwargs)
     return _blocking(stream, on_event, should_stop, settings)
 
 
 def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("linear", "scratch"),
                     on_event=None, should_stop=None, seed: int = 0, settings=None, experiment=None,
-                    **cfg_kwargs) -> list[dict]:
+                    seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[dict]:
     """Test accuracy at 1, 2, 5 … training images per class for each strategy (same test split),
     as one experiment folder; one GPU call per run (:func:`tlweb.engine.train.stream.iter_efficiency`).
+    Each point runs ``seeds`` times with another draw of the training images (and a new head): rows
+    carry their ``seed``, so a chart draws the mean and the spread.
 
     Shots larger than the smallest class are skipped. Linear runs reuse the cached features. With
     at least :data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` shots some of them are held out for
@@ -329,5 +340,5 @@ def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
 
     settings = settings or get_settings()
     stream = iter_efficiency(model, data, shots, strategies, seed=seed, settings=settings, experiment=experiment,
-                             **cfg_kwargs)
+                             seeds=seeds, **cfg_kwargs)
     return _blocking(stream, on_event, should_stop, settings)

@@ -265,20 +265,34 @@ def _prepared(data, per_class, seed: int, settings: Settings):
     return subsample(prepared, per_class, seed) if per_class else prepared
 
 
+def _seeded(seed: int, seeds: int) -> list[int]:
+    """The seeds a repeated run uses: ``seed``, ``seed + 1`` … (``seeds`` of them, at least one)."""
+    return [seed + i for i in range(max(1, int(seeds or 1)))]
+
+
+def _seed_name(part: str, seed: int, seeds: int) -> str | None:
+    """The run's name inside its experiment: "linear seed 1" when each run is repeated, else the default."""
+    return f"{part} seed {seed}" if seeds > 1 else None
+
+
 def iter_ladder(model: str, data, strategies=None, settings: Settings | None = None, experiment=None,
-                **cfg_kwargs) -> Iterator[TrainEvent | RunResult]:
-    """The strategy ladder as a stream: every strategy on the same split and budget, one GPU call each,
-    as one experiment folder (``experiment``: an existing one to add to, else a new one, finished
-    here). Yields each run's TrainEvents and, after each run, its RunResult."""
+                seeds: int = 1, **cfg_kwargs) -> Iterator[TrainEvent | RunResult]:
+    """The strategy ladder as a stream: every strategy on the same split and budget, each ``seeds``
+    times (seed, seed + 1 …), one GPU call per run, as one experiment folder (``experiment``: an
+    existing one to add to, else a new one, finished here). Yields each run's TrainEvents and,
+    after each run, its RunResult."""
     from tlweb.engine.train.run import Experiment
 
     settings = settings or get_settings()
     strategies = tuple(strategies or strategy_names())
-    prepared = _prepared(data, cfg_kwargs.pop("per_class", None), cfg_kwargs.get("seed", 0), settings)
-    configs = [TrainConfig(model=model, data=prepared, strategy=s, **cfg_kwargs) for s in strategies]
+    base_seed = int(cfg_kwargs.pop("seed", 0) or 0)
+    prepared = _prepared(data, cfg_kwargs.pop("per_class", None), base_seed, settings)
+    configs = [TrainConfig(model=model, data=prepared, strategy=s, seed=seed, name=_seed_name(s, seed, seeds),
+                           **cfg_kwargs) for s in strategies for seed in _seeded(base_seed, seeds)]
     for cfg in configs:
         check_fits(cfg, settings)  # refuse the whole ladder before its first run
-    with Experiment(experiment, "ladder", model, prepared, strategies, settings, **cfg_kwargs) as exp:
+    with Experiment(experiment, "ladder", model, prepared, strategies, settings, seed=base_seed, seeds=seeds,
+                    **cfg_kwargs) as exp:
         stopped = False
         for cfg in configs:
             if exp.stopping():
@@ -292,23 +306,26 @@ def iter_ladder(model: str, data, strategies=None, settings: Settings | None = N
 
 
 def iter_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("linear", "scratch"), seed: int = 0,
-                    settings: Settings | None = None, experiment=None, **cfg_kwargs) -> Iterator[TrainEvent | dict]:
+                    settings: Settings | None = None, experiment=None, seeds: int = 1,
+                    **cfg_kwargs) -> Iterator[TrainEvent | dict]:
     """The data-efficiency curve as a stream: test accuracy at 1, 2, 5 … training images per class for
-    each strategy (same test split), one GPU call per run, as one experiment folder. Yields each
-    run's TrainEvents and, after each run, its row (a dict: strategy, per_class, train_images,
-    test_accuracy …). Shots larger than the smallest class are skipped."""
+    each strategy (same test split), each point ``seeds`` times with another draw of the training
+    images, one GPU call per run, as one experiment folder. Yields each run's TrainEvents and, after
+    each run, its row (a dict: strategy, per_class, seed, train_images, test_accuracy …). Shots
+    larger than the smallest class are skipped."""
     from tlweb.engine.train.run import Experiment
 
     settings = settings or get_settings()
     prepared = _prepared(data, None, seed, settings)
     smallest = min(prepared.counts()["train"].values())
     usable = [s for s in sorted({int(s) for s in shots}) if 1 <= s <= smallest]
-    configs = [TrainConfig(model=model, data=prepared, strategy=strategy, seed=seed, per_class=shot, **cfg_kwargs)
-               for shot in usable for strategy in strategies]
+    configs = [TrainConfig(model=model, data=prepared, strategy=strategy, seed=run_seed, per_class=shot,
+                           name=_seed_name(f"{strategy} {shot} per class", run_seed, seeds), **cfg_kwargs)
+               for shot in usable for strategy in strategies for run_seed in _seeded(seed, seeds)]
     for cfg in configs:
         check_fits(cfg, settings)
     with Experiment(experiment, "data-efficiency", model, prepared, strategies, settings, shots=usable,
-                    **cfg_kwargs) as exp:
+                    seed=seed, seeds=seeds, **cfg_kwargs) as exp:
         exp.status = "done"
         for cfg in configs:
             if exp.stopping():
@@ -319,8 +336,9 @@ def iter_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
                     if not isinstance(item, RunResult):
                         yield item
                         continue
-                    yield {"strategy": cfg.strategy, "per_class": cfg.per_class, "train_images": item.train_images,
-                           "val_images": item.val_images, "test_accuracy": item.test_accuracy,
+                    yield {"strategy": cfg.strategy, "per_class": cfg.per_class, "seed": cfg.seed,
+                           "train_images": item.train_images, "val_images": item.val_images,
+                           "test_images": item.test_images, "test_accuracy": item.test_accuracy,
                            "test_macro_f1": item.test_macro_f1, "run_id": item.run_id, "stopped": item.stopped}
                     if item.stopped:
                         exp.status = "stopped"

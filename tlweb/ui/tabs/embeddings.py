@@ -20,7 +20,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
 from tlweb.config import Settings, get_settings
 from tlweb.errors import DataError, TlwebError
-from tlweb.ui.components import intro, nothing_yet, report_download, user_errors, wire_report
+from tlweb.ui.components import for_session, intro, nothing_yet, report_download, user_errors, wire_report
 from tlweb.viz import embeddings as ve
 from tlweb.viz.common import message_figure
 
@@ -143,7 +143,7 @@ def prepare_data(source, zip_file, hub_id, names, files, settings: Settings):
         paths = _paths(zip_file)
         if not paths:
             raise DataError("Upload a .zip of class folders first (one folder per class, images inside).")
-        return engine_data.load_data(paths[0], settings=settings)
+        return engine_data.load_upload(paths[0], settings=settings)  # unpacked within budgets, then deleted
     if source == "classes":
         classes: dict[str, list[str]] = {}
         for i, (name, group) in enumerate(zip(names, files), start=1):
@@ -158,8 +158,8 @@ def prepare_data(source, zip_file, hub_id, names, files, settings: Settings):
         return engine_data.from_class_uploads(classes, settings=settings)
     if source == "hub":
         if not (hub_id or "").strip():
-            raise DataError("Type a Hugging Face dataset id (for example 'beans') or a folder of class folders.")
-        return engine_data.load_data(hub_id.strip(), settings=settings)
+            raise DataError("Type a Hugging Face dataset id (for example 'beans').")
+        return engine_data.load_hub_dataset(hub_id, settings=settings)  # an id in every mode, never a server path
     raise DataError(f"Unknown data source '{source}': pick one of the options.")
 
 
@@ -242,8 +242,8 @@ def _data_section() -> dict:
             c["source"] = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="emb-source")
         with gr.Column(scale=7):
             c["zip_file"] = gr.File(label="Zip of class folders", file_types=[".zip"], elem_id="emb-zip", visible=False)
-            c["hub_id"] = gr.Textbox(label="Hugging Face dataset id or local folder", max_lines=1, elem_id="emb-hub-id",
-                                     placeholder="e.g. beans, or ./my-images", visible=False)
+            c["hub_id"] = gr.Textbox(label="Hugging Face dataset id", max_lines=1, elem_id="emb-hub-id",
+                                     placeholder="e.g. beans or owner/name", visible=False)
             with gr.Column(visible=False) as c["classes_box"]:
                 c["names"], c["files"] = [], []
                 for i in range(N_SLOTS):
@@ -368,7 +368,7 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
         runs = [r.run_id for r in list_runs(settings) if r.has_model]
         return gr.update(visible=True, choices=runs, value=runs[0] if runs else None)
 
-    pj["mode"].change(show_mode, inputs=[pj["mode"]], outputs=[pj["run"]], api_name="embeddings_mode", queue=False)
+    pj["mode"].change(for_session(show_mode), inputs=[pj["mode"]], outputs=[pj["run"]], api_name="embeddings_mode", queue=False)
     project = _with_signature(_project_handler(settings, _data), ["model", "mode", "run", "method", "max_points",
                                                                   "renderer", *data_names, "session"])
     pj["button"].click(project, inputs=[pj["model"], pj["mode"], pj["run"], pj["method"], pj["max_points"],

@@ -17,6 +17,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.explain import METHOD_NAMES, before_after, describe, explain
 from tlweb.engine.images import load_image
 from tlweb.ui.components import (
+    for_session,
     image_input,
     intro,
     model_choices,
@@ -310,11 +311,11 @@ def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
         return (_layer_update(len(info["layers"])) if info["layers"] else gr.update(), _head_update(info["heads"]),
                 gr.update(choices=[TOP1, *info["labels"][:50]], value=TOP1), True)
 
-    gr.on([h.model.change, h.custom.submit], on_model, inputs=[h.model, h.custom],
+    gr.on([h.model.change, h.custom.submit], for_session(on_model), inputs=[h.model, h.custom],
           outputs=[h.layer, h.head, h.target, h.auto_layer], api_name="explain_model_info")
     h.model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[h.model], api_name="explain_models",
                   queue=False)
-    h.run.focus(lambda: gr.update(choices=_run_choices(settings)), outputs=[h.run], api_name="explain_runs",
+    h.run.focus(for_session(lambda: gr.update(choices=_run_choices(settings))), outputs=[h.run], api_name="explain_runs",
                 queue=False)
 
     @user_errors

@@ -255,7 +255,7 @@ def prepare_data(source, zip_file, hub_id, image_column, label_column, names, fi
         paths = _paths([zip_file] if zip_file and not isinstance(zip_file, list) else zip_file)
         if not paths:
             raise DataError("Upload a .zip of class folders first (one folder per class, images inside).")
-        return engine_data.load_data(paths[0], settings=settings)
+        return engine_data.load_upload(paths[0], settings=settings)  # unpacked within budgets, then deleted
     if source == "classes":
         classes = class_uploads(names, files)
         if not classes:
@@ -264,8 +264,8 @@ def prepare_data(source, zip_file, hub_id, image_column, label_column, names, fi
     if source == "hub":
         if not hub_id or not str(hub_id).strip():
             raise DataError("Type a Hugging Face dataset id first (for example 'beans' or 'cifar10').")
-        return engine_data.load_data(str(hub_id).strip(), image_column=(image_column or "").strip() or None,
-                                     label_column=(label_column or "").strip() or None, settings=settings)
+        return engine_data.load_hub_dataset(hub_id, image_column=image_column, label_column=label_column,
+                                            settings=settings)  # an id in every mode, never a server path
     raise DataError(f"Unknown data source '{source}': pick one of the options.")
 
 
