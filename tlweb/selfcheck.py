@@ -381,7 +381,7 @@ def finetune_structure(ctx: Context) -> str:
                                  "label:batch": "auto", "label:learning rate": "auto", "label:images per class": 0})
     status = str(out[0])
     _expect("Done" in status, f"the run did not finish: {re.sub('<[^>]+>', ' ', status)[:200]}")
-    acc = re.search(r"test accuracy <b>([\d.]+)%", status)
+    acc = re.search(r"test accuracy <b>([\d.]+) ?%", status)
     _expect(acc is not None and 0 <= float(acc.group(1)) <= 100, "no test accuracy in 0–100% after the run.")
     curves = plot_data(ctx.output("/finetune", out, "Plot"))
     _expect(bool(curves), "the training curves came back empty.")

@@ -150,7 +150,7 @@ def test_ladder_forked_one_call_per_run_live_events_and_stop(shapes, settings, d
             R.request_stop(run_dir.parent)  # Stop on a ladder: the experiment folder's STOP file
 
     results = ladder("demo-vit", shapes, strategies=("linear", "full", "scratch"), on_event=on_event, settings=settings,
-                     epochs=40, batch_size=4)
+                     epochs=40, batch_size=4, seeds=1)
     assert live == [True]
     assert [r.strategy for r in results] == ["linear", "full"]  # scratch never started
     assert not results[0].stopped and results[1].stopped
@@ -162,7 +162,7 @@ def test_ladder_forked_one_call_per_run_live_events_and_stop(shapes, settings, d
 
 def test_data_efficiency_forked_stops_through_should_stop(shapes, settings, demo_models, emulated):
     steps = []
-    rows = data_efficiency("demo-vit", shapes, shots=(2, 4), strategies=("full",), settings=settings, epochs=40,
+    rows = data_efficiency("demo-vit", shapes, shots=(2, 4), strategies=("full",), settings=settings, seeds=1, epochs=40,
                            batch_size=2, on_event=lambda e: steps.append(e) if e.kind == "step" else None,
                            should_stop=lambda: len(steps) >= 2)
     assert len(rows) == 1 and rows[0]["stopped"] and rows[0]["per_class"] == 2
