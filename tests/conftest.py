@@ -63,6 +63,23 @@ def demo_models(settings):
 
 
 @pytest.fixture
+def slow_steps(monkeypatch):
+    """Training steps 50 ms slower (the app runs in the test process), so a run is still training when a
+    test acts on it (a second visitor arrives, a page closes), whatever the machine's load."""
+    import time
+
+    from tlweb.engine.train import callbacks
+
+    original = callbacks.StopFile.should_stop
+
+    def slow(self, loop):
+        time.sleep(0.05)
+        return original(self, loop)
+
+    monkeypatch.setattr(callbacks.StopFile, "should_stop", slow)
+
+
+@pytest.fixture
 def example_image() -> Path:
     return EXAMPLES / "cat.jpg"
 

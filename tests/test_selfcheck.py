@@ -15,8 +15,8 @@ import pytest
 
 import tlweb.ui.tabs.segment
 from tlweb import selfcheck
+from tlweb.assets import example_image
 from tlweb.cli import main as cli
-from tlweb.examples import example
 
 
 def _parse_table(text: str) -> dict[str, tuple[str, str]]:
@@ -34,11 +34,13 @@ def test_selfcheck_passes_against_the_demo_app(app_url, capsys):
     out = capsys.readouterr().out
     rows = _parse_table(out)
     assert set(rows) == set(selfcheck.CHECKS)
-    for name in ("classify", "compare", "segment", "detect"):
+    real = {n for n, c in selfcheck.CHECKS.items() if c.real}
+    assert real == {"classify-cat", "detect-cat", "zero-shot-cat", "explain-cat", "pretrained-beats-random-real"}
+    for name in set(selfcheck.CHECKS) - real:  # every tab, every report
         assert rows[name][0] == "PASS", rows[name][1]
-    for name in ("classify-cat", "detect-cat", "zero-shot-cat"):  # catalog models cannot download here
+    for name in real:  # catalog models cannot download here
         assert rows[name][0] == "SKIP" and "cannot get this model" in rows[name][1], rows[name][1]
-    assert "OK: 4 passed, 0 failed, 3 skipped" in out
+    assert f"OK: {len(rows) - len(real)} passed, 0 failed, {len(real)} skipped" in out
 
 
 def test_a_broken_tab_fails_with_a_readable_table(app_url, capsys, monkeypatch):
@@ -109,13 +111,13 @@ def _ctx(answers, real=False):
     }
 
     ctx = selfcheck.Context(client=FakeClient(answers), url="fake", endpoints=endpoints,
-                            examples={"cat": example("cat"), "coffee": example("coffee")}, real=real)
+                            examples={"cat": example_image("cat.jpg"), "coffee": example_image("coffee.jpg")}, real=real)
     ctx.url_is_remote = True
     return ctx
 
 
 def test_cat_checks_pass_on_cat_answers_and_fail_otherwise():
-    cat = str(example("cat"))
+    cat = str(example_image("cat.jpg"))
     good = _ctx({"/classify": (_plot(["tabby, tabby cat", "tiger cat", "Egyptian cat", "lynx", "carton"],
                                      [60.0, 20.0, 10.0, 5.0, 1.0]), ""),
                  "/detect": (cat, {"headers": ["label", "count", "best score", "mean score"],
@@ -161,3 +163,36 @@ def test_cli_without_url_starts_the_demo_app_and_passes(tmp_path):
     assert report["ok"] and report["url"] == "local demo app"
     assert {status[n] for n in ("classify", "compare", "segment", "detect")} == {"PASS"}
     assert {status[n] for n in ("classify-cat", "detect-cat", "zero-shot-cat")} == {"SKIP"}
+
+
+def _explain_answer(x: int, y: int) -> tuple:
+    facts = f"<div class='k'>peak</div><div class='v'>x {x}, y {y} of 384×255 px</div>"
+    return (None, str(example_image("cat.jpg")), None, None, None, _plot(["tabby", "tiger cat"], [70.0, 20.0]), facts)
+
+
+def test_explain_cat_passes_when_the_map_peaks_on_the_cat_only():
+    params = [{"label": "Image", "component": "Image"},
+              {"label": "Model", "component": "Dropdown", "type": {"type": "string", "enum": ["vit-base"]}},
+              {"label": "Method", "component": "Radio"}]
+    returns = [{"component": c} for c in ("Image", "Image", "Image", "Image", "Plot", "Html")]
+    for (x, y), status in (((150, 120), "PASS"), ((360, 40), "FAIL")):  # the face; the background on the right
+        ctx = _ctx({"/explain": _explain_answer(x, y)[1:]})
+        ctx.endpoints["/explain"] = {"parameters": params, "returns": returns}
+        (result,) = selfcheck.run_checks(ctx, ["explain-cat"])
+        assert result.status == status, result.detail
+    assert "off the cat" in result.detail
+
+
+def test_pretrained_beats_random_fails_when_random_init_does_as_well():
+    params = [{"label": "Backbone", "component": "Dropdown", "type": {"type": "string", "enum": ["resnet-50"]}},
+              {"label": "Show", "component": "Radio"}]
+    returns = [{"component": "Markdown"}, {"component": "Plot"}, {"component": "Html"}]
+    for text, status in (("**resnet-50 · pretrained: k-NN 91.0%, silhouette 0.30 · resnet-50 · random init: k-NN "
+                          "40.0%, silhouette 0.01**", "PASS"),
+                         ("**resnet-50 · pretrained: k-NN 40.0%, silhouette 0.01 · resnet-50 · random init: k-NN "
+                          "45.0%, silhouette 0.02**", "FAIL")):
+        ctx = _ctx({"/project": (text, None, "")})
+        ctx.endpoints["/project"] = {"parameters": params, "returns": returns}
+        (result,) = selfcheck.run_checks(ctx, ["pretrained-beats-random-real"])
+        assert result.status == status, result.detail
+    assert "do not beat its random-init twin" in result.detail

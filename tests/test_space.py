@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from tlweb import space
+from tlweb.assets import example_image
 from tlweb.errors import TlwebError
-from tlweb.examples import example
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES_DIR = ROOT / "spaces"
@@ -161,8 +161,8 @@ def test_build_space_writes_a_complete_folder(tmp_path):
         assert (out / name).is_file(), name
     assert not list(out.rglob("__pycache__")) and not list(out.rglob("*.pyc"))
     assert {"cat.jpg", "coffee.jpg"} <= set(built.examples)
-    examples = out / ("tlweb/assets/examples" if built.examples_in_package else "assets/examples")
-    assert (examples / "cat.jpg").read_bytes() == example("cat").read_bytes()
+    assert (out / "tlweb/assets/examples/cat.jpg").read_bytes() == example_image("cat.jpg").read_bytes()
+    assert not (out / "assets").exists()  # the photos travel inside the package, nowhere else
     # Self-contained: no file points back into this checkout.
     for path in out.rglob("*"):
         if path.suffix in (".py", ".md", ".txt", ".json"):
@@ -193,22 +193,6 @@ def test_build_space_refuses_to_clobber_and_rebuilds_with_force(tmp_path):
         with pytest.raises(TlwebError, match="outside the tlweb package"):
             space.build_space(bad, force=True)
     assert not (ROOT / "tlweb" / "somewhere").exists()
-
-
-def test_examples_are_found_in_either_layout(tmp_path, monkeypatch):
-    from tlweb import examples
-
-    pkg = tmp_path / "site" / "tlweb"
-    (pkg / "assets" / "examples").mkdir(parents=True)
-    monkeypatch.setattr(examples, "PACKAGE", pkg)
-    assert examples.examples_dir() is None and examples.example_images() == []
-    beside = tmp_path / "site" / "assets" / "examples"
-    beside.mkdir(parents=True)
-    (beside / "cat.jpg").write_bytes(b"x")
-    assert examples.examples_dir() == beside and not examples.inside_package()
-    (pkg / "assets" / "examples" / "cat.jpg").write_bytes(b"y")
-    assert examples.examples_dir() == pkg / "assets" / "examples" and examples.inside_package()
-    assert examples.example("cat") == pkg / "assets" / "examples" / "cat.jpg"
 
 
 def test_cli_space_command(tmp_path, capsys):
@@ -279,8 +263,7 @@ def test_space_installs_and_serves_in_a_fresh_venv_without_the_repository(tmp_pa
         assert Path(package).resolve() == (folder / "tlweb").resolve(), text
         assert f"127.0.0.1:{port}" in text
         client = Client(url, verbose=False)
-        cat = folder / ("tlweb/assets/examples" if (folder / "tlweb/assets/examples").is_dir()
-                        else "assets/examples") / "cat.jpg"
+        cat = folder / "tlweb/assets/examples/cat.jpg"
         plot, facts = client.predict(handle_file(str(cat)), "demo-resnet-shapes", "", 3, api_name="/classify")
         assert plot["type"] == "plotly" and "demo-resnet-shapes" in facts
         bars = json.loads(plot["plot"])["data"][0]

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tlweb import access
 from tlweb.config import Settings, get_settings
-from tlweb.errors import ModelError
+from tlweb.errors import ModelError, clip
 from tlweb.registry import (  # noqa: F401 - the task names and task_from_config are re-exported
     CLASSIFICATION,
     DETECTION,
@@ -146,7 +147,7 @@ CATALOG: tuple[ModelSpec, ...] = (
               "CLIP ViT-B/32: zero-shot classification from label names", supports_attention=True),
 )
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$|^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_HUB_ID = access.HUB_ID  # kept for callers of the old name
 
 
 def demo_specs(settings: Settings | None = None) -> list[ModelSpec]:
@@ -212,6 +213,28 @@ def list_models(task: str | None = None, settings: Settings | None = None, inclu
     return specs
 
 
+def list_for_pickers(task: str | None = None, settings: Settings | None = None) -> list[ModelSpec]:
+    """What a model list shows, in order: the catalog, the demo models (demo mode), then the runs
+    fine-tuned here as a group of their own — each single run, and one run per experiment (its best:
+    a ladder or a data-efficiency curve holds many). Every run still resolves by its id."""
+    from tlweb.engine.runs import ExperimentInfo, list_entries
+
+    settings = settings or get_settings()
+    specs = list_models(task, settings)
+    order = {"catalog": 0, "demo": 1, "run": 3}
+    best: dict[str, str] = {}  # run id → what it stands for in the list
+    for entry in list_entries(settings):
+        if isinstance(entry, ExperimentInfo):
+            pick = entry.best or (entry.runs[-1] if entry.runs else None)
+            if pick is not None:
+                best[pick.run_id] = f"best of {entry.title}: {pick.part}"
+        else:
+            best[entry.run_id] = ""
+    listed = [s if s.source != "run" or not best[s.key] else replace(s, label_note=best[s.key])
+              for s in specs if s.source != "run" or s.key in best]
+    return sorted(listed, key=lambda s: order.get(s.source, 2))  # stable: each group keeps its order
+
+
 def local_spec(folder: Path, source: str = "local", key: str | None = None) -> ModelSpec | None:
     """A spec for a folder produced by ``save_pretrained`` (None if it is not one)."""
     cfg_path = Path(folder) / "config.json"
@@ -242,21 +265,27 @@ def local_spec(folder: Path, source: str = "local", key: str | None = None) -> M
 def resolve(name: str, task: str | None = None, settings: Settings | None = None) -> ModelSpec:
     """Turn what a user picked or typed into a :class:`ModelSpec`.
 
-    Accepts a catalog key, a dropdown label, a catalog Hub id, a demo/run key, a local folder
-    (made by ``save_pretrained``), or any Hub id (``owner/name``).
+    Accepts a catalog key, a dropdown label, a catalog Hub id, a demo/run key, any Hub id
+    (``owner/name``) and, in local mode only, a local folder (made by ``save_pretrained``). In
+    shared mode (:attr:`Settings.shared`) a name is never looked up on disk: anything that is not
+    in the lists, a run or a Hub id is refused with :data:`tlweb.access.SHARED_RULE`.
     """
     settings = settings or get_settings()
-    if name is None or not str(name).strip():
-        raise ModelError("Pick a model from the list or type a Hugging Face model id or a local folder.")
-    name = str(name).strip()
+    name = access.model_name(name, settings)
     candidates = list(demo_specs(settings)) if settings.demo or name.startswith("demo-") else []
     candidates.extend(CATALOG)
-    for spec in candidates:
-        if name in (spec.key, spec.label, spec.hub_id):
+    for spec in candidates:  # a demo model's hub_id is its folder: named only by key or label when shared
+        if name in (spec.key, spec.label) or (name == spec.hub_id and not (settings.shared and spec.is_local)):
             return spec
-    run = _run_spec(name, settings)  # a direct look-up: no scan of every run on each request
-    if run is not None:
+    path_like = access.looks_like_path(name)
+    run = _run_spec(name, settings) if not (settings.shared and path_like) else None
+    if run is not None:  # a direct look-up: no scan of every run on each request
         return run
+    if settings.shared:
+        if path_like or not access.is_hub_id(name):
+            raise access.refuse_path(name)
+        return _hub_spec(name, task)
+    shown = clip(name)
     path = Path(name).expanduser()
     try:
         exists = path.exists()
@@ -264,23 +293,33 @@ def resolve(name: str, task: str | None = None, settings: Settings | None = None
         exists = False
     if exists:
         if not path.is_dir():
-            raise ModelError(f"'{name}' is a file, not a model folder: give the folder that holds config.json.")
+            raise ModelError(f"'{shown}' is a file, not a model folder: give the folder that holds config.json.")
         spec = local_spec(path)
         if spec is None:
             raise ModelError(
-                f"The folder '{name}' has no readable config.json, so it is not a saved model "
+                f"The folder '{shown}' has no readable config.json, so it is not a saved model "
                 "(save one with save_pretrained)."
             )
         return spec
     if name.startswith(("/", "./", "../", "~")) or "\\" in name:
-        raise ModelError(f"The folder '{name}' does not exist.")
-    if not _HUB_ID.match(name) or ".." in name:
+        raise ModelError(f"The folder '{shown}' does not exist.")
+    if not access.is_hub_id(name):
         raise ModelError(
-            f"'{name}' is neither a model in the list, a local folder, nor a valid Hugging Face model id "
+            f"'{shown}' is neither a model in the list, a local folder, nor a valid Hugging Face model id "
             "(ids look like 'google/vit-base-patch16-224')."
         )
+    return _hub_spec(name, task)
+
+
+def _hub_spec(name: str, task: str | None) -> ModelSpec:
     return ModelSpec(key=name, hub_id=name, task=task or CLASSIFICATION, family="unknown", source="hub",
                      license="see the model card")
+
+
+def shown_name(spec: ModelSpec) -> str:
+    """How a model is named to a client: its Hub id, or its key for demo models, runs and folders
+    (never an absolute path on the server), clipped."""
+    return clip(spec.hub_id if spec.source in ("catalog", "hub") else spec.key, 80)
 
 
 def with_task(spec: ModelSpec, task: str) -> ModelSpec:

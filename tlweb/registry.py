@@ -190,6 +190,7 @@ register_tab(Tab("segment", "Segment", "tlweb.ui.tabs.segment", order=40))
 register_tab(Tab("detect", "Detect", "tlweb.ui.tabs.detect", order=50))
 register_tab(Tab("explain", "Explain", "tlweb.ui.tabs.explain", order=60))
 register_tab(Tab("embeddings", "Embeddings", "tlweb.ui.tabs.embeddings", order=70))
+register_tab(Tab("learn", "Learn", "tlweb.ui.tabs.learn", order=90))
 
 
 # --------------------------------------------------------------------------- command-line modules
@@ -224,3 +225,4 @@ register_command(Command("tlweb.cli.models", order=60))
 register_command(Command("tlweb.cli.space", order=70))
 register_command(Command("tlweb.cli.report", order=80))
 register_command(Command("tlweb.cli.selfcheck", order=90))
+register_command(Command("tlweb.cli.cache", order=95))

@@ -91,6 +91,7 @@ class Context:
     url_is_remote: bool = False  # a deployed app: real checks run by default
     model: str = ""  # the model the current check used (shown in the table)
     notes: list[str] = field(default_factory=list)
+    ran: set[str] = field(default_factory=set)  # endpoints that answered in this session (their state is set)
 
     # ---- endpoints and models
     def endpoint(self, api: str) -> dict:
@@ -253,6 +254,7 @@ def compare_structure(ctx: Context) -> str:
         lat = [r[col["latency ms / image"]] for r in rows]
         _expect(all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in lat),
                 f"latencies are not positive numbers: {lat}.")
+    ctx.ran.add("/compare")
     return f"2 rows, 3 charts; {len(headers)} columns"
 
 
@@ -273,6 +275,7 @@ def segment_structure(ctx: Context) -> str:
     _expect(bool(shares) and all(0 <= v <= 100 for v in shares), "class shares missing or outside 0–100%.")
     legend = ctx.output("/segment", out, "Html")
     _expect("%" in str(legend), "the legend shows no class shares.")
+    ctx.ran.add("/segment")
     return f"overlay {size[0]}×{size[1]}; {len(shares)} classes, largest {max(shares):.1f}%"
 
 
@@ -299,6 +302,7 @@ def detect_structure(ctx: Context) -> str:
     if model.startswith("demo-owl") or "owl" in model:
         _expect(labels <= {"cat", "remote control"}, f"zero-shot labels are not the queries: {sorted(labels)}.")
     _expect(all(int(r[1]) >= 1 for r in rows), "a label with a zero count is listed.")
+    ctx.ran.add("/detect")
     return f"{sum(int(r[1]) for r in rows)} boxes at ≥ 0.01 ({', '.join(sorted(labels)) or 'none'})"
 
 
@@ -320,6 +324,163 @@ def zero_shot_cat(ctx: Context) -> str:
                         f"{', '.join(str(r[0]) for r in rows) or 'nothing'}).")
     return f"'cat' found, best score {float(cats[0][2]):.2f}"
 
+
+
+@check("explain", "Explain")
+def explain_structure(ctx: Context) -> str:
+    peak, size, labels = _explain(ctx, ctx.demo_or_first("/explain", ("demo-vit-shapes", "demo-resnet-shapes")))
+    return f"map {size[0]}×{size[1]}, peak at x {peak[0]}, y {peak[1]}; top-{len(labels)}: {labels[0]}"
+
+
+# The cat in the bundled cat photo (384×255): everything left of x = 80% of the width (the right edge is
+# the background).
+CAT_BOX = (0.0, 0.0, 0.80, 1.0)
+
+
+@check("explain-cat", "Explain", real=True)
+def explain_cat(ctx: Context) -> str:
+    model = ctx.catalog_model("/explain", CLASSIFICATION, ("vit-base", "convnext-tiny", "resnet-50"))
+    peak, size, labels = _explain(ctx, model)
+    fx, fy = peak[0] / size[0], peak[1] / size[1]
+    x0, y0, x1, y1 = CAT_BOX
+    _expect(x0 <= fx <= x1 and y0 <= fy <= y1, f"the Grad-CAM peak (x {peak[0]}, y {peak[1]}) is off the cat.")
+    return f"Grad-CAM peak on the cat (x {peak[0]}, y {peak[1]} of {size[0]}×{size[1]}); top-1 {labels[0]}"
+
+
+def _explain(ctx: Context, model: str) -> tuple[tuple[int, int], tuple[int, int], list[str]]:
+    from gradio_client import handle_file
+    from PIL import Image
+
+    ctx.model = model
+    out = ctx.call("/explain", {"Image": handle_file(str(ctx.examples["cat"])), "Dropdown": model,
+                                "label:method": "gradcam", "label:default layer": True,
+                                "label:layer (": 0,  # ignored (the method's default layer); 0 is always in range
+                                "label:randomize": False})
+    size = image_size(ctx.output("/explain", out, "Image"))
+    with Image.open(ctx.examples["cat"]) as im:
+        _expect(abs((im.width / im.height) / (size[0] / size[1]) - 1) < 0.03,
+                f"the map's aspect ratio differs from the photo's ({size}).")
+    bars = plot_data(ctx.output("/explain", out, "Plot"))
+    labels, scores = (bars[0].get("y") or [], bars[0].get("x") or []) if bars else ([], [])
+    _expect(1 <= len(labels) <= 5 and list(scores) == sorted(scores), "the top-5 bars are missing or unordered.")
+    facts = str(ctx.output("/explain", out, "Html"))
+    found = re.search(r"x (\d+), y (\d+) of (\d+)×(\d+)", facts)
+    _expect(found is not None, "the facts do not say where the map peaks.")
+    x, y, w, h = map(int, found.groups())
+    _expect(0 <= x < w and 0 <= y < h, f"the peak (x {x}, y {y}) is outside the {w}×{h} picture.")
+    ctx.ran.add("/explain")
+    return (x, y), (w, h), [str(v) for v in labels[::-1]]
+
+
+@check("finetune", "Fine-tune")
+def finetune_structure(ctx: Context) -> str:
+    model = ctx.demo_or_first("/finetune", ("demo-resnet-shapes",))
+    ctx.model = model
+    ctx.call("/load_data", {"label:source": "sample"})
+    out = ctx.call("/finetune", {"Dropdown": model, "label:strategy": "linear", "label:epochs": "auto",
+                                 "label:batch": "auto", "label:learning rate": "auto", "label:images per class": 0})
+    status = str(out[0])
+    _expect("Done" in status, f"the run did not finish: {re.sub('<[^>]+>', ' ', status)[:200]}")
+    acc = re.search(r"test accuracy <b>([\d.]+) ?%", status)
+    _expect(acc is not None and 0 <= float(acc.group(1)) <= 100, "no test accuracy in 0–100% after the run.")
+    curves = plot_data(ctx.output("/finetune", out, "Plot"))
+    _expect(bool(curves), "the training curves came back empty.")
+    ctx.ran.add("/finetune")
+    return f"linear probe on the sample: test accuracy {acc.group(1)}%, {len(curves)} curves"
+
+
+@check("leaderboard", "Embeddings")
+def leaderboard_structure(ctx: Context) -> str:
+    values = ctx.choices("/leaderboard")
+    demo = [v for v in values if v.startswith("demo-")]
+    models = [m for m in ("demo-resnet-shapes", "demo-resnet") if m in values] or (demo or values)[:2]
+    _expect(len(models) == 2, "/leaderboard lists fewer than two backbones.")
+    ctx.model = ", ".join(models)
+    out = ctx.call("/leaderboard", {"Dropdown": models, "label:zero-shot": "", "label:source": "sample"})
+    _expect(str(out[0]).lower().count("ranked 2 of 2") == 1, f"not both models were ranked: {str(out[0])[:200]}")
+    headers, rows = table_rows(ctx.output("/leaderboard", out, "Dataframe"))
+    col = {h: i for i, h in enumerate(headers)}
+    accs = [r[col["linear probe %"]] for r in rows] if "linear probe %" in col else []
+    _expect(len(rows) == 2 and all(isinstance(a, (int, float)) and 0 <= a <= 100 for a in accs),
+            f"expected two rows with a linear-probe accuracy in 0–100%, got {accs}.")
+    _expect(bool(plot_data(ctx.output("/leaderboard", out, "Plot"))), "the leaderboard chart came back empty.")
+    ctx.ran.add("/leaderboard")
+    return ", ".join(f"{r[0]} {a:.1f}%" for r, a in zip(rows, accs))
+
+
+def _pretrained_vs_random(ctx: Context, model: str) -> str:
+    ctx.model = model
+    out = ctx.call("/project", {"label:model": model, "Dropdown": model, "label:mode": "random", "label:method": "pca",
+                                "label:max": 200, "label:renderer": "svg", "label:source": "sample"})
+    status = str(out[0])
+    found = {w: float(v) for w, v in re.findall(r"(pretrained|random init): k-NN ([\d.]+)%", status)}
+    _expect(set(found) == {"pretrained", "random init"}, f"the projector gave no k-NN accuracies: {status[:200]}")
+    _expect(found["pretrained"] > found["random init"], f"{model}'s pretrained features ({found['pretrained']:.1f}%) "
+            f"do not beat its random-init twin ({found['random init']:.1f}%) on k-NN.")
+    ctx.ran.add("/project")
+    return f"k-NN on the sample: pretrained {found['pretrained']:.1f}% > random-init twin {found['random init']:.1f}%"
+
+
+@check("pretrained-beats-random", "Embeddings")
+def pretrained_beats_random(ctx: Context) -> str:
+    if "demo-resnet-shapes" not in ctx.choices("/project"):
+        raise Skipped("no genuinely pretrained demo backbone is listed (demo-resnet-shapes).")
+    return _pretrained_vs_random(ctx, "demo-resnet-shapes")
+
+
+@check("pretrained-beats-random-real", "Embeddings", real=True)
+def pretrained_beats_random_real(ctx: Context) -> str:
+    return _pretrained_vs_random(ctx, ctx.catalog_model("/project", CLASSIFICATION,
+                                                         ("resnet-50", "convnext-tiny", "vit-base")))
+
+
+# --------------------------------------------------------------------------- reports
+
+PLOTLY_BANNER = re.compile(r"/\*\*\s*\*\s*plotly\.js v\d")
+
+REPORTS = {  # report endpoint → (the endpoint whose result it reports, the check that makes one, its inputs)
+    "/compare_report": ("/compare", compare_structure, {}),
+    "/segment_report": ("/segment", segment_structure, {}),
+    "/detect_report": ("/detect", detect_structure, {"label:threshold": 0.3}),
+    "/explain_report": ("/explain", explain_structure, {}),
+    "/leaderboard_report": ("/leaderboard", leaderboard_structure, {}),
+    "/run_report": ("/finetune", finetune_structure, None),
+}
+
+
+def _report(ctx: Context, api: str) -> str:
+    source, make, values = REPORTS[api]
+    if source not in ctx.ran:  # a check run alone: make the result first (in this session)
+        make(ctx)
+    if values is None:  # the picked run of the runs list (the newest)
+        runs = ctx.call("/runs", {})
+        pick = ctx.output("/runs", runs, "Dropdown")
+        _expect(bool(pick), "the runs list is empty after a fine-tune.")
+        values = {"Dropdown": pick}
+    out = ctx.call(api, values)
+    value = ctx.output(api, out, "File")
+    path = Path(str(value.get("path") if isinstance(value, dict) else value or ""))
+    _expect(path.suffix == ".html" and path.is_file(), f"{api} gave no .html file ({path.name or 'nothing'}).")
+    markup = path.read_text(encoding="utf-8", errors="replace")
+    _expect(markup.lstrip().startswith("<!DOCTYPE html>"), "the report is not an HTML page.")
+    _expect(len(PLOTLY_BANNER.findall(markup)) == 1, "plotly.js is not inlined exactly once.")
+    plots = markup.count("Plotly.newPlot(")
+    _expect(plots >= 1, "the report has no chart.")
+    banner = PLOTLY_BANNER.search(markup)
+    page = markup[:banner.start()] + markup[markup.find("</script>", banner.start()):]  # the page without plotly.js
+    remote = re.findall(r"""\b(?:src|href)\s*=\s*["'](https?:|//)""", page)
+    _expect(not remote, "the report fetches something from the network.")
+    return f"{path.stat().st_size / 1e6:.1f} MB, plotly.js inlined, {plots} chart{'s' if plots != 1 else ''}"
+
+
+def _register_report(api: str) -> None:
+    """One check per report endpoint ("compare-report" …), listed under its tab."""
+    tab = next(c.tab for c in CHECKS.values() if c.fn is REPORTS[api][1])
+    check(api.strip("/").replace("_", "-"), tab)(lambda ctx: _report(ctx, api))
+
+
+for _api in REPORTS:
+    _register_report(_api)
 
 
 # --------------------------------------------------------------------------- running
@@ -366,10 +527,11 @@ def format_table(results: list[Result], url: str = "") -> str:
 def connect(url: str, token: str | None = None, real: bool = False) -> Context:
     from gradio_client import Client
 
+    from tlweb.assets import example_images
     from tlweb.errors import TlwebError
-    from tlweb.examples import example
 
-    examples = {name: example(name) for name in ("cat", "coffee")}
+    found = {p.stem: p for p in example_images()}
+    examples = {name: found.get(name) for name in ("cat", "coffee")}
     missing = [n for n, p in examples.items() if p is None]
     if missing:
         raise TlwebError(f"The example photos ({', '.join(missing)}) are missing from this tlweb install.")

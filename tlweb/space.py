@@ -5,8 +5,8 @@ The folder holds everything the Space needs and nothing from the source reposito
     README.md         YAML front matter (sdk_version = the gradio installed here) + how to push
     app.py            imports ``spaces`` first (ZeroGPU), then ``tlweb.space.serve()``
     requirements.txt  runtime dependencies (gradio comes from sdk_version)
-    tlweb/            this package, copied file by file (no caches)
-    assets/examples/  the example photos, when they live beside the package rather than in it
+    tlweb/            this package, copied file by file (no caches), the example photos inside it
+                      (tlweb/assets/examples, found through importlib.resources)
 
 The same three top-level files are kept in the repository's ``spaces/`` folder (written with
 ``python -m tlweb space --files-only spaces``; a test checks they match), so ``python
@@ -50,7 +50,9 @@ REQUIREMENTS = (
     "pillow>=10.0",
     "numpy>=1.26",
     "scipy>=1.11",
+    "scikit-learn>=1.3",
     "spaces>=0.30",
+    "captum>=0.7",
 )
 
 
@@ -200,12 +202,11 @@ class SpaceBuild:
     files: int
     bytes: int
     sdk_version: str
-    examples: list[str]
-    examples_in_package: bool
+    examples: list[str]  # the example photos copied with the package (tlweb/assets/examples)
 
     def as_dict(self) -> dict:
         return {"folder": str(self.folder), "files": self.files, "bytes": self.bytes, "sdk_version": self.sdk_version,
-                "examples": self.examples, "examples_in_package": self.examples_in_package}
+                "examples": self.examples}
 
 
 def _is_previous_build(folder: Path) -> bool:
@@ -244,7 +245,7 @@ def write_files(folder, sdk_version: str | None = None, hardware: str = "zero-a1
 
 def build_space(folder, force: bool = False, hardware: str = "zero-a10g", sdk_version: str | None = None) -> SpaceBuild:
     """Write a complete, self-contained Space folder (see the module docstring)."""
-    from tlweb.examples import example_images, examples_dir, inside_package
+    from tlweb.assets import example_images
 
     folder = Path(folder).expanduser().resolve()
     if folder.is_relative_to(PACKAGE) or PACKAGE.is_relative_to(folder):
@@ -252,11 +253,7 @@ def build_space(folder, force: bool = False, hardware: str = "zero-a10g", sdk_ve
     _prepare(folder, force)
     sdk = sdk_version or gradio_version()
     write_files(folder, sdk, hardware)
-    shutil.copytree(PACKAGE, folder / "tlweb", ignore=shutil.ignore_patterns(*SKIP))
-    in_package = inside_package()
-    source = examples_dir()
-    if source is not None and not in_package:
-        shutil.copytree(source, folder / "assets" / "examples", ignore=shutil.ignore_patterns(*SKIP))
+    shutil.copytree(PACKAGE, folder / "tlweb", ignore=shutil.ignore_patterns(*SKIP))  # the photos travel inside
     files = [p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts]
     return SpaceBuild(folder=folder, files=len(files), bytes=sum(p.stat().st_size for p in files), sdk_version=sdk,
-                      examples=[p.name for p in example_images()], examples_in_package=in_package)
+                      examples=[p.name for p in example_images()])

@@ -29,8 +29,7 @@ the source repository.
 README.md         # this file; the YAML block on top configures the Space
 app.py            # imports `spaces` first (ZeroGPU), then serves tlweb on 0.0.0.0:7860
 requirements.txt  # runtime dependencies (gradio itself comes from sdk_version above)
-tlweb/            # the tlweb package
-assets/examples/  # example photos (CC0 / public domain), unless they live in tlweb/assets/
+tlweb/            # the tlweb package, with its example photos (tlweb/assets/examples, CC0 / public domain)
 ```
 
 ## Push it (two commands)

@@ -53,3 +53,17 @@ def test_models_lists_catalog():
     out = _run("models", "--task", "image-classification", "--json")
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert any(m["model"] == "google/vit-base-patch16-224" for m in data["models"])
+
+
+def test_models_has_a_status_column(demo_models):
+    out = _run("models", "--task", "image-classification", "--demo")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "status" in lines[0].split()
+    row = {line.split()[0]: line for line in lines[1:]}
+    assert "download ≈ 346 MB" in row["vit-base"]
+    assert "demo (built)" in row["demo-vit"]  # the session's demo models are built
+    data = json.loads(_run("models", "--task", "image-classification", "--demo", "--json").stdout.splitlines()[-1])
+    by_key = {m["key"]: m for m in data["models"]}
+    assert by_key["vit-base"]["ready"] is False and by_key["vit-base"]["size_bytes"] == int(86.6e6 * 4)
+    assert by_key["demo-vit"]["ready"] is True and by_key["demo-vit"]["status"] == "demo (built)"

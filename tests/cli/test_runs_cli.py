@@ -77,7 +77,7 @@ def test_runs_ls_rm_and_models_titles(dataset, demo_models, capsys, settings):
     from tlweb.engine.train import data_efficiency
 
     data_efficiency("demo-vit", load_data(str(dataset), settings=settings), shots=(1,), strategies=("linear",),
-                    epochs=1, settings=settings)
+                    epochs=1, seeds=1, settings=settings)
     exp = next(e for e in R.list_entries(settings) if isinstance(e, R.ExperimentInfo))
     run = exp.runs[0]
     assert main(["runs", "ls"]) == 0
@@ -87,10 +87,10 @@ def test_runs_ls_rm_and_models_titles(dataset, demo_models, capsys, settings):
     listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["entries"]
     mine = next(e for e in listed if e.get("experiment_id") == exp.experiment_id)
     assert mine["type"] == "experiment" and [r["run_id"] for r in mine["runs"]] == [run.run_id]
-    # `models` lists the run's model by its title (runs inside experiments included)
+    # `models` lists an experiment by its best run (here its only one), named after the experiment
     assert main(["models", "--task", "image-classification", "--demo"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(run.run_id))
-    assert line.endswith(run.title)
+    assert line.endswith(f"best of {exp.title}: {run.part}")
     # rm: ids are checked first; without a terminal it asks for --yes; with it, the experiment goes
     assert main(["runs", "rm", "no-such-run", "--yes"]) == 2
     assert "There is no run or experiment 'no-such-run'" in capsys.readouterr().err

@@ -92,14 +92,17 @@ def test_every_method_on_a_cnn_and_a_vit(page, app_url, tmp_path):
 
 def test_before_after_on_a_run_made_in_the_finetune_tab(page, app_url, tmp_path):
     page.goto(app_url, wait_until="load")
-    page.get_by_role("tab", name="Fine-tune").click()
-    page.wait_for_selector("#ft-start-btn")
-    set_dropdown(page, "ft-model", CNN)
+    page.get_by_role("tab", name="Fine-tune").click()  # its steps: 1 · Data … 4 · Results
+    page.wait_for_selector("#ft-load-btn")
     page.click("#ft-load-btn")
     text_in(page, "ft-data-notes", "classes", timeout=60_000)
+    page.get_by_role("tab", name="2 · Backbone").click()
+    set_dropdown(page, "ft-model", CNN)
     set_dropdown(page, "ft-epochs", "2")
+    page.get_by_role("tab", name="3 · Train").click()
     page.click("#ft-start-btn")
     text_in(page, "ft-status", "Done", timeout=240_000)
+    page.get_by_role("tab", name="4 · Results").click()
     run_id = page.inner_text("#ft-hint code").strip()
     assert run_id
 

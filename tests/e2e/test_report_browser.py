@@ -75,5 +75,8 @@ def test_inference_reports_draw_offline(browser, inference_results):
         ("compare", report.report_for_compare(r["compare"], r["images"]), 1700),
         ("segment", report.report_for_segment(r["segment"], r["images"][0]), 1500),
         ("detect", report.report_for_detect(r["detect"], r["images"][0]), 1500),
+        ("explain", report.report_for_explain(r["features"], r["images"][0]), 1900),
+        ("leaderboard", report.report_for_leaderboard(r["leaderboard"]), 1400),
+        ("projector", report.report_for_projector(r["projections"]), 1100),
     ):
         _assert_drawn(path, *_open_offline(browser, path, shot=name, height=height))

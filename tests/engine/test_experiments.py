@@ -28,12 +28,12 @@ def shapes(tmp_path_factory, settings):
 
 @pytest.fixture(scope="module")
 def lad(shapes, settings, demo_models):
-    return ladder("demo-vit", shapes, strategies=("linear", "two-step"), epochs=1, settings=settings)
+    return ladder("demo-vit", shapes, strategies=("linear", "two-step"), epochs=1, seeds=1, settings=settings)
 
 
 @pytest.fixture(scope="module")
 def eff(shapes, settings, demo_models):
-    return data_efficiency("demo-vit", shapes, shots=(1, 2), strategies=("linear",), epochs=1, settings=settings)
+    return data_efficiency("demo-vit", shapes, shots=(1, 2), strategies=("linear",), epochs=1, seeds=1, settings=settings)
 
 
 def test_a_ladder_is_one_folder_holding_its_runs(lad, settings):
@@ -43,7 +43,7 @@ def test_a_ladder_is_one_folder_holding_its_runs(lad, settings):
     assert meta["kind"] == "ladder" and meta["base_model"] == "demo-vit" and meta["status"] == "done"
     assert meta["strategies"] == ["linear", "two-step"] and meta["data"]["classes"] == 4
     assert meta["data"]["counts"]["train"] == {"circle": 4, "cross": 4, "square": 4, "triangle": 4}
-    assert meta["created"] and meta["experiment_id"] == exp_dir.name and meta["train_config"] == {"epochs": 1}
+    assert meta["created"] and meta["experiment_id"] == exp_dir.name and meta["train_config"] == {"epochs": 1, "seed": 0, "seeds": 1}
     for r in lad:  # each run records its experiment
         assert json.loads((r.run_dir / "config.json").read_text())["experiment_id"] == exp_dir.name
 
@@ -105,7 +105,7 @@ def test_old_flat_runs_keep_listing_and_loading(lad, settings):
 def test_stop_file_stops_an_experiment_before_its_next_run(shapes, settings, demo_models):
     exp_dir = start_experiment("ladder", "demo-vit", shapes, ["linear", "full"], settings)
     assert R.request_stop(exp_dir.name, settings) == exp_dir and R.stop_requested(exp_dir)
-    assert ladder("demo-vit", shapes, strategies=("linear", "full"), settings=settings, experiment=exp_dir) == []
+    assert ladder("demo-vit", shapes, strategies=("linear", "full"), seeds=1, settings=settings, experiment=exp_dir) == []
     # a run inside the experiment sees the experiment's STOP file between its steps
     res = finetune(TrainConfig("demo-vit", shapes, "full", epochs=3, experiment=str(exp_dir)), settings=settings)
     assert res.stopped and res.run_dir.parent == exp_dir and res.history[-1].kind == "stopped"
@@ -132,7 +132,7 @@ def test_stop_file_stops_a_single_run_between_steps(shapes, settings, demo_model
 
 
 def test_delete_runs_and_experiments(shapes, settings, demo_models):
-    lad2 = ladder("demo-vit", shapes, strategies=("linear",), epochs=1, settings=settings)
+    lad2 = ladder("demo-vit", shapes, strategies=("linear",), epochs=1, seeds=1, settings=settings)
     exp_dir = lad2[0].run_dir.parent
     with pytest.raises(DataError, match="no run or experiment"):
         R.delete_entry("no-such-thing", settings)
@@ -160,3 +160,34 @@ def test_events_since_follows_a_growing_file(tmp_path):
     events, offset2 = R.read_events_since(tmp_path, offset)
     assert events == [{"kind": "step", "step": 1}] and offset2 > offset
     assert R.read_events_since(tmp_path, offset2) == ([], offset2)
+
+
+def test_ladder_and_curve_repeat_each_run_with_three_seeds_by_default(shapes, settings, demo_models):
+    from tlweb.engine.train import DEFAULT_SEEDS
+
+    assert DEFAULT_SEEDS == 3
+    results = ladder("demo-vit", shapes, strategies=("linear",), epochs=1, settings=settings)
+    assert len(results) == 3 and len({r.run_id for r in results}) == 3
+    exp = R.entry_info(results[0].run_dir.parent.name, settings)
+    assert sorted(r.seed for r in exp.runs) == [0, 1, 2]
+    assert {row["seed"] for row in R.experiment_rows(exp)} == {0, 1, 2}
+    assert all(row["test_images"] == 8 for row in R.experiment_rows(exp))
+    rows = data_efficiency("demo-vit", shapes, shots=(1,), strategies=("linear",), epochs=1, seeds=2, seed=5,
+                           settings=settings)
+    assert [(r["per_class"], r["seed"]) for r in rows] == [(1, 5), (1, 6)]
+    assert all(r["test_images"] == 8 for r in rows)
+
+
+def test_a_fast_run_still_draws_its_loss_as_a_curve(shapes, settings, demo_models):
+    """Step events are thinned by time (~4 a second) but never below about STEP_POINTS per run: a run
+    that takes a fraction of a second used to leave two points, drawn as a straight diagonal."""
+    from tlweb.engine.train.config import STEP_POINTS
+
+    events = []
+    res = finetune(TrainConfig("demo-vit", shapes, "full", epochs=2, batch_size=4, seed=0),
+                   on_event=events.append, settings=settings)
+    steps = [e for e in events if e.kind == "step"]
+    total = steps[-1].total_steps
+    assert len(steps) >= min(total, STEP_POINTS) * 0.9, (len(steps), total)
+    assert len({round(e.train_loss, 6) for e in steps}) > 3  # a curve, not a line between two points
+    assert res.wall_s < 60

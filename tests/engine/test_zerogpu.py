@@ -22,7 +22,11 @@ import pytest
 import tlweb.engine.classify
 import tlweb.engine.compare
 import tlweb.engine.detect
+import tlweb.engine.embeddings
+import tlweb.engine.explain
+import tlweb.engine.leaderboard
 import tlweb.engine.segment
+import tlweb.engine.zeroshot  # noqa: F401 - each import registers its GPU functions
 from tlweb.engine import zerogpu as zg
 from tlweb.errors import ModelError
 
@@ -109,6 +113,46 @@ def test_segment_and_detect_under_the_stand_in_equal_direct_calls(settings, demo
                                          settings=settings)
     ref = tlweb.engine.detect.detect(example_image, "demo-owlv2", queries="cat, sofa", threshold=0.0, settings=settings)
     assert det.as_dict()["boxes"] == ref.as_dict()["boxes"] and det.queries == ["cat", "sofa"]
+
+
+def test_explain_under_the_stand_in_equals_a_direct_call(settings, demo_models, example_image):
+    import tlweb.engine.explain as ex
+
+    task = zg.GPU_TASKS["tlweb.engine.explain.run.explain"]
+    assert zg.GPU_TASKS["tlweb.engine.explain.compare.before_after"].cap == zg.INFERENCE_CAP_S
+    forked = zg.wrap(task, zg.emulated_gpu)(example_image, "demo-vit", "gradcam", strip=True, settings=settings)
+    direct = ex.explain(example_image, "demo-vit", "gradcam", strip=True, settings=settings)
+    assert np.array_equal(forked.map.grid, direct.map.grid) and forked.map.peak == direct.map.peak
+    assert [m.label for m in forked.strip] == [m.label for m in direct.strip] and forked.target == direct.target
+    assert _last_request("tlweb.engine.explain.run.explain") == task.duration(example_image, "demo-vit", "gradcam",
+                                                                              settings=settings)
+
+
+def test_embeddings_paths_under_the_stand_in(settings, demo_models, example_image):
+    """The leaderboard and the projector stream progress through the fork; zero-shot labels come back."""
+    from tlweb.engine.data import sample_data
+    from tlweb.engine.embeddings import iter_projections
+    from tlweb.engine.zeroshot import classify_labels
+
+    data = sample_data(settings)
+    board = _emulated("tlweb.engine.leaderboard.iter_leaderboard")
+    steps = list(board(data, ["demo-resnet-shapes", "demo-resnet"], settings=settings))
+    assert steps[-1].finished and [r.name for r in steps[-1].result.rows] == ["demo-resnet-shapes", "demo-resnet"]
+    assert len(steps) >= 4 and all(r.ok for r in steps[-1].result.rows)
+    task = zg.GPU_TASKS["tlweb.engine.leaderboard.iter_leaderboard"]
+    assert _last_request(task.name) == task.duration(data, ["demo-resnet-shapes", "demo-resnet"], settings=settings)
+    n = sum(sum(c.values()) for c in data.counts().values())  # every image of every split counts
+    assert task.estimate({"data": data, "models": "vit-base"}) > task.estimate({"data": None, "models": "vit-base"}) \
+        + n * zg.IMAGE_S * 0.2 * 0.99
+    items = list(_emulated("tlweb.engine.embeddings.iter_projections")(data, "demo-resnet-shapes", "random",
+                                                                       max_points=60, settings=settings))
+    assert all(isinstance(m, str) for m in items[:-1]) and len(items) >= 2
+    direct = list(iter_projections(data, "demo-resnet-shapes", "random", max_points=60, settings=settings))[-1]
+    assert [p.weights for p in items[-1]] == ["pretrained", "random init"]
+    assert np.allclose(items[-1][0].xy, direct[0].xy, atol=1e-4) and items[-1][0].labels == direct[0].labels
+    zs = _emulated("tlweb.engine.zeroshot.classify_labels")(example_image, "demo-clip", "cat, dog", settings=settings)
+    ref = classify_labels(example_image, "demo-clip", "cat, dog", settings=settings)
+    assert [p.as_dict() for p in zs.predictions] == [p.as_dict() for p in ref.predictions]
 
 
 def test_errors_come_back_as_themselves(settings, demo_models, example_image):
@@ -204,6 +248,18 @@ def test_the_real_spaces_decorator_off_zerogpu_keeps_errors_and_results(settings
         run(example_image, "nobody/../nothing", 2, settings)
 
 
+def test_spaces_gpu_only_when_the_package_is_there(monkeypatch):
+    import types
+
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda task=None, duration=None: task
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert zg.spaces_gpu() is fake.GPU
+    folder_only = types.ModuleType("spaces")  # what the repository's spaces/ folder looks like without the package
+    monkeypatch.setitem(sys.modules, "spaces", folder_only)
+    assert zg.spaces_gpu() is None
+
+
 @pytest.mark.slow
 def test_module_level_decoration_in_emulate_mode(tmp_path, settings, demo_models, example_image):
     """TLWEB_ZEROGPU=emulate at import: the engine's own functions fork (a fresh interpreter)."""
@@ -229,6 +285,9 @@ def test_the_whole_app_under_the_stand_in_passes_the_selfcheck():
                          text=True, timeout=400)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["ok"] and {c["status"] for c in report["checks"] if c["check"] in INFERENCE} == {"PASS"}
+    assert report["ok"] and {c["status"] for c in report["checks"] if c["status"] != "SKIP"} == {"PASS"}
+    assert {c["check"] for c in report["checks"] if c["status"] == "PASS"} >= {*INFERENCE, "explain", "finetune",
+                                                                             "leaderboard", "run-report"}
     forked = set(re.findall(r"ZeroGPU stand-in: (\w+) runs in forked worker", out.stderr))
-    assert forked == {"classify", "iter_compare", "segment", "detect"}, forked
+    assert forked == {"classify", "iter_compare", "segment", "detect", "explain", "finetune_stream",
+                      "iter_leaderboard", "iter_projections"}, forked

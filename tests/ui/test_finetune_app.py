@@ -138,7 +138,7 @@ def test_stop_ends_a_run_cleanly(app_url, settings):
 def test_ladder_and_data_efficiency_stream_charts(ft):
     ft.predict(source="sample", api_name="/load_data")
     job = ft.submit(model="demo-vit", custom_model="", strategies=["linear", "scratch"], epochs="1",
-                    batch_size="auto", lr="auto", per_class=8, api_name="/ladder")
+                    batch_size="auto", lr="auto", per_class=8, seeds=1, api_name="/ladder")
     status, ladder_plot, curves = job.result(timeout=300)
     assert "Ladder done" in status and "2 runs" in status
     acc = _traces(ladder_plot, "test accuracy")[0]
@@ -148,7 +148,7 @@ def test_ladder_and_data_efficiency_stream_charts(ft):
     assert len(job.outputs()) >= 4  # bars appear one strategy at a time
 
     job = ft.submit(model="demo-vit", custom_model="", strategies=["linear", "scratch"], shots=["1", "2"],
-                    epochs="1", batch_size="auto", lr="auto", api_name="/data_efficiency")
+                    epochs="1", batch_size="auto", lr="auto", seeds=1, api_name="/data_efficiency")
     status, eff_plot, _ = job.result(timeout=300)
     assert "Data efficiency done" in status and "4 runs" in status
     fig = _plot(eff_plot)
@@ -156,6 +156,14 @@ def test_ladder_and_data_efficiency_stream_charts(ft):
     lines = {t["name"]: t for t in fig["data"]}
     assert set(lines) == {"pretrained · linear probe", "from scratch (random init)"}
     assert all(list(t["x"]) == [1, 2] for t in lines.values())
+
+    # with seeds, each point is a mean drawn in a band from the worst to the best seed
+    job = ft.submit(model="demo-vit", custom_model="", strategies=["linear"], shots=["1", "2"],
+                    epochs="1", batch_size="auto", lr="auto", seeds=3, api_name="/data_efficiency")
+    status, eff_plot, _ = job.result(timeout=300)
+    assert "6 runs" in status and "3 seeds" in _plot(eff_plot)["layout"]["title"]["subtitle"]["text"]
+    fills = [t for t in _plot(eff_plot)["data"] if t.get("fill") == "tonexty"]
+    assert len(fills) == 1 and list(fills[0]["x"]) == [1, 2]
 
 
 def test_bad_settings_and_sources_give_sentences(ft):

@@ -1,9 +1,8 @@
-"""The Fine-tune tab's small helpers, without a server: parsing, class slots, the worker thread, status."""
+"""The Fine-tune tab's small helpers, without a server: parsing, class slots, the stream's drain, status."""
 
 from __future__ import annotations
 
 import copy
-import threading
 import time
 
 import pytest
@@ -37,43 +36,60 @@ def test_class_uploads_from_slots():
         ft.class_uploads(["x", "x"], [["/a.png"], ["/b.png"]])
 
 
-def test_session_state_is_fresh_per_copy():
+def test_session_state_is_fresh_per_copy(tmp_path):
     a = ft.FtSession()
-    a.stop.set()
+    a.start(tmp_path)
     a.data = object()
     b = copy.deepcopy(a)  # what gr.State does for each new browser session
-    assert b is not a and not b.stop.is_set() and b.data is None
+    assert b is not a and b.active is None and b.data is None
+    assert not b.request_stop()  # nothing trains in that session: nothing to stop
+    assert a.request_stop() and (tmp_path / "STOP").is_file() and a.stopping()
 
 
-def test_worker_streams_events_and_honours_stop():
-    stop = threading.Event()
+def _events(n: int, closed: list, result="result"):
+    """A stand-in for the engine's stream: TrainEvents, then a result; records being closed."""
+    from tlweb.engine.train import TrainEvent
 
-    def work(on_event, should_stop):
-        n = 0
-        while not should_stop() and n < 10_000:
-            n += 1
-            on_event({"kind": "step", "step": n})
+    try:
+        for i in range(1, n + 1):
+            yield TrainEvent("step", "run", "full", i / n, i, n)
             time.sleep(0.005)
-        return n
+        yield result
+    finally:
+        closed.append(True)
 
-    worker = ft.Worker(work, stop)
+
+def test_worker_drains_the_stream_into_batches_and_results():
+    closed = []
+    worker = ft.Worker(_events(40, closed), every=0.05)
     seen = []
-    for batch in worker.batches(every=0.05):
+    for batch in worker.batches():
         seen.extend(batch)
-        if len(seen) >= 5:
-            stop.set()
-    assert worker.result == len(seen) and 5 <= worker.result < 10_000
-    assert [e["step"] for e in seen] == list(range(1, len(seen) + 1))
+    assert [e["step"] for e in seen] == list(range(1, 41)) and all(isinstance(e, dict) for e in seen)
+    assert worker.results == ["result"] and worker.result == "result" and closed == [True]
+    worker = ft.Worker(_events(4, [], result=None), every=10.0)  # slow redraws: step events wait for the next batch
+    assert [len(b) for b in worker.batches()] == [4]
+
+
+def test_worker_closes_the_stream_when_the_handler_goes_away():
+    closed = []
+    worker = ft.Worker(_events(10_000, closed), every=0.0)
+    batches = worker.batches()
+    assert next(batches)[0]["step"] == 1
+    batches.close()  # gradio closes the handler (a closed page): the stream is closed, which stops the run
+    assert closed == [True] and worker.result is None
 
 
 def test_worker_reraises_engine_errors():
-    def work(on_event, should_stop):
-        on_event({"kind": "start"})
+    def failing():
+        from tlweb.engine.train import TrainEvent
+
+        yield TrainEvent("start", "run", "full", 0.0, 0, 10)
         raise DataError("The class 'x' has no images.")
 
-    worker = ft.Worker(work, threading.Event())
+    worker = ft.Worker(failing(), every=0.05)
     with pytest.raises(DataError, match="no images"):
-        for _ in worker.batches(every=0.05):
+        for _ in worker.batches():
             pass
 
 

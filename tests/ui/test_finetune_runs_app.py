@@ -25,19 +25,29 @@ def test_ladder_is_one_experiment_in_the_runs_list_and_can_be_deleted(ft, settin
 
     ft.predict(source="sample", api_name="/load_data")
     status, ladder_plot, _ = ft.submit(model="demo-vit", custom_model="", strategies=["linear", "two-step"],
-                                       epochs="1", batch_size="auto", lr="auto", per_class=4,
+                                       epochs="1", batch_size="auto", lr="auto", per_class=4, seeds=1,
                                        api_name="/ladder").result(timeout=300)
     assert "Ladder done" in status and list(_plot(ladder_plot)["data"][0]["x"]) == ["linear probe", "two-step"]
     exp = next(e for e in list_entries(settings) if isinstance(e, ExperimentInfo))
     assert exp.kind == "ladder" and exp.status == "done" and [r.strategy for r in exp.runs] == ["linear", "two-step"]
 
-    table, pick = ft.predict(api_name="/runs")
+    table, pick = ft.predict("", api_name="/runs")
     rows = table["data"]
     at = next(i for i, row in enumerate(rows) if row[-1] == exp.experiment_id)
-    assert rows[at][0] == f"{exp.title} (2 runs)" and rows[at][1] == "done"
+    assert rows[at][0] == f"▸ {exp.title} (2 runs)" and rows[at][1] == "done"  # collapsed
+    assert not {r.run_id for r in exp.runs} & {row[-1] for row in rows}
+    assert exp.experiment_id in [c[1] for c in pick["choices"]]
+    # picking the experiment opens it: its runs follow it in the table
+    rows = ft.predict(exp.experiment_id, "", api_name="/runs_expand")["data"]
+    at = next(i for i, row in enumerate(rows) if row[-1] == exp.experiment_id)
+    assert rows[at][0] == f"▾ {exp.title} (2 runs)"
     assert [r[0] for r in rows[at + 1:at + 3]] == ["  └ linear", "  └ two-step"]
     assert [r[-1] for r in rows[at + 1:at + 3]] == [r.run_id for r in exp.runs]
-    assert exp.experiment_id in [c[1] for c in pick["choices"]] and exp.runs[0].run_id in [c[1] for c in pick["choices"]]
+    # the filter keeps what matches every word
+    table, pick = ft.predict("ladder two-step", exp.experiment_id, api_name="/runs_filter")
+    assert [row[-1] for row in table["data"]][0] == exp.experiment_id
+    table, pick = ft.predict("no-such-run-anywhere", None, api_name="/runs_filter")
+    assert exp.experiment_id not in str(table["data"]) and not any(row[-1] for row in table["data"])
 
     chart, details = ft.predict(exp.experiment_id, api_name="/run_details")
     assert [t["type"] for t in _plot(chart)["data"]][:2] == ["bar", "bar"] and "ladder" in details

@@ -40,13 +40,20 @@ def _refuse_model_runs(monkeypatch):
     monkeypatch.setattr(detect_tab, "detect", boom)
 
 
+def _shown_size(path, max_side: int, min_side: int = 960) -> tuple[int, int]:
+    """The size a picture is shown at: enlarged to ``min_side`` (it fills the panel) or shrunk to ``max_side``."""
+    w, h = Image.open(path).size
+    s = max_side / max(w, h) if max(w, h) > max_side else (min_side / max(w, h) if max(w, h) < min_side else 1.0)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
 # --------------------------------------------------------------------------- segment
 
 
 def test_segment_endpoint_overlay_legend_chart_facts(client, example_image):
     out_a, out_b, legend, shown, view, plot, facts = _segment(client, example_image)
     path = _value(out_a)
-    assert Image.open(path).size == Image.open(example_image).size
+    assert Image.open(path).size == _shown_size(example_image, 1280)
     assert not out_b.get("visible")
     assert "%" in legend and "tl-legend" in legend
     assert shown["choices"] and set(c[0] if isinstance(c, (list, tuple)) else c for c in shown["choices"]) == set(shown["value"])
@@ -59,7 +66,7 @@ def test_two_models_side_by_side(client, example_image):
     out_a, out_b, legend, shown, view, plot, facts = _segment(client, example_image, "demo-upernet",
                                                               model_b="demo-mask2former")
     assert out_b["visible"] is True and out_b["label"] == "demo-mask2former"
-    assert Image.open(_value(out_b)).size == Image.open(example_image).size
+    assert Image.open(_value(out_b)).size == _shown_size(example_image, 1280)
     assert "demo-upernet" in legend and "demo-mask2former" in legend
     assert view["visible"] is True  # Mask2Former gives panoptic segments
     assert "demo-upernet" in facts and "demo-mask2former" in facts
@@ -69,7 +76,10 @@ def test_rerender_uses_the_stored_result(client, example_image, monkeypatch):
     _, _, _, shown, _, _, _ = _segment(client, example_image, "demo-upernet")
     names = list(shown["value"])
     _refuse_model_runs(monkeypatch)
-    photo = np.asarray(Image.open(example_image).convert("RGB"))
+    from tlweb.viz.segment import downscale_pair
+
+    full = Image.open(example_image).convert("RGB")
+    photo = np.asarray(downscale_pair(full, np.zeros(full.size[::-1], np.uint8), 1280, 960)[0])
     a, _, legend = client.predict(0.0, names, "classes", api_name="/segment_render")
     assert np.array_equal(_pixels(_value(a)), photo)  # opacity 0: the photo untouched
     a, _, legend = client.predict(1.0, names, "classes", api_name="/segment_render")
@@ -83,7 +93,7 @@ def test_panoptic_view_reports_what_it_found(client, example_image, monkeypatch)
     _segment(client, example_image, "demo-mask2former")
     _refuse_model_runs(monkeypatch)
     a, _, legend = client.predict(0.6, [], "panoptic segments", api_name="/segment_render")
-    assert Image.open(_value(a)).size == Image.open(example_image).size
+    assert Image.open(_value(a)).size == _shown_size(example_image, 1280)
     assert "panoptic" in legend
 
 
@@ -101,7 +111,7 @@ def test_segment_extreme_aspect_ratio(client, tmp_path):
 
 def test_detect_endpoint_boxes_table_chart(client, example_image):
     img, table, plot, summary, facts = _detect(client, example_image, threshold=0.3)
-    assert Image.open(_value(img)).size == Image.open(example_image).size
+    assert Image.open(_value(img)).size == _shown_size(example_image, 1600)
     assert table["headers"] == ["label", "count", "best score", "mean score"]
     rows = table["data"]
     assert rows and all(r[2] >= 0.3 for r in rows)

@@ -1,4 +1,4 @@
-"""Real results to report on: two tiny fine-tune runs, and Compare / Segment / Detect on demo models."""
+"""Real results to report on: two tiny fine-tune runs, and Compare / Segment / Detect / Explain on demo models."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def two_runs(tmp_path_factory, settings):
 def inference_results(settings, demo_models):
     from tlweb.engine.compare import compare
     from tlweb.engine.detect import detect
+    from tlweb.engine.explain import explain
     from tlweb.engine.segment import segment
 
     images = [EXAMPLES / "cat.jpg", EXAMPLES / "coffee.jpg"]
@@ -40,4 +41,18 @@ def inference_results(settings, demo_models):
                            time_budget_s=0.1),
         "segment": [segment(images[0], "demo-segformer", settings), segment(images[0], "demo-upernet", settings)],
         "detect": detect(images[0], "demo-owlv2", queries="cat, remote control", threshold=0.05, settings=settings),
+        "explain": explain(images[0], "demo-vit-shapes", "gradcam", strip=True, settings=settings),
+        "features": explain(images[0], "demo-resnet-shapes", "features", strip=True, settings=settings),
+        **_embeddings(settings),
     }
+
+
+def _embeddings(settings) -> dict:
+    from tlweb.engine.data import sample_data
+    from tlweb.engine.embeddings import pretrained_vs_random
+    from tlweb.engine.leaderboard import leaderboard
+
+    data = sample_data(settings)
+    return {"leaderboard": leaderboard(data, ["demo-resnet-shapes", "demo-resnet"], zero_shot="demo-clip",
+                                       settings=settings),
+            "projections": pretrained_vs_random(data, "demo-resnet-shapes", max_points=80, settings=settings)}

@@ -92,3 +92,44 @@ def test_figures_from_a_real_comparison(demo_models, settings, make_image):
     assert all(z[i][i] == 100.0 for i in range(3))
     for fig in (lat, conf, agree):
         fig.to_json()  # serialisable for gr.Plot
+
+
+def test_bubble_labels_never_overlap_and_a_legend_names_crowded_bubbles():
+    from tlweb.viz.compare import LINE_PX, PLOT_PX, _label_box, label_positions
+
+    xs, ys, sizes = [0.1, 0.5, 0.9], [0.2, 0.8, 0.3], [20.0, 30.0, 20.0]
+    names = ["resnet-50", "vit-base", "convnext-tiny"]
+    pos = label_positions(xs, ys, sizes, names)
+    assert pos is not None
+    boxes = [_label_box(x * PLOT_PX[0], y * PLOT_PX[1], d / 2 + 2, 7.4 * len(n), p)
+             for x, y, d, n, p in zip(xs, ys, sizes, names, pos)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    assert LINE_PX > 0
+    # four bubbles on top of each other: no place for every label
+    assert label_positions([0.5, 0.51, 0.52, 0.5], [0.5, 0.5, 0.51, 0.52], [40.0] * 4, ["demo-vit", "demo-deit",
+                                                                                         "demo-beit", "demo-swin"]) is None
+
+
+def test_crowded_bubbles_are_named_in_a_legend():
+    res = _result()
+    res["models"] += [_row(n, 1, 1, 1, [("tabby", 0.5), ("bus", 0.5)]) for n in ("fourth", "fifth")]
+    for m in res["models"]:
+        if m["params"]:
+            m["params"], m["latency_ms"], m["gflops"] = 25_000_000, 10.0, 4.0  # all in one place
+    fig = latency_vs_params(res)
+    assert fig.layout.showlegend is True
+    assert all(t.mode == "markers" for t in fig.data)
+    spread = latency_vs_params(_result())  # far apart: labels beside the bubbles
+    assert spread.layout.showlegend is False and all(t.mode == "markers+text" for t in spread.data)
+
+
+def test_figures_follow_the_page_theme():
+    from tlweb.viz.common import TEXT, THEME_CSS, TRANSPARENT, message_figure
+
+    for fig in (latency_vs_params(_result()), confidence_bars(_result()), message_figure("x " * 80)):
+        assert fig.layout.paper_bgcolor == TRANSPARENT and fig.layout.plot_bgcolor == TRANSPARENT
+        assert fig.layout.font.color == TEXT
+    assert "rgb(51, 65, 85)" in THEME_CSS and ".dark" in THEME_CSS
+    assert "<br>" in message_figure("word " * 40).layout.annotations[0].text  # long sentences wrap

@@ -15,7 +15,12 @@ import pytest
 from tests.viz import report_fixtures
 from tlweb.errors import DataError
 from tlweb.viz import report
-from tlweb.viz.report_inference import compare_report_html, detect_report_html, segment_report_html
+from tlweb.viz.report_inference import (
+    compare_report_html,
+    detect_report_html,
+    explain_report_html,
+    segment_report_html,
+)
 from tlweb.viz.report_training import efficiency_report_html, ladder_report_html, run_report_html
 
 two_runs = report_fixtures.two_runs  # shared fixtures (session-scoped)
@@ -111,6 +116,38 @@ def test_compare_segment_detect_reports(inference_results):
     assert f"{len(det.kept(0.99))} boxes with score ≥ 0.99" in higher
 
 
+def test_explain_reports(inference_results):
+    r = inference_results
+    res = r["explain"]
+    markup = explain_report_html(res, r["images"][0])
+    _check_self_contained(markup, figures=1)  # the top-5
+    assert markup.count("<img ") == 2  # the map over the photo, the layer strip
+    for needle in ("Grad-CAM", res.target, f"x {res.map.peak[0]}, y {res.map.peak[1]}", "Layer by layer",
+                   "demo-vit-shapes", res.layers[-1].name):
+        assert needle in markup, needle
+    feats = r["features"]
+    markup = explain_report_html(feats, r["images"][0])
+    _check_self_contained(markup, figures=1)
+    assert markup.count("<img ") == 4 and "PCA of the features" in markup  # map, strip, channels, PCA
+
+
+def test_embeddings_reports(inference_results):
+    from tlweb.viz.report_embeddings import leaderboard_report_html, projector_report_html
+
+    board = inference_results["leaderboard"]
+    markup = leaderboard_report_html(board)
+    _check_self_contained(markup, figures=1)
+    for row in board.rows:
+        assert row.name in markup
+    best = max((r for r in board.rows if r.kind == "backbone"), key=lambda r: r.linear_accuracy)
+    assert f"{best.linear_accuracy * 100:.1f}%" in markup and "Pareto" in markup and "Wilson" in markup
+    pair = inference_results["projections"]
+    markup = projector_report_html(pair)
+    _check_self_contained(markup, figures=1)
+    assert "pretrained" in markup and "random init" in markup
+    assert f"{pair[0].knn_accuracy * 100:.1f}%" in markup
+
+
 def test_report_for_functions_write_where_gradio_may_serve_them(two_runs, inference_results):
     import tempfile
 
@@ -122,6 +159,9 @@ def test_report_for_functions_write_where_gradio_may_serve_them(two_runs, infere
                        (report.report_for_compare(r["compare"], r["images"]), "compare"),
                        (report.report_for_segment(r["segment"][0], r["images"][0]), "segment"),
                        (report.report_for_detect(r["detect"], r["images"][0]), "detect"),
+                       (report.report_for_explain(r["explain"], r["images"][0]), "explain"),
+                       (report.report_for_leaderboard(r["leaderboard"]), "leaderboard"),
+                       (report.report_for_projector(r["projections"]), "projector"),
                        (report.report_for_efficiency([]), "data-efficiency")):
         assert path.resolve().is_relative_to(tmp) and path.name.startswith(stem + "-") and path.suffix == ".html"
         assert "<!DOCTYPE html>" in path.read_text(encoding="utf-8")[:100]

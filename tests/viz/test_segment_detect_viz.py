@@ -128,3 +128,25 @@ def test_count_rows_and_counts_figure():
 def test_summary_html():
     assert "2 boxes" in vd.summary_html(BOXES, 0.3) and "1 × cat" in vd.summary_html(BOXES, 0.3)
     assert "lower the threshold" in vd.summary_html(BOXES, 0.95)
+
+
+def test_tag_layout_never_overlaps_and_gives_up_rather_than_cover():
+    boxes = [(10, 30, 60, 80), (12, 32, 62, 82), (14, 34, 64, 84), (200, 100, 260, 160)]
+    tags = vd.tag_layout(boxes, [(50, 16)] * 4, 300, 200)
+    placed = [t for t in tags if t is not None]
+    for i, a in enumerate(placed):
+        assert 0 <= a[0] and a[2] <= 300 and 0 <= a[1] and a[3] <= 200
+        for b in placed[i + 1:]:
+            assert not vd._rects_overlap(a, b)
+    assert tags[0] == (10, 14, 60, 30)  # the best box's tag above its top-left corner
+    crowded = vd.tag_layout([(0, 0, 20, 20)] * 12, [(18, 10)] * 12, 40, 40)
+    assert None in crowded  # no room for twelve tags: some boxes keep only their colour
+
+
+def test_draw_boxes_counts_labels_left_off_and_enlarges_small_pictures():
+    img = Image.new("RGB", (100, 60), (0, 0, 0))
+    many = [Box("cat", 0.9 - i / 100, (10 + i, 10 + i, 40 + i, 40 + i), 5) for i in range(40)]
+    out = vd.draw_boxes(img, many, min_side=400)
+    assert out.size == (400, 240)
+    assert out.info["hidden_labels"] > 0
+    assert vd.draw_boxes(img, many[:1], min_side=400).info["hidden_labels"] == 0

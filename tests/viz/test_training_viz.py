@@ -230,8 +230,9 @@ def test_runs_table_shows_an_experiment_with_its_runs():
             for i, (s, acc, k) in enumerate((("linear", 0.9, 5), ("scratch", 0.5, 5)))]
     exp = ExperimentInfo("e1", None, "data-efficiency", "demo-vit", ["linear", "scratch"], "2026-01-01T12:00:00",
                          "done", runs, shots=[5])
-    rows = tv.runs_table([exp])
-    assert rows[0][0] == f"{exp.title} (2 runs)" and "data efficiency" in rows[0][0]
+    assert tv.runs_table([exp]) == [[f"▸ {exp.title} (2 runs)", "done", 90.0, 90.0, 2, "e1"]]  # collapsed
+    rows = tv.runs_table([exp], expanded={"e1"})
+    assert rows[0][0] == f"▾ {exp.title} (2 runs)" and "data efficiency" in rows[0][0]
     assert rows[0][1:] == ["done", 90.0, 90.0, 2, "e1"]  # the best run's scores
     assert [r[0] for r in rows[1:]] == ["  └ linear · 5/class", "  └ scratch · 5/class"]
     assert [r[-1] for r in rows[1:]] == ["r-linear", "r-scratch"]
@@ -241,7 +242,11 @@ def test_metrics_html_and_mistake_captions():
     out = tv.metrics_html({"strategy": "linear", "test_accuracy": 0.9, "test_macro_f1": 0.85,
                            "train_images": 40, "test_images": 10, "wall_s": 3.2, "run_id": "r1<x>",
                            "base_model": "demo-vit"})
-    assert "90.0%" in out and "85.0%" in out and "3.2 s" in out and "linear probe" in out
+    # 10 test images: the accuracy comes with its count and a 95 % Wilson interval, and a note
+    assert "90%" in out and "9 of 10 test images" in out and "interval 60–98%" in out and "Only 10 test images" in out
+    assert "85.0%" in out and "3.2 s" in out and "linear probe" in out
+    big = tv.metrics_html({"strategy": "linear", "test_accuracy": 0.9, "test_macro_f1": 0.85, "test_images": 40})
+    assert "90.0%" in big and "interval" not in big
     assert "r1&lt;x&gt;" in out and "r1<x>" not in out  # escaped
     caps = tv.mistake_captions([{"image": "/tmp/a.png", "true": "cat", "pred": "dog", "confidence": 0.93}])
     assert caps == [("/tmp/a.png", "cat → dog (93%)")]
@@ -259,3 +264,53 @@ def test_curves_say_when_evals_ran_on_the_test_split_for_monitoring():
     events[1]["eval_split"] = "validation"
     names = [t.name for t in training_curves(events).data]
     assert "validation accuracy" in names
+
+
+def test_ladder_with_seeds_is_the_mean_with_min_max_error_bars():
+    rows = [{"strategy": "linear", "test_accuracy": a, "test_macro_f1": a - 0.1, "wall_s": 1.0, "test_images": 32}
+            for a in (0.7, 0.8, 0.9)] + [{"strategy": "scratch", "test_accuracy": a, "test_macro_f1": a,
+                                          "test_images": 32} for a in (0.4, 0.5, 0.6)]
+    fig = tv.ladder_chart(rows)
+    acc = fig.data[0]
+    assert list(acc.x) == ["linear probe", "from scratch"] and [round(v, 6) for v in acc.y] == [80.0, 50.0]
+    assert [round(v, 6) for v in acc.error_y.array] == [10.0, 10.0]
+    assert [round(v, 6) for v in acc.error_y.arrayminus] == [10.0, 10.0]
+    assert "3 seeds" in fig.layout.title.subtitle.text and "min" in acc.customdata[0][4]
+    one = tv.ladder_chart(rows[:1] + rows[3:4])  # one seed each: plain bars, no subtitle
+    assert one.data[0].error_y.array is None and not one.layout.title.subtitle.text
+
+
+def test_efficiency_with_seeds_draws_a_band_and_small_test_sets_are_flagged():
+    rows = [{"strategy": "linear", "per_class": k, "seed": s, "test_accuracy": 0.5 + 0.1 * s + 0.05 * k,
+             "test_images": 8} for k in (1, 2) for s in range(3)]
+    fig = tv.efficiency_curves(rows)
+    upper, lower, line = fig.data
+    assert [round(v, 6) for v in upper.y] == [75.0, 80.0] and [round(v, 6) for v in lower.y] == [55.0, 60.0]
+    assert lower.fill == "tonexty" and line.mode == "lines+markers+text"
+    assert [round(v, 6) for v in line.y] == [65.0, 70.0]
+    sub = fig.layout.title.subtitle.text
+    assert "3 seeds" in sub and "only 8 test images" in sub and "22–78 %" in sub  # Wilson for 4 of 8
+
+
+def test_filter_entries_matches_every_word():
+    from tlweb.engine.runs import ExperimentInfo, RunInfo
+
+    run = RunInfo("r-1", None, None, "demo-vit", "linear", "2026-01-01T12:00:00", "done", 0.9, 0.9, ["a"])
+    exp = ExperimentInfo("e-1", None, "ladder", "demo-resnet", ["full"], "2026-01-01T12:00:00", "failed",
+                         [RunInfo("r-2", None, None, "demo-resnet", "full", "2026-01-01T12:00:00", "failed", None,
+                                  None, [])])
+    assert tv.filter_entries([run, exp], "") == [run, exp]
+    assert tv.filter_entries([run, exp], "LADDER") == [exp]
+    assert tv.filter_entries([run, exp], "demo linear") == [run]
+    assert tv.filter_entries([run, exp], "failed full") == [exp]
+    assert tv.filter_entries([run, exp], "nothing") == []
+
+
+def test_expanded_experiment_rows_name_their_seeds():
+    from tlweb.engine.runs import ExperimentInfo, RunInfo
+
+    runs = [RunInfo(f"r{s}", None, None, "demo-vit", "linear", "2026-01-01T12:00:00", "done", 0.5, 0.5, ["a", "b"],
+                    seed=s) for s in range(3)]
+    exp = ExperimentInfo("e1", None, "ladder", "demo-vit", ["linear"], "2026-01-01T12:00:00", "done", runs)
+    rows = tv.runs_table([exp], expanded={"e1"})
+    assert [r[0] for r in rows[1:]] == ["  └ linear · seed 0", "  └ linear · seed 1", "  └ linear · seed 2"]

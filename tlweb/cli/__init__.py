@@ -2,7 +2,8 @@
 
 Each command module registered in :mod:`tlweb.registry` (``register_command``) lists its
 ``add_<name>(subparsers)`` functions in ``COMMANDS``. With ``--json`` the last line printed is one JSON object.
-Errors print one sentence to stderr and exit 2 (bad input) or 1 (unexpected).
+Errors print one sentence to stderr and exit 2 (bad input, including library errors that bad input
+causes, see :func:`tlweb.errors.explain`) or 1 (unexpected).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 from tlweb.cli.common import print_json  # noqa: F401 - re-exported
-from tlweb.errors import TlwebError
+from tlweb.errors import TlwebError, clip, explain, first_line
 from tlweb.registry import commands
 
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TlwebError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {clip(exc, 600)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -43,5 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001
         if args.verbose:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        known = explain(exc)  # bad input that surfaced as a library error: still the user's to fix
+        if known is not None:
+            print(f"error: {clip(known, 600)}", file=sys.stderr)
+            return 2
+        print(f"error: unexpected {type(exc).__name__}: {clip(first_line(exc, None), 300)} (run with -v for details)",
+              file=sys.stderr)
         return 1

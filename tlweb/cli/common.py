@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
-from tlweb.config import Settings, get_settings, set_settings
+from tlweb.config import LOCAL, SHARED, Settings, get_settings, set_settings
 
 
-def _settings_from(args) -> Settings:
+def _settings_from(args, serving: bool = False) -> Settings:
+    """Settings with the command's flags. Commands other than ``serve`` act for the person at the
+    terminal: they run in local mode (folders allowed) even where the web app is shared."""
     settings = get_settings()
-    changes = {}
+    changes = {} if serving else {"mode": LOCAL}
+    if serving and getattr(args, "shared", False):
+        changes["mode"] = SHARED
     if getattr(args, "demo", False):
         changes["demo"] = True
     if getattr(args, "device", None):

@@ -24,10 +24,11 @@ def cmd_selfcheck(args) -> int:
     from tlweb import selfcheck
 
     if args.list:
+        width = max(len(c.name) for c in selfcheck.CHECKS.values())
         for c in selfcheck.CHECKS.values():
             doc = (c.fn.__doc__ or "").strip().splitlines()
-            print(f"{c.name:<16} {c.tab:<10} {'curated checkpoints' if c.real else 'any model':<20} "
-                  f"{doc[0] if doc else ''}")
+            print(f"{c.name:<{width}}  {c.tab:<10} {'curated checkpoints' if c.real else 'any model':<20} "
+                  f"{doc[0] if doc else ''}".rstrip())
         return 0
     return selfcheck.main(url=args.url, token=args.token, real=args.real, names=args.only, as_json=args.json)
 

@@ -10,7 +10,11 @@ def add_serve(sub) -> None:
     p = sub.add_parser("serve", help="start the web app (same as python app.py)")
     p.add_argument("--demo", action="store_true", help="list tiny random-weight demo models (no downloads)")
     p.add_argument("--port", type=int, help="port (default 7860 or TLWEB_PORT)")
-    p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 to share on a network)")
+    p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 to share on a network, which serves "
+                                  "in shared mode)")
+    p.add_argument("--shared", action="store_true",
+                   help="shared mode even on 127.0.0.1 (behind a proxy): clients may name only list models, Hub ids, "
+                        "demo models and their own runs and uploads, never server paths (also TLWEB_SHARED=1)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--no-demo-fallback", action="store_true",
                    help="don't add demo models when the Hugging Face Hub is unreachable")
@@ -18,7 +22,7 @@ def add_serve(sub) -> None:
 
 
 def cmd_serve(args) -> int:
-    settings = _settings_from(args)
+    settings = _settings_from(args, serving=True)
     from tlweb.ui.app import launch
 
     if not settings.demo and not args.no_demo_fallback:
@@ -29,8 +33,8 @@ def cmd_serve(args) -> int:
                   "(cached and local models still work).", flush=True)
             settings = set_settings(settings.replace(demo=True))
 
-    print(f"tlweb: serving on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else ""),
-          flush=True)
+    print(f"tlweb: starting on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else "")
+          + (" in shared mode: clients never name server paths" if settings.shared else ""), flush=True)
     launch(settings)
     return 0
 

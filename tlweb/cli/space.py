@@ -43,9 +43,8 @@ def cmd_space(args) -> int:
     if args.json:
         print_json(built.as_dict())
         return 0
-    where = "inside tlweb/" if built.examples_in_package else "in assets/examples/"
     print(f"Space folder: {built.folder}\n  {built.files} files, {built.bytes / 1e6:.1f} MB; gradio sdk_version "
-          f"{built.sdk_version}; {len(built.examples)} example photos {where}\n"
+          f"{built.sdk_version}; {len(built.examples)} example photos in tlweb/assets/examples\n"
           f"Push it (after `hf auth login`):\n"
           f"  hf repos create your-name/tlweb --type space --space-sdk gradio --exist-ok\n"
           f"  hf upload your-name/tlweb {built.folder} . --type space --commit-message \"Deploy tlweb\"\n"

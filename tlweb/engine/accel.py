@@ -208,24 +208,3 @@ def augment(x, generator=None, flip: bool = True, scale=(0.7, 1.0), ratio=(3 / 4
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
-
-def gpu_wrap(fn, duration_s: float):
-    """``spaces.GPU(duration=…)(fn)`` when the ``spaces`` package (ZeroGPU) is importable.
-
-    The repository has a top-level ``spaces/`` folder (the Spaces deployment) without
-    ``__init__.py``; where the package is missing, ``import spaces`` finds that folder as a
-    namespace package, so check for ``spaces.GPU`` rather than trusting the import.
-    Off Spaces, ``spaces.GPU`` returns the function unchanged.
-    """
-    try:
-        import spaces
-    except Exception:  # noqa: BLE001 - not installed, or broken
-        return fn
-    gpu = getattr(spaces, "GPU", None)
-    if gpu is None:
-        return fn
-    try:
-        return gpu(duration=int(max(30, min(duration_s, 3600))))(fn)
-    except Exception as exc:  # noqa: BLE001
-        log.info("spaces.GPU not applied: %s", exc)
-        return fn

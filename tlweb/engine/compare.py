@@ -39,7 +39,7 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import Prediction, label_name
 from tlweb.engine.images import load_image
 from tlweb.engine.zerogpu import gpu_task
-from tlweb.errors import ImageError, ModelError, TlwebError, first_line
+from tlweb.errors import ImageError, ModelError, clip, explain, first_line
 
 MIN_MODELS = 2
 MAX_MODELS = 6
@@ -101,15 +101,15 @@ class ModelRow:
             return self.spec.key
         text = self.model.rstrip("/\\")
         looks_like_folder = (self.spec is not None and self.spec.source == "local") or text.startswith(
-            ("/", ".", "~")) or "\\" in text or Path(text).is_dir()
-        return (Path(text).name or text) if looks_like_folder else text
+            ("/", ".", "~")) or "\\" in text or text.count("/") > 1  # never a disk look-up: no oracle
+        return clip((Path(text).name or text) if looks_like_folder else text)
 
     def top1(self) -> list[str | None]:
         return [preds[0].label if preds else None for preds in self.predictions]
 
     def as_dict(self) -> dict:
         return {
-            "model": self.model,
+            "model": self.model if len(self.model) <= 256 else clip(self.model, 120),  # as given (CLI JSON)
             "name": self.name,
             "params": self.params,
             "gflops": None if self.gflops is None else round(self.gflops, 6),
@@ -493,8 +493,9 @@ def _run_model(row: ModelRow, loaded, images: list, top_k: int, runs: int, time_
 
 
 def _error_sentence(exc: BaseException) -> str:
-    if isinstance(exc, TlwebError):
-        return str(exc)
+    known = explain(exc)
+    if known is not None:
+        return str(known)
     return f"It failed while running ({type(exc).__name__}: {first_line(exc)})."
 
 
@@ -574,7 +575,7 @@ def iter_compare(images, models: str | Sequence[str], top_k: int = 5, settings: 
                              top_k=int(top_k), decode_ms=decode_ms, elapsed_s=time.perf_counter() - t_start)
 
     total = len(names)
-    yield CompareProgress(0, total, f"Decoded {len(decoded)} image(s); loading {names[0]} (1/{total})…", snapshot(0))
+    yield CompareProgress(0, total, f"Decoded {len(decoded)} image(s); loading {clip(names[0])} (1/{total})…", snapshot(0))
 
     for i, row in enumerate(rows):
         loaded = None
@@ -600,7 +601,7 @@ def iter_compare(images, models: str | Sequence[str], top_k: int = 5, settings: 
             row.display = f"{name} #{n}"
             n += 1
         status = "failed" if row.error else f"{row.latency_ms:.1f} ms/image"
-        nxt = f"; loading {rows[i + 1].model} ({i + 2}/{total})…" if i + 1 < total else ""
+        nxt = f"; loading {clip(rows[i + 1].model)} ({i + 2}/{total})…" if i + 1 < total else ""
         yield CompareProgress(i + 1, total, f"{row.name}: {status}{nxt}", snapshot(i + 1))
 
     result = snapshot(total)

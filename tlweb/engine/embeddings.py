@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.zerogpu import TRAIN_CAP_S, gpu_task
 from tlweb.errors import DataError, ModelError
 
 KS = (1, 3, 5, 7, 9, 11, 15, 21, 31)  # k-NN candidates (those below the training-set size)
@@ -414,6 +415,33 @@ def before_after(data, run: str, *, method: str = "pca", max_points: int = MAX_P
             return None
         out.append(proj)
     return tuple(out)
+
+
+PROJECTION_MODES = ("random", "single", "run")  # pretrained vs random init, one backbone, a run before/after
+
+
+@gpu_task(images="data", models="model", image_factor=0.4, cap=TRAIN_CAP_S)  # two models' features of every image
+def iter_projections(data, model, mode: str = "random", *, method: str = "pca", max_points: int = MAX_POINTS,
+                     seed: int = 0, settings: Settings | None = None):
+    """The projector's GPU function: yields progress messages (str) while it works, then the tuple of
+    :class:`Projection` (``mode``: "random" = :func:`pretrained_vs_random`, "single" = :func:`embed`, "run" =
+    :func:`before_after` with ``model`` the run). Everything it yields pickles (ZeroGPU streams it)."""
+    from tlweb.engine.leaderboard import run_with_progress
+
+    if mode not in PROJECTION_MODES:
+        raise DataError(f"Unknown projector mode '{mode}': pick one of {', '.join(PROJECTION_MODES)}.")
+    kw = {"method": method, "max_points": max_points, "seed": seed, "settings": settings}
+
+    def work(report):
+        progress = {"on_progress": lambda message, fraction: report(message)}
+        if mode == "run":
+            return before_after(data, model, **progress, **kw)
+        if mode == "single":
+            return (embed(data, model, **progress, **kw),)
+        return pretrained_vs_random(data, model, **progress, **kw)
+
+    projections = yield from run_with_progress(work)
+    yield tuple(p for p in (projections or ()) if p is not None)
 
 
 def neighbour_images(data, projection: Projection, index: int, settings: Settings | None = None,

@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from tlweb.config import Settings, get_settings
-from tlweb.errors import ImageError, first_line
+from tlweb.engine.budget import human as _human
+from tlweb.errors import ImageError, clip, first_line
 
 # Truncated files must fail loudly rather than decode half an image silently.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -31,21 +32,14 @@ if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < PIL_PIXEL_CEI
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any PIL mode to RGB; transparency is composited on white."""
     mode = img.mode
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf pixels are handled below
+            arr = np.asarray(img, dtype=np.float64)
         finite = arr[np.isfinite(arr)]
         if finite.size == 0:
             arr = np.zeros(arr.shape)
@@ -94,11 +88,15 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise ImageError(f"The file '{label}' does not exist.")
-        if path.is_dir():
-            raise ImageError(f"'{label}' is a folder, not an image.")
-        size = path.stat().st_size
+        label = clip(label)
+        try:
+            if not path.exists():
+                raise ImageError(f"The file '{label}' does not exist.")
+            if path.is_dir():
+                raise ImageError(f"'{label}' is a folder, not an image.")
+            size = path.stat().st_size
+        except OSError as exc:  # a name too long for the file system, a file that cannot be read
+            raise ImageError(f"The file '{label}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
         if size == 0:
             raise ImageError(f"The file '{label}' is empty (0 bytes).")
         if size > settings.max_upload_bytes:
@@ -106,7 +104,10 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
                 f"The file '{label}' is {_human(size)}; the limit is {settings.max_upload_mb} MB. "
                 "Resize or compress it and try again."
             )
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageError(f"The file '{label}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):
@@ -121,7 +122,20 @@ def load_image(source, settings: Settings | None = None, name: str | None = None
             f"The file '{label}' is over {settings.max_upload_mb} MB, the upload limit. "
             "Resize or compress it and try again."
         )
-    return _decode(data, settings, label, draft)
+    return _guarded(_decode, data, settings, label, draft)
+
+
+def _guarded(fn, data: bytes, settings: Settings, label: str, *args):
+    """``fn(data, settings, label, *args)`` with any decoder failure as an :class:`ImageError`:
+    malformed files raise more than PIL's documented classes (struct.error, IndexError …)."""
+    try:
+        return fn(data, settings, label, *args)
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError(f"'{label}' needs more memory to decode than this server has free.") from None
+    except Exception as exc:  # noqa: BLE001 - found by fuzzing: one sentence, never a trace
+        raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({type(exc).__name__}).") from None
 
 
 def _check_pixels(size: tuple[int, int], settings: Settings, label: str) -> None:
@@ -135,13 +149,23 @@ def _check_pixels(size: tuple[int, int], settings: Settings, label: str) -> None
         )
 
 
-def _decode(data: bytes, settings: Settings, label: str, draft: int | None = None) -> Image.Image:
-    """Open (header only), check the pixel count against *this call's* limit, then decode.
+def probe(data: bytes, settings: Settings | None = None, label: str = "the image") -> str:
+    """Check ``data`` as an image without decoding a pixel: the byte limit, a format this app
+    reads, the pixel limit from the header. Returns the format ("jpeg", "png" …); raises
+    :class:`ImageError`. For images that arrive inline (base64 data URLs) before they are stored."""
+    settings = settings or get_settings()
+    if not data:
+        raise ImageError(f"{label[:1].upper()}{label[1:]} is empty (0 bytes).")
+    if len(data) > settings.max_upload_bytes:
+        raise ImageError(f"{label[:1].upper()}{label[1:]} is over {settings.max_upload_mb} MB, the upload limit. "
+                         "Resize or compress it and try again.")
+    img = _guarded(_open, data, settings, label)
+    _check_pixels(img.size, settings, label)
+    return (img.format or "png").lower()
 
-    PIL's own decompression-bomb check reads the process-wide ``Image.MAX_IMAGE_PIXELS``; it stays
-    at :data:`PIL_PIXEL_CEILING` (set once at import) as a backstop, and the per-call limit is
-    checked here, in front of the decode, so concurrent calls with different limits never meet.
-    """
+
+def _open(data: bytes, settings: Settings, label: str) -> Image.Image:
+    """PIL's lazy open (the header only), its errors as sentences."""
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -155,6 +179,17 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
+    return img
+
+
+def _decode(data: bytes, settings: Settings, label: str, draft: int | None = None) -> Image.Image:
+    """Open (header only), check the pixel count against *this call's* limit, then decode.
+
+    PIL's own decompression-bomb check reads the process-wide ``Image.MAX_IMAGE_PIXELS``; it stays
+    at :data:`PIL_PIXEL_CEILING` (set once at import) as a backstop, and the per-call limit is
+    checked here, in front of the decode, so concurrent calls with different limits never meet.
+    """
+    img = _open(data, settings, label)
     _check_pixels(img.size, settings, label)  # the header's size, before any pixel is decoded
     if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
         # keep >= 2x the needed side so the processor still downsamples from a sharp picture

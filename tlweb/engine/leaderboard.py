@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.zerogpu import TRAIN_CAP_S, gpu_task
 from tlweb.errors import ModelError, TlwebError, first_line
 
 MIN_MODELS = 2
@@ -287,6 +288,7 @@ def _error_sentence(exc: BaseException) -> str:
     return f"It failed while running ({type(exc).__name__}: {first_line(exc)})."
 
 
+@gpu_task(images="data", models="models", image_factor=0.2, cap=TRAIN_CAP_S)  # batched features of every image
 def iter_leaderboard(data, models, zero_shot: str | None = None, templates=None, seed: int = 0,
                      settings: Settings | None = None, should_stop=None) -> Iterator[LeaderboardProgress]:
     """Rank ``models`` (2–8 names, a list or comma-separated) on ``data`` (a PreparedData or a

@@ -1,8 +1,12 @@
 """Loading models: Auto classes, an LRU cache with a memory budget, offline-aware errors.
 
-Rules: never ``trust_remote_code``; safetensors preferred, and a pickle-only checkpoint from a
-user-typed id or folder is refused unless ``Settings.allow_pickle``; when a Hub model is not
-cached and the Hub cannot be reached, fail at once with a sentence that says what to do.
+Rules: never ``trust_remote_code``; outside the curated catalog only ``model.safetensors`` weights
+load (``use_safetensors=True``), whatever else a folder holds, unless ``Settings.allow_pickle``
+(``TLWEB_ALLOW_PICKLE=1``); a damaged weights file gets a sentence; when a Hub model is not cached
+and the Hub cannot be reached, fail at once with a sentence that says what to do. In shared mode
+Hub models load from a snapshot folder: one already in a cache, or one downloaded into the app's
+own cache (``cache_dir/hub``) after its size was checked against the budgets
+(:mod:`tlweb.engine.budget`); a Hub id is then never read as a folder under the working directory.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tlweb import registry
-from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, resolve, task_from_config
+from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, resolve, shown_name, task_from_config
 from tlweb.config import Settings, get_settings
-from tlweb.errors import ModelError, ModelUnavailableError, first_line
+from tlweb.errors import ModelError, ModelUnavailableError, explain, first_line
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ class LoadedModel:
     nbytes: int
     load_s: float
     evicted: list[str] = field(default_factory=list)  # models evicted to make room for this one
+    warm: bool = False  # has run once (the first call pays one-time set-up; see engine.classify)
 
     _params: int | None = None
 
@@ -56,7 +61,7 @@ class LoadedModel:
 def run_facts(loaded: LoadedModel) -> dict:
     """The fields every inference result carries about the model that produced it
     (splat into a result dataclass: ``Result(..., **run_facts(loaded))``)."""
-    return {"model": loaded.spec.hub_id, "spec": loaded.spec, "device": loaded.device, "dtype": loaded.dtype,
+    return {"model": shown_name(loaded.spec), "spec": loaded.spec, "device": loaded.device, "dtype": loaded.dtype,
             "params": loaded.params, "evicted": list(loaded.evicted)}
 
 
@@ -189,7 +194,7 @@ class ModelCache:
                 evicted = []
                 while self._items and self.used + loaded.nbytes > self.budget:
                     old_key, old = self._items.popitem(last=False)
-                    evicted.append(old.spec.hub_id if old.spec.source != "demo" else old.spec.key)
+                    evicted.append(shown_name(old.spec))
                     log.info("evicted %s to stay under the model memory budget", old_key)
                 loaded.evicted = evicted
                 self.evictions.extend(evicted)
@@ -236,13 +241,9 @@ def reset_cache(budget_mb: int | None = None) -> ModelCache:
 
 
 def _quiet_transformers() -> None:
-    try:
-        from transformers.utils import logging as hf_logging
+    from tlweb.events import quiet_libraries
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except Exception:  # pragma: no cover
-        pass
+    quiet_libraries()
 
 
 def auto_model_class(task: str, model_type: str | None = None):
@@ -254,17 +255,24 @@ def auto_model_class(task: str, model_type: str | None = None):
     return record.auto_model_class(model_type)
 
 
+SAFETENSORS_NAMES = ("model.safetensors", "model.safetensors.index.json")  # what from_pretrained reads
+
+
 def _weights_kind(folder: Path) -> str:
+    """"safetensors" when the folder holds the weights file transformers reads with
+    ``use_safetensors=True``; "pickle" when it has only pickle weights; else "none". Any other
+    ``*.safetensors`` file (a decoy next to a ``pytorch_model.bin``) does not count."""
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-    if any(n.endswith(".safetensors") or n == "model.safetensors.index.json" for n in names):
+    if any(n in names for n in SAFETENSORS_NAMES):
         return "safetensors"
-    if any(n.endswith(".bin") or n.endswith(".pt") or n.endswith(".pth") for n in names):
+    if any(n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")) for n in names):
         return "pickle"
     return "none"
 
 
 def _user_typed(spec: ModelSpec) -> bool:
-    return spec.source in ("hub", "local")
+    """Anything but the curated catalog: pickle weights need ``TLWEB_ALLOW_PICKLE=1``."""
+    return spec.source != "catalog"
 
 
 def load(name: str | ModelSpec, task: str | None = None, settings: Settings | None = None,
@@ -295,32 +303,36 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
 
         ensure_built(spec.key, settings)
 
+    shown = shown_name(spec)
     source = spec.hub_id
-    local = Path(source).is_dir()
+    if settings.shared and spec.source in ("catalog", "hub"):
+        source = hub_folder(spec, settings)  # an absolute snapshot folder: never a path the client named
+    local = Path(source).is_absolute() and Path(source).is_dir() if settings.shared else Path(source).is_dir()
     kwargs: dict = {"trust_remote_code": False}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if spec.revision and not local:
         kwargs["revision"] = spec.revision
+    pickle_ok = settings.allow_pickle or not _user_typed(spec)
     if local:
         kind = _weights_kind(Path(source))
         if kind == "none":
-            raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
-        if kind == "pickle" and _user_typed(spec) and not settings.allow_pickle:
+            raise ModelError(f"The model '{shown}' has a config.json but no weights (model.safetensors).")
+        if kind == "pickle" and not pickle_ok:
             raise ModelError(
-                f"The folder '{source}' only has pickle weights (.bin), which can run code when loaded. "
+                f"The model '{shown}' only has pickle weights (.bin), which can run code when loaded. "
                 "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them."
             )
         kwargs["local_files_only"] = True
-    elif _user_typed(spec) and not settings.allow_pickle:
-        kwargs["use_safetensors"] = True
+    if not pickle_ok:
+        kwargs["use_safetensors"] = True  # never the .bin beside a decoy *.safetensors
 
     config = _load_config(spec, source, local, settings)
     model_type = getattr(config, "model_type", None)
     actual_task = task_from_config(config.to_dict()) if spec.source in ("hub", "local") else spec.task
     if not _task_compatible(task, actual_task, model_type):
         raise ModelError(
-            f"'{spec.hub_id}' looks like {registry.task_noun(actual_task)} ({model_type}), "
+            f"'{shown}' looks like {registry.task_noun(actual_task)} ({model_type}), "
             f"not {registry.task_noun(task)}. Pick a model made for this tab."
         )
 
@@ -351,14 +363,27 @@ def _task_compatible(wanted: str, actual: str, model_type: str | None) -> bool:
     return False
 
 
-def _fetch(fn, spec: ModelSpec, local: bool, settings: Settings, errors: tuple, explain):
-    """``fn(**kw)`` through :func:`_with_offline_fallback`; ``errors`` become ``ModelError(explain(exc))``."""
+def _fetch(fn, spec: ModelSpec, local: bool, settings: Settings, errors: tuple, describe):
+    """``fn(**kw)`` through :func:`_with_offline_fallback`; ``errors`` become ``ModelError(describe(text))``;
+    a damaged weights file (SafetensorError, UnpicklingError) or an over-long name its own sentence."""
     try:
         return _with_offline_fallback(fn, spec, local, settings)
     except (ModelError, ModelUnavailableError):
         raise
-    except errors as exc:
-        raise ModelError(explain(first_line(exc, 240))) from None
+    except Exception as exc:  # noqa: BLE001 - known classes become sentences, the rest is re-raised
+        known = explain(exc)
+        if known is not None and not isinstance(exc, FileNotFoundError) and (not isinstance(exc, errors)
+                                                                           or "name too long" in str(known)):
+            raise ModelError(f"'{shown_name(spec)}' could not be loaded. {known}") from None
+        if isinstance(exc, errors) or _weights_error(exc):
+            raise ModelError(describe(first_line(exc, 240))) from None
+        raise
+
+
+def _weights_error(exc: BaseException) -> bool:
+    """transformers wraps a damaged weights file in other classes (OSError, ValueError …)."""
+    text = str(exc)
+    return any(word in text for word in ("SafetensorError", "Unpickling", "deserializ", "invalid load key"))
 
 
 def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
@@ -366,19 +391,29 @@ def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
 
     return _fetch(lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
                   spec, local, settings, (ValueError,),
-                  lambda msg: f"'{spec.hub_id}' is not a model architecture transformers knows ({msg}). "
+                  lambda msg: f"'{shown_name(spec)}' is not a model architecture transformers knows ({msg}). "
                               "tlweb never runs a repository's own code.")
 
 
 def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dict, settings: Settings):
-    def explain(msg: str) -> str:
-        if "safetensors" in msg.lower() and kwargs.get("use_safetensors"):
-            return (f"'{spec.hub_id}' has no safetensors weights, only pickle files that can run code when loaded. "
+    def describe(msg: str) -> str:
+        shown = shown_name(spec)
+        low = msg.lower()
+        if _weights_error_text(low):
+            return (f"'{shown}' could not be loaded: its weights file is damaged or not a weights file "
+                    "(not a readable safetensors or pickle file).")
+        if "safetensors" in low and kwargs.get("use_safetensors"):
+            return (f"'{shown}' has no model.safetensors weights, only pickle files that can run code when loaded. "
                     "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it.")
-        return f"'{spec.hub_id}' could not be loaded as {registry.task_noun(spec.task)}: {msg}"
+        return f"'{shown}' could not be loaded as {registry.task_noun(spec.task)}: {msg}"
 
     return _fetch(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings,
-                  (OSError, ValueError, KeyError, RuntimeError), explain)
+                  (OSError, ValueError, KeyError, RuntimeError), describe)
+
+
+def _weights_error_text(low: str) -> bool:
+    return any(w in low for w in ("safetensorerror", "header", "deserializ", "unpickl", "invalid load key",
+                                  "weights only load failed"))
 
 
 def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settings: Settings):
@@ -387,7 +422,7 @@ def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settin
     cls = AutoProcessor if registry.task(task).needs_text else AutoImageProcessor
     return _fetch(lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
                   spec, local, settings, (OSError, ValueError, KeyError),
-                  lambda msg: f"'{spec.hub_id}' has no usable image processor: {msg}")
+                  lambda msg: f"'{shown_name(spec)}' has no usable image processor: {msg}")
 
 
 def _rev(spec: ModelSpec, local: bool) -> dict:
@@ -403,7 +438,7 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
     except (OSError, ValueError) as exc:  # not cached (or incomplete)
         cached_error = exc
     if not hub_reachable(settings=settings):
-        raise ModelUnavailableError(offline_message(spec.hub_id)) from None
+        raise ModelUnavailableError(offline_message(shown_name(spec))) from None
     try:
         return fn()
     except OSError as exc:
@@ -411,15 +446,55 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
         text = first_line(exc, 240)
         if "RepositoryNotFound" in name or "not a valid model identifier" in text or "404" in text:
             raise ModelError(
-                f"There is no model '{spec.hub_id}' on the Hugging Face Hub (or it is private or gated). "
+                f"There is no model '{shown_name(spec)}' on the Hugging Face Hub (or it is private or gated). "
                 "Check the spelling, e.g. 'google/vit-base-patch16-224'."
             ) from None
         if "GatedRepo" in name or "401" in text or "403" in text:
-            raise ModelError(f"'{spec.hub_id}' is gated or private: accept its licence on the Hub and log in first.") from None
+            raise ModelError(f"'{shown_name(spec)}' is gated or private: accept its licence on the Hub and log in first.") from None
         if not hub_reachable(settings=settings):
-            raise ModelUnavailableError(offline_message(spec.hub_id)) from None
-        raise ModelError(f"'{spec.hub_id}' could not be downloaded: {text}") from cached_error
+            raise ModelUnavailableError(offline_message(shown_name(spec))) from None
+        raise ModelError(f"'{shown_name(spec)}' could not be downloaded: {text}") from cached_error
 
+
+
+def _patterns(spec: ModelSpec, settings: Settings) -> list[str]:
+    """The files a Hub model needs: configs, processor files and safetensors weights (pickle
+    weights only for the curated catalog or with TLWEB_ALLOW_PICKLE=1)."""
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model"]
+    if settings.allow_pickle or not _user_typed(spec):
+        patterns.append("*.bin")
+    return patterns
+
+
+def hub_folder(spec: ModelSpec, settings: Settings) -> str:
+    """Shared mode: the absolute snapshot folder of a Hub model. One already downloaded (the
+    operator's Hugging Face cache, then the app's own ``cache_dir/hub``) costs nothing; otherwise
+    the size in the Hub's file listing is checked against ``TLWEB_MAX_DOWNLOAD_MB`` and the home
+    budget (:func:`tlweb.engine.budget.check_download`) before the download into ``cache_dir/hub``."""
+    from huggingface_hub import snapshot_download
+
+    from tlweb.engine import budget
+
+    patterns = _patterns(spec, settings)
+    own = settings.cache_dir / "hub"
+    for cache_dir in (None, own):
+        try:
+            folder = snapshot_download(spec.hub_id, revision=spec.revision, cache_dir=cache_dir,
+                                       local_files_only=True, allow_patterns=patterns)
+        except Exception:  # noqa: BLE001 - not there: try the next cache, then the Hub
+            continue
+        if cache_dir is not None:
+            budget.touch(own / f"models--{spec.hub_id.replace('/', '--')}")
+        return folder
+    if not hub_reachable(settings=settings):
+        raise ModelUnavailableError(offline_message(shown_name(spec)))
+    nbytes = budget.hub_size(spec.hub_id, spec.revision, "model", patterns)
+    budget.check_download(spec.hub_id, nbytes, settings)
+    own.mkdir(parents=True, exist_ok=True)
+    try:
+        return snapshot_download(spec.hub_id, revision=spec.revision, cache_dir=own, allow_patterns=patterns)
+    except Exception as exc:  # noqa: BLE001 - one sentence
+        raise ModelError(f"Downloading '{shown_name(spec)}' failed ({type(exc).__name__}).") from None
 
 
 def processor_input_size(processor) -> int | None:
@@ -448,12 +523,17 @@ def _enrich(spec: ModelSpec, model, processor, task: str) -> ModelSpec:
     return replace(spec, params_m=params_m, input_size=input_size, family=family, task=task)
 
 
-def download(model_id: str, settings: Settings | None = None) -> str:
-    """Fetch a Hub model (safetensors + configs) into the local cache; returns the folder."""
+def download(model_id: str, settings: Settings | None = None, on_progress=None) -> str:
+    """Fetch a Hub model (safetensors + configs) into the local cache; returns the folder.
+
+    ``on_progress(done_bytes, total_bytes)`` is called as bytes arrive (a progress bar in the
+    page); no bar is drawn in the terminal."""
     settings = settings or get_settings()
     spec = resolve(model_id, settings=settings)
     if spec.is_local:
         return spec.hub_id
+    if settings.shared:  # a client asked (e.g. ZeroGPU's prefetch): sized first, into the app's own cache
+        return hub_folder(spec, settings)
     if not hub_reachable(settings=settings):
         raise ModelUnavailableError(
             f"The Hugging Face Hub cannot be reached from this machine, so '{spec.hub_id}' cannot be downloaded here."
@@ -472,7 +552,16 @@ def download(model_id: str, settings: Settings | None = None) -> str:
                 raise ModelError(
                     f"'{spec.hub_id}' only has pickle weights (.bin); start with TLWEB_ALLOW_PICKLE=1 to allow them."
                 )
-        return snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns)
+        from tlweb.engine.availability import ByteProgress, forget_cache_scan, human_size
+        from tlweb.events import event
+
+        t0 = time.perf_counter()
+        folder = snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns,
+                                   tqdm_class=ByteProgress(on_progress or (lambda done, total: None)))
+        forget_cache_scan()
+        size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+        event("downloaded %s (%s) in %.0f s", spec.hub_id, human_size(size), time.perf_counter() - t0)
+        return folder
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - surfaced as a sentence

@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine import owners
 from tlweb.errors import DataError, ModelError, TlwebError, first_line
 
 STATUSES = ("running", "done", "stopped", "failed")
@@ -73,6 +74,7 @@ class RunInfo:
     name: str = ""
     experiment_id: str = ""  # the experiment folder holding the run ("" for a single run)
     per_class: int | None = None  # training images per class asked for (data-efficiency points)
+    seed: int | None = None  # the run's seed (a ladder or curve repeats each run with several)
 
     @property
     def has_model(self) -> bool:
@@ -95,7 +97,7 @@ class RunInfo:
 
 
 RUN_FIELDS = ("run_id", "run_dir", "model_dir", "base_model", "strategy", "created", "status", "test_accuracy",
-              "test_macro_f1", "class_names", "name", "experiment_id", "per_class")
+              "test_macro_f1", "class_names", "name", "experiment_id", "per_class", "seed")
 
 
 @dataclass
@@ -175,9 +177,11 @@ def new_run_dir(settings: Settings | None = None, name: str | None = None,
         path = root / run_id
         try:
             path.mkdir()
-            return run_id, path
         except FileExistsError:
             continue
+        if parent is None:
+            owners.claim(path)  # the browser session that made it (shared mode: only it sees the run)
+        return run_id, path
     raise TlwebError("Could not create a new run folder (too many runs started in the same second).")
 
 
@@ -192,9 +196,12 @@ def is_experiment(path: Path) -> bool:
     return (Path(path) / EXPERIMENT_FILE).is_file()
 
 
-def _experiment_dirs(root: Path) -> list[Path]:
+def _experiment_dirs(root: Path, settings: Settings | None = None) -> list[Path]:
+    """Experiment folders under ``root`` the current client may see (shared mode: its own)."""
+    settings = settings or get_settings()
     try:
-        return [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and is_experiment(d)]
+        return [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and is_experiment(d)
+                and owners.visible(d, settings)]
     except OSError:
         return []
 
@@ -207,8 +214,8 @@ def find_run(run_id: str, settings: Settings | None = None) -> Path | None:
         run_id = _check_id(run_id)
         direct = root / run_id
         if direct.is_dir() and not is_experiment(direct):
-            return direct
-        for exp in _experiment_dirs(root):
+            return direct if owners.visible(direct, settings) else None  # another session's: as if absent
+        for exp in _experiment_dirs(root, settings):
             if (exp / run_id).is_dir():
                 return exp / run_id
     except (DataError, OSError):  # not an id, or a name too long for the file system
@@ -226,7 +233,7 @@ def run_path(run_id: str, settings: Settings | None = None) -> Path:
 def experiment_path(experiment_id: str, settings: Settings | None = None) -> Path:
     settings = settings or get_settings()
     path = settings.runs_dir / _check_id(experiment_id, "experiment")
-    if not is_experiment(path):
+    if not is_experiment(path) or not owners.visible(path, settings):
         raise DataError(f"There is no experiment '{experiment_id}' (it may have been deleted).")
     return path
 
@@ -234,8 +241,9 @@ def experiment_path(experiment_id: str, settings: Settings | None = None) -> Pat
 def entry_path(ref: str, settings: Settings | None = None) -> Path:
     """The folder of a run or an experiment, by its id."""
     ref = _check_id(ref, "run or experiment")
-    path = (settings or get_settings()).runs_dir / ref
-    if path.is_dir() and is_experiment(path):
+    settings = settings or get_settings()
+    path = settings.runs_dir / ref
+    if path.is_dir() and is_experiment(path) and owners.visible(path, settings):
         return path
     found = find_run(ref, settings)
     if found is None:
@@ -258,6 +266,9 @@ def new_experiment(kind: str, base_model: str, strategies, settings: Settings | 
 
 def finish_experiment(exp_dir: Path, status: str) -> None:
     """Record how an experiment ended ("done", "stopped" or "failed")."""
+    if status == "failed" and not any(d.is_dir() for d in Path(exp_dir).iterdir()):
+        shutil.rmtree(exp_dir, ignore_errors=True)  # failed before its first run: nothing to keep
+        return
     path = Path(exp_dir) / EXPERIMENT_FILE
     cfg = _read_json(path) or {}
     cfg.update(status=status if status in STATUSES else "failed", finished=now_iso())
@@ -267,7 +278,8 @@ def finish_experiment(exp_dir: Path, status: str) -> None:
 def request_stop(ref, settings: Settings | None = None) -> Path:
     """Ask a run or an experiment to stop, from any process: writes the STOP file the training loop
     checks between steps. ``ref`` is a run / experiment id or its folder; returns the folder."""
-    path = Path(ref) if isinstance(ref, Path) or os.sep in str(ref) else entry_path(str(ref), settings)
+    path = Path(ref) if isinstance(ref, Path) or os.sep in str(ref) else owners.writable_or_refuse(
+        entry_path(str(ref), settings), settings)
     if not path.is_dir():
         raise DataError(f"There is no run folder '{path.name}'.")
     if not ((path / "config.json").is_file() or is_experiment(path)):
@@ -449,6 +461,7 @@ def _info(run_dir: Path, experiment_id: str = "") -> RunInfo | None:
         name=str(cfg.get("name") or ""),
         experiment_id=experiment_id,
         per_class=_int((cfg.get("train_config") or {}).get("per_class")),
+        seed=_int((cfg.get("train_config") or {}).get("seed")),
     )
 
 
@@ -466,10 +479,12 @@ def _num(v):
         return None
 
 
-def _runs_in(folder: Path, experiment_id: str = "") -> list[RunInfo]:
+def _runs_in(folder: Path, experiment_id: str = "", settings: Settings | None = None) -> list[RunInfo]:
     infos = []
+    settings = settings or get_settings()
     try:
-        children = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        children = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                    and (experiment_id or owners.visible(d, settings))]
     except OSError:
         return infos
     for d in children:
@@ -504,7 +519,7 @@ def _experiment_info(exp_dir: Path) -> ExperimentInfo | None:
 def list_experiments(settings: Settings | None = None) -> list[ExperimentInfo]:
     """Every experiment folder, newest first, each with its runs (read from disk each call)."""
     root = (settings or get_settings()).runs_dir
-    return _newest_first([e for e in map(_experiment_info, _experiment_dirs(root)) if e is not None])
+    return _newest_first([e for e in map(_experiment_info, _experiment_dirs(root, settings)) if e is not None])
 
 
 def list_runs(settings: Settings | None = None) -> list[RunInfo]:
@@ -512,8 +527,8 @@ def list_runs(settings: Settings | None = None) -> list[RunInfo]:
     root = (settings or get_settings()).runs_dir
     if not root.is_dir():
         return []
-    infos = _runs_in(root)
-    for exp in _experiment_dirs(root):
+    infos = _runs_in(root, settings=settings)
+    for exp in _experiment_dirs(root, settings):
         infos.extend(_runs_in(exp, exp.name))
     return _newest_first(infos)
 
@@ -523,17 +538,18 @@ def list_entries(settings: Settings | None = None) -> list[RunInfo | ExperimentI
     root = (settings or get_settings()).runs_dir
     if not root.is_dir():
         return []
-    return _newest_first(_runs_in(root) + list_experiments(settings))
+    return _newest_first(_runs_in(root, settings=settings) + list_experiments(settings))
 
 
 def run_models(settings: Settings | None = None) -> list[tuple[str, Path, str]]:
     """(run id, model folder, title) of every run with a saved model, newest model first (the
     Classify tab's list). A folder with only ``model/`` (no config.json) is listed by its id."""
-    root = (settings or get_settings()).runs_dir
+    settings = settings or get_settings()
+    root = settings.runs_dir
     if not root.is_dir():
         return []
-    found = list(root.glob("*/model/config.json"))
-    for exp in _experiment_dirs(root):
+    found = [p for p in root.glob("*/model/config.json") if owners.visible(p.parent.parent, settings)]
+    for exp in _experiment_dirs(root, settings):
         found.extend(exp.glob("*/model/config.json"))
     return [(cfg.parent.parent.name, cfg.parent, run_title(cfg.parent.parent))
             for cfg in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
@@ -563,8 +579,9 @@ def experiment_rows(info: ExperimentInfo) -> list[dict]:
     for r in info.runs:
         m = _read_json(r.run_dir / "metrics.json")
         m = m if isinstance(m, dict) else {}
-        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "status": r.status,
-                     "train_images": m.get("train_images"), "val_images": m.get("val_images"),
+        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "seed": r.seed,
+                     "status": r.status, "train_images": m.get("train_images"), "val_images": m.get("val_images"),
+                     "test_images": m.get("test_images"),
                      "test_accuracy": r.test_accuracy, "test_macro_f1": r.test_macro_f1,
                      "wall_s": m.get("wall_s"), "stopped": bool(m.get("stopped"))})
     return rows
@@ -575,7 +592,7 @@ def run_config(run_id: str, settings: Settings | None = None) -> dict:
 
 
 def delete_run(run_id: str, settings: Settings | None = None) -> None:
-    shutil.rmtree(run_path(run_id, settings))
+    shutil.rmtree(owners.writable_or_refuse(run_path(run_id, settings), settings))
 
 
 def entry_info(ref: str, settings: Settings | None = None) -> RunInfo | ExperimentInfo:
@@ -605,6 +622,7 @@ def delete_entry(ref: str, settings: Settings | None = None, force: bool = False
             raise
         info = None  # an unreadable folder: force deletes it anyway
     path = info.exp_dir if isinstance(info, ExperimentInfo) else info.run_dir if info else entry_path(ref, settings)
+    owners.writable_or_refuse(path, settings)
     running = info is not None and (info.status == "running" or (
         isinstance(info, ExperimentInfo) and any(r.status == "running" for r in info.runs)))
     if running and not force:
@@ -640,7 +658,7 @@ def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
     the run folder, to logs or into error messages.
     """
     settings = settings or get_settings()
-    path = run_path(run_id, settings)
+    path = owners.writable_or_refuse(run_path(run_id, settings), settings)
     model_dir = path / "model"
     if not (model_dir / "config.json").exists():
         raise DataError(f"The run '{run_id}' has no saved model to push.")

@@ -40,9 +40,9 @@ ran a parallel torch op hangs in its first one. The worker therefore drops torch
 thread (the GPU does the heavy work there; on ZeroGPU the parent never computes anyway).
 
 Stop: an Event or an in-process queue set in the parent never reaches the worker. A long job
-stops through the file system instead: :class:`StopFile` is a picklable ``should_stop`` that
-checks for a file (e.g. ``run_dir / "STOP"``) between steps; the UI's Stop button calls
-``StopFile(path).request()``.
+stops through the file system instead: the fine-tune checks its run folder's STOP file between
+steps (:mod:`tlweb.engine.train.stream`; the Stop button writes it), and :class:`StopFile` is the
+same idea as a picklable ``should_stop`` for any other generator.
 """
 
 from __future__ import annotations
@@ -106,11 +106,17 @@ def model_params_m(model, settings=None) -> float:
 
 
 def _count(value) -> int:
-    """How many images an argument holds (one path/PIL/array, or a list of them)."""
+    """How many images an argument holds (one path/PIL/array, a list of them, or a data set's splits)."""
     if value is None:
         return 0
     if isinstance(value, (list, tuple)):
         return len(value)
+    counts = getattr(value, "counts", None)  # a PreparedData: every image of every split
+    if callable(counts):
+        try:
+            return sum(n for split in counts().values() for n in split.values())
+        except Exception:  # noqa: BLE001 - an estimate must never fail the call
+            return 1
     return 1
 
 
@@ -194,7 +200,9 @@ class GpuTask:
     cap: float
     rule: str
     mode: str = "off"
-    models_arg: str | None = None  # the parameter naming the model(s): fetched before the GPU is asked for
+    # the parameter naming the model(s), or a function of the bound arguments giving them: fetched
+    # before the GPU is asked for
+    models_arg: str | Callable[[dict], list] | None = None
     signature: inspect.Signature | None = field(default=None, repr=False)
 
     def bind(self, args, kwargs) -> dict:
@@ -247,12 +255,13 @@ def spaces_gpu():
 
 
 def gpu_task(duration: Callable[[dict], float] | None = None, *, images: str | None = None,
-             models: str | None = None, image_factor: float = 1.0, per_model_s: float | str = 0.0,
+             models: str | Callable[[dict], list] | None = None, image_factor: float = 1.0, per_model_s: float | str = 0.0,
              extra_s: float = 0.0, cap: float = INFERENCE_CAP_S, rule: str | None = None):
     """Decorator for an engine function that runs a model (see the module docstring).
 
     Either pass ``duration`` (bound arguments as a dict → seconds; for fine-tunes: epochs ×
-    steps) or describe the job with ``images``/``models``/… (a :class:`Job`). The result is
+    steps) or describe the job with ``images``/``models``/… (a :class:`Job`). With ``duration``,
+    ``models`` may be a function of the bound arguments naming the models to download first. The result is
     clamped to ``[MIN_S, cap]``. Everything the function takes and returns must pickle when
     ZeroGPU is on; a generator streams each item it yields.
     """
@@ -312,7 +321,8 @@ def prefetch(task: GpuTask, args, kwargs) -> None:
         return
     bound = task.bind(args, kwargs)
     settings = bound.get("settings")
-    for name in _models(bound.get(task.models_arg)):
+    named = task.models_arg(bound) if callable(task.models_arg) else bound.get(task.models_arg)
+    for name in _models(named):
         try:
             from tlweb.catalog import ModelSpec, resolve
             from tlweb.engine.loading import download, hub_offline_forced
@@ -475,9 +485,11 @@ def emulated_gpu(task=None, *, duration=None, size=None):
             raise RuntimeError(f"ZeroGPU worker error: {value}")
         return kind, value
 
-    def finish(proc, stop):
+    def finish(proc, stop, deadline):
+        """Closed or done: the worker stops after its current item (ZeroGPU's stop event) and may
+        finish cleanly (a fine-tune saves its model) until its duration is out; then it is killed."""
         stop.set()
-        proc.join(5)
+        proc.join(max(5.0, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
             proc.join(5)
@@ -494,7 +506,7 @@ def emulated_gpu(task=None, *, duration=None, size=None):
                         return
                     yield value
             finally:
-                finish(proc, stop)
+                finish(proc, stop, deadline)
 
         return gen_handler
 
@@ -504,7 +516,7 @@ def emulated_gpu(task=None, *, duration=None, size=None):
         try:
             return receive(proc, conn, deadline)[1]
         finally:
-            finish(proc, stop)
+            finish(proc, stop, deadline)
 
     return handler
 

@@ -7,6 +7,7 @@ hands them to the ``links``, which wire tabs to each other after every tab is bu
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from tlweb import registry
-from tlweb.config import Settings, get_settings, set_settings
+from tlweb.access import SHARED_RULE
+from tlweb.config import SHARED, Settings, get_settings, serving_mode, set_settings
+from tlweb.ui import guard
+from tlweb.viz.common import THEME_CSS
 
 log = logging.getLogger("tlweb.ui")
 
@@ -45,21 +49,39 @@ def _link(name: str) -> Callable[[AppParts], None]:
 
 LINKS: tuple[Callable[[AppParts], None], ...] = (
     _link("classify_to_explain"), _link("mistakes_to_explain"), _link("embeddings_to_finetune"),
-    _link("finetune_to_classify"))
+    _link("finetune_to_classify"), _link("learn_steps"))
 
 CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto;}
-#tl-header h1 {margin-bottom: 0.1em; font-size: 1.9em;}
-#tl-header p {margin-top: 0; color: var(--body-text-color-subdued);}
-.tl-intro {font-size: 0.95em; padding: 0.2em 0 0.6em 0; color: var(--body-text-color-subdued);}
+.gradio-container {max-width: 1280px !important; margin: auto; padding-top: 6px !important;}
+#tl-header-row {align-items: center; gap: 10px;}
+#tl-header h1 {margin: 0; font-size: 1.4em; line-height: 1.25;}
+#tl-header p {margin: 0; color: var(--body-text-color-subdued); font-size: 0.88em;}
+#tl-badges {text-align: right;}
+#tl-badges .tl-badge {margin: 1px 0 1px 6px;}
+.tl-intro {font-size: 0.92em; padding: 0 0 0.2em 0; color: var(--body-text-color-subdued);}
+.tl-intro p {margin: 0.1em 0;}
 .tl-badge {display:inline-block; padding: 2px 10px; border-radius: 999px; font-size: 0.8em; margin-right: 6px;
            background: var(--block-background-fill); border: 1px solid var(--border-color-primary);}
 .tl-badge.warn {background: #FEF3C7; color: #92400E; border-color: #FCD34D;}
 .tl-badge.ok {background: #D1FAE5; color: #065F46; border-color: #6EE7B7;}
 .tl-top1 {font-size: 1.35em; font-weight: 600; margin: 0.2em 0 0.4em 0;}
 .tl-top1 span {color: var(--color-accent); margin-left: 0.4em;}
+.tl-model-state {font-size: 0.88em; padding: 2px 2px;}
+.tl-model-state.ok {color: #047857;}
+/* table headers wrap between words, never inside one ("strateg y") */
+table th, table th * {word-break: normal !important; overflow-wrap: normal !important; hyphens: manual;}
 footer {display: none !important;}
-"""
+/* presenter mode (?present=1 or the header toggle): large type, technical cards hidden */
+body.tl-present {--text-xxs: 12px; --text-xs: 14px; --text-sm: 16px; --text-md: 19px; --text-lg: 22px;
+  --text-xl: 28px; --text-xxl: 34px; --body-text-size: 19px; --block-label-text-size: 16px;
+  --block-info-text-size: 15px; --block-title-text-size: 18px; --button-large-text-size: 22px;
+  --button-medium-text-size: 19px; --button-small-text-size: 16px; --checkbox-label-text-size: 17px;
+  --input-text-size: 19px; --prose-text-size: 19px; --section-header-text-size: 19px;}
+body.tl-present .tl-tech, body.tl-present #tl-header p, body.tl-present #tl-badges {display: none !important;}
+body.tl-present .tl-top1 {font-size: 1.8em;}
+body.tl-present button.primary {min-width: max-content !important;}
+body.tl-present .gradio-container {max-width: 1400px !important; padding-bottom: 70vh !important;}
+""" + THEME_CSS
 
 def _theme():
     # No web fonts: the app must render offline and in kiosk demos.
@@ -69,9 +91,14 @@ def _theme():
 
 
 def _badges(settings: Settings) -> str:
+    """Demo mode, the device and whether the Hub answers; filled in after the page loads, so
+    starting the server imports no torch and waits for no network check."""
     badges = []
+    if settings.shared:
+        badges.append(f'<span class="tl-badge" title="{SHARED_RULE}">Shared server: list models, Hub ids, '
+                      'demo models and your own runs and uploads</span>')
     if settings.demo:
-        badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights (their predictions are noise)</span>')
+        badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights</span>')
     try:
         from tlweb.engine.loading import hub_reachable, pick_device
 
@@ -80,21 +107,75 @@ def _badges(settings: Settings) -> str:
         if hub_reachable(timeout=1.5, settings=settings):
             badges.append('<span class="tl-badge ok">Hugging Face Hub reachable</span>')
         else:
-            badges.append('<span class="tl-badge warn">Hub unreachable: cached, local and demo models only</span>')
+            badges.append('<span class="tl-badge warn">Hub unreachable: models marked ✓ only</span>')
     except Exception as exc:  # noqa: BLE001 - a badge must never stop the app
         log.warning("badge check failed: %s", exc)
     return " ".join(badges)
 
 
+PRESENT_JS = "() => { document.body.classList.toggle('tl-present'); }"
+PRESENT_FROM_URL_JS = ("() => { if (new URLSearchParams(window.location.search).get('present') === '1') "
+                       "document.body.classList.add('tl-present'); }")
+# In presenter mode a tab's main button brings its results into view (they fit on one screen).
+RESULTS_IN_VIEW_JS = """() => {
+  const anchors = %s;
+  const fit = (ids) => {
+    const els = ids.map((id) => document.getElementById(id)).filter((el) => el && el.offsetParent);
+    if (!els.length) return;
+    const rects = els.map((el) => el.getBoundingClientRect());
+    const top = Math.min(...rects.map((r) => r.top)), bottom = Math.max(...rects.map((r) => r.bottom));
+    // as little scrolling as brings the results in: their bottom in view, never their top out of it
+    const by = Math.min(top - 8, bottom - window.innerHeight + 16);
+    if (by > 1) window.scrollTo({top: window.scrollY + by});
+  };
+  document.addEventListener('click', (e) => {
+    const b = e.target.closest && e.target.closest('button');
+    if (!b || !anchors[b.id] || !document.body.classList.contains('tl-present')) return;
+    const ids = anchors[b.id];
+    setTimeout(() => fit(ids), 250);
+    // results arrive later and may grow: keep them in view while they change (for a minute at most)
+    const panel = document.getElementById(ids[0]) && document.getElementById(ids[0]).closest('[role=tabpanel]');
+    if (!panel) return;
+    let queued = false;
+    const watch = new MutationObserver(() => {
+      if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; fit(ids); }); }
+    });
+    watch.observe(panel, {childList: true, subtree: true});
+    setTimeout(() => watch.disconnect(), 60000);
+  }, true);
+}"""
+
+
+def _result_anchors(handles: dict) -> dict[str, list[str]]:
+    """Each tab's main button → the elem_ids of its outputs (the page scrolls to the top one)."""
+    out = {}
+    for handle in handles.values():
+        button = getattr(handle, "button", None)
+        outputs = getattr(handle, "outputs", None) or {}
+        ids = [c.elem_id for c in outputs.values() if getattr(c, "elem_id", None)]
+        if button is not None and button.elem_id and ids and handle.image is not None:
+            out[button.elem_id] = ids
+    return out
+
+
+def _header(settings: Settings) -> gr.HTML:
+    """Title, badges (filled after the page loads) and the presenter-mode switch, in one compact row."""
+    with gr.Row(equal_height=False, elem_id="tl-header-row"):
+        gr.HTML("<div id='tl-header'><h1>tlweb · transfer learning workbench</h1>"
+                "<p>See what pretrained vision models know, how backbones compare, and what fine-tuning buys you.</p>"
+                "</div>", padding=False, scale=6)
+        badges = gr.HTML("", elem_id="tl-badges", padding=False, scale=5)
+        present = gr.Button("Presenter mode", size="sm", elem_id="tl-present-toggle", scale=0, min_width=140)
+    present.click(None, js=PRESENT_JS, api_name="presenter_mode", queue=False)
+    return badges
+
+
 def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
     """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
-    with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False) as demo:
-        gr.HTML(
-            "<div id='tl-header'><h1>tlweb · transfer learning workbench</h1>"
-            "<p>See what a pretrained vision model knows, how backbones compare, and what fine-tuning buys you.</p>"
-            f"<div>{_badges(settings)}</div></div>"
-        )
+    with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False,
+                   delete_cache=guard.delete_cache(settings)) as demo:
+        badges = _header(settings)
         handles = {}
         with gr.Tabs(elem_id="tl-tabs") as tabs:
             for tab in registry.tabs():
@@ -103,6 +184,22 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
         parts = AppParts(tabs=tabs, handles=handles, settings=settings)
         for link in LINKS if links is None else links:
             link(parts)
+        demo.load(lambda: _badges(settings), outputs=[badges], api_name="badges", queue=False,
+                  show_progress="hidden")
+        demo.load(None, js=PRESENT_FROM_URL_JS, api_name="presenter_from_url", queue=False)
+        demo.load(None, js=RESULTS_IN_VIEW_JS % json.dumps(_result_anchors(handles)), api_name="results_in_view",
+                  queue=False)
+
+        def end_session(request: gr.Request):
+            """The browser tab closed: its running fine-tunes, ladders and curves stop (through their
+            folders' STOP file), and in shared mode its uploads and unpacked zips go."""
+            from tlweb.engine.owners import stop_sessions_runs
+
+            client = getattr(request, "session_hash", None)
+            stop_sessions_runs(client, settings)
+            guard.release(client, settings)
+
+        demo.unload(end_session)
     demo.handles = handles
     return demo
 
@@ -111,29 +208,90 @@ def launch_kwargs(settings: Settings) -> dict:
     return {
         "server_name": settings.host,
         "server_port": settings.port,
-        "show_error": True,
+        # Only our own sentences (gr.Error) reach clients: gradio's raw errors name server paths and
+        # the working directory; every handler turns its failures into sentences (user_errors).
+        "show_error": False,
         "theme": _theme(),
         "css": CSS,
         "footer_links": ["api"],
         "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
-        "allowed_paths": [str(settings.runs_dir)],
+        # No allowed_paths: the runs folder is never served as such. Handlers return a run's files
+        # after checking who asks (tlweb.engine.owners), as copies in gradio's cache (guard.serve_file).
     }
 
 
-def launch(settings: Settings | None = None, **overrides):
-    """Build and serve the app (blocking unless ``prevent_thread_lock=True``)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    settings = settings or get_settings()
-    if settings.demo:
-        from tlweb.engine.demo import build_all
+QUEUE_SIZE = 64  # visitors who may wait at once (TLWEB_QUEUE_SIZE); the next one is told the queue is full
 
-        build_all(settings)  # tiny: a few seconds, once
+
+def queue_kwargs() -> dict:
+    """``demo.queue(...)``: an explicit ``max_size`` — Gradio 6 makes it 1 on a ZeroGPU Space when none is given,
+    so a third visitor would get "queue is full" instead of a place in the line; each waiting visitor sees their
+    position and an estimate (the status tracker in the page, ``job.status()`` through the API)."""
+    size = os.environ.get("TLWEB_QUEUE_SIZE", "").strip()
+    return {"default_concurrency_limit": 2, "max_size": int(size) if size.isdigit() and int(size) > 0 else QUEUE_SIZE}
+
+
+def launch(settings: Settings | None = None, **overrides):
+    """Build and serve the app (blocking unless ``prevent_thread_lock=True``).
+
+    Nothing slow happens before the server answers: demo models are built when first picked
+    (with progress in the page), torch is imported after the server is up. The terminal gets one
+    line per event (:mod:`tlweb.events`), not library progress bars."""
+    import time
+
+    from tlweb.events import event, show_events
+
+    t0 = time.perf_counter()
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    show_events()
+    settings = settings or get_settings()
+    host = overrides.get("server_name") or settings.host
+    if serving_mode(host) == SHARED and not settings.shared:  # reachable by others: shared, whatever was set
+        settings = settings.replace(mode=SHARED)
     demo = build_app(settings)
     kwargs = launch_kwargs(settings)
     kwargs.update(overrides)
-    demo.queue(default_concurrency_limit=2)
-    demo.launch(**kwargs)
+    block = not kwargs.pop("prevent_thread_lock", False)
+    kwargs.setdefault("quiet", True)
+    demo.queue(**queue_kwargs())
+    forks = _forks_workers()
+    if forks:  # torch in the parent before any request can fork a worker
+        _warm_imports(background=False)
+    demo.launch(prevent_thread_lock=True, **kwargs)
+    event("ready at %s (started in %.1f s)%s", demo.local_url or f"http://{settings.host}:{settings.port}/",
+          time.perf_counter() - t0, " — demo models are built when first picked" if settings.demo else "")
+    if not forks:
+        _warm_imports()
+    if block:
+        demo.block_thread()
     return demo
+
+
+def _forks_workers() -> bool:
+    """Inference runs in forked workers (ZeroGPU, or its stand-in)."""
+    from tlweb.engine import zerogpu
+
+    return zerogpu.mode() != "off"
+
+
+def _warm_imports(background: bool = True) -> None:
+    """Import torch and transformers, so the first click does not wait for them: in a background
+    thread once the page is served — or before serving where inference runs in forked workers: a
+    fork while another thread imports would leave the worker a held import lock, and a worker
+    forked from a warm parent starts warm."""
+    import threading
+
+    def work():
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except Exception:  # noqa: BLE001 - the first request will say what is missing
+            pass
+
+    if not background:
+        work()
+        return
+    threading.Thread(target=work, name="tlweb-warm-imports", daemon=True).start()
 
 
 def launch_single(name: str, build) -> None:
@@ -143,4 +301,4 @@ def launch_single(name: str, build) -> None:
     title = registry.tab(name).title if name in {t.id for t in registry.tabs()} else name
     with gr.Blocks(title=f"tlweb · {title}") as demo:
         build(settings)
-    demo.queue().launch(**launch_kwargs(settings))
+    demo.queue(**queue_kwargs()).launch(**launch_kwargs(settings))

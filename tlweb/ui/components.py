@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import traceback
 import types
 from dataclasses import dataclass, field
 
 import gradio as gr
-from gradio import image_utils
 
+from tlweb.access import SHARED_RULE, client_scope
 from tlweb.assets import examples_dir
-from tlweb.catalog import list_models
+from tlweb.catalog import list_for_pickers
 from tlweb.config import Settings, get_settings
-from tlweb.errors import TlwebError, first_line
+from tlweb.errors import ImageError, TlwebError, clip, scrub
+from tlweb.ui import guard
 
 log = logging.getLogger("tlweb.ui")
 
@@ -33,15 +33,20 @@ class TabHandle:
     model: gr.components.Component | None = None  # the model dropdown (values tlweb.catalog.resolve takes)
     custom_model: gr.Textbox | None = None  # the free-text model id / folder
     outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
+    inputs: dict[str, gr.components.Component] = field(default_factory=dict)  # other inputs by name (Detect: queries)
     state: gr.State | None = None  # the stored result the outputs are drawn from
 
 
 def _raw_preprocess(self, payload):
-    """Hand the handler the uploaded file untouched (see :func:`SafeImage`)."""
+    """Hand the handler the uploaded file untouched (see :func:`SafeImage`); a pasted image (a
+    base64 data URL) is checked against the file limits and stored as is (:func:`guard.data_url_to_file`)."""
     if payload is None:
         return None
     if payload.url and payload.url.startswith("data:"):
-        return image_utils.decode_base64_to_file(payload.url, self.GRADIO_CACHE, self.format)
+        try:
+            return guard.data_url_to_file(payload.url, self.GRADIO_CACHE, get_settings())
+        except TlwebError as exc:
+            raise gr.Error(guard.message(exc), print_exception=False) from None
     if payload.path is None:
         return None
     return str(payload.path)
@@ -79,67 +84,122 @@ def lenient_choices(component):
     return component
 
 
-def user_errors(fn):
-    """Turn engine errors into ``gr.Error`` sentences; never show a stack trace.
+def user_errors(fn=None, *, toast: bool = True):
+    """Turn every failure into a ``gr.Error`` sentence (:func:`guard.message`): never a stack
+    trace, an absolute server path or a whole 5,000-character name; refusals reach API clients
+    as errors, never as an empty success.
 
-    Works for plain functions and generators (long work that yields progress).
+    Each call runs as its browser session (:func:`tlweb.access.client_scope`) so the engine keeps
+    per-session budgets and run ownership; uploaded copies an image refusal names are deleted at once.
+    Works for plain functions and generators (long work that yields progress). With
+    ``toast=False`` the sentence is not shown as a toast (which would cover results) but kept
+    for :func:`tlweb.ui.failures.replace_on_error`, which shows it in place of the outputs;
+    API clients receive the error either way.
     """
+    if fn is None:
+        return functools.partial(user_errors, toast=toast)
 
-    def _convert(exc: Exception) -> gr.Error:
+    def _convert(exc: Exception, args) -> gr.Error:
         if isinstance(exc, gr.Error):
-            return exc
-        if isinstance(exc, TlwebError):
-            return gr.Error(str(exc), print_exception=False)
-        log.error("unexpected error in %s: %s", fn.__name__, traceback.format_exc())
-        return gr.Error(f"Something went wrong ({type(exc).__name__}: {first_line(exc)}). The app is still running; "
-                        "try another image or model.", print_exception=False)
+            err = gr.Error(clip(scrub(exc.message), 600), print_exception=False)
+        else:
+            if isinstance(exc, ImageError):
+                guard.discard_refused(args, get_settings())
+            err = gr.Error(guard.message(exc, fn.__name__), print_exception=False)
+        if not toast:
+            from tlweb.ui.failures import remember
+
+            remember(fn, err.message)
+            err.visible = False
+        return err
 
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
+            client = guard.client_id()
+            gen = fn(*args, **kwargs)
             try:
-                yield from fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                raise _convert(exc) from None
+                while True:
+                    try:
+                        with client_scope(client):
+                            item = next(gen)
+                    except StopIteration:
+                        return
+                    except Exception as exc:  # noqa: BLE001
+                        raise _convert(exc, args) from None
+                    yield item
+            finally:
+                gen.close()
 
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        client = guard.client_id()
         try:
-            return fn(*args, **kwargs)
+            with client_scope(client):
+                return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise _convert(exc) from None
+            raise _convert(exc, args) from None
+
+    return wrapper
+
+
+def for_session(fn):
+    """Run a small handler (one without :func:`user_errors`, e.g. a ``queue=False`` widget update)
+    as its browser session, so run look-ups see that session's runs (shared mode)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with client_scope(guard.client_id()):
+            return fn(*args, **kwargs)
 
     return wrapper
 
 
 def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
-    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes."""
-    return [(spec.label, spec.key) for spec in list_models(task, settings or get_settings())]
+    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes,
+    the label says whether the model is ready or needs a download (:mod:`tlweb.ui.model_state`)."""
+    from tlweb.ui.model_state import labelled_choices
+
+    settings = settings or get_settings()
+    return labelled_choices(list_for_pickers(task, settings), settings)
+
+
+def other_model_box(settings: Settings, elem_id: str, example: str, local_example: str = "./my-model") -> gr.Textbox:
+    """A folded free-text box for any Hub id (and, in local mode only, a folder on this machine)."""
+    local = "" if settings.shared else " or a local folder"
+    with gr.Accordion(f"Other model: a Hugging Face id{local}", open=False, elem_classes=["tl-tech"]):
+        return gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+                          placeholder=f"e.g. {example}" + ("" if settings.shared else f" or {local_example}"),
+                          info=SHARED_RULE if settings.shared else None, elem_id=elem_id, max_lines=1)
 
 
 def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",
                  multiselect: bool = False, value=None, info: str | None = None):
     """A dropdown over the catalog (plus demo models and fine-tuned runs) and a free-text box."""
+    from tlweb.ui.model_state import first_ready
+
     choices = model_choices(task, settings)
     if value is None:
-        value = [c[1] for c in choices[:2]] if multiselect else (choices[0][1] if choices else None)
+        value = [c[1] for c in choices[:2]] if multiselect else first_ready(choices)
     dropdown = gr.Dropdown(
         choices=choices,
         value=value,
         multiselect=multiselect,
         label=label,
-        info=info or "Curated checkpoints; demo models are tiny, most with random weights.",
+        info=info or "✓ runs here now · ⬇ needs a download; demo models are tiny, most with random weights.",
         elem_id=f"{elem_prefix}-model",
         filterable=True,
     )
     custom = gr.Textbox(
-        label="…or any Hugging Face model id / local folder",
-        placeholder="e.g. google/vit-base-patch16-224 or ./my-model",
+        label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+        placeholder="e.g. google/vit-base-patch16-224" + ("" if settings.shared else " or ./my-model"),
+        info=SHARED_RULE if settings.shared else None,
         elem_id=f"{elem_prefix}-custom-model",
         max_lines=1,
+        elem_classes=["tl-tech"],
     )
     return dropdown, custom
 
@@ -154,8 +214,9 @@ def picked_model(choice, custom: str | None) -> str:
 
 
 def refresh_choices(task: str, settings: Settings):
-    """A dropdown update with the current models (new fine-tuned runs appear)."""
-    return gr.update(choices=model_choices(task, settings))
+    """A dropdown update with the current models (new fine-tuned runs appear; in shared mode only
+    the runs this browser session made, see :mod:`tlweb.engine.owners`)."""
+    return for_session(lambda: gr.update(choices=model_choices(task, settings)))()
 
 
 def example_images() -> list[str]:
@@ -164,18 +225,89 @@ def example_images() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
 
 
-def image_input(elem_id: str, height: int = 300) -> gr.Image:
+_EXAMPLE_COPIES: list[str] = []
+
+
+def example_copies() -> list[str]:
+    """The example images copied to a temp folder once: a handler may return them as values
+    (gradio serves files from temp folders, not from the installed package)."""
+    if not _EXAMPLE_COPIES:
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        folder = Path(tempfile.mkdtemp(prefix="tlweb-examples-"))
+        for src in example_images():
+            dst = folder / Path(src).name
+            shutil.copyfile(src, dst)
+            _EXAMPLE_COPIES.append(str(dst))
+    return list(_EXAMPLE_COPIES)
+
+
+def image_input(elem_id: str, height: int = 300, examples: bool = True) -> gr.Image:
     """The one-image input of Classify, Segment and Detect: upload, webcam or paste (handed to
-    the engine undecoded, see :func:`SafeImage`), with the example photos under it."""
+    the engine undecoded, see :func:`SafeImage`), with the example photos under it (or, with
+    ``examples=False``, wherever the tab calls :func:`image_examples`)."""
     image = SafeImage(label="Image (upload, webcam or paste)", sources=["upload", "webcam", "clipboard"],
                       elem_id=elem_id, height=height)
+    if examples:
+        image_examples(image)
+    return image
+
+
+def image_examples(image: gr.Image) -> None:
+    """The example photos: a click puts one in ``image``."""
     examples = example_images()
     if examples:
         gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples (click one)",
                     examples_per_page=8)
-    return image
 
 
 def intro(text: str) -> gr.Markdown:
     """The one-paragraph explanation under a tab's title."""
     return gr.Markdown(text, elem_classes=["tl-intro"])
+
+
+# --------------------------------------------------------------------------- "Download report"
+
+
+def report_download(elem_prefix: str, label: str = "Download report") -> tuple[gr.Button, gr.File]:
+    """A "Download report" button and the file it fills (hidden until there is one): one
+    self-contained ``.html`` (:mod:`tlweb.viz.report`) for a slide deck or an e-mail."""
+    button = gr.Button(label, size="sm", elem_id=f"{elem_prefix}-report-btn")
+    file = gr.File(label="Report (one .html file; opens without a network)", visible=False, interactive=False,
+                   elem_id=f"{elem_prefix}-report-file")
+    return button, file
+
+
+def downloadable(path) -> str:
+    """A file gradio may serve: the temp folder is always allowed; anything else (a run's report in
+    its run folder) is copied into a fresh temp folder first."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    src = Path(path).resolve()
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if src.is_relative_to(tmp):
+        return str(src)
+    dst = Path(tempfile.mkdtemp(prefix="tlweb-report-")) / src.name
+    shutil.copyfile(src, dst)
+    return str(dst)
+
+
+def wire_report(button: gr.Button, file: gr.File, make, inputs, api_name: str) -> None:
+    """``button`` → ``make(*inputs)`` (a ``report_for_*`` call returning the file's path) → ``file``.
+
+    ``make`` raises :class:`TlwebError` with a sentence when there is nothing to report yet."""
+
+    @functools.wraps(make)
+    def handler(*values):
+        return gr.update(value=downloadable(make(*values)), visible=True)
+
+    button.click(user_errors(handler), inputs, [file], api_name=api_name)
+
+
+def nothing_yet(what: str):
+    """The sentence for a report button pressed before there is a result."""
+    return TlwebError(f"Nothing to report yet: {what} first, then download its report.")

@@ -11,8 +11,9 @@ each other:
   the run's model and the run preselected for before / after (:func:`mistakes_to_explain`);
 - **Embeddings → Fine-tune**: "Fine-tune this one", shown once a leaderboard has ranked the backbones
   (:func:`embeddings_to_finetune`);
-- **Fine-tune → Classify**: "Open in Classify" for the run (or the best run of the experiment) picked in
-  the Runs list (:func:`finetune_to_classify`).
+- **Fine-tune → Classify**: "Use this model in Classify" for the run just trained, and "Open in Classify"
+  for the run (or the best run of the experiment) picked in the Runs step (:func:`finetune_to_classify`);
+- **Learn → every tab**: the Learn tab's "Show me" buttons (:func:`learn_steps`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION
+from tlweb.catalog import CLASSIFICATION
 from tlweb.errors import TlwebError
 from tlweb.ui.components import model_choices, user_errors
 
@@ -188,35 +189,50 @@ def embeddings_to_finetune(parts: AppParts) -> None:
 
 def run_in_classify(ref: str | None, settings) -> tuple:
     """(tab strip, Classify's dropdown, Classify's free-text box) that open a run's model in Classify;
-    an experiment opens its best run. The list is refreshed, so a run made since the page loaded is in it."""
+    an experiment opens its best run. The run joins the list if the list does not show it yet."""
+    from tlweb.catalog import resolve
     from tlweb.engine.runs import ExperimentInfo, entry_info
+    from tlweb.ui.model_state import RUN_GROUP
 
     if not ref:
-        raise TlwebError("Pick a run in the Runs list first (or train one).")
+        raise TlwebError("Train a model first, or pick a run in the Runs step.")
     info = entry_info(ref, settings)
     if isinstance(info, ExperimentInfo):
         best = info.best
         if best is None:
             raise TlwebError("This experiment has no finished run yet.")
-        info = best
-    if not info.has_model:
+        ref = best.run_id
+    elif not info.has_model:
         raise TlwebError(f"The run '{info.run_id}' saved no model (it failed before the end), so there is nothing "
                          "to classify with.")
-    choices = model_choices(CLASSIFICATION, settings) + model_choices(ZERO_SHOT_CLASSIFICATION, settings)
-    return gr.Tabs(selected="classify"), gr.update(choices=choices, value=info.run_id), ""
+    choices = model_choices(CLASSIFICATION, settings)
+    if ref not in {value for _, value in choices}:
+        choices.append((f"{RUN_GROUP}{resolve(ref, settings=settings).label} · ✓", ref))
+    return gr.Tabs(selected="classify"), gr.update(choices=choices, value=ref), ""
 
 
 def finetune_to_classify(parts: AppParts) -> None:
-    """"Open in Classify" beside the Runs list's download button: Classify with the picked run's model
-    (an experiment: its best run)."""
-    ft, classify = _both(parts, "finetune", "classify")
-    runs = getattr(ft, "runs", None)
-    if runs is None or getattr(classify, "model", None) is None:
+    """Fine-tune's "Use this model in Classify" (the run just trained) and the Runs step's
+    "Open in Classify" (the picked run or experiment) select Classify with that model."""
+    ft, classify = parts.handles.get("finetune"), parts.handles.get("classify")
+    if ft is None or classify is None or getattr(classify, "model", None) is None:
         return
-    button = getattr(runs, "open_btn", None)
-    if button is None:
-        with beside(runs.export_btn):
-            button = gr.Button("Open in Classify ▶", elem_id="ft-run-open-classify", scale=2)
-    settings = parts.settings
-    button.click(user_errors(lambda ref: run_in_classify(ref, settings)), inputs=[runs.run_pick],
-                 outputs=[parts.tabs, classify.model, classify.custom_model], api_name="ft_run_open_in_classify")
+    outputs = [parts.tabs, classify.model, classify.custom_model]
+    results, runs = getattr(ft, "results", None), getattr(ft, "runs", None)
+    if results is not None and getattr(results, "open_btn", None) is not None:
+        results.open_btn.click(user_errors(lambda sess: run_in_classify(getattr(sess, "last_run", None),
+                                                                          parts.settings)),
+                               inputs=[ft.session], outputs=outputs, api_name="ft_open_in_classify")
+    if runs is not None and getattr(runs, "open_btn", None) is not None:
+        runs.open_btn.click(user_errors(lambda ref: run_in_classify(ref, parts.settings)), inputs=[runs.run_pick],
+                            outputs=outputs, api_name="ft_run_open_in_classify")
+
+
+# --------------------------------------------------------------------------- Learn → every tab
+
+
+def learn_steps(parts: AppParts) -> None:
+    """The Learn tab's "Show me" buttons open and run the other tabs."""
+    from tlweb.ui.tabs.learn import link
+
+    link(parts)

@@ -22,6 +22,8 @@ def topk_bar(predictions, title: str | None = None, height: int | None = None) -
             marker_color=colors,
             text=[f"{s:.1f}%" for s in scores],
             textposition="auto",
+            # text inside a bar keeps a colour that reads on that bar in either theme
+            insidetextfont={"color": ["white" if c == PALETTE[0] else "#1E1B4B" for c in colors]},
             hovertemplate="%{y}: %{x:.2f}%<extra></extra>",
         )
     )

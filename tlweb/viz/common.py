@@ -1,11 +1,32 @@
-"""Shared look for every figure: one font, one palette, labelled axes."""
+"""Shared look for every figure: one font, one palette, labelled axes, and colours that follow
+the page's light or dark theme.
+
+Figures have transparent backgrounds and draw their text in :data:`TEXT` and their grid in a
+half-transparent grey. The theme is chosen in the browser (``?__theme=dark`` or the system's
+preference), so the page's CSS (:data:`THEME_CSS`, added by the app) repaints text drawn in
+:data:`TEXT` with the theme's text colour; text given its own colour (white labels inside bars)
+keeps it.
+"""
 
 from __future__ import annotations
+
+import textwrap
 
 import plotly.graph_objects as go
 
 PALETTE = ["#4F46E5", "#F97316", "#10B981", "#EF4444", "#0EA5E9", "#A855F7", "#EAB308", "#14B8A6", "#EC4899", "#64748B"]
 FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+TEXT = "#334155"  # slate-700: the light theme's chart text; dark pages repaint it (THEME_CSS)
+TEXT_RGB = "rgb(51, 65, 85)"  # the same colour as plotly writes it into the SVG's inline style
+SUBDUED = "#64748B"  # readable on white and on the dark theme's background alike
+GRID = "rgba(128, 128, 128, 0.22)"
+TRANSPARENT = "rgba(0,0,0,0)"
+
+# CSS for the page: in the dark theme, chart text drawn in TEXT takes the theme's text colour.
+THEME_CSS = (
+    f".dark .js-plotly-plot text[style*='fill: {TEXT_RGB}'] {{fill: var(--body-text-color) !important;}}\n"
+    ".js-plotly-plot .main-svg {background: transparent !important;}\n"
+)
 
 
 def style(fig: go.Figure, title: str | None = None, x: str | None = None, y: str | None = None,
@@ -14,13 +35,19 @@ def style(fig: go.Figure, title: str | None = None, x: str | None = None, y: str
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
         template="plotly_white",
-        font={"family": FONT, "size": 13},
+        font={"family": FONT, "size": 13, "color": TEXT},
+        paper_bgcolor=TRANSPARENT,
+        plot_bgcolor=TRANSPARENT,
         height=height,
         margin={"l": 60, "r": 24, "t": 56 if title else 24, "b": 56},
         showlegend=legend,
+        legend={"bgcolor": TRANSPARENT},
         colorway=PALETTE,
         hoverlabel={"font": {"family": FONT}},
+        modebar={"bgcolor": TRANSPARENT, "color": SUBDUED},
     )
+    fig.update_xaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID)
+    fig.update_yaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID)
     if x is not None:
         fig.update_xaxes(title_text=x)
     if y is not None:
@@ -28,11 +55,16 @@ def style(fig: go.Figure, title: str | None = None, x: str | None = None, y: str
     return fig
 
 
+def wrap(text: str, width: int = 64) -> str:
+    """Plotly text does not wrap by itself: break a sentence into lines of ``width`` characters."""
+    return "<br>".join(textwrap.wrap(text, width)) or text
+
+
 def message_figure(text: str, height: int = 300) -> go.Figure:
-    """A blank figure that says something (nothing to show yet, or why)."""
+    """A blank figure that says something (nothing to show yet, or why), wrapped to fit."""
     fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font={"size": 15, "color": "#64748B"})
+    fig.add_annotation(text=wrap(text), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 15, "color": SUBDUED})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return style(fig, height=height, legend=False)

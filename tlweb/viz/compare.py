@@ -50,23 +50,68 @@ def _log_ticks(lo: float, hi: float) -> dict:
     return {"tickvals": vals, "ticktext": [f"{v:g}" for v in vals]}
 
 
-def _label_positions(xs: list[float], ys: list[float]) -> list[str]:
-    """Text positions that keep the names of nearby bubbles apart (neighbours take turns)."""
-    cycle = ["top center", "bottom center", "middle right", "middle left"]
-    xspan = (max(xs) - min(xs)) or 1.0
-    yspan = (max(ys) - min(ys)) or max(ys) or 1.0
-    out = [cycle[0]] * len(xs)
-    placed: list[int] = []
-    for i in sorted(range(len(xs)), key=lambda k: (xs[k], ys[k])):
-        near = [j for j in placed if abs(xs[j] - xs[i]) < 0.12 * xspan and abs(ys[j] - ys[i]) < 0.2 * yspan]
-        taken = {out[j] for j in near}
-        out[i] = next((c for c in cycle if c not in taken), cycle[len(near) % len(cycle)])
-        placed.append(i)
+LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left")
+PLOT_PX = (480, 280)  # the plotting area in pixels, roughly, at the tab's half width
+CHAR_PX, LINE_PX = 7.4, 16  # a 13 px label: width per character, height
+
+
+def _label_box(x: float, y: float, r: float, w: float, position: str) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1, pixels, y up) a label takes at ``position`` around a bubble of radius r."""
+    if position == "top center":
+        return x - w / 2, y + r, x + w / 2, y + r + LINE_PX
+    if position == "bottom center":
+        return x - w / 2, y - r - LINE_PX, x + w / 2, y - r
+    if position == "middle right":
+        return x + r, y - LINE_PX / 2, x + r + w, y + LINE_PX / 2
+    return x - r - w, y - LINE_PX / 2, x - r, y + LINE_PX / 2
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def label_positions(xs: list[float], ys: list[float], sizes: list[float], names: list[str]) -> list[str] | None:
+    """A text position per bubble so that no label overlaps another label or a bubble; None when
+    some label has no free place (the chart then names the bubbles in a legend instead).
+
+    ``xs``/``ys``: positions as fractions (0–1) of the axes' ranges; ``sizes``: marker diameters in px."""
+    px = [(x * PLOT_PX[0], y * PLOT_PX[1]) for x, y in zip(xs, ys)]
+    bubbles = [(x - d / 2, y - d / 2, x + d / 2, y + d / 2) for (x, y), d in zip(px, sizes)]
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[str] = []
+    for i, ((x, y), d, name) in enumerate(zip(px, sizes, names)):
+        w = CHAR_PX * len(name)
+        for position in LABEL_POSITIONS:
+            box = _label_box(x, y, d / 2 + 2, w, position)
+            inside = box[0] >= -40 and box[2] <= PLOT_PX[0] + 40 and box[1] >= -30 and box[3] <= PLOT_PX[1] + 30
+            clear = not any(_overlap(box, b) for j, b in enumerate(bubbles) if j != i)
+            if inside and clear and not any(_overlap(box, other) for other in placed):
+                placed.append(box)
+                out.append(position)
+                break
+        else:
+            return None
     return out
 
 
+def _axis(values: list[float], log: bool, pad_log: float, pad_lin: float, from_zero: bool) -> tuple[float, float]:
+    """The axis range (in axis units: log10 for a log axis) around ``values``."""
+    if log:
+        return math.log10(min(values) / pad_log), math.log10(max(values) * pad_log)
+    if from_zero:
+        return 0.0, (max(values) or 1.0) * 1.3
+    span = (max(values) - min(values)) or max(values) or 1.0
+    return max(0.0, min(values) - pad_lin * span), max(values) + pad_lin * span
+
+
+def _fraction(v: float, rng: tuple[float, float], log: bool) -> float:
+    v = math.log10(v) if log else v
+    return (v - rng[0]) / ((rng[1] - rng[0]) or 1.0)
+
+
 def latency_vs_params(result: dict, height: int = 380) -> go.Figure:
-    """Latency per image vs millions of parameters; bubble area ∝ GFLOPs per image."""
+    """Latency per image vs millions of parameters; bubble area ∝ GFLOPs per image. Bubbles are
+    named by labels beside them where these fit without overlapping, else by a legend."""
     rows = [m for m in _ok(result) if m.get("latency_ms") is not None and m.get("params")]
     if not rows:
         return message_figure("No model finished: nothing to plot yet", height=height)
@@ -75,23 +120,25 @@ def latency_vs_params(result: dict, height: int = 380) -> go.Figure:
     max_px = 60.0
     xs = [m["params"] / 1e6 for m in rows]
     ys = [m["latency_ms"] for m in rows]
+    sizes = [max(12.0, max_px * math.sqrt(g / gmax)) for g in gflops]  # area ∝ GFLOPs, a floor for tiny ones
     log_x = min(xs) > 0 and max(xs) / min(xs) > 4
     log_y = min(ys) > 0 and max(ys) / min(ys) > 4
-    positions = _label_positions([math.log10(x) if log_x else x for x in xs],
-                                 [math.log10(y) if log_y else y for y in ys])
+    xr = _axis(xs, log_x, 1.8, 0.25, from_zero=False)
+    yr = _axis(ys, log_y, 2.5, 0.0, from_zero=True)
+    names = [_name(m) for m in rows]
+    positions = label_positions([_fraction(x, xr, log_x) for x in xs], [_fraction(y, yr, log_y) for y in ys],
+                                sizes, names)
     fig = go.Figure()
     for i, m in enumerate(rows):
-        g = gflops[i]
-        size = max(12.0, max_px * math.sqrt(g / gmax))  # area ∝ GFLOPs, a floor so tiny ones stay visible
         fig.add_trace(go.Scatter(
             x=[xs[i]],
             y=[ys[i]],
-            mode="markers+text",
-            name=_name(m),
-            text=[_name(m)],
-            textposition=positions[i],
+            mode="markers+text" if positions else "markers",
+            name=names[i],
+            text=[names[i]],
+            textposition=positions[i] if positions else None,
             cliponaxis=False,
-            marker={"size": size, "color": _color(i), "opacity": 0.75, "line": {"width": 1, "color": "white"}},
+            marker={"size": sizes[i], "color": _color(i), "opacity": 0.75, "line": {"width": 1, "color": "white"}},
             customdata=[[m.get("family") or "?", _fmt_gflops(m.get("gflops")), m.get("peak_memory_mb") or 0,
                          m.get("device") or "?", _fmt_params(m.get("params"))]],
             hovertemplate=("<b>%{text}</b> (%{customdata[0]})<br>parameters: %{customdata[4]}"
@@ -99,19 +146,19 @@ def latency_vs_params(result: dict, height: int = 380) -> go.Figure:
                            "<br>peak memory: %{customdata[2]:.1f} MB<br>device: %{customdata[3]}<extra></extra>"),
         ))
     if log_x:
-        lo, hi = min(xs) / 1.8, max(xs) * 1.8
-        fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)], **_log_ticks(lo, hi))
+        fig.update_xaxes(type="log", range=list(xr), **_log_ticks(10 ** xr[0], 10 ** xr[1]))
     else:
-        span = (max(xs) - min(xs)) or max(xs) or 1.0
-        fig.update_xaxes(range=[max(0.0, min(xs) - 0.25 * span), max(xs) + 0.25 * span])
+        fig.update_xaxes(range=list(xr))
     if log_y:
-        lo, hi = min(ys) / 2.5, max(ys) * 2.5
-        fig.update_yaxes(type="log", range=[math.log10(lo), math.log10(hi)], **_log_ticks(lo, hi))
+        fig.update_yaxes(type="log", range=list(yr), **_log_ticks(10 ** yr[0], 10 ** yr[1]))
     else:
-        fig.update_yaxes(range=[0, (max(ys) or 1.0) * 1.3])
+        fig.update_yaxes(range=list(yr))
     device = rows[0].get("device") or "?"
     fig = style(fig, title=f"Latency vs size · bubble area = GFLOPs per image · {device}",
-                x="parameters (millions)", y="latency (ms per image)", height=height, legend=False)
+                x="parameters (millions)", y="latency (ms per image)", height=height, legend=positions is None)
+    if positions is None:  # names in a legend under the chart, markers drawn the same size there
+        fig.update_layout(legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0, "itemsizing": "constant"},
+                          margin={"b": 96})
     return fig
 
 

@@ -44,43 +44,82 @@ def _text_color(rgb) -> tuple[int, int, int]:
     return (17, 24, 39) if (0.299 * r + 0.587 * g + 0.114 * b) > 160 else (255, 255, 255)
 
 
+def _rects_overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def tag_layout(boxes_xyxy, tag_sizes, width: int, height: int) -> list[tuple[float, float, float, float] | None]:
+    """Where each box's label tag goes so that no two tags overlap: above the box's top-left
+    corner, else inside it at the top, below it, inside at the bottom, or the same at the right.
+    ``boxes_xyxy`` in display pixels, best box first (it gets the first pick); ``tag_sizes``
+    (w, h) per box. A box whose tag fits nowhere gets None (its colour still names it)."""
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[tuple[float, float, float, float] | None] = []
+    for (x0, y0, x1, y1), (tw, th) in zip(boxes_xyxy, tag_sizes):
+        spots = [(x0, y0 - th), (x0, y0), (x0, y1), (x0, y1 - th),
+                 (x1 - tw, y0 - th), (x1 - tw, y0), (x1 - tw, y1), (x1 - tw, y1 - th)]
+        choice = None
+        for tx, ty in spots:
+            tx = min(max(0.0, tx), max(0.0, width - tw))
+            if ty < 0 or ty + th > height:
+                continue
+            rect = (tx, ty, tx + tw, ty + th)
+            if not any(_rects_overlap(rect, other) for other in placed):
+                choice = rect
+                break
+        if choice is not None:
+            placed.append(choice)
+        out.append(choice)
+    return out
+
+
 def draw_boxes(image: Image.Image, boxes, colors: dict[str, tuple[int, int, int]] | None = None,
-               max_side: int = DISPLAY_SIDE, show_scores: bool = True) -> Image.Image:
+               max_side: int = DISPLAY_SIDE, show_scores: bool = True, min_side: int = 0) -> Image.Image:
     """Draw boxes (original pixel coordinates) with a filled label tag on each.
 
-    The picture is downscaled to ``max_side`` for display; line width and font size follow
-    the displayed size so labels stay readable on small and huge photos alike.
+    The picture is downscaled to ``max_side`` for display, or upscaled to ``min_side`` (a small
+    photo then fills the panel and its labels stay sharp); line width and font size follow the
+    displayed size. Tags never overlap: a box whose tag has no free place keeps its coloured
+    outline only, and ``result.info["hidden_labels"]`` counts those.
     """
     img = image.convert("RGB")
     w, h = img.size
     s = min(1.0, max_side / max(w, h))
-    if s < 1.0:
-        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    if min_side and max(w, h) * s < min_side:
+        s = min_side / max(w, h)
+    if s != 1.0:
+        resample = Image.Resampling.BILINEAR if s < 1.0 else Image.Resampling.BICUBIC
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), resample, reducing_gap=3.0 if s < 1 else None)
     dw, dh = img.size
     colors = colors or box_colors(boxes)
     short = max(1, min(dw, dh))
     longest = max(dw, dh)
     line = max(2, round(longest / 320))
-    font_px = int(min(max(12, longest / 38), max(12, short * 0.9)))
+    font_px = int(min(max(12, longest / 48), max(12, short * 0.9)))
     font = _font(font_px)
+    pad = max(2, font_px // 5)
     canvas = img.convert("RGBA")
     layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    ordered = sorted(boxes, key=lambda b: _get(b, "score"))  # best drawn last, on top
-    for b in ordered:
-        x0, y0, x1, y1 = (v * s for v in _get(b, "xyxy"))
-        rgb = colors.get(_get(b, "label"), (79, 70, 229))
+    best_first = sorted(boxes, key=lambda b: -_get(b, "score"))
+    xyxy = [tuple(v * s for v in _get(b, "xyxy")) for b in best_first]
+    texts = [f"{_get(b, 'label')} {_get(b, 'score'):.2f}" if show_scores else str(_get(b, "label")) for b in best_first]
+    bboxes = [draw.textbbox((0, 0), t, font=font) for t in texts]
+    tags = tag_layout(xyxy, [(r - lft + 2 * pad, btm - top + 2 * pad) for lft, top, r, btm in bboxes], dw, dh)
+    for i in reversed(range(len(best_first))):  # best drawn last, on top
+        x0, y0, x1, y1 = xyxy[i]
+        rgb = colors.get(_get(best_first[i], "label"), (79, 70, 229))
         draw.rectangle([x0, y0, max(x0, x1), max(y0, y1)], outline=rgb + (255,), width=line)
-        text = f"{_get(b, 'label')} {_get(b, 'score'):.2f}" if show_scores else str(_get(b, "label"))
-        left, top_, right, bottom = draw.textbbox((0, 0), text, font=font)
-        tw, th = right - left, bottom - top_
-        pad = max(2, font_px // 5)
-        tag_h = th + 2 * pad
-        ty = y0 - tag_h if y0 - tag_h >= 0 else y0  # above the box, or inside when at the top edge
-        tx = min(max(0, x0), max(0, dw - tw - 2 * pad))
-        draw.rectangle([tx, ty, tx + tw + 2 * pad, ty + tag_h], fill=rgb + (235,))
-        draw.text((tx + pad - left, ty + pad - top_), text, font=font, fill=_text_color(rgb) + (255,))
-    return Image.alpha_composite(canvas, layer).convert("RGB")
+    for i, tag in enumerate(tags):  # tags over every outline
+        if tag is None:
+            continue
+        rgb = colors.get(_get(best_first[i], "label"), (79, 70, 229))
+        left, top_ = bboxes[i][:2]
+        draw.rectangle(list(tag), fill=rgb + (235,))
+        draw.text((tag[0] + pad - left, tag[1] + pad - top_), texts[i], font=font, fill=_text_color(rgb) + (255,))
+    out = Image.alpha_composite(canvas, layer).convert("RGB")
+    out.info["hidden_labels"] = sum(1 for t in tags if t is None)
+    return out
 
 
 def count_rows(counts) -> list[list]:

@@ -42,7 +42,7 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
             and (r.get("zero_shot_accuracy") if r.get("kind") == "zero-shot" else r.get("linear_accuracy")) is not None]
     if not rows:
         return message_figure("No model finished: nothing to plot yet", height=height)
-    from tlweb.viz.compare import _label_positions, _log_ticks
+    from tlweb.viz.compare import _fraction, _log_ticks, label_positions
 
     fig = go.Figure()
     best = result.get("best")
@@ -51,7 +51,10 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
     lat = [r["latency_ms"] for r in rows]
     log_x = min(lat) > 0 and max(lat) / min(lat) > 5
     accs = [(r["zero_shot_accuracy"] if r.get("kind") == "zero-shot" else r["linear_accuracy"]) * 100 for r in rows]
-    positions = _label_positions([math.log10(x) if log_x else x for x in lat], accs)
+    x_range = (math.log10(min(lat) / 1.6), math.log10(max(lat) * 1.6)) if log_x else (0.0, max(lat) * 1.15 or 1.0)
+    sizes = [16 if r["model"] == best else 12 for r in rows]
+    positions = label_positions([_fraction(x, x_range, log_x) for x in lat], [a / 105 for a in accs], sizes,
+                                [r["name"] for r in rows])  # None: no free place for every label → a legend
     for i, r in enumerate(rows):
         zs = r.get("kind") == "zero-shot"
         acc = r["zero_shot_accuracy"] if zs else r["linear_accuracy"]
@@ -60,10 +63,10 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
         kind = "zero-shot" if zs else "linear probe"
         extra = "" if zs else f"<br>k-NN: {_pct(r.get('knn_accuracy'))} (k={r.get('knn_k')})"
         fig.add_trace(go.Scatter(
-            x=[r["latency_ms"]], y=[acc * 100], mode="markers+text", name=r["name"], text=[r["name"]],
-            textposition=positions[i], cliponaxis=False,
+            x=[r["latency_ms"]], y=[acc * 100], mode="markers+text" if positions else "markers", name=r["name"],
+            text=[r["name"]], textposition=positions[i] if positions else None, cliponaxis=False,
             error_y={"type": "data", "array": [_se(acc, n) * 100], "visible": True, "thickness": 1.2, "width": 4},
-            marker={"size": 16 if r["model"] == best else 12, "symbol": "diamond" if zs else "circle",
+            marker={"size": sizes[i], "symbol": "diamond" if zs else "circle",
                     "color": ZERO_SHOT_COLOR if zs else PALETTE[i % len(PALETTE)],
                     "line": {"width": 3 if r["model"] == best else 1, "color": "#111827" if r["model"] == best
                              else "white"}},
@@ -84,13 +87,17 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="Pareto front", hoverinfo="skip",
                                  line={"dash": "dash", "color": FRONT_COLOR, "width": 1.5}))
     if log_x:
-        lo, hi = min(lat) / 1.6, max(lat) * 1.6
-        fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)], **_log_ticks(lo, hi))
+        fig.update_xaxes(type="log", range=list(x_range), **_log_ticks(10 ** x_range[0], 10 ** x_range[1]))
+    else:
+        fig.update_xaxes(range=list(x_range))
     fig.update_yaxes(range=[0, 105], ticksuffix="%")
     device = result.get("device") or "?"
     fig = style(fig, title=f"Accuracy vs latency · {result.get('test_images', 0)} test images · {device} "
                 f"{result.get('precision', '')}".rstrip(),
-                x="latency (ms per image, one image at a time)", y="test accuracy (%)", height=height, legend=False)
+                x="latency (ms per image, one image at a time)", y="test accuracy (%)", height=height,
+                legend=positions is None)
+    if positions is None:  # names in a legend under the chart
+        fig.update_layout(legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0, "itemsizing": "constant"})
     return fig
 
 

@@ -16,7 +16,7 @@ Two layers:
   Run reports go into the run folder (``report.html``), the others into a fresh temporary
   folder (both are folders Gradio may serve).
 
-A new kind of result (Explain, Embeddings …) is one small function: start a :class:`Report`,
+A new kind of result is one small function: start a :class:`Report`,
 add figures / images / tables / facts, ``render()``.
 """
 
@@ -329,6 +329,13 @@ def report_for_ladder(runs, settings=None) -> Path:
     return write_report(ladder_report_html(runs, settings), name="ladder")
 
 
+def report_for_experiment(experiment, settings=None) -> Path:
+    """A ladder or data-efficiency experiment (id, folder or ExperimentInfo) → a temporary ``….html``."""
+    from tlweb.viz.report_training import experiment_report_html
+
+    return write_report(experiment_report_html(experiment, settings), name="experiment")
+
+
 def report_for_efficiency(rows, chance: float | None = None) -> Path:
     """Data-efficiency rows (``data_efficiency()``) → a temporary ``data-efficiency-….html``."""
     from tlweb.viz.report_training import efficiency_report_html
@@ -355,3 +362,24 @@ def report_for_detect(result, image, threshold: float | None = None, settings=No
     from tlweb.viz.report_inference import detect_report_html
 
     return write_report(detect_report_html(result, image, threshold, settings), name="detect")
+
+
+def report_for_explain(result, image, settings=None) -> Path:
+    """An ExplainResult and its picture → ``explain-….html``."""
+    from tlweb.viz.report_inference import explain_report_html
+
+    return write_report(explain_report_html(result, image, settings), name="explain")
+
+
+def report_for_leaderboard(result) -> Path:
+    """A backbone leaderboard (LeaderboardResult or its dict) → ``leaderboard-….html``."""
+    from tlweb.viz.report_embeddings import leaderboard_report_html
+
+    return write_report(leaderboard_report_html(result), name="leaderboard")
+
+
+def report_for_projector(projections) -> Path:
+    """The projector's Projections (one or two panels) → ``projector-….html``."""
+    from tlweb.viz.report_embeddings import projector_report_html
+
+    return write_report(projector_report_html(projections), name="projector")

@@ -166,3 +166,53 @@ def detect_report_html(result, image, threshold: float | None = None, settings=N
     _model_sections(rep, [result], [name])
     rep.environment(result.device, result.dtype)
     return rep.render()
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain_report_html(result, image, settings=None, opacity: float = 0.55) -> str:
+    """An ExplainResult on its picture: the map, one map per layer, the channels, the model's top-5."""
+    from tlweb.engine.explain import METHOD_NAMES
+    from tlweb.viz.classify import topk_bar
+    from tlweb.viz.explain import channel_grid, layer_strip, overlay, pca_image
+
+    img = _load(image, settings)
+    name = result.spec.hub_id if result.spec.source in ("catalog", "hub") else result.spec.key
+    method = METHOD_NAMES.get(result.method, result.method)
+    info = result.layer_info
+    rep = Report("Explain", f"{name} · {method} · class “{result.target}”"
+                 + (" · random weights (sanity check)" if result.random_weights else ""), kind="explain")
+    rep.section("Where the model looks", "Red = important for the explained class (class-agnostic methods: for the "
+                "model's top-1); the ring marks the peak.")
+    rep.image(overlay(img, result.map, opacity), f"{method}" + (f" · {info.label}" if info else ""))
+    rep.facts([("method", method + ("" if result.method != "attention" else
+                                    f" · head {result.head}" if result.head is not None
+                                    else f" · mean of {result.num_heads} heads")),
+               ("class", result.target + (" (the model's top-1)" if result.class_agnostic else "")),
+               ("layer", f"{info.label} ({info.name}) · output {'×'.join(map(str, info.shape))}" if info else "—"),
+               ("peak", f"x {result.map.peak[0]}, y {result.map.peak[1]} of {result.width}×{result.height} px"),
+               ("map grid", "×".join(map(str, result.map.grid.shape[::-1])) + " cells")])
+    for note in result.notes:
+        rep.text(note)
+    if result.strip:
+        rep.section("Layer by layer", "One small map per layer, the layer nearest the pixels first.")
+        rep.image(layer_strip(img, result.strip, opacity))
+    if result.channels or result.pca is not None:
+        rep.section("Features", "The most active channels of the layer, and its features' first three principal "
+                    "components as red, green and blue.")
+        rep.raw("<div class='grid'>")
+        if result.channels:
+            rep.image(channel_grid(result.channels), "most active channels")
+        if result.pca is not None:
+            rep.image(pca_image(result.pca, img.width, img.height), "PCA of the features as RGB")
+        rep.raw("</div>")
+    rep.section("The model's top-5")
+    rep.figure(topk_bar(result.predictions, title=f"Top-{len(result.predictions)} · {name}"))
+    if result.layers:
+        rep.heading("Layers")
+        rep.table(["#", "layer", "module", "output (one image)"],
+                  [[i.index, i.label, i.name, "×".join(map(str, i.shape))] for i in result.layers], numeric=(0,))
+    _model_sections(rep, [result], [name])
+    rep.environment(result.device, result.dtype)
+    return rep.render()

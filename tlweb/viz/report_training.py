@@ -173,3 +173,21 @@ def efficiency_report_html(rows: Iterable, chance: float | None = None,
                 _pct(r.get("test_macro_f1")), r.get("run_id")] for r in rows], numeric=(1, 2, 3, 4))
     rep.environment()
     return rep.render()
+
+
+def experiment_report_html(experiment, settings=None) -> str:
+    """A ladder or a data-efficiency experiment (its id, folder or ExperimentInfo), read from its folder."""
+    from tlweb.engine.runs import ExperimentInfo, entry_info, experiment_rows
+    from tlweb.errors import DataError
+
+    info = experiment if isinstance(experiment, ExperimentInfo) else entry_info(
+        Path(experiment).name if isinstance(experiment, Path) else str(experiment), settings)
+    if not isinstance(info, ExperimentInfo):
+        raise DataError(f"'{info.run_id}' is a single run, not a ladder or a data-efficiency curve.")
+    if not info.runs:
+        raise DataError(f"The experiment '{info.title}' has no finished run to report yet.")
+    if info.kind == "data-efficiency":
+        n = len(info.data.get("class_names") or [])
+        return efficiency_report_html(experiment_rows(info), 1.0 / n if n >= 2 else None,
+                                      title=f"Data efficiency · {info.title}")
+    return ladder_report_html([r.run_dir for r in info.runs], settings, title=f"Strategy ladder · {info.title}")

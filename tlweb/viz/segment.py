@@ -54,17 +54,20 @@ def assign_colors(names: list[str]) -> dict[str, tuple[int, int, int]]:
     return dict(zip(unique, color_list(len(unique))))
 
 
-def downscale_pair(image: Image.Image, label_map: np.ndarray, max_side: int = DISPLAY_SIDE):
-    """The photo and its label map, nearest-neighbour downscaled so the longer side ≤ ``max_side``."""
+def downscale_pair(image: Image.Image, label_map: np.ndarray, max_side: int = DISPLAY_SIDE, min_side: int = 0):
+    """The photo and its label map, nearest-neighbour resized so the longer side ≤ ``max_side``
+    (and ≥ ``min_side``: a small picture is enlarged to fill the panel, its mask edges stay sharp)."""
     h, w = label_map.shape
-    if max(w, h) <= max_side:
+    if max(w, h) <= max_side and (not min_side or max(w, h) >= min_side):
         img = image if image.size == (w, h) else image.resize((w, h))
         return img, label_map
-    s = max_side / max(w, h)
+    s = max_side / max(w, h) if max(w, h) > max_side else min_side / max(w, h)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     rows = np.minimum(((np.arange(nh) + 0.5) * h / nh).astype(np.int64), h - 1)
     cols = np.minimum(((np.arange(nw) + 0.5) * w / nw).astype(np.int64), w - 1)
-    return image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=3.0), label_map[rows[:, None], cols[None, :]]
+    resample = Image.Resampling.BILINEAR if s < 1 else Image.Resampling.BICUBIC
+    photo = image.resize((nw, nh), resample, reducing_gap=3.0 if s < 1 else None)
+    return photo, label_map[rows[:, None], cols[None, :]]
 
 
 def _boundaries(ids: np.ndarray) -> np.ndarray:

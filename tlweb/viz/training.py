@@ -20,6 +20,7 @@ from tlweb.engine.train.strategies import all_strategies, get_strategy
 from tlweb.viz.cards import facts_card as facts_html  # noqa: F401 - the Fine-tune tab calls these names
 from tlweb.viz.cards import score_cards as score_cards_html
 from tlweb.viz.common import PALETTE, style
+from tlweb.viz.uncertainty import SMALL_TEST, small_sample_note, wilson_interval
 
 # One colour and one name per strategy, the same in every chart: read from the strategy registry.
 STRATEGY_COLORS = {s.name: s.color for s in all_strategies()}
@@ -299,8 +300,17 @@ def metrics_html(result, elapsed_s: float | None = None) -> str:
     acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
     strategy = str(d.get("strategy", ""))
     wall = _num(d.get("wall_s")) if elapsed_s is None else elapsed_s
+    n_test = int(d.get("test_images") or 0)
+    small = acc is not None and 0 < n_test < SMALL_TEST
+    if small:  # a few test images: the count and a 95 % Wilson interval go with the number
+        k = round(acc / 100 * n_test)
+        lo, hi = wilson_interval(k, n_test)
+        acc_card = (f"{acc:.0f}%", f"test accuracy · {k} of {n_test} test images · 95% interval "
+                                   f"{lo * 100:.0f}–{hi * 100:.0f}%")
+    else:
+        acc_card = (f"{acc:.1f}%" if acc is not None else "–", "test accuracy")
     cards = [
-        (f"{acc:.1f}%" if acc is not None else "–", "test accuracy", PALETTE[0]),
+        (*acc_card, PALETTE[0]),
         (f"{f1:.1f}%" if f1 is not None else "–", "macro-F1", PALETTE[2]),
     ]
     if wall is not None:
@@ -316,7 +326,8 @@ def metrics_html(result, elapsed_s: float | None = None) -> str:
         rows.append(("model kept", str(d["selection"])))
     if d.get("run_id"):
         rows.append(("run", d["run_id"]))
-    out = score_cards_html(cards) + facts_html(rows, code=("run", "base model"))
+    out = score_cards_html(cards) + facts_html(rows, code=("run", "base model"),
+                                               notes=[small_sample_note(n_test)] if small else ())
     if d.get("stopped"):
         kept = "the best model so far" if d.get("selection") == "best validation epoch" else "the model so far"
         out += f"<p style='font-size:0.9em; opacity:0.8'>Stopped early: {kept} was kept.</p>"
@@ -338,82 +349,153 @@ def mistake_captions(mistakes: Iterable) -> list[tuple[str, str]]:
 # Comparisons: the strategy ladder and data efficiency
 
 
+def _spread(rows: list[dict], key) -> list[dict]:
+    """Rows grouped by ``key(row)`` (in first-seen order): the mean, min and max of test accuracy
+    and macro-F1 over the group's runs (seeds), how many ran, and the group's first row's fields."""
+    groups: dict = {}
+    for r in rows:
+        if _num(r.get("test_accuracy")) is None:
+            continue
+        groups.setdefault(key(r), []).append(r)
+    out = []
+    for k, items in groups.items():
+        acc = [_num(r["test_accuracy"]) for r in items]
+        f1 = [_num(r.get("test_macro_f1")) for r in items if _num(r.get("test_macro_f1")) is not None]
+        walls = [_num(r.get("wall_s")) for r in items if _num(r.get("wall_s")) is not None]
+        tests = [int(r["test_images"]) for r in items if _num(r.get("test_images"))]
+        out.append({**items[0], "key": k, "n": len(items), "acc": sum(acc) / len(acc), "acc_min": min(acc),
+                    "acc_max": max(acc), "f1": sum(f1) / len(f1) if f1 else None,
+                    "f1_min": min(f1) if f1 else None, "f1_max": max(f1) if f1 else None,
+                    "wall_s": sum(walls) / len(walls) if walls else None, "test_images": min(tests) if tests else None,
+                    "stopped": any(r.get("stopped") for r in items)})
+    return out
+
+
+def _error_bars(groups: list[dict], field: str, color: str = "#334155") -> dict | None:
+    """Min–max error bars (in %) around each group's mean, when some group ran more than once."""
+    if not any(g["n"] > 1 for g in groups):
+        return None
+    mean = [(g[field] or 0) * 100 for g in groups]
+    return {"type": "data", "symmetric": False, "thickness": 1.6, "width": 6, "color": color,
+            "array": [((g[f"{field}_max"] or 0) * 100 - m) for g, m in zip(groups, mean)],
+            "arrayminus": [(m - (g[f"{field}_min"] or 0) * 100) for g, m in zip(groups, mean)]}
+
+
+def _subtitle(fig: go.Figure, groups: list[dict], spread: str) -> go.Figure:
+    """A subtitle under the title when each point is a mean over seeds (``spread``: how the min–max
+    is drawn), and when the scores come from fewer than 20 test images (how wide a 95 % interval is)."""
+    notes = []
+    n = max((g["n"] for g in groups), default=1)
+    if n > 1:
+        notes.append(f"mean of {n} seeds; {spread}: min–max")
+    tests = [g["test_images"] for g in groups if g.get("test_images")]
+    if tests and min(tests) < SMALL_TEST:
+        k = min(tests)
+        lo, hi = wilson_interval(round(0.5 * k), k)
+        notes.append(f"only {k} test images: a score near 50 % has a 95 % interval of {lo * 100:.0f}–{hi * 100:.0f} %")
+    if notes and fig.layout.title.text:
+        fig.update_layout(title={"subtitle": {"text": " · ".join(notes), "font": {"size": 12}}}, margin={"t": 78})
+    return fig
+
+
 def ladder_chart(results: Iterable, title: str | None = "Strategy ladder: same data, same budget",
                  height: int = 400, chance: float | None = None) -> go.Figure:
     """Test accuracy and macro-F1 (%) per strategy as grouped bars; wall time and images on hover.
 
     ``results`` are RunResult objects or dicts with strategy, test_accuracy, test_macro_f1 and
-    optionally wall_s, train_images. ``chance`` (0..1) draws the 1/classes guessing line.
+    optionally wall_s, train_images, test_images. A strategy run with several seeds is one bar at
+    the mean with min–max error bars. ``chance`` (0..1) draws the 1/classes guessing line.
     """
-    rows = [as_dict(r) for r in results]
-    names = [strategy_short(str(r.get("strategy"))) for r in rows]
-    acc = [_pct(r.get("test_accuracy")) for r in rows]
-    f1 = [_pct(r.get("test_macro_f1")) for r in rows]
-    wall = [_num(r.get("wall_s")) for r in rows]
-    imgs = [r.get("train_images") for r in rows]
-    custom = [[f"{w:,.1f} s" if w is not None else "?", f"{int(n):,}" if n is not None else "?",
-               strategy_legend(str(r.get("strategy"))),
-               " (stopped early)" if r.get("stopped") else ""]
-              for w, n, r in zip(wall, imgs, rows)]
-    colors = [strategy_color(str(r.get("strategy")), i) for i, r in enumerate(rows)]
-    hover = ("<b>%{customdata[2]}</b>%{customdata[3]}<br>%{fullData.name}: %{y:.1f}%"
-             "<br>wall time %{customdata[0]}<br>%{customdata[1]} training images<extra></extra>")
+    groups = _spread([as_dict(r) for r in results], lambda r: str(r.get("strategy")))
+    names = [strategy_short(str(g["strategy"])) for g in groups]
+    acc = [g["acc"] * 100 for g in groups]
+    f1 = [g["f1"] * 100 if g["f1"] is not None else None for g in groups]
+    custom = [[f"{g['wall_s']:,.1f} s" if g["wall_s"] is not None else "?",
+               f"{int(g['train_images']):,}" if g.get("train_images") is not None else "?",
+               strategy_legend(str(g["strategy"])), " (stopped early)" if g["stopped"] else "",
+               (f"<br>{g['n']} seeds: min {g['acc_min'] * 100:.1f}%, max {g['acc_max'] * 100:.1f}%"
+                if g["n"] > 1 else "")]
+              for g in groups]
+    colors = [strategy_color(str(g["strategy"]), i) for i, g in enumerate(groups)]
+    hover = ("<b>%{customdata[2]}</b>%{customdata[3]}<br>%{fullData.name}: %{y:.1f}%%{customdata[4]}"
+             "<br>wall time %{customdata[0]} per run<br>%{customdata[1]} training images<extra></extra>")
     fig = go.Figure()
     fig.add_trace(go.Bar(x=names, y=acc, name="test accuracy", marker={"color": colors}, customdata=custom,
-                         text=[f"{v:.1f}%" if v is not None else "" for v in acc], textposition="outside",
+                         error_y=_error_bars(groups, "acc"),
+                         text=[f"{v:.1f}%" for v in acc], textposition="outside",
                          cliponaxis=False, hovertemplate=hover, offsetgroup="acc"))
     fig.add_trace(go.Bar(x=names, y=f1, name="macro-F1", marker={"color": colors, "opacity": 0.55,
                                                                  "pattern": {"shape": "/", "fgcolor": "white",
                                                                              "solidity": 0.3},
                                                                  "line": {"color": colors, "width": 1.5}},
+                         error_y=_error_bars(groups, "f1"),
                          customdata=custom, text=[f"{v:.1f}%" if v is not None else "" for v in f1],
                          textposition="outside", cliponaxis=False, hovertemplate=hover, offsetgroup="f1"))
     # wall time under each strategy name
     fig.update_xaxes(type="category", tickmode="array", tickvals=names,
                      ticktext=[f"<b>{n}</b><br><span style='font-size:11px;color:#64748B'>{c[0]}</span>"
                                for n, c in zip(names, custom)])
-    if chance is not None and rows:
+    if chance is not None and groups:
         fig.add_hline(y=chance * 100, line_dash="dash", line_color="#94A3B8",
                       annotation_text=f"chance {chance * 100:.0f}%", annotation_position="top left",
                       annotation_font_color="#64748B", annotation_bgcolor="rgba(255,255,255,0.85)")
-    if not rows:
+    if not groups:
         _empty_axes_note(fig, "Run the ladder to compare strategies")
     fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.06,
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
     fig.update_yaxes(range=[0, 112], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
-    return style(fig, title=title, x="strategy (wall time below)", y="score on the test set (%)", height=height)
+    fig = style(fig, title=title, x="strategy (wall time per run below)", y="score on the test set (%)",
+                height=height)
+    return _subtitle(fig, groups, "error bars")
+
+
+def _rgba(color: str, alpha: float) -> str:
+    c = color.lstrip("#")
+    return f"rgba({int(c[0:2], 16)}, {int(c[2:4], 16)}, {int(c[4:6], 16)}, {alpha})" if len(c) == 6 else color
 
 
 def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accuracy vs images per class",
                       height: int = 400, chance: float | None = None) -> go.Figure:
-    """Test accuracy (%) against images per class (log x), one line per strategy.
+    """Test accuracy (%) against images per class (log x), one line per strategy through the mean
+    over seeds, in a band from the worst to the best seed.
 
-    ``rows`` are ``data_efficiency()`` rows: {"strategy", "per_class", "train_images", "test_accuracy", …}.
+    ``rows`` are ``data_efficiency()`` rows: {"strategy", "per_class", "seed", "train_images", "test_accuracy", …}.
     """
-    rows = [as_dict(r) for r in rows]
+    groups = _spread([as_dict(r) for r in rows if _num(as_dict(r).get("per_class")) is not None],
+                     lambda r: (str(r.get("strategy")), _num(r.get("per_class"))))
     by_strategy: dict[str, list[dict]] = {}
-    for r in rows:
-        if _num(r.get("per_class")) is None or _num(r.get("test_accuracy")) is None:
-            continue
-        by_strategy.setdefault(str(r.get("strategy")), []).append(r)
+    for g in groups:
+        by_strategy.setdefault(str(g["strategy"]), []).append(g)
     fig = go.Figure()
     xs_all: set[float] = set()
     for i, (strategy, items) in enumerate(by_strategy.items()):
-        items = sorted(items, key=lambda r: _num(r["per_class"]))
-        xs = [_num(r["per_class"]) for r in items]
+        items = sorted(items, key=lambda g: _num(g["per_class"]))
+        xs = [_num(g["per_class"]) for g in items]
         xs_all.update(xs)
         color = strategy_color(strategy, i)
         known = _strategy(strategy)
         label = (known.curve_label or known.legend) if known else strategy
-        custom = [[int(r.get("train_images") or 0), _pct(r.get("test_macro_f1"))] for r in items]
+        if any(g["n"] > 1 for g in items):  # the band: best seed on top, worst below, filled between
+            fig.add_trace(go.Scatter(x=xs, y=[g["acc_max"] * 100 for g in items], mode="lines",
+                                     line={"width": 0, "color": color}, hoverinfo="skip", showlegend=False,
+                                     legendgroup=strategy))
+            fig.add_trace(go.Scatter(x=xs, y=[g["acc_min"] * 100 for g in items], mode="lines",
+                                     line={"width": 0, "color": color}, fill="tonexty",
+                                     fillcolor=_rgba(color, 0.18), hoverinfo="skip", showlegend=False,
+                                     legendgroup=strategy))
+        custom = [[int(g.get("train_images") or 0), (g["f1"] or 0) * 100, g["n"], g["acc_min"] * 100,
+                   g["acc_max"] * 100] for g in items]
+        spread = "<br>%{customdata[2]} seeds: min %{customdata[3]:.1f}%, max %{customdata[4]:.1f}%" \
+            if any(g["n"] > 1 for g in items) else ""
         fig.add_trace(go.Scatter(
-            x=xs, y=[_pct(r["test_accuracy"]) for r in items], mode="lines+markers+text", name=label,
+            x=xs, y=[g["acc"] * 100 for g in items], mode="lines+markers+text", name=label, legendgroup=strategy,
             line={"color": color, "width": 3}, marker={"size": 10, "color": color, "line": {"color": "white", "width": 1.5}},
-            text=[f"{_pct(r['test_accuracy']):.0f}%" for r in items],
+            text=[f"{g['acc'] * 100:.0f}%" for g in items],
             textposition="top center" if i == 0 else "bottom center",  # labels of two close lines don't collide
             textfont={"color": color, "size": 11}, customdata=custom,
             hovertemplate=("<b>" + label + "</b><br>%{x} images per class (%{customdata[0]} total)"
-                           "<br>test accuracy %{y:.1f}%<br>macro-F1 %{customdata[1]:.1f}%<extra></extra>"),
+                           "<br>test accuracy %{y:.1f}% (mean)" + spread +
+                           "<br>macro-F1 %{customdata[1]:.1f}%<extra></extra>"),
         ))
     if chance is not None and by_strategy:
         fig.add_hline(y=chance * 100, line_dash="dash", line_color="#94A3B8",
@@ -429,7 +511,8 @@ def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accu
         fig.update_xaxes(range=[lo - pad, hi + pad])
     fig.update_yaxes(range=[0, 108], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
-    return style(fig, title=title, x="training images per class (log scale)", y="test accuracy (%)", height=height)
+    fig = style(fig, title=title, x="training images per class (log scale)", y="test accuracy (%)", height=height)
+    return _subtitle(fig, groups, "shaded band")
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,10 +527,31 @@ def _score_cells(d: dict) -> list:
     return [round(acc, 1) if acc is not None else None, round(f1, 1) if f1 is not None else None]
 
 
-def runs_table(entries: Iterable) -> list[list]:
-    """Rows for a Dataframe with :data:`RUNS_HEADERS` from ``list_entries()`` (or ``list_runs()``):
-    an experiment's row (its best run's scores) is followed by one indented row per run; single
-    runs have one row. Names are short titles (base model · strategy · time); ids come last."""
+def _entry_text(d: dict) -> str:
+    runs = d.get("runs") or []
+    parts = [d.get("title"), d.get("run_id"), d.get("experiment_id"), d.get("status"), d.get("base_model"),
+             d.get("strategy"), d.get("kind"), *[(r.get("strategy"), r.get("run_id")) for r in map(as_dict, runs)]]
+    return " ".join(str(p) for p in parts if p).lower()
+
+
+def filter_entries(entries: Iterable, query: str | None) -> list:
+    """The entries (runs and experiments) whose title, id, status, base model or strategies contain
+    every word of ``query`` (case-insensitive); all of them for an empty query."""
+    words = (query or "").lower().split()
+    entries = list(entries)
+    if not words:
+        return entries
+    return [e for e in entries if all(w in _entry_text(as_dict(e)) for w in words)]
+
+
+def runs_table(entries: Iterable, expanded: Iterable[str] = ()) -> list[list]:
+    """Rows for a Dataframe with :data:`RUNS_HEADERS` from ``list_entries()`` (or ``list_runs()``).
+
+    An experiment is one row (▸, its best run's scores and how many runs it holds); the experiments
+    named in ``expanded`` (▾) are followed by one indented row per run (with its seed when each run
+    was repeated). Single runs have one row. Names are short titles (base model · strategy · time);
+    ids come last."""
+    expanded = set(expanded or ())
     out = []
     for entry in entries:
         d = as_dict(entry)
@@ -456,10 +560,16 @@ def runs_table(entries: Iterable) -> list[list]:
             scored = [r for r in runs if _num(r.get("test_accuracy")) is not None]
             best = max(scored, key=lambda r: r["test_accuracy"], default={})
             classes = len((d.get("data") or {}).get("class_names") or best.get("class_names") or [])
-            out.append([f"{d.get('title', d['experiment_id'])} ({len(runs)} runs)", str(d.get("status", "")),
-                        *_score_cells(best), classes, str(d["experiment_id"])])
-            for r in runs:
-                part = str(r.get("strategy", "")) + (f" · {r['per_class']}/class" if r.get("per_class") else "")
+            is_open = str(d["experiment_id"]) in expanded
+            out.append([f"{'▾' if is_open else '▸'} {d.get('title', d['experiment_id'])} ({len(runs)} runs)",
+                        str(d.get("status", "")), *_score_cells(best), classes, str(d["experiment_id"])])
+            if not is_open:
+                continue
+            parts = [str(r.get("strategy", "")) + (f" · {r['per_class']}/class" if r.get("per_class") else "")
+                     for r in runs]
+            for r, part in zip(runs, parts):
+                if parts.count(part) > 1 and r.get("seed") is not None:
+                    part += f" · seed {r['seed']}"
                 out.append([f"  └ {part}", str(r.get("status", "")), *_score_cells(r),
                             len(r.get("class_names") or []), str(r.get("run_id", ""))])
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from tlweb import access
 from tlweb.config import Settings, get_settings
 from tlweb.engine.data.encode import (
     EncodedSplit,
@@ -39,13 +40,13 @@ from tlweb.engine.data.folders import (
 from tlweb.engine.data.hub import _load_hub, detect_columns
 from tlweb.engine.data.prepared import SPLIT_NAMES, PreparedData, stratified_split, subsample
 from tlweb.engine.data.shapes import SAMPLE_CLASSES, SAMPLE_VERSION, draw_shape, sample_data, write_shapes_dataset
-from tlweb.errors import DataError
+from tlweb.errors import DataError, clip
 
 __all__ = [
     "MAX_FILES", "MAX_RATIO", "MAX_UNZIPPED_BYTES", "MAX_ZIP_BYTES", "SAMPLE_CLASSES", "SAMPLE_VERSION",
     "SPLIT_NAMES", "EncodedSplit", "PreparedData", "check_image_file", "clear_encoded_cache", "detect_columns",
     "draw_shape", "encode_split", "extract_zip", "from_class_uploads", "image_bytes_png", "image_sources",
-    "load_data", "preprocess_uint8", "processor_geometry", "row_name", "sample_data", "stratified_split",
+    "load_data", "load_hub_dataset", "load_upload", "preprocess_uint8", "processor_geometry", "row_name", "sample_data", "stratified_split",
     "subsample", "write_shapes_dataset",
 ]
 
@@ -57,6 +58,8 @@ def load_data(source: str, *, image_column: str | None = None, label_column: str
 
     ``split`` (Hub / saved datasets) names the training split, optionally followed by the test
     split after a comma, with datasets' slicing: ``"train[:2000]"``, ``"train,validation"``.
+    Folders and zips on this machine are read in local mode only (the command line); in shared
+    mode ``source`` is the built-in sample or a Hub id, and nothing is looked up on disk.
     """
     settings = settings or get_settings()
     if source is None or not str(source).strip():
@@ -64,24 +67,79 @@ def load_data(source: str, *, image_column: str | None = None, label_column: str
     source = str(source).strip()
     if source in ("sample", "builtin", "sample:shapes"):
         return sample_data(settings)
+    if settings.shared:
+        return load_hub_dataset(source, image_column=image_column, label_column=label_column, split=split,
+                                test_fraction=test_fraction, seed=seed, settings=settings)
     path = Path(source).expanduser()
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for the file system
+        exists = False
+    if exists:
         if path.is_dir():
-            return _load_folder(path, source_label=str(source), image_column=image_column,
+            return _load_folder(path, source_label=clip(source), image_column=image_column,
                                 label_column=label_column, split=split, test_fraction=test_fraction,
                                 seed=seed, settings=settings)
         if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-            root, skipped = extract_zip(path, settings)
-            data = _load_folder(root, source_label=path.name, test_fraction=test_fraction, seed=seed,
-                                settings=settings, pre_skipped=skipped)
-            return data
-        raise DataError(f"'{path.name}' is a file but not a .zip: give a folder of class folders or a zip of them.")
+            return load_upload(path, test_fraction=test_fraction, seed=seed, settings=settings, delete=False)
+        raise DataError(f"'{clip(path.name)}' is a file but not a .zip: give a folder of class folders or a zip of them.")
     if source.startswith(("/", "./", "../", "~")) or "\\" in source or source.lower().endswith(".zip"):
-        raise DataError(f"The dataset path '{source}' does not exist.")
-    from tlweb.catalog import _HUB_ID
-
-    if not _HUB_ID.match(source) or ".." in source:
-        raise DataError(f"'{source}' is neither a local folder, a .zip, nor a valid Hugging Face dataset id "
+        raise DataError(f"The dataset path '{clip(source)}' does not exist.")
+    if not access.is_hub_id(source):
+        raise DataError(f"'{clip(source)}' is neither a local folder, a .zip, nor a valid Hugging Face dataset id "
                         "(ids look like 'beans' or 'owner/name').")
+    return load_hub_dataset(source, image_column=image_column, label_column=label_column, split=split,
+                            test_fraction=test_fraction, seed=seed, settings=settings)
+
+
+def load_upload(path, *, test_fraction: float = 0.2, seed: int = 0, settings: Settings | None = None,
+                delete: bool = True) -> PreparedData:
+    """A zip the client uploaded: unpacked within the budgets (:func:`extract_zip`), then read as
+    class folders. With ``delete`` (the web app's upload copies) the zip is deleted afterwards,
+    whether it was used or refused; what it unpacked to stays for the session that holds it."""
+    settings = settings or get_settings()
+    path = Path(path)
+    try:
+        root, skipped = extract_zip(path, settings)
+        return _load_folder(root, source_label=clip(path.name), test_fraction=test_fraction, seed=seed,
+                            settings=settings, pre_skipped=skipped)
+    finally:
+        if delete:
+            discard_upload(path)
+
+
+def discard_upload(path) -> None:
+    """Delete an upload copy and its folder when that is left empty (gradio keeps each upload in
+    a folder named by its hash)."""
+    path = Path(path)
+    try:
+        path.unlink()
+    except OSError:
+        return
+    if len(path.parent.name) >= 32 and all(c in "0123456789abcdef" for c in path.parent.name):
+        try:  # gradio's per-upload folder (named by the content hash), when left empty
+            path.parent.rmdir()
+        except OSError:
+            pass
+
+
+def load_hub_dataset(hub_id: str, *, image_column: str | None = None, label_column: str | None = None,
+                     split: str | None = None, test_fraction: float = 0.2, seed: int = 0,
+                     settings: Settings | None = None) -> PreparedData:
+    """A Hugging Face dataset by id, in every mode checked as an id (never a path on the server;
+    nothing under the working directory is read in its place)."""
+    settings = settings or get_settings()
+    source = access.hub_dataset_id(hub_id)
+    image_column = access.column_name(image_column, "image column")
+    label_column = access.column_name(label_column, "label column")
+    split = access.column_name(split, "split")
+    if not settings.shared:
+        try:
+            here = Path(source).exists()
+        except OSError:
+            here = False
+        if here:  # datasets would read the folder instead of the Hub: local data comes in other ways
+            raise DataError(f"'{clip(source)}' is a folder here, not a Hugging Face dataset id: upload it as a zip, "
+                            "or give the folder to the command line (python -m tlweb finetune --data).")
     return _load_hub(source, image_column=image_column, label_column=label_column, split=split,
                      test_fraction=test_fraction, seed=seed, settings=settings)

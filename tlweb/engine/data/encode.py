@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine import budget
 from tlweb.engine.data.prepared import PreparedData, _sha
-from tlweb.errors import DataError, ImageError
+from tlweb.errors import DataError, ImageError, TlwebError
 
 log = logging.getLogger("tlweb.engine.data")
 
@@ -89,6 +90,7 @@ def encode_split(data: PreparedData, split: str, processor, settings: Settings |
     if disk.exists():
         try:
             blob = torch.load(disk, map_location="cpu", weights_only=True)
+            budget.touch(disk)  # recently used: the last to go when the home budget needs room
             enc = EncodedSplit(blob["pixels"], blob["labels"], list(blob["rows"]), list(blob["skipped"]), 0.0)
         except Exception:  # noqa: BLE001 - a broken cache file is rebuilt
             enc = None
@@ -97,11 +99,12 @@ def encode_split(data: PreparedData, split: str, processor, settings: Settings |
         nbytes = enc.pixels.numel()
         if nbytes <= _DISK_MAX_BYTES:
             try:
+                budget.make_room(nbytes, settings, what="Caching decoded images")
                 disk.parent.mkdir(parents=True, exist_ok=True)
                 tmp = disk.with_suffix(f".tmp{os.getpid()}")
                 torch.save({"pixels": enc.pixels, "labels": enc.labels, "rows": enc.rows, "skipped": enc.skipped}, tmp)
                 tmp.replace(disk)
-            except OSError as exc:  # a full disk must not stop training
+            except (OSError, TlwebError) as exc:  # a full disk or budget must not stop training
                 log.warning("could not cache tensors on disk: %s", exc)
     for s in enc.skipped:
         if s not in data.skipped:

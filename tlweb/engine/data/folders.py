@@ -19,7 +19,9 @@ import threading
 import zipfile
 from pathlib import Path
 
+from tlweb import access
 from tlweb.config import Settings, get_settings
+from tlweb.engine import budget
 from tlweb.engine.data.hub import _from_hf
 from tlweb.engine.data.prepared import (
     SPLIT_NAMES,
@@ -28,13 +30,14 @@ from tlweb.engine.data.prepared import (
     _finish_single,
     _paths_dataset,
 )
-from tlweb.errors import DataError, first_line
+from tlweb.errors import DataError, clip, first_line
 
 # Zip limits (a dataset is bigger than a single image upload, but not unbounded).
 MAX_ZIP_BYTES = 2 * 1024**3  # the zip file itself
-MAX_UNZIPPED_BYTES = 4 * 1024**3  # sum of declared uncompressed sizes
+MAX_UNZIPPED_BYTES = 4 * 1024**3  # default of Settings.max_unzipped_mb: all entries together
 MAX_FILES = 20_000  # entries in a zip / images in a folder
-MAX_RATIO = 100  # uncompressed/compressed for entries over 1 MB: a zip bomb beyond that
+MAX_RATIO = 100  # uncompressed/compressed, for the whole zip and for each entry over 1 MB: a zip bomb beyond
+RATIO_FLOOR = 8 * 1024**2  # below this many unpacked bytes in all, no ratio is a bomb
 
 
 def from_class_uploads(classes: dict[str, list[str]], *, test_fraction: float = 0.2, seed: int = 0,
@@ -254,13 +257,16 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     """Extract a zip of class folders safely into the cache; returns (folder, skipped files).
 
     Refused: files over :data:`MAX_ZIP_BYTES`, more than :data:`MAX_FILES` entries, more than
-    :data:`MAX_UNZIPPED_BYTES` once extracted, compression ratios of a zip bomb, absolute paths,
-    ``..`` components, links and encrypted entries. Non-image files are skipped and reported.
-    The same zip (by content hash) is extracted once.
+    ``Settings.max_unzipped_mb`` once extracted (all entries together, counted while writing, so a
+    header that lies is caught), a compression ratio over :data:`MAX_RATIO` for the whole zip
+    (many small entries) or for one large entry, more than the session may still unpack
+    (``Settings.session_disk_mb``) or the home budget can hold, absolute paths, ``..`` components,
+    links and encrypted entries. Non-image files are skipped and reported. The same zip (by content
+    hash) is extracted once; an extraction that fails is deleted.
     """
     settings = settings or get_settings()
     path = Path(path)
-    name = path.name
+    name = clip(path.name)
     try:
         size = path.stat().st_size
     except OSError:
@@ -270,25 +276,33 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     digest = _file_sha(path)
     dest = settings.cache_dir / "zips" / digest[:24]
     marker = dest / ".tlweb-complete"
+    budget.hold(access.current_client(), dest)  # before looking: a session ending now keeps it for us
     if marker.exists():
         try:
-            return dest / "data", json.loads(marker.read_text())
+            skipped_before = json.loads(marker.read_text())
+            budget.touch(marker)
+            return dest / "data", skipped_before
         except ValueError:
             pass
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"'{name}' is not a readable zip file ({first_line(exc)}).") from None
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, OSError, struct.error … all mean the same to the user
+        raise DataError(f"'{name}' is not a readable zip file ({first_line(exc, 80)}).") from None
     skipped: list[str] = []
     with zf:
         infos = zf.infolist()
-        files = [i for i in infos if not i.is_dir()]
+        files = [i for i in infos if i.filename and not i.filename.endswith("/")]  # ZipInfo.is_dir fails on ""
         if len(files) > MAX_FILES:
             raise DataError(f"The zip '{name}' has {len(files):,} files; the limit is {MAX_FILES:,}.")
         total = sum(i.file_size for i in files)
-        if total > MAX_UNZIPPED_BYTES:
-            raise DataError(f"The zip '{name}' unpacks to {total / 1024**3:.1f} GB; the limit is "
-                            f"{MAX_UNZIPPED_BYTES / 1024**3:.0f} GB.")
+        limit = settings.max_unzipped_mb * 1024**2
+        if total > limit:
+            raise DataError(f"The zip '{name}' unpacks to {budget.human(total)}; the limit is {budget.human(limit)} "
+                            "(TLWEB_MAX_UNZIPPED_MB).")
+        packed = sum(i.compress_size for i in files)
+        if total > RATIO_FLOOR and total > MAX_RATIO * max(1, packed):
+            raise DataError(f"The zip '{name}' would unpack {budget.human(packed)} into {budget.human(total)}, "
+                            f"more than {MAX_RATIO}:1 like a zip bomb; it was refused.")
         plan = []
         for info in files:
             entry = info.filename.replace("\\", "/")
@@ -301,7 +315,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
                 raise DataError(f"The zip '{name}' contains a link ('{info.filename}'); zips with links are refused.")
             if info.flag_bits & 0x1:
                 raise DataError(f"The zip '{name}' is encrypted; unzip it with its password first.")
-            if any(_is_hidden(p) for p in parts):
+            if not parts or any(_is_hidden(p) for p in parts):  # "." or "./" names nothing (found by fuzzing)
                 continue
             if not _image_ext(parts[-1]):
                 skipped.append(f"{'/'.join(parts)}: not an image file")
@@ -315,6 +329,10 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
             plan.append((info, parts))
         if not plan:
             raise DataError(f"The zip '{name}' has no image files (JPEG, PNG, WebP, GIF, BMP, TIFF).")
+        planned = sum(info.file_size for info, _ in plan)
+        client = access.current_client()
+        budget.make_room(planned, settings, what=f"Unpacking '{name}'")
+        budget.charge(client, planned, settings, what=f"The zip '{name}'")
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         out_root = (tmp / "data").resolve()
@@ -327,7 +345,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
                     raise DataError(f"The zip '{name}' contains the path '{info.filename}', which points outside "
                                     "the zip's folder; it was refused.")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                limit = info.file_size
+                limit = info.file_size  # the entry's declared size; ``planned`` is all of them
                 with zf.open(info) as src, open(target, "wb") as dst:
                     n = 0
                     while True:
@@ -335,18 +353,17 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
                         if not chunk:
                             break
                         n += len(chunk)
-                        if n > limit:  # the header lied about the size
+                        if n > limit or written + n > planned:  # a header lied about a size
                             raise DataError(f"The zip '{name}' declares a wrong size for '{info.filename}'; refused.")
                         dst.write(chunk)
                 written += n
-                if written > MAX_UNZIPPED_BYTES:
-                    raise DataError(f"The zip '{name}' unpacks to more than {MAX_UNZIPPED_BYTES / 1024**3:.0f} GB.")
         except DataError:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - damaged streams raise zlib.error, struct.error … (fuzzing)
             shutil.rmtree(tmp, ignore_errors=True)
-            raise DataError(f"The zip '{name}' is damaged and could not be unpacked ({first_line(exc)}).") from None
+            raise DataError(f"The zip '{name}' is damaged and could not be unpacked "
+                            f"({type(exc).__name__}).") from None
     (tmp / ".tlweb-complete").write_text(json.dumps(skipped))
     shutil.rmtree(dest, ignore_errors=True)
     try:

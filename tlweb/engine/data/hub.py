@@ -13,7 +13,7 @@ import re
 from collections import Counter
 
 from tlweb.engine.data.prepared import PreparedData, _check_classes, _finish_single
-from tlweb.errors import DataError, first_line
+from tlweb.errors import DataError, TlwebError, first_line
 
 
 def _load_hub(source: str, *, image_column, label_column, split, test_fraction, seed, settings) -> PreparedData:
@@ -26,8 +26,13 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
     # hub_reachable is False when HF_HUB_OFFLINE is set, and after a fast failed connection check
     reachable = hub_reachable(settings=settings)
     try:
-        loaded = datasets.load_dataset(source, split=one_split) if reachable else load_cached_dataset(source, one_split)
-    except DataError:
+        if not reachable:
+            loaded = load_cached_dataset(source, one_split)
+        elif settings.shared:
+            loaded = _load_shared(datasets, source, one_split, settings)
+        else:
+            loaded = datasets.load_dataset(source, split=one_split)
+    except TlwebError:
         raise
     except Exception as exc:  # noqa: BLE001 - turned into one sentence
         name = type(exc).__name__
@@ -48,6 +53,29 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
                             f"its splits are {', '.join(loaded)}.") from None
     return _from_hf(loaded, source, image_column, label_column, None if test_split else train_split,
                     test_fraction, seed)
+
+
+DATASET_PATTERNS = ["*.parquet", "*.arrow", "*.json", "*.jsonl", "*.csv", "*.md", "*.txt", "*.zip", "*.tar",
+                    "*.tar.gz", "*.jpg", "*.jpeg", "*.png", "*.webp", "*.bmp", "*.gif", "*.tif", "*.tiff"]
+
+
+def _load_shared(datasets, source: str, split: str | None, settings):
+    """Shared mode: the dataset's files downloaded into the app's own cache after their size (from
+    the Hub's file listing) passed the budgets, then read from that absolute snapshot folder, so
+    no folder under the working directory is ever read in the id's place."""
+    from huggingface_hub import snapshot_download
+
+    from tlweb.engine import budget
+
+    own = settings.cache_dir / "datasets"
+    try:
+        folder = snapshot_download(source, repo_type="dataset", cache_dir=own, local_files_only=True,
+                                   allow_patterns=DATASET_PATTERNS)
+    except Exception:  # noqa: BLE001 - not downloaded yet
+        nbytes = budget.hub_size(source, None, "dataset", DATASET_PATTERNS)
+        budget.check_download(source, nbytes, settings)
+        folder = snapshot_download(source, repo_type="dataset", cache_dir=own, allow_patterns=DATASET_PATTERNS)
+    return datasets.load_dataset(folder, split=split, cache_dir=str(own / "arrow"))
 
 
 def load_cached_dataset(source: str, split: str | None = None):

@@ -99,13 +99,25 @@ def _is_built(folder: Path) -> bool:
     return cfg.get("tlweb", {}).get("build_version") == BUILD_VERSION
 
 
+def is_built(key: str, settings: Settings | None = None) -> bool:
+    """The demo model ``key`` is in ``settings.demo_dir`` already (no build on its first use)."""
+    return _is_built((settings or get_settings()).demo_dir / key)
+
+
 def ensure_built(key: str, settings: Settings | None = None) -> Path:
-    """Build the demo model ``key`` into ``settings.demo_dir`` unless it is there already."""
+    """Build the demo model ``key`` into ``settings.demo_dir`` unless it is there already
+    (demo models are built when first picked, never before the server starts)."""
     settings = settings or get_settings()
     dm = registry()[key]
     folder = settings.demo_dir / key
     with _LOCK:
         if not _is_built(folder):
+            import time
+
+            from tlweb.events import event, quiet_libraries
+
+            quiet_libraries()
+            t0 = time.perf_counter()
             tmp = folder.with_name(folder.name + ".tmp")
             if tmp.exists():
                 import shutil
@@ -119,6 +131,7 @@ def ensure_built(key: str, settings: Settings | None = None) -> Path:
 
                 shutil.rmtree(folder)
             tmp.rename(folder)
+            event("built demo model %s in %.1f s", key, time.perf_counter() - t0)
     return folder
 
 

@@ -69,7 +69,7 @@ def _pretrain(folder: Path, init, *, per_class: int, epochs: int, lr: float, nam
     from tlweb.engine.data import load_data, write_shapes_dataset
     from tlweb.engine.train import TrainConfig, finetune
 
-    settings = get_settings()
+    settings = get_settings().replace(mode="local")  # the server's own folders, not a client's names
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # deterministic, and faster than two threads on a small, shared CPU
     try:

@@ -12,6 +12,7 @@ from tlweb.engine.explain.layers import ExplainError
 from tlweb.engine.explain.maps import correlation
 from tlweb.engine.explain.run import ExplainResult, explain_loaded, load_for_explain
 from tlweb.engine.images import load_image
+from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, TlwebError
 
 BEFORE_AFTER_METHODS = ("gradcam", "rollout")
@@ -56,6 +57,7 @@ def run_base_model(spec: ModelSpec, settings: Settings | None = None) -> ModelSp
     raise ExplainError(f"The base model of '{spec.key}' ({name or path or 'not recorded'}) cannot be found any more.")
 
 
+@gpu_task(images="image", models="run", image_factor=16.0, extra_s=10.0)  # two models; 10 s loads the base
 def before_after(image, run: str, method: str = "gradcam", *, target=None, settings: Settings | None = None) -> BeforeAfter:
     """The same picture explained by the base model and by the run's fine-tuned model, side by side.
 

@@ -27,6 +27,7 @@ from tlweb.engine.explain.layers import (
 from tlweb.engine.explain.maps import ExplainMap, pca_rgb
 from tlweb.engine.images import load_image
 from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
+from tlweb.engine.zerogpu import gpu_task
 
 METHODS = ("features", "attention", "rollout", "gradcam", "occlusion")
 METHOD_NAMES = {"features": "Feature maps", "attention": "Attention", "rollout": "Attention rollout",
@@ -192,6 +193,7 @@ def pick_layer(layer, names: list[str]) -> int | None:
 # --------------------------------------------------------------------------- running
 
 
+@gpu_task(images="image", models="model", image_factor=8.0)  # forward + backward (+ Captum, occlusion batches)
 def explain(image, model: str | ModelSpec, method: str = "gradcam", *, layer=None, head: int | None = None,
             target=None, random_weights: bool = False, strip: bool = False, settings: Settings | None = None,
             **options) -> ExplainResult:

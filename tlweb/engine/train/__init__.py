@@ -19,10 +19,15 @@ The package:
   CUDA) and :mod:`.linear` (cached features, the head fit behind :func:`fit_head`).
 - :mod:`.model` (load with a fresh head, save), :mod:`.plan` (hyper-parameters), :mod:`.config`
   (TrainConfig, TrainEvent, RunResult), :mod:`.run` (finetune, ladder, data_efficiency).
+- :mod:`.stream` — the GPU function (:func:`finetune_stream`, a generator decorated for ZeroGPU
+  that yields each event and then the result) and the caller's side (:func:`start_run` makes the
+  run folder, :func:`iter_finetune` / :func:`iter_ladder` / :func:`iter_efficiency` drain it, one
+  GPU call per run; Stop through the run folder's STOP file).
 """
 
 from tlweb.engine.train.callbacks import Callback, EvalResult
 from tlweb.engine.train.config import (
+    DEFAULT_SEEDS,
     EVENT_INTERVAL_S,
     MAX_EPOCHS_GPU,
     MAX_MISTAKES,
@@ -47,13 +52,24 @@ from tlweb.engine.train.strategies import (
     register,
     strategy_names,
 )
+from tlweb.engine.train.stream import (
+    TooLongForZeroGpu,
+    check_fits,
+    finetune_stream,
+    iter_efficiency,
+    iter_finetune,
+    iter_ladder,
+    start_run,
+    train_seconds,
+)
 
 __all__ = [
-    "Callback", "DEFAULTS", "EVENT_INTERVAL_S", "EvalResult", "Holdout", "Loop", "LoopTask", "MAX_EPOCHS_GPU",
+    "Callback", "DEFAULTS", "DEFAULT_SEEDS", "EVENT_INTERVAL_S", "EvalResult", "Holdout", "Loop", "LoopTask", "MAX_EPOCHS_GPU",
     "MAX_MISTAKES", "MIN_STEPS", "MIN_TRAIN_PER_CLASS_FOR_VALIDATION", "MONITOR_NOTE", "RunResult", "STRATEGIES",
     "STRATEGY_INFO", "Setup", "Strategy", "TrainConfig", "TrainEvent", "VALIDATION_FRACTION", "data_efficiency",
     "finetune", "get_strategy", "ladder", "load_for_training", "lora_targets", "make_scheduler", "register",
-    "start_experiment", "all_strategies", "strategy_names", "validation_holdout",
+    "start_experiment", "all_strategies", "strategy_names", "validation_holdout", "TooLongForZeroGpu", "check_fits",
+    "finetune_stream", "iter_efficiency", "iter_finetune", "iter_ladder", "start_run", "train_seconds",
 ]
 
 

@@ -118,7 +118,7 @@ class History(Callback):
 
 
 class Listener(Callback):
-    """Calls ``fn(event)`` for every event (the UI's queue, the CLI's progress lines)."""
+    """Calls ``fn(event)`` for every event (a training stream inside its GPU process, the CLI's progress lines)."""
 
     def __init__(self, fn: Callable):
         self.fn = fn
@@ -139,14 +139,21 @@ class RunFolderEvents(Callback):
 
 
 class ProgressEvents(Callback):
-    """Turns loop hooks into "step" events (at most one per ``interval_s``, and at each epoch end
-    that is evaluated) and "eval" events; the loss is averaged over the steps since the last event."""
+    """Turns loop hooks into "step" events and "eval" events; the loss is averaged over the steps
+    since the last event. A step event goes out once ``interval_s`` has passed (live curves on slow
+    runs), at each epoch end that is evaluated, and at least every ``total_steps / points`` steps —
+    so a run that takes half a second still draws its loss as a curve of about ``points`` points,
+    not as a straight line between its first and last step."""
 
-    def __init__(self, emit: Emitter, interval_s: float, eval_note: str = "", first_eval_note: str = ""):
+    def __init__(self, emit: Emitter, interval_s: float, eval_note: str = "", first_eval_note: str = "",
+                 points: int | None = None):
+        from tlweb.engine.train.config import STEP_POINTS
+
         self.emit = emit
         self.interval_s = interval_s
         self.eval_note = eval_note
         self.first_eval_note = first_eval_note
+        self.points = STEP_POINTS if points is None else points
         self._loss_sum = None
         self._n = 0
         self._last = 0.0
@@ -157,7 +164,8 @@ class ProgressEvents(Callback):
         self._n += 1
         now = time.perf_counter()
         closing = loop.batch_index == loop.steps_per_epoch - 1 and loop.eval_due()
-        if now - self._last < self.interval_s and not closing and loop.step != loop.total_steps:
+        by_count = self.points > 0 and self._n >= max(1, loop.total_steps // self.points)
+        if now - self._last < self.interval_s and not closing and not by_count and loop.step != loop.total_steps:
             return
         train_loss = float(self._loss_sum / self._n)  # syncs the device
         elapsed_epoch = time.perf_counter() - loop.epoch_t0

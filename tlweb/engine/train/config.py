@@ -13,7 +13,9 @@ from tlweb.engine.runs import plain
 
 MIN_STEPS = 60  # default epochs grow on small data so a run makes at least this many steps
 MAX_EPOCHS_GPU = 100
-EVENT_INTERVAL_S = 0.25  # step events at most ~4 per second
+EVENT_INTERVAL_S = 0.25  # step events at most ~4 per second …
+STEP_POINTS = 60  # … and at least about this many per run, however fast it runs (a curve, not two dots)
+DEFAULT_SEEDS = 3  # the ladder and the data-efficiency curve repeat each run with this many seeds
 MAX_MISTAKES = 12
 # A validation subset is carved out of the training images only when every class has at least this
 # many (so each class keeps >= 3 to train on after giving one or more to validation); below it the

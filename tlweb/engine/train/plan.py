@@ -75,9 +75,3 @@ def param_groups(named_params, head_prefix: str, lr: float, head_mult: float, wd
         out.append({"params": params, "lr": lr * (head_mult if is_head else 1.0), "weight_decay": wd if decay else 0.0})
     return out
 
-
-def gpu_duration(cfg: TrainConfig) -> float:
-    """Seconds to ask ZeroGPU for: a minute, plus ~6 s an epoch for network strategies."""
-    strategy = get_strategy(cfg.strategy)
-    epochs = cfg.epochs or strategy.epochs
-    return 60 + (0 if strategy.head_only else 6 * epochs)

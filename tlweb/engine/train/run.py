@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,6 +24,7 @@ from tlweb.engine.train.callbacks import (
     StopWhen,
 )
 from tlweb.engine.train.config import (
+    DEFAULT_SEEDS,
     MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
     VALIDATION_FRACTION,
     RunResult,
@@ -31,9 +33,9 @@ from tlweb.engine.train.config import (
 from tlweb.engine.train.holdout import head_holdout, validation_holdout
 from tlweb.engine.train.model import load_for_training, save_mistakes, save_model
 from tlweb.engine.train.network import RunContext
-from tlweb.engine.train.plan import gpu_duration, plan
-from tlweb.engine.train.strategies import get_strategy, strategy_names
-from tlweb.errors import DataError, ModelError, TlwebError
+from tlweb.engine.train.plan import plan
+from tlweb.engine.train.strategies import get_strategy
+from tlweb.errors import DataError, ModelError, TlwebError, clip
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,11 @@ def finetune(cfg: TrainConfig, on_event: Callable | None = None, should_stop: Ca
     """
     settings = settings or get_settings()
     get_strategy(cfg.strategy)  # an unknown strategy is a sentence before anything starts
-    from tlweb.engine.accel import gpu_wrap
-
-    run = gpu_wrap(_finetune, gpu_duration(cfg))
-    return run(cfg, on_event, should_stop, settings, list(callbacks))
+    return _finetune(cfg, on_event, should_stop, settings, list(callbacks))
 
 
-def _experiment_dir(experiment, settings: Settings) -> Path | None:
+def experiment_dir(experiment, settings: Settings) -> Path | None:
+    """The experiment folder named by ``experiment`` (its folder or its id), or None."""
     from tlweb.engine.runs import experiment_path
 
     if experiment is None:
@@ -68,22 +68,21 @@ def _experiment_dir(experiment, settings: Settings) -> Path | None:
 
 def _open_run(cfg: TrainConfig, spec, runtime, settings: Settings):
     """(run id, run folder, writer, experiment folder); ranks other than 0 write nothing."""
-    from tlweb.engine.runs import RunWriter, new_run_dir
+    from tlweb.engine.runs import STOP_FILE, RunWriter, new_run_dir
 
-    exp_dir = _experiment_dir(cfg.experiment, settings)
+    exp_dir = experiment_dir(cfg.experiment, settings)
     if not runtime.is_main:
         return f"rank{runtime.rank}", Path(os.devnull), None, exp_dir
     if cfg.out_dir:
         run_dir = Path(cfg.out_dir).expanduser()
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != STOP_FILE and not p.name.startswith(".") for p in run_dir.iterdir()):
             raise DataError(f"The output folder '{cfg.out_dir}' exists and is not empty; pick a new one.")
         run_dir.mkdir(parents=True, exist_ok=True)
         run_id = run_dir.name
-    elif exp_dir is not None:
-        part = cfg.strategy + (f" {cfg.per_class} per class" if cfg.per_class else "")
-        run_id, run_dir = new_run_dir(settings, cfg.name or part, parent=exp_dir)
     else:
-        run_id, run_dir = new_run_dir(settings, cfg.name or f"{cfg.strategy} {spec.key}")
+        from tlweb.engine.train.stream import run_name
+
+        run_id, run_dir = new_run_dir(settings, run_name(cfg, spec), parent=exp_dir)
     return run_id, run_dir, RunWriter(run_id, run_dir), exp_dir
 
 
@@ -202,7 +201,7 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
     t0 = time.perf_counter()
     runtime = Runtime(settings)
     spec = resolve(cfg.model, settings=settings)
-    base_name = spec.key if spec.source in ("catalog", "demo", "run") else spec.hub_id
+    base_name = spec.key if spec.source in ("catalog", "demo", "run", "local") else spec.hub_id
     run_id, run_dir, writer, exp_dir = _open_run(cfg, spec, runtime, settings)
     history = History()
     callbacks = Callbacks([history, Listener(on_event) if on_event else None,
@@ -220,6 +219,7 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
     }
     if writer:
         writer.write_config(config)
+    ctx = None
     try:
         model, ctx = _prepare(cfg, spec, runtime, settings, config, writer, emit, callbacks)
         fit = linear.fit_linear if ctx.strategy.head_only else network.fit_network
@@ -227,6 +227,9 @@ def _finetune(cfg: TrainConfig, on_event, should_stop, settings: Settings, extra
         return _finish(ctx, outcome, run_id, run_dir, base_name, writer, t0, history)
     except TlwebError as exc:
         emit("error", message=str(exc))
+        if ctx is None and writer and not cfg.out_dir:  # refused before training (model, data): no run to keep
+            writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
     except Exception as exc:
         friendly = _friendly(exc)
@@ -263,27 +266,27 @@ def start_experiment(kind: str, model: str, data: PreparedData, strategies, sett
     settings = settings or get_settings()
     try:
         spec = resolve(model, settings=settings)
-        base = spec.key if spec.source in ("catalog", "demo", "run") else spec.hub_id
+        base = spec.key if spec.source in ("catalog", "demo", "run", "local") else spec.hub_id
     except TlwebError:
-        base = str(model)  # the first run will say what is wrong with it
+        base = clip(str(model))  # the first run will say what is wrong with it
     return new_experiment(kind, base, list(strategies), settings, data=_data_summary(data), shots=shots,
                           train_config={k: v for k, v in train_kwargs.items() if isinstance(v, (int, float, str))})
 
 
-class _Experiment:
+class Experiment:
     """The experiment a ladder / curve writes into: the caller's, or one it creates and finishes."""
 
     def __init__(self, experiment, kind, model, data, strategies, settings, shots=(), **kw):
-        from tlweb.engine.runs import stop_requested
-
         self.own = experiment is None
         self.dir = (start_experiment(kind, model, data, strategies, settings, shots=shots, **kw) if self.own
-                    else _experiment_dir(experiment, settings))
-        self._stop_file = lambda: stop_requested(self.dir)
+                    else experiment_dir(experiment, settings))
         self.status = "failed"
 
-    def stopping(self, should_stop) -> bool:
-        return self._stop_file() or (should_stop is not None and bool(should_stop()))
+    def stopping(self) -> bool:
+        """The experiment folder's STOP file (:func:`tlweb.engine.runs.request_stop`) is there."""
+        from tlweb.engine.runs import stop_requested
+
+        return stop_requested(self.dir)
 
     def __enter__(self):
         return self
@@ -296,58 +299,61 @@ class _Experiment:
         return False
 
 
+def _stop_target(run_id: str | None, settings: Settings):
+    """Where a stop request for the run ``run_id`` goes: its experiment folder when it has one
+    (the whole ladder or curve stops), else its run folder."""
+    from tlweb.engine.runs import find_run, is_experiment
+
+    path = find_run(run_id, settings) if run_id else None
+    if path is None:
+        return None
+    return path.parent if is_experiment(path.parent) else path
+
+
+def _blocking(stream, on_event, should_stop, settings: Settings) -> list:
+    from tlweb.engine.train.stream import drain
+
+    last = {"run_id": None}
+
+    def seen(event):
+        last["run_id"] = event.run_id
+        if on_event is not None:
+            on_event(event)
+
+    return drain(stream, seen, should_stop, lambda: _stop_target(last["run_id"], settings))
+
+
 def ladder(model: str, data, strategies=None, on_event=None, should_stop=None, settings=None,
-           experiment=None, callbacks=(), **cfg_kwargs) -> list[RunResult]:
+           experiment=None, seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[RunResult]:
     """The strategy ladder: every strategy on the same split (data loaded once) and budget, as one
-    experiment folder (``experiment``: an existing one to add to, else a new one)."""
+    experiment folder (``experiment``: an existing one to add to, else a new one). Each strategy runs
+    ``seeds`` times (seed, seed + 1 …: a new head, shuffling and augmentation each time) so the chart
+    can show the spread, not one lucky or unlucky draw. Each run is one call of the GPU function
+    (:func:`tlweb.engine.train.stream.iter_ladder`); ``should_stop()`` is asked between events and
+    stops the whole experiment through its STOP file."""
+    from tlweb.engine.train.stream import iter_ladder
+
     settings = settings or get_settings()
-    strategies = tuple(strategies or strategy_names())
-    prepared = data if isinstance(data, PreparedData) else load_data(data, seed=cfg_kwargs.get("seed", 0),
-                                                                     settings=settings)
-    if cfg_kwargs.get("per_class"):
-        prepared = subsample(prepared, cfg_kwargs.pop("per_class"), cfg_kwargs.get("seed", 0))
-    results: list[RunResult] = []
-    with _Experiment(experiment, "ladder", model, prepared, strategies, settings, **cfg_kwargs) as exp:
-        for strategy in strategies:
-            if exp.stopping(should_stop):
-                break
-            results.append(finetune(TrainConfig(model=model, data=prepared, strategy=strategy, experiment=str(exp.dir),
-                                                **cfg_kwargs),
-                                    on_event=on_event, should_stop=should_stop, settings=settings, callbacks=callbacks))
-        exp.status = "stopped" if exp.stopping(should_stop) or any(r.stopped for r in results) else "done"
-    return results
+    stream = iter_ladder(model, data, strategies, settings=settings, experiment=experiment, seeds=seeds,
+                         **cfg_kwargs)
+    return _blocking(stream, on_event, should_stop, settings)
 
 
 def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("linear", "scratch"),
                     on_event=None, should_stop=None, seed: int = 0, settings=None, experiment=None,
-                    callbacks=(), **cfg_kwargs) -> list[dict]:
+                    seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[dict]:
     """Test accuracy at 1, 2, 5 … training images per class for each strategy (same test split),
-    as one experiment folder.
+    as one experiment folder; one GPU call per run (:func:`tlweb.engine.train.stream.iter_efficiency`).
+    Each point runs ``seeds`` times with another draw of the training images (and a new head): rows
+    carry their ``seed``, so a chart draws the mean and the spread.
 
     Shots larger than the smallest class are skipped. Linear runs reuse the cached features. With
     at least :data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` shots some of them are held out for
     validation (``train_images`` counts the rest); below that the last epoch is kept.
     """
+    from tlweb.engine.train.stream import iter_efficiency
+
     settings = settings or get_settings()
-    prepared = data if isinstance(data, PreparedData) else load_data(data, seed=seed, settings=settings)
-    smallest = min(v for v in prepared.counts()["train"].values())
-    usable = [s for s in sorted({int(s) for s in shots}) if 1 <= s <= smallest]
-    rows: list[dict] = []
-    with _Experiment(experiment, "data-efficiency", model, prepared, strategies, settings, shots=usable,
-                     **cfg_kwargs) as exp:
-        exp.status = "done"
-        for shot in usable:
-            for strategy in strategies:
-                if exp.stopping(should_stop):
-                    exp.status = "stopped"
-                    return rows
-                cfg = TrainConfig(model=model, data=prepared, strategy=strategy, seed=seed, per_class=shot,
-                                  experiment=str(exp.dir), **cfg_kwargs)
-                res = finetune(cfg, on_event=on_event, should_stop=should_stop, settings=settings, callbacks=callbacks)
-                rows.append({"strategy": strategy, "per_class": shot, "train_images": res.train_images,
-                             "val_images": res.val_images, "test_accuracy": res.test_accuracy,
-                             "test_macro_f1": res.test_macro_f1, "run_id": res.run_id, "stopped": res.stopped})
-                if res.stopped:
-                    exp.status = "stopped"
-                    return rows
-    return rows
+    stream = iter_efficiency(model, data, shots, strategies, seed=seed, settings=settings, experiment=experiment,
+                             seeds=seeds, **cfg_kwargs)
+    return _blocking(stream, on_event, should_stop, settings)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -11,20 +9,32 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.compare import MAX_MODELS, MIN_MODELS, PRESETS, iter_compare, parse_models, preset_models
-from tlweb.ui.components import TabHandle, example_images, intro, model_choices, refresh_choices, user_errors
+from tlweb.ui import model_state
+from tlweb.ui.components import (
+    TabHandle,
+    example_copies,
+    example_images,
+    intro,
+    model_choices,
+    nothing_yet,
+    refresh_choices,
+    report_download,
+    user_errors,
+    wire_report,
+)
+from tlweb.ui.failures import error_html, replace_on_error
 from tlweb.viz.common import message_figure
 from tlweb.viz.compare import agreement_heatmap, confidence_bars, latency_vs_params
 
 INTRO = (
-    "**What you see:** the same images through several pretrained backbones at once. Each image is decoded once "
-    "and every model classifies the whole set in one batch. The table and charts show what each model predicts, "
-    "how sure it is, whether the models agree — and what each costs: parameters, GFLOPs per image (counted by "
-    "torch's FLOP counter), latency per image (median of warm runs on this machine's device) and peak memory."
+    "**What you see:** the same images through several pretrained backbones at once, each model classifying the "
+    "whole set in one batch: what each predicts, how sure it is, whether the models agree — and what each costs: "
+    "parameters, GFLOPs per image (torch's FLOP counter), latency per image (median of warm runs) and peak memory."
 )
 
 COLUMNS = ["model", "family", "params (M)", "GFLOPs / image", "latency ms / image", "batch ms",
-           "preprocess ms / image", "peak MB", "input px", "top-1 per image", "error"]
-WIDTHS = ["11%", "8%", "7%", "7%", "7%", "6%", "7%", "5%", "5%", "21%", "16%"]
+           "prep ms / image", "peak MB", "input px", "top-1 per image", "error"]
+WIDTHS = ["11%", "8%", "7%", "8%", "8%", "6%", "7%", "6%", "6%", "20%", "13%"]
 
 
 def _num(x, nd: int = 2):
@@ -66,7 +76,7 @@ def table_rows(result: dict) -> list[list]:
             _num(m.get("preprocess_ms")),
             _num(m.get("peak_memory_mb"), 1),
             m.get("input_size"),
-            "\n".join(tops),
+            "; ".join(tops),
             _first_sentence(m.get("error") or ""),
         ])
     return rows
@@ -129,30 +139,24 @@ def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool)
     return "  \n".join(lines)
 
 
-_EXAMPLE_COPIES: list[str] = []
-
-
-def example_copies() -> list[str]:
-    """The example images copied to a temp folder once (gradio serves files from temp dirs)."""
-    if not _EXAMPLE_COPIES:
-        folder = Path(tempfile.mkdtemp(prefix="tlweb-compare-examples-"))
-        for src in example_images():
-            dst = folder / Path(src).name
-            shutil.copyfile(src, dst)
-            _EXAMPLE_COPIES.append(str(dst))
-    return list(_EXAMPLE_COPIES)
-
-
-def _default_models(settings: Settings) -> list[str]:
+def _default_models(settings: Settings, choices: list[tuple[str, str]] | None = None) -> list[str]:
     try:
         picks = preset_models("cnn-vs-vit", settings)
     except Exception:  # noqa: BLE001 - a default must never stop the app
         picks = []
     if len(picks) >= 5:
         picks = [picks[0], picks[1], picks[3], picks[4]]  # two CNNs, two ViTs
-    if len(picks) < MIN_MODELS:
-        picks = [value for _, value in model_choices(CLASSIFICATION, settings)[:MIN_MODELS]]
+    choices = choices if choices is not None else model_choices(CLASSIFICATION, settings)
+    ready = [value for label, value in choices if "· ✓" in label]
+    if len(picks) < MIN_MODELS or (len(ready) >= MIN_MODELS and not set(picks) <= set(ready)):
+        picks = (ready if len(ready) >= MIN_MODELS else [value for _, value in choices])[:4]
     return picks
+
+
+def empty_outputs(sentence: str):
+    """What a failed run leaves: the sentence, an empty table and charts that say why."""
+    blank = message_figure("No result: " + sentence)
+    return error_html(sentence), table_value(None), blank, blank, blank, ""
 
 
 def _paths(files) -> list[str]:
@@ -173,32 +177,33 @@ def _paths(files) -> list[str]:
 def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
+    choices = model_choices(CLASSIFICATION, settings)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
             models = gr.Dropdown(
-                choices=model_choices(CLASSIFICATION, settings),
-                value=_default_models(settings),
+                choices=choices,
+                value=_default_models(settings, choices),
                 multiselect=True,
                 max_choices=MAX_MODELS,
                 label=f"Backbones ({MIN_MODELS}–{MAX_MODELS})",
-                info="Curated checkpoints; demo models are tiny, most with random weights.",
+                info="✓ runs here now · ⬇ needs a download; demo models are tiny, most with random weights.",
                 elem_id="compare-models",
                 filterable=True,
             )
             custom = gr.Textbox(
-                label="…and/or Hugging Face model ids or local folders, comma-separated",
-                placeholder="e.g. google/vit-base-patch16-224, ./my-model",
+                label="…and/or Hugging Face model ids" + ("" if settings.shared else " or local folders")
+                      + ", comma-separated",
+                placeholder="e.g. google/vit-base-patch16-224" + ("" if settings.shared else ", ./my-model"),
                 elem_id="compare-custom-models",
                 max_lines=1,
+                elem_classes=["tl-tech"],
             )
+            state_html, download = model_state.state_row("compare")
             with gr.Row():
                 preset_buttons = {
                     name: gr.Button(text, size="sm", elem_id=f"compare-preset-{name}")
                     for name, text in PRESETS.items()
                 }
-            with gr.Row(equal_height=True):
-                k = gr.Slider(1, 10, value=3, step=1, label="Top-k per image", elem_id="compare-topk", scale=3)
-                button = gr.Button("Compare", variant="primary", elem_id="compare-btn", scale=1)
         with gr.Column(scale=5):
             images = gr.File(
                 file_count="multiple",
@@ -210,13 +215,16 @@ def build(settings: Settings | None = None) -> TabHandle:
             with gr.Row(equal_height=True):
                 example_btn = gr.Button("Use the example images", size="sm", elem_id="compare-examples-btn",
                                         visible=bool(example_images()))
+            with gr.Row(equal_height=True):  # the main button stays in view without scrolling
+                k = gr.Slider(1, 10, value=3, step=1, label="Top-k per image", elem_id="compare-topk", scale=3)
+                button = gr.Button("Compare", variant="primary", elem_id="compare-btn", scale=1)
             preview = gr.Gallery(label="Images to compare", columns=6, height=120, rows=1, object_fit="cover",
                                  interactive=False, elem_id="compare-preview", show_label=False,
                                  allow_preview=False, visible=False)
     status = gr.Markdown(elem_id="compare-status")
     table = gr.Dataframe(value=table_value(None), label="Results (one row per model)", interactive=False,
                          wrap=True, line_breaks=True, elem_id="compare-table", max_height=900,
-                         column_widths=WIDTHS)
+                         column_widths=WIDTHS, elem_classes=["tl-tech"])
     with gr.Row(equal_height=True):
         latency_plot = gr.Plot(value=message_figure("Pick backbones and images, then press Compare"),
                                label="Latency vs parameters", elem_id="compare-latency-plot")
@@ -228,13 +236,16 @@ def build(settings: Settings | None = None) -> TabHandle:
                                      label="Agreement", elem_id="compare-agreement-plot")
         with gr.Column(scale=2):
             agreement_text = gr.Markdown(elem_id="compare-agreement-text")
+    state = gr.State(None)  # the last result and its pictures (the report reads them)
+    report_btn, report_file = report_download("compare")
 
-    @user_errors
-    def run(files, chosen, custom_text, top_k):
+    @user_errors(toast=False)
+    def run(files, chosen, custom_text, top_k, progress=gr.Progress()):
         paths = _paths(files)
         if not paths:
             raise gr.Error("Upload one or more images first (or press “Use the example images”).")
         names = parse_models(list(chosen or []) + parse_models(custom_text))
+        model_state.build_demo_models(names, CLASSIFICATION, settings, progress)
         demo_rows = any(str(n).startswith("demo-") for n in names)
         for step in iter_compare(paths, names, int(top_k), settings):
             result = step.result.as_dict()
@@ -246,10 +257,14 @@ def build(settings: Settings | None = None) -> TabHandle:
                 confidence,
                 agreement_heatmap(result),
                 agreement_markdown(result),
+                {"result": result, "images": paths} if step.finished else gr.skip(),
             )
 
-    outputs = [status, table, latency_plot, confidence_plot, agreement_plot, agreement_text]
-    button.click(run, inputs=[images, models, custom, k], outputs=outputs, api_name="compare")
+    shown = [status, table, latency_plot, confidence_plot, agreement_plot, agreement_text]
+    event = button.click(run, inputs=[images, models, custom, k], outputs=[*shown, state], api_name="compare")
+    replace_on_error(event, run, shown, empty_outputs, api_name="compare_failed")  # the last good result stays
+    model_state.wire([models], custom, CLASSIFICATION, settings, "compare", state_html, download,
+                     [(models, lambda: model_choices(CLASSIFICATION, settings))])
 
     def show_preview(files):
         paths = _paths(files)
@@ -270,7 +285,16 @@ def build(settings: Settings | None = None) -> TabHandle:
                   queue=False)
     models.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[models], api_name="compare_models",
                  queue=False)
-    return TabHandle(button=button, image=images, model=models, custom_model=custom,
+
+    def report(st):
+        from tlweb.viz.report import report_for_compare
+
+        if not st:
+            raise nothing_yet("compare some backbones")
+        return report_for_compare(st["result"], st["images"], settings)
+
+    wire_report(report_btn, report_file, report, [state], "compare_report")
+    return TabHandle(button=button, image=images, model=models, custom_model=custom, state=state,
                      outputs={"status": status, "table": table, "latency": latency_plot, "confidence": confidence_plot,
                               "agreement": agreement_plot})
 

@@ -20,7 +20,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
 from tlweb.config import Settings, get_settings
 from tlweb.errors import DataError, TlwebError
-from tlweb.ui.components import intro, user_errors
+from tlweb.ui.components import for_session, intro, nothing_yet, report_download, user_errors, wire_report
 from tlweb.viz import embeddings as ve
 from tlweb.viz.common import message_figure
 
@@ -103,6 +103,7 @@ class EmbSession:
         self.data = None
         self.data_key = None
         self.projections: list = []
+        self.leaderboard = None  # the last LeaderboardResult (its report)
 
     def __deepcopy__(self, memo):
         return EmbSession()
@@ -142,7 +143,7 @@ def prepare_data(source, zip_file, hub_id, names, files, settings: Settings):
         paths = _paths(zip_file)
         if not paths:
             raise DataError("Upload a .zip of class folders first (one folder per class, images inside).")
-        return engine_data.load_data(paths[0], settings=settings)
+        return engine_data.load_upload(paths[0], settings=settings)  # unpacked within budgets, then deleted
     if source == "classes":
         classes: dict[str, list[str]] = {}
         for i, (name, group) in enumerate(zip(names, files), start=1):
@@ -157,8 +158,8 @@ def prepare_data(source, zip_file, hub_id, names, files, settings: Settings):
         return engine_data.from_class_uploads(classes, settings=settings)
     if source == "hub":
         if not (hub_id or "").strip():
-            raise DataError("Type a Hugging Face dataset id (for example 'beans') or a folder of class folders.")
-        return engine_data.load_data(hub_id.strip(), settings=settings)
+            raise DataError("Type a Hugging Face dataset id (for example 'beans').")
+        return engine_data.load_hub_dataset(hub_id, settings=settings)  # an id in every mode, never a server path
     raise DataError(f"Unknown data source '{source}': pick one of the options.")
 
 
@@ -241,8 +242,8 @@ def _data_section() -> dict:
             c["source"] = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="emb-source")
         with gr.Column(scale=7):
             c["zip_file"] = gr.File(label="Zip of class folders", file_types=[".zip"], elem_id="emb-zip", visible=False)
-            c["hub_id"] = gr.Textbox(label="Hugging Face dataset id or local folder", max_lines=1, elem_id="emb-hub-id",
-                                     placeholder="e.g. beans, or ./my-images", visible=False)
+            c["hub_id"] = gr.Textbox(label="Hugging Face dataset id", max_lines=1, elem_id="emb-hub-id",
+                                     placeholder="e.g. beans or owner/name", visible=False)
             with gr.Column(visible=False) as c["classes_box"]:
                 c["names"], c["files"] = [], []
                 for i in range(N_SLOTS):
@@ -288,6 +289,7 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
                                           "unless you pick another)", elem_id="emb-finetune-model", scale=3,
                                           allow_custom_value=True, visible=False)
         c["finetune_button"] = gr.Button("Fine-tune this one →", elem_id="emb-finetune-btn", scale=1, visible=False)
+    c["report"] = report_download("emb-leaderboard")
     return c
 
 
@@ -317,6 +319,7 @@ def _projector_section(settings: Settings, choices) -> dict:
             c["point"] = gr.Textbox(label="Point (click one, or type panel:number)", max_lines=1, elem_id="emb-point")
             c["point_button"] = gr.Button("Show neighbours", size="sm", elem_id="emb-point-btn")
             c["point_text"] = gr.Markdown(elem_id="emb-point-text")
+            c["report"] = report_download("emb-projector")
         with gr.Column(scale=7):
             c["neighbours"] = gr.Gallery(label="Selected image and its nearest neighbours (in the backbone's feature "
                                          "space)", columns=7, height=230, object_fit="contain",
@@ -365,7 +368,7 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
         runs = [r.run_id for r in list_runs(settings) if r.has_model]
         return gr.update(visible=True, choices=runs, value=runs[0] if runs else None)
 
-    pj["mode"].change(show_mode, inputs=[pj["mode"]], outputs=[pj["run"]], api_name="embeddings_mode", queue=False)
+    pj["mode"].change(for_session(show_mode), inputs=[pj["mode"]], outputs=[pj["run"]], api_name="embeddings_mode", queue=False)
     project = _with_signature(_project_handler(settings, _data), ["model", "mode", "run", "method", "max_points",
                                                                   "renderer", *data_names, "session"])
     pj["button"].click(project, inputs=[pj["model"], pj["mode"], pj["run"], pj["method"], pj["max_points"],
@@ -373,6 +376,7 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
                        outputs=[pj["status"], pj["plot"], d["notes"]], api_name="project", js=_webgl_js(5))
     gr.on([pj["point_button"].click, pj["point"].submit], _neighbours_handler(settings), inputs=[pj["point"], session],
           outputs=[pj["neighbours"], pj["point_text"]], api_name="neighbours")
+    _wire_reports(lb, pj, session)
     return EmbeddingsTab(source=d["source"], models=lb["models"], custom_models=lb["custom_models"],
                          zero_shot=lb["zero_shot"], templates=lb["templates"], leaderboard_button=lb["button"],
                          status=lb["status"], table=lb["table"], chart=lb["chart"], best=lb["best"],
@@ -380,6 +384,24 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
                          projector_model=pj["model"], mode=pj["mode"], run=pj["run"], method=pj["method"],
                          renderer=pj["renderer"], projector_button=pj["button"], projector_status=pj["status"],
                          projector=pj["plot"], point=pj["point"], neighbours=pj["neighbours"])
+
+
+def _wire_reports(lb: dict, pj: dict, session) -> None:
+    """"Download report" of this page's last leaderboard and projection."""
+    from tlweb.viz.report import report_for_leaderboard, report_for_projector
+
+    def leaderboard_report(sess: EmbSession):
+        if sess.leaderboard is None:
+            raise nothing_yet("rank some backbones")
+        return report_for_leaderboard(sess.leaderboard)
+
+    def projector_report(sess: EmbSession):
+        if not sess.projections:
+            raise nothing_yet("project the embeddings")
+        return report_for_projector(sess.projections)
+
+    wire_report(*lb["report"], leaderboard_report, [session], "leaderboard_report")
+    wire_report(*pj["report"], projector_report, [session], "projector_report")
 
 
 def _rank_handler(settings: Settings, get_data):
@@ -395,6 +417,8 @@ def _rank_handler(settings: Settings, get_data):
         for step in iter_leaderboard(data, names_, (zs or "").strip() or None, tmpl, settings=settings):
             result = step.result.as_dict()
             done = step.finished
+            if done:
+                sess.leaderboard = step.result
             pick = [r["model"] for r in result["rows"] if r.get("kind") == "backbone" and not r.get("error")]
             sentence = result.get("best_sentence", "")
             yield (status_markdown(step.message, result, done), ve.leaderboard_rows(result),
@@ -409,8 +433,7 @@ def _rank_handler(settings: Settings, get_data):
 def _project_handler(settings: Settings, get_data):
     @user_errors
     def project(model_name, mode_v, run_v, method_v, max_pts, renderer_v, *rest):
-        from tlweb.engine import embeddings as emb
-        from tlweb.engine.leaderboard import run_with_progress
+        from tlweb.engine.embeddings import iter_projections
 
         *values, sess = rest
         data = get_data(sess, values)
@@ -421,20 +444,12 @@ def _project_handler(settings: Settings, get_data):
         if mode_v != "run" and not model_name:
             raise TlwebError("Pick a backbone to project with.")
 
-        def work(report):
-            progress = {"on_progress": lambda m, f: report(m)}
-            if mode_v == "run":
-                return emb.before_after(data, run_v, **progress, **kw)
-            if mode_v == "single":
-                return (emb.embed(data, model_name, **progress, **kw),)
-            return emb.pretrained_vs_random(data, model_name, **progress, **kw)
-
-        steps = run_with_progress(work)
-        try:
-            while True:
-                yield f"Working… {html.escape(next(steps))}", gr.skip(), notes
-        except StopIteration as done:
-            projections = [p for p in (done.value or []) if p is not None]
+        projections = []  # one GPU call (ZeroGPU streams the messages, then the projections)
+        for item in iter_projections(data, run_v if mode_v == "run" else model_name, mode_v or "random", **kw):
+            if isinstance(item, str):
+                yield f"Working… {html.escape(item)}", gr.skip(), notes
+            else:
+                projections = list(item)
         sess.projections = projections
         if not projections:
             raise TlwebError("Nothing to show: the projection was stopped.")

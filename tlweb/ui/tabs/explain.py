@@ -17,13 +17,17 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.explain import METHOD_NAMES, before_after, describe, explain
 from tlweb.engine.images import load_image
 from tlweb.ui.components import (
+    for_session,
     image_input,
     intro,
     model_choices,
     model_picker,
+    nothing_yet,
     picked_model,
     refresh_choices,
+    report_download,
     user_errors,
+    wire_report,
 )
 from tlweb.viz.classify import topk_bar
 from tlweb.viz.common import message_figure
@@ -251,10 +255,20 @@ def build(settings: Settings | None = None) -> ExplainTab:
                        elem_id="explain-pca", visible=False)
     top5 = gr.Plot(value=message_figure("Upload an image and press Explain", height=240), label="The model's top-5",
                    elem_id="explain-top5")
+    report_btn, report_file = report_download("explain")
     run, ba_method, ba_button, ba_view, ba_plot, ba_facts = _before_after_section(settings)
     handle = ExplainTab(image, model, custom, method, layer, auto_layer, head, target, opacity, random_weights, button,
                         out, strip, channels, pca, top5, facts, run, ba_method, ba_button, ba_view, ba_plot, ba_facts)
     _wire(handle, state, method_help, settings)
+
+    def report(st):
+        from tlweb.viz.report import report_for_explain
+
+        if not st:
+            raise nothing_yet("explain a picture")
+        return report_for_explain(st["result"], st["image"], settings)
+
+    wire_report(report_btn, report_file, report, [state], "explain_report")
     return handle
 
 
@@ -297,11 +311,11 @@ def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
         return (_layer_update(len(info["layers"])) if info["layers"] else gr.update(), _head_update(info["heads"]),
                 gr.update(choices=[TOP1, *info["labels"][:50]], value=TOP1), True)
 
-    gr.on([h.model.change, h.custom.submit], on_model, inputs=[h.model, h.custom],
+    gr.on([h.model.change, h.custom.submit], for_session(on_model), inputs=[h.model, h.custom],
           outputs=[h.layer, h.head, h.target, h.auto_layer], api_name="explain_model_info")
     h.model.focus(lambda: refresh_choices(CLASSIFICATION, settings), outputs=[h.model], api_name="explain_models",
                   queue=False)
-    h.run.focus(lambda: gr.update(choices=_run_choices(settings)), outputs=[h.run], api_name="explain_runs",
+    h.run.focus(for_session(lambda: gr.update(choices=_run_choices(settings))), outputs=[h.run], api_name="explain_runs",
                 queue=False)
 
     @user_errors

@@ -15,30 +15,36 @@ from tlweb.catalog import SEGMENTATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.segment import segment
+from tlweb.ui import model_state
 from tlweb.ui.components import (
     TabHandle,
+    image_examples,
     image_input,
     intro,
     lenient_choices,
     model_choices,
-    model_picker,
+    nothing_yet,
+    other_model_box,
     picked_model,
+    report_download,
     user_errors,
+    wire_report,
 )
+from tlweb.ui.failures import error_html, replace_on_error
 from tlweb.viz import cards
 from tlweb.viz.common import message_figure
 from tlweb.viz.segment import assign_colors, color_list, downscale_pair, legend_html, overlay, share_bar
 
 INTRO = (
-    "**What you see:** a segmentation model gives *every pixel* one of the classes it learned (the ADE20k "
-    "checkpoints know 150 kinds of scenes and objects: wall, sky, person, car …). Its answer is painted over your "
-    "photo; the legend and the chart give each class's share of the image. The backbone was pretrained on image "
-    "classification and reused here with a segmentation head — transfer learning at the pixel level. Pick a second "
-    "model to compare two architectures on the same picture."
+    "**What you see:** a segmentation model gives *every pixel* one of the classes it learned (ADE20k: 150 kinds of "
+    "scenes and objects — wall, sky, person, car …), painted over your photo, with each class's share of the image. "
+    "Its backbone was pretrained on image classification and reused with a segmentation head: transfer learning at "
+    "the pixel level. A second model shows two architectures side by side."
 )
 VIEW_CLASSES = "classes"
 VIEW_PANOPTIC = "panoptic segments"
 STATE_SIDE = 1280  # label maps kept for re-drawing at most this large (the engine keeps full size)
+DISPLAY_MIN = 960  # smaller pictures are enlarged to this for display, so they fill the panel
 NONE_CHOICE = ("— none —", "")
 
 
@@ -52,10 +58,10 @@ def make_state(image, results) -> dict:
     models = []
     display = None
     for r in results:
-        display, lm = downscale_pair(image, r.label_map, STATE_SIDE)
+        display, lm = downscale_pair(image, r.label_map, STATE_SIDE, DISPLAY_MIN)
         pan = None
         if r.panoptic_map is not None:
-            _, pan = downscale_pair(image, r.panoptic_map, STATE_SIDE)
+            _, pan = downscale_pair(image, r.panoptic_map, STATE_SIDE, DISPLAY_MIN)
         models.append({
             "name": _model_name(r),
             "label_map": lm,
@@ -140,25 +146,43 @@ def share_figure(state: dict):
     return share_bar(series, state["colors"], title=title)
 
 
+def empty_outputs(sentence: str):
+    """What a failed run leaves: no overlays, no legend or classes, the sentence in their place."""
+    return (None, gr.update(value=None, label="Segmentation"), gr.update(value=None, visible=False),
+            legend_html([], note=sentence), gr.update(choices=[], value=[]), gr.update(visible=False),
+            message_figure("No result: " + sentence), error_html(sentence))
+
+
+def _picker(settings: Settings):
+    """The model dropdown, the Segment button beside it (in view without scrolling) and the
+    free-text box folded away."""
+    choices = model_choices(SEGMENTATION, settings)
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(choices=choices, value=model_state.first_ready(choices), label="Segmentation model",
+                            elem_id="segment-model", filterable=True, scale=4)
+        button = gr.Button("Segment", variant="primary", elem_id="segment-btn", scale=0, min_width=104)
+    model_b = gr.Dropdown(choices=[NONE_CHOICE, *choices], value="", label="Compare with (optional)",
+                          elem_id="segment-model-b", filterable=True)
+    state_html, download = model_state.state_row("segment")
+    custom = other_model_box(settings, "segment-custom-model", "nvidia/segformer-b0-finetuned-ade-512-512")
+    return model, button, model_b, custom, state_html, download
+
+
 def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
     state = gr.State(None)
     with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=320):
-            image = image_input("segment-image", height=300)
-            model, custom = model_picker(SEGMENTATION, settings, "segment", label="Segmentation model",
-                                         info="SegFormer, Mask2Former, UperNet …; demo models carry random weights.")
-            model_b = gr.Dropdown(choices=[NONE_CHOICE, *model_choices(SEGMENTATION, settings)], value="",
-                                  label="Compare with (optional)", elem_id="segment-model-b", filterable=True,
-                                  info="A second model on the same image, side by side.")
-            button = gr.Button("Segment", variant="primary", elem_id="segment-btn")
+        with gr.Column(scale=5, min_width=320):
+            image = image_input("segment-image", height=250, examples=False)
+            model, button, model_b, custom, state_html, download = _picker(settings)
+            image_examples(image)
         with gr.Column(scale=7):
             with gr.Row(equal_height=True):
                 out_a = gr.Image(label="Segmentation", type="pil", format="png", interactive=False, elem_id="segment-output",
-                                 height=380, buttons=["download", "fullscreen"])
+                                 height=440, buttons=["download", "fullscreen"])
                 out_b = gr.Image(label="Second model", type="pil", format="png", interactive=False, elem_id="segment-output-b",
-                                 height=380, visible=False, buttons=["download", "fullscreen"])
+                                 height=440, visible=False, buttons=["download", "fullscreen"])
             with gr.Row():
                 opacity = gr.Slider(0.0, 1.0, value=0.55, step=0.05, label="Mask opacity", elem_id="segment-opacity",
                                     scale=3)
@@ -166,10 +190,11 @@ def build(settings: Settings | None = None) -> TabHandle:
                                 elem_id="segment-view", visible=False, scale=2)
             legend = gr.HTML(legend_html([], note="Upload an image and press Segment."), elem_id="segment-legend")
             shown = lenient_choices(gr.CheckboxGroup(choices=[], value=[], label="Classes shown (untick to hide one)",
-                                                     elem_id="segment-classes"))
+                                                     elem_id="segment-classes", elem_classes=["tl-tech"]))
             plot = gr.Plot(value=message_figure("Upload an image and press Segment"), label="Area per class",
                            elem_id="segment-plot")
-            facts = gr.HTML(elem_id="segment-facts")
+            facts = gr.HTML(elem_id="segment-facts", elem_classes=["tl-tech"])
+            report_btn, report_file = report_download("segment")
 
     def _outputs(st, opacity_value, pending=None):
         a, b, lg = render_views(st, opacity_value, None, VIEW_CLASSES)
@@ -187,19 +212,21 @@ def build(settings: Settings | None = None) -> TabHandle:
             facts_html(st, pending),
         )
 
-    @user_errors
-    def run(image_path, choice, custom_id, choice_b, opacity_value):
+    @user_errors(toast=False)
+    def run(image_path, choice, custom_id, choice_b, opacity_value, progress=gr.Progress()):
         if image_path is None:
             raise gr.Error("Upload, paste or capture an image first (or click an example).")
         img = load_image(image_path, settings)
         first = picked_model(choice, custom_id)
         second = (choice_b or "").strip() or None
+        model_state.build_demo_models([first] + ([second] if second else []), SEGMENTATION, settings, progress)
         results = [segment(img, first, settings)]
         st = make_state(img, results)
         if second:
             yield _outputs(st, opacity_value, pending=second)
             results.append(segment(img, second, settings))
             st = make_state(img, results)
+        st["report"] = {"results": results, "image": img}  # what the report draws (full size)
         yield _outputs(st, opacity_value)
 
     @user_errors
@@ -209,11 +236,25 @@ def build(settings: Settings | None = None) -> TabHandle:
         a, b, lg = render_views(st, opacity_value, shown_names, view_value)
         return a, gr.update(value=b) if b is not None else gr.skip(), lg
 
-    gr.on([button.click, image.upload], run, inputs=[image, model, custom, model_b, opacity],
-          outputs=[state, out_a, out_b, legend, shown, view, plot, facts], api_name="segment")
+    outputs = [state, out_a, out_b, legend, shown, view, plot, facts]
+    event = gr.on([button.click, image.upload], run, inputs=[image, model, custom, model_b, opacity],
+                  outputs=outputs, api_name="segment")
+    replace_on_error(event, run, outputs, empty_outputs, api_name="segment_failed")
     gr.on([opacity.change, shown.input, view.input], rerender, inputs=[state, opacity, shown, view],
           outputs=[out_a, out_b, legend], api_name="segment_render", show_progress="hidden",
           trigger_mode="always_last")
+    model_state.wire([model, model_b], custom, SEGMENTATION, settings, "segment", state_html, download,
+                     [(model, lambda: model_choices(SEGMENTATION, settings)),
+                      (model_b, lambda: [NONE_CHOICE, *model_choices(SEGMENTATION, settings)])])
+
+    def report(st):
+        from tlweb.viz.report import report_for_segment
+
+        if not st or "report" not in st:
+            raise nothing_yet("segment a picture")
+        return report_for_segment(st["report"]["results"], st["report"]["image"], settings)
+
+    wire_report(report_btn, report_file, report, [state], "segment_report")
     return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
                      outputs={"overlay": out_a, "overlay_b": out_b, "legend": legend, "plot": plot, "facts": facts})
 

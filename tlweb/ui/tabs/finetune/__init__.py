@@ -1,9 +1,11 @@
 """Fine-tune tab: bring a few images per class and see what a pretrained backbone buys you.
 
-Sections (one builder each in :mod:`.sections`): 1 data (sample, zip, per-class uploads, Hub
-dataset) → 2 backbone + strategy → 3 train with live curves, then its results (metrics, confusion
-matrix, confident mistakes) → 4 compare strategies (the strategy ladder and the data-efficiency
-curve, each one experiment folder) → 5 runs (survive restarts; download, push to the Hub, delete).
+Steps, one sub-tab each (one builder each in :mod:`.sections`), so a presenter shows one at a
+time and each step's main button is in view: 1 data (sample, zip, per-class uploads, Hub dataset)
+→ 2 backbone + strategy → 3 train with live curves → 4 results (metrics, confusion matrix,
+confident mistakes) → 5 compare strategies (the strategy ladder and the data-efficiency curve, each
+one experiment folder, each run repeated with several seeds) → 6 runs (survive restarts; filter,
+open in Classify, download, push to the Hub, delete).
 Handlers (:mod:`.handlers`) are thin: widget values → engine → ``tlweb.viz.training``.
 :func:`build` returns a :class:`FinetuneTab` handle of the sections so other tabs can be wired to it.
 """
@@ -17,7 +19,8 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
-from tlweb.ui.components import intro, refresh_choices
+from tlweb.ui import model_state
+from tlweb.ui.components import intro, model_choices, refresh_choices, wire_report
 from tlweb.ui.tabs.finetune.handlers import Handlers
 from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
     FtSession,
@@ -51,7 +54,27 @@ INTRO = (
     "trained on a handful of examples. The curves, the confusion matrix and above all the *strategy ladder* "
     "and *data-efficiency curve* show what the pretrained weights buy you compared with training from scratch."
 )
-TRAIN_CONCURRENCY = "tlweb-train"  # one training job at a time across the app (one GPU / two cores)
+TRAIN_CONCURRENCY = "tlweb-train"  # fine-tunes, ladders and curves share one queue: one job per GPU
+
+
+def train_slots() -> int:
+    """How many training jobs run at once across the app (every other visitor waits in line, with their
+    position): one per GPU (``TLWEB_TRAIN_SLOTS`` overrides; a CPU or a ZeroGPU Space: 1)."""
+    import os
+
+    forced = os.environ.get("TLWEB_TRAIN_SLOTS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    if os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true"):
+        return 1  # ZeroGPU lends one GPU slice per call; one training job per Space at a time
+    try:
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    except Exception:  # noqa: BLE001 - no torch or no driver: the CPU, one job
+        return 1
+STEPS = {"data": "1 · Data", "model": "2 · Backbone", "train": "3 · Train", "results": "4 · Results",
+         "compare": "5 · Compare strategies", "runs": "6 · Runs"}  # step id (sub-tab "ft-step-<id>") → title
 
 
 @dataclass
@@ -67,6 +90,7 @@ class FinetuneTab:
     results: ResultsSection
     compare: CompareSection
     runs: RunsSection
+    steps: gr.Tabs | None = None  # the step sub-tabs (ids in STEPS)
 
     @property
     def button(self) -> gr.Button:
@@ -120,34 +144,44 @@ def _wire_inputs(tab: FinetuneTab, h: Handlers, load) -> None:
     d.load_btn.click(load, [*d.inputs, tab.session], [d.counts_plot, d.notes], api_name="load_data")
     m.model.focus(lambda: refresh_choices(CLASSIFICATION, h.settings), outputs=[m.model], api_name="ft_models",
                   queue=False)  # runs fine-tuned since the page loaded appear in the list
+    model_state.wire([m.model], m.custom, CLASSIFICATION, h.settings, "ft", m.state_html, m.download,
+                     [(m.model, lambda: model_choices(CLASSIFICATION, h.settings))])
+    if tab.steps is not None:
+        m.next_btn.click(lambda: gr.Tabs(selected="ft-step-train"), outputs=[tab.steps], api_name="ft_next_train",
+                         queue=False)
 
 
 def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
     d, m, t, r, c, runs = tab.data, tab.backbone, tab.train, tab.results, tab.compare, tab.runs
+    slots = train_slots()
     load_inputs, load_outputs = [*d.inputs, tab.session], [d.counts_plot, d.notes]
     settings_in = [m.epochs, m.batch_size, m.lr]
     train_outputs = [t.status, t.curves, r.metrics, r.hint, r.confusion, r.per_class_plot, r.mistakes, runs.table,
                      runs.run_pick]
     t.start_btn.click(load, load_inputs, load_outputs, api_name="prepare_data").success(
         h.train, [m.model, m.custom, m.strategy, *settings_in, m.per_class, tab.session], train_outputs,
-        api_name="finetune", concurrency_limit=1, concurrency_id=TRAIN_CONCURRENCY)
+        api_name="finetune", concurrency_limit=slots, concurrency_id=TRAIN_CONCURRENCY)
     t.stop_btn.click(h.stop, [tab.session], [t.status], api_name="stop", concurrency_limit=None, queue=False)
     c.ladder_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_ladder").success(
-        h.ladder, [m.model, m.custom, c.ladder_strategies, *settings_in, m.per_class, tab.session],
-        [c.status, c.ladder_plot, c.curves], api_name="ladder", concurrency_limit=1,
-        concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, None, [runs.table, runs.run_pick], queue=False)
+        h.ladder, [m.model, m.custom, c.ladder_strategies, *settings_in, m.per_class, c.seeds, tab.session],
+        [c.status, c.ladder_plot, c.curves], api_name="ladder", concurrency_limit=slots,
+        concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], queue=False)
     c.eff_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_efficiency").success(
-        h.efficiency, [m.model, m.custom, c.eff_strategies, c.eff_shots, *settings_in, tab.session],
-        [c.status, c.eff_plot, c.curves], api_name="data_efficiency", concurrency_limit=1,
-        concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, None, [runs.table, runs.run_pick], queue=False)
+        h.efficiency, [m.model, m.custom, c.eff_strategies, c.eff_shots, *settings_in, c.seeds, tab.session],
+        [c.status, c.eff_plot, c.curves], api_name="data_efficiency", concurrency_limit=slots,
+        concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], queue=False)
 
 
 def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
     runs = tab.runs
-    runs.refresh_btn.click(h.refresh_runs, None, [runs.table, runs.run_pick], api_name="runs")
-    gr.on(None, h.refresh_runs, None, [runs.table, runs.run_pick], api_name="runs_on_load")  # page load
+    runs.refresh_btn.click(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], api_name="runs")
+    gr.on(None, h.refresh_runs, [runs.query], [runs.table, runs.run_pick], api_name="runs_on_load")  # page load
+    gr.on([runs.query.submit, runs.query.change], h.filter_runs, [runs.query, runs.run_pick],
+          [runs.table, runs.run_pick], api_name="runs_filter", trigger_mode="always_last", show_progress="hidden")
     runs.table.select(h.pick_row, None, [runs.run_pick], api_name="ft_pick_run", queue=False)
     runs.run_pick.change(h.details, [runs.run_pick], [runs.curves, runs.details], api_name="run_details")
+    runs.run_pick.input(h.expand, [runs.run_pick, runs.query], [runs.table], api_name="runs_expand",
+                        show_progress="hidden")  # a picked experiment shows its runs in the table
     runs.export_btn.click(h.export, [runs.run_pick], [runs.export_file], api_name="export")
     runs.push_btn.click(h.push, [runs.run_pick, runs.repo_id, runs.token, runs.private], [runs.push_result],
                         api_name="push_to_hub")
@@ -159,20 +193,35 @@ def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
                            api_name="delete_run")
 
 
+def _wire_reports(tab: FinetuneTab, h: Handlers) -> None:
+    """"Download report" of the picked run or experiment, and of this page's last ladder and curve."""
+    wire_report(*tab.runs.report, h.report, [tab.runs.run_pick], "run_report")
+    wire_report(*tab.compare.ladder_report, h.experiment_report("ladder", "run the strategy ladder"), [tab.session],
+                "ladder_report")
+    wire_report(*tab.compare.eff_report, h.experiment_report("data-efficiency", "draw the data-efficiency curve"),
+                [tab.session], "efficiency_report")
+
+
+_SECTIONS = {"data": lambda s: data_section(), "model": model_section, "train": lambda s: train_section(),
+             "results": lambda s: results_section(), "compare": lambda s: compare_section(),
+             "runs": lambda s: runs_section()}
+
+
 def build(settings: Settings | None = None) -> FinetuneTab:
     settings = settings or get_settings()
     handlers = Handlers(settings)
     intro(INTRO)
     session = gr.State(FtSession())
-    data = data_section()
-    model = model_section(settings)
-    train = train_section()
-    results = results_section()
-    compare = compare_section()
-    runs = runs_section()
-    tab = FinetuneTab(session, data, model, train, results, compare, runs)
+    with gr.Tabs(elem_id="ft-steps") as steps:
+        built = {}
+        for step_id, title in STEPS.items():
+            with gr.Tab(title, id=f"ft-step-{step_id}", elem_id=f"ft-step-{step_id}"):
+                built[step_id] = _SECTIONS[step_id](settings)
+    tab = FinetuneTab(session, built["data"], built["model"], built["train"], built["results"], built["compare"],
+                      built["runs"], steps)
     load = _with_signature(handlers.load, DataSection.input_names() + ["session"])
     _wire_inputs(tab, handlers, load)
     _wire_training(tab, handlers, load)
     _wire_runs(tab, handlers)
+    _wire_reports(tab, handlers)
     return tab

@@ -1,8 +1,9 @@
 """The Fine-tune tab's handlers: widget values → ``tlweb.engine.data`` / ``train`` / ``runs`` →
-``tlweb.viz.training``. Training runs in a worker thread that feeds a queue; the handler is a
-generator that drains it and yields figures, so curves move while the model trains. Stop sets the
-session's flag and writes the STOP file of the run (or experiment) folder, which the engine checks
-between steps — the same path a run in another process listens to."""
+``tlweb.viz.training``. A training handler creates the run (or experiment) folder, then drains the
+engine's stream (:func:`tlweb.engine.train.iter_finetune`, ``iter_ladder``, ``iter_efficiency``: a
+generator whose GPU part runs in this process, or in a ZeroGPU worker, the same code either way)
+and yields figures, so curves move while the model trains. Stop writes the STOP file of that
+folder, which the training loop checks between steps wherever it runs."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import gradio as gr
 from tlweb.config import Settings
 from tlweb.errors import DataError, TlwebError
 from tlweb.ui.components import user_errors
+from tlweb.ui.guard import serve_file, serve_gallery
 from tlweb.ui.tabs.finetune.helpers import (
     N_SLOTS,
     SHOTS,
     FtSession,
     Progress,
-    TrackRun,
     Worker,
     _chance,
     _fmt_s,
@@ -34,6 +35,19 @@ from tlweb.viz import training as tv
 from tlweb.viz.common import message_figure
 
 NO_PICK = "Pick a run or an experiment first (Runs table or list)."
+
+
+def _seeds(value) -> int:
+    """The Seeds control's value (1, 3 or 5; an API caller may send any small number)."""
+    from tlweb.engine.train import DEFAULT_SEEDS
+
+    try:
+        n = int(value) if value not in (None, "") else DEFAULT_SEEDS
+    except (TypeError, ValueError):
+        raise TlwebError(f"Seeds must be a whole number (got '{value}').") from None
+    if not 1 <= n <= 10:
+        raise TlwebError("Seeds must be between 1 and 10.")
+    return n
 
 
 def train_kwargs(epochs_v, batch_v, lr_v, cap_v) -> dict:
@@ -87,65 +101,98 @@ class Handlers:
 
     # ------------------------------------------------------------------ runs list
 
-    def runs_outputs(self, select: str | None = None, pick_first: bool = True):
-        """(table rows, dropdown update) over experiments and single runs, newest first; the dropdown
-        keeps ``select``, else the newest entry (or nothing, without ``pick_first``)."""
+    def runs_outputs(self, select: str | None = None, pick_first: bool = True, query: str | None = None):
+        """(table rows, dropdown update) over experiments and single runs, newest first, those that
+        match ``query``; experiments are collapsed but the one holding ``select``. The dropdown keeps
+        ``select``, else the newest entry (or nothing, without ``pick_first``)."""
         from tlweb.engine.runs import ExperimentInfo, list_entries
 
-        entries = list_entries(self.settings)
+        entries = tv.filter_entries(list_entries(self.settings), query)
+        open_ids = {e.experiment_id for e in entries if isinstance(e, ExperimentInfo)
+                    and select in {e.experiment_id, *(r.run_id for r in e.runs)}}
         choices = []
         for e in entries:
             if isinstance(e, ExperimentInfo):
                 choices.append((_entry_label(e), e.experiment_id))
-                choices.extend((f"{e.title} › {r.part}", r.run_id) for r in e.runs)
+                if e.experiment_id in open_ids:
+                    choices.extend((f"{e.title} › {r.part}" + (f" · seed {r.seed}" if r.seed else ""), r.run_id)
+                                   for r in e.runs)
             else:
                 choices.append((_entry_label(e), e.run_id))
         ids = [v for _, v in choices]
         value = select if select in ids else (ids[0] if ids and pick_first else None)
-        return tv.runs_table(entries), gr.update(choices=choices, value=value)
+        return tv.runs_table(entries, expanded=open_ids), gr.update(choices=choices, value=value)
 
     @user_errors
-    def refresh_runs(self):
-        return self.runs_outputs()
+    def refresh_runs(self, query: str | None = None):
+        return self.runs_outputs(query=query)
+
+    @user_errors
+    def filter_runs(self, query: str | None, select: str | None):
+        return self.runs_outputs(select, query=query)
+
+    @user_errors
+    def expand(self, select: str | None, query: str | None):
+        """The table with the picked experiment (or the experiment of the picked run) open."""
+        table, pick = self.runs_outputs(select, query=query)
+        return table
 
     # ------------------------------------------------------------------ one run
 
     @user_errors
     def train(self, model, custom_model, strategy, epochs, batch_size, lr, per_class, sess: FtSession):
-        from tlweb.engine.train import TrainConfig, finetune
+        from tlweb.engine.train import TrainConfig, iter_finetune, start_run
         from tlweb.ui.components import picked_model
 
         name = picked_model(model, custom_model)
         cfg = TrainConfig(model=name, data=self.data_for_run(sess), strategy=strategy or "linear",
                           **train_kwargs(epochs, batch_size, lr, per_class))
-        sess.start()
-        worker = Worker(lambda on_event, should_stop: finetune(cfg, on_event=on_event, should_stop=should_stop,
-                                                               settings=self.settings, callbacks=[TrackRun(sess)]),
-                        sess.stop)
+        cfg = start_run(cfg, self.settings)  # the run folder first: Stop writes its STOP file from now on
+        sess.start(cfg.out_dir)
+        worker = Worker(iter_finetune(cfg, self.settings))
         progress = Progress()
         empty = message_figure("Training…")
-        yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
-        for batch in worker.batches():
-            if not batch:
-                continue
-            progress.add(batch)
-            yield (progress.html(), tv.training_curves(progress.events), gr.skip(), gr.skip(), gr.skip(),
-                   gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        try:
+            yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
+            for batch in worker.batches():
+                if not batch:
+                    continue
+                progress.add(batch)
+                yield (progress.html(), tv.training_curves(progress.events), gr.skip(), gr.skip(), gr.skip(),
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        finally:
+            worker.close()
+            sess.start(None)  # nothing trains any more: Stop has nothing to stop
         result = worker.result
         sess.last_run = result.run_id
         yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
                tv.training_curves(progress.events or [e.as_dict() for e in result.history]),
-               tv.metrics_html(result), self._hint(result),
+               tv.metrics_html(result), self._notes(name, cfg.data) + self._hint(result),
                tv.confusion_heatmap(result.metrics.get("confusion_matrix") or [],
                                     result.metrics.get("class_names") or cfg.data.class_names),
                tv.per_class_bars(result.metrics.get("per_class") or {}),
-               tv.mistake_captions(result.mistakes), *self.runs_outputs(result.run_id))
+               serve_gallery(tv.mistake_captions(result.mistakes)), *self.runs_outputs(result.run_id))
 
     @staticmethod
     def _done_text(result) -> str:
+        from tlweb.viz.uncertainty import accuracy_text
+
         return (f"<b>{'Stopped' if result.stopped else 'Done'}</b> · {strategy_label(result.strategy)}"
-                f" · test accuracy <b>{result.test_accuracy * 100:.1f}%</b> · macro-F1 "
-                f"<b>{result.test_macro_f1 * 100:.1f}%</b> · {_fmt_s(result.wall_s)}")
+                f" · test accuracy <b>{accuracy_text(result.test_accuracy, result.test_images)}</b> · macro-F1 "
+                f"<b>{result.test_macro_f1 * 100:.1f}%</b> · {_fmt_s(result.wall_s)} · details in <b>4 · Results</b>")
+
+    def _notes(self, name: str, data) -> str:
+        """Warnings that belong next to the numbers: a backbone that knows only generated shapes used
+        on photos (the built-in sample is generated shapes too)."""
+        from tlweb.catalog import resolve
+        from tlweb.viz.uncertainty import synthetic_backbone_note
+
+        try:
+            spec = resolve(name, settings=self.settings)
+        except TlwebError:
+            return ""
+        note = synthetic_backbone_note(spec.pretrained_on, data_is_generated=getattr(data, "source", "") == "sample")
+        return f"<div class='ft-hint ft-warn'>⚠️ {html.escape(note)}</div>" if note else ""
 
     def _hint(self, result) -> str:
         from tlweb.catalog import RUN_LABEL_SUFFIX
@@ -157,7 +204,8 @@ class Handlers:
                 "or delete it in <b>Runs</b> below.</div>")
 
     def stop(self, sess: FtSession):
-        sess.request_stop()
+        if not sess.request_stop():
+            return status_html("Nothing is training in this page.", None, "stopped")
         return status_html("Stopping after the current step… the model so far is kept.", None, "stopped")
 
     # ------------------------------------------------------------------ experiments
@@ -167,19 +215,20 @@ class Handlers:
 
         exp_dir = start_experiment(kind, name, data, order, self.settings, **kw)
         sess.start(exp_dir)
+        sess.experiments[kind] = exp_dir
         return exp_dir
 
     @staticmethod
     def _finish(exp_dir, sess: FtSession, ok: bool) -> bool:
         from tlweb.engine.runs import finish_experiment, stop_requested
 
-        stopped = sess.stop.is_set() or stop_requested(exp_dir)
+        stopped = stop_requested(exp_dir)
         finish_experiment(exp_dir, "failed" if not ok else "stopped" if stopped else "done")
         return stopped
 
     @user_errors
-    def ladder(self, model, custom_model, strategies, epochs, batch_size, lr, per_class, sess: FtSession):
-        from tlweb.engine.train import ladder, strategy_names
+    def ladder(self, model, custom_model, strategies, epochs, batch_size, lr, per_class, seeds, sess: FtSession):
+        from tlweb.engine.train import iter_ladder, strategy_names
         from tlweb.ui.components import picked_model
 
         if not strategies:
@@ -189,43 +238,53 @@ class Handlers:
         kwargs = {k: v for k, v in train_kwargs(epochs, batch_size, lr, per_class).items() if v is not None}
         data = self.data_for_run(sess)
         chance = _chance(data)
-        exp_dir = self._experiment(sess, "ladder", name, data, order, **kwargs)
-        results, events, ok = [], [], False
+        seeds = _seeds(seeds)
+        exp_dir = self._experiment(sess, "ladder", name, data, order, seeds=seeds, **kwargs)
+        results, events, ok, worker = [], [], False, None
         try:
-            yield status_html(f"Strategy ladder: {len(order)} strategies on the same split and budget…", 0.0), \
+            yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
+                              "on the same split and budget…", 0.0), \
                 tv.ladder_chart([], chance=chance), tv.training_curves([])
-            # One strategy per engine call (same prepared split and experiment) so the bars appear one by one.
-            for i, strat in enumerate(order):
-                if sess.stop.is_set():
-                    break
-                progress = Progress()
-                worker = Worker(lambda on_event, should_stop, strat=strat: ladder(
-                    name, data, strategies=(strat,), on_event=on_event, should_stop=should_stop,
-                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
-                for batch in worker.batches():
-                    if not batch:
-                        continue
-                    progress.add(batch)
-                    events.extend(batch)
-                    d = progress.latest
-                    frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / len(order)
-                    yield progress.html(prefix=f"{i + 1}/{len(order)} · ", fraction=frac), gr.skip(), \
-                        tv.training_curves(events, title="Ladder runs")
-                results.extend(worker.result or [])
-                yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+            # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
+            worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
+                                        seeds=seeds, **kwargs))
+            progress = Progress()
+            for batch in worker.batches():
+                if len(worker.results) > len(results):
+                    results = list(worker.results)
+                    progress = Progress()
+                    yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+                if not batch:
+                    continue
+                progress.add(batch)
+                events.extend(batch)
+                d = progress.latest
+                i = len(results)
+                runs = len(order) * seeds
+                frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
+                yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac), gr.skip(), \
+                    tv.training_curves(events, title="Ladder runs")
             ok = True
         finally:
+            if worker is not None:
+                worker.close()
+            sess.start(None)
             stopped = self._finish(exp_dir, sess, ok) or any(r.stopped for r in results)
-        best = max(results, key=lambda r: r.test_accuracy, default=None)
         text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
-        if best is not None:
-            text += f" · best: {strategy_label(best.strategy)} ({best.test_accuracy * 100:.1f}% test accuracy)"
+        means: dict[str, list[float]] = {}
+        for r in results:
+            means.setdefault(r.strategy, []).append(r.test_accuracy)
+        if means:
+            top = max(means, key=lambda k: sum(means[k]) / len(means[k]))
+            mean = sum(means[top]) / len(means[top])
+            what = f"mean of {len(means[top])} seeds" if len(means[top]) > 1 else "test accuracy"
+            text += f" · best: {strategy_label(top)} ({mean * 100:.1f}% {what})"
         yield status_html(text, 1.0, "stopped" if stopped else "done"), tv.ladder_chart(results, chance=chance), \
             tv.training_curves(events, title="Ladder runs")
 
     @user_errors
-    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, sess: FtSession):
-        from tlweb.engine.train import data_efficiency, strategy_names
+    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, seeds, sess: FtSession):
+        from tlweb.engine.train import iter_efficiency, strategy_names
         from tlweb.ui.components import picked_model
 
         if not strategies:
@@ -240,34 +299,37 @@ class Handlers:
         if not usable:
             raise DataError(f"The smallest class has {smallest} training images: pick fewer images per class.")
         order = tuple(s for s in strategy_names() if s in strategies)
-        total = len(usable) * len(order)
+        seeds = _seeds(seeds)
+        total = len(usable) * len(order) * seeds
         skipped = [s for s in wanted if s > smallest]
         note = f"Skipped {', '.join(map(str, skipped))} per class (the smallest class has {smallest})." if skipped else ""
-        exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, **kwargs)
-        rows, ok = [], False
+        exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, seeds=seeds, **kwargs)
+        rows, ok, worker = [], False, None
         try:
-            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes)…", 0.0,
+            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
+                              f"{seeds} seed{'s' if seeds > 1 else ''})…", 0.0,
                               detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
-            # One size at a time (the engine keeps the split and the subsampling seed), so the curve grows live.
-            for k in usable:
-                if sess.stop.is_set():
-                    break
-                progress = Progress()
-                worker = Worker(lambda on_event, should_stop, k=k: data_efficiency(
-                    name, data, shots=(k,), strategies=order, on_event=on_event, should_stop=should_stop,
-                    settings=self.settings, experiment=exp_dir, **kwargs), sess.stop)
-                for batch in worker.batches():
-                    if not batch:
-                        continue
-                    progress.add(batch)
-                    done = len(rows) + len({e.get("run_id") for e in progress.events}) - 1
-                    yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total), \
-                        gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
-                rows.extend(worker.result or [])
-                yield status_html(f"{len(rows)}/{total} runs done", len(rows) / total, detail=note), \
-                    tv.efficiency_curves(rows, chance=chance), gr.skip()
+            # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
+            worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
+                                            experiment=exp_dir, seeds=seeds, **kwargs))
+            progress = Progress()
+            for batch in worker.batches():
+                if len(worker.results) > len(rows):
+                    rows = list(worker.results)
+                    progress = Progress()
+                    yield status_html(f"{len(rows)}/{total} runs done", len(rows) / total, detail=note), \
+                        tv.efficiency_curves(rows, chance=chance), gr.skip()
+                if not batch:
+                    continue
+                progress.add(batch)
+                k = usable[min(len(rows) // max(1, len(order) * seeds), len(usable) - 1)]
+                yield progress.html(prefix=f"{k}/class · run {len(rows) + 1}/{total} · ", fraction=len(rows) / total), \
+                    gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
             ok = True
         finally:
+            if worker is not None:
+                worker.close()
+            sess.start(None)
             stopped = self._finish(exp_dir, sess, ok)
         yield status_html(f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows)} runs",
                           1.0, "stopped" if stopped else "done", detail=note), \
@@ -298,12 +360,12 @@ class Handlers:
         names = ", ".join(info.class_names[:20]) + (" …" if len(info.class_names) > 20 else "")
         facts = [("run", info.run_id), ("status", info.status), ("strategy", tv.strategy_legend(info.strategy)),
                  ("base model", info.base_model), (f"{len(info.class_names)} classes", names),
-                 ("created", str(info.created).replace("T", " ")[:19]), ("model folder", str(info.model_dir))]
+                 ("created", str(info.created).replace("T", " ")[:19])]
         if info.experiment_id:
             facts.insert(1, ("experiment", info.experiment_id))
-        body = (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("run", "model folder"))
+        body = (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("run",))
         body += (f"<div class='ft-hint'>In the <b>Classify</b> tab, pick <i>{html.escape(info.title + RUN_LABEL_SUFFIX)}"
-                 "</i> or paste the model folder.</div>")
+                 f"</i> or type <code>{html.escape(info.run_id)}</code>.</div>")
         return tv.training_curves(events, title=f"Curves · {info.title}"), body
 
     def _experiment_details(self, info):
@@ -335,7 +397,7 @@ class Handlers:
             raise TlwebError(NO_PICK)
         if is_experiment(entry_path(ref, self.settings)):
             raise TlwebError("An experiment holds several models: pick one of its runs to download its model.")
-        return gr.update(value=str(export_zip(ref, self.settings)), visible=True)
+        return gr.update(value=serve_file(export_zip(ref, self.settings)), visible=True)
 
     def push(self, run_id, repo, token_v, private_v):
         from tlweb.engine.runs import push_to_hub
@@ -353,6 +415,34 @@ class Handlers:
                 f"Pushing to the Hub failed ({type(exc).__name__}); check the repository id, the token and the network."
             raise gr.Error(msg.replace(token_v.strip(), "***"), print_exception=False) from None
         return f"Pushed: [{html.escape(url)}]({url})"
+
+    # ------------------------------------------------------------------ reports
+
+    def report(self, ref):
+        """The picked run's report, or its experiment's (a ladder, a data-efficiency curve)."""
+        from tlweb.engine.runs import ExperimentInfo, entry_info
+        from tlweb.viz.report import report_for_experiment, report_for_run
+
+        if not ref:
+            raise TlwebError(NO_PICK)
+        info = entry_info(ref, self.settings)
+        if isinstance(info, ExperimentInfo):
+            return report_for_experiment(info, self.settings)
+        return report_for_run(info.run_dir, self.settings)
+
+    def experiment_report(self, kind: str, what: str):
+        """The report of this page's last ladder or data-efficiency curve."""
+        from tlweb.ui.components import nothing_yet
+        from tlweb.viz.report import report_for_experiment
+
+        def make(sess: FtSession):
+            folder = sess.experiments.get(kind)
+            if folder is None or not folder.is_dir():
+                raise nothing_yet(what)
+            return report_for_experiment(folder.name, self.settings)
+
+        make.__name__ = f"{kind.replace('-', '_')}_report"
+        return make
 
     # ------------------------------------------------------------------ delete, with a confirm step
 

@@ -1,15 +1,12 @@
-"""The Fine-tune tab's state, worker thread and small pure helpers (tested directly, no server)."""
+"""The Fine-tune tab's state, the drain of the training stream and small pure helpers (tested directly, no server)."""
 
 from __future__ import annotations
 
 import html
-import queue
-import threading
 import time
 from pathlib import Path
 
 from tlweb.config import Settings
-from tlweb.engine.train.callbacks import Callback
 from tlweb.errors import DataError, TlwebError
 from tlweb.viz import training as tv
 
@@ -45,96 +42,87 @@ def strategy_choices() -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Per-session state and the worker thread
+# Per-session state and the event stream
 
 
 class FtSession:
-    """Per-browser-session state (a ``gr.State`` value): the loaded data and the stop flag.
+    """Per-browser-session state (a ``gr.State`` value): the loaded data and the folder training now.
 
     ``gr.State`` deep-copies its initial value for every session; ``__deepcopy__`` hands each
-    session a fresh object (a ``threading.Event`` cannot be copied).
+    session a fresh object.
     """
 
     def __init__(self):
-        self.stop = threading.Event()
         self.data = None  # PreparedData
         self.data_key = None
         self.last_run: str | None = None
         self.active: Path | None = None  # the run / experiment folder training now (Stop writes its STOP file)
+        self.experiments: dict[str, Path] = {}  # the last ladder / data-efficiency folder (their reports)
 
     def __deepcopy__(self, memo):
         return FtSession()
 
     def start(self, folder: Path | None = None) -> None:
-        """A new job: clear the stop flag; ``folder`` is where Stop will be sent."""
-        self.stop.clear()
-        self.active = folder
+        """A new job training into ``folder`` (a run or an experiment folder): where Stop goes."""
+        self.active = Path(folder) if folder is not None else None
 
-    def request_stop(self) -> None:
-        """Stop through both paths: the in-process flag, and the run folder (another process may train)."""
-        from tlweb.engine.runs import request_stop
+    def request_stop(self) -> bool:
+        """Write the STOP file of the folder training now (the loop checks it between steps, in this
+        process or in a ZeroGPU worker); False when nothing is training."""
+        from tlweb.engine.runs import STOP_FILE
 
-        self.stop.set()
-        if self.active is not None and self.active.is_dir():
-            request_stop(self.active)
+        if self.active is None or not self.active.is_dir():
+            return False
+        (self.active / STOP_FILE).touch()
+        return True
 
+    def stopping(self) -> bool:
+        from tlweb.engine.runs import stop_requested
 
-class TrackRun(Callback):
-    """Points the session's Stop at the run folder as soon as the engine creates it (single runs;
-    an experiment's folder is known before its first run)."""
-
-    def __init__(self, session: FtSession):
-        self.session = session
-
-    def on_run_start(self, run_id: str, run_dir: Path) -> None:
-        if self.session.active is None or not (self.session.active / "experiment.json").is_file():
-            self.session.active = Path(run_dir)
-
-
-_DONE = object()
+        return self.active is not None and stop_requested(self.active)
 
 
 class Worker:
-    """Runs ``work(on_event, should_stop)`` in a thread; :meth:`batches` yields its events as they come."""
+    """Drains a training stream (:func:`tlweb.engine.train.iter_finetune` and friends — the same
+    generator locally and on ZeroGPU) for a handler: :meth:`batches` yields its events as dicts,
+    grouped so that the page redraws at most every ``every`` seconds; results (a RunResult, a
+    data-efficiency row) are appended to :attr:`results` as they come, each ending a batch."""
 
-    def __init__(self, work, stop: threading.Event):
-        self.queue: queue.Queue = queue.Queue()
-        self.result = None
-        self.error: BaseException | None = None
-        self.stop = stop
-        self.thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="tlweb-finetune")
-        self.thread.start()
+    def __init__(self, stream, every: float = 0.25):
+        self.stream = stream
+        self.every = every
+        self.results: list = []
 
-    def _run(self, work):
+    @property
+    def result(self):
+        return self.results[-1] if self.results else None
+
+    def batches(self):
+        from tlweb.engine.train import TrainEvent
+
+        batch: list[dict] = []
+        last = time.monotonic()
         try:
-            self.result = work(self.queue.put, self.stop.is_set)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the handler's thread
-            self.error = exc
+            for item in self.stream:
+                if isinstance(item, TrainEvent):
+                    batch.append(tv.as_dict(item))
+                    if item.kind == "step" and time.monotonic() - last < self.every:
+                        continue
+                else:
+                    self.results.append(item)
+                yield batch
+                batch, last = [], time.monotonic()
+            if batch:
+                yield batch
         finally:
-            self.queue.put(_DONE)
+            self.close()
 
-    def batches(self, every: float = 0.4):
-        """Lists of events, at most one list per ``every`` seconds; an empty list is a heartbeat."""
-        done = False
-        while not done:
-            batch = []
-            deadline = time.monotonic() + every
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self.queue.get(timeout=left)
-                except queue.Empty:
-                    break
-                if item is _DONE:
-                    done = True
-                    break
-                batch.append(tv.as_dict(item))
-            yield batch
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+    def close(self) -> None:
+        """End the stream (the page went away, or an error): it writes the STOP file and the run
+        ends cleanly, keeping its model. Harmless once the stream has ended."""
+        close = getattr(self.stream, "close", None)
+        if close is not None:
+            close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,7 +259,7 @@ def prepare_data(source, zip_file, hub_id, image_column, label_column, names, fi
         paths = _paths([zip_file] if zip_file and not isinstance(zip_file, list) else zip_file)
         if not paths:
             raise DataError("Upload a .zip of class folders first (one folder per class, images inside).")
-        return engine_data.load_data(paths[0], settings=settings)
+        return engine_data.load_upload(paths[0], settings=settings)  # unpacked within budgets, then deleted
     if source == "classes":
         classes = class_uploads(names, files)
         if not classes:
@@ -280,8 +268,8 @@ def prepare_data(source, zip_file, hub_id, image_column, label_column, names, fi
     if source == "hub":
         if not hub_id or not str(hub_id).strip():
             raise DataError("Type a Hugging Face dataset id first (for example 'beans' or 'cifar10').")
-        return engine_data.load_data(str(hub_id).strip(), image_column=(image_column or "").strip() or None,
-                                     label_column=(label_column or "").strip() or None, settings=settings)
+        return engine_data.load_hub_dataset(hub_id, image_column=image_column, label_column=label_column,
+                                            settings=settings)  # an id in every mode, never a server path
     raise DataError(f"Unknown data source '{source}': pick one of the options.")
 
 

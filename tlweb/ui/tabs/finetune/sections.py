@@ -10,7 +10,8 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings
-from tlweb.ui.components import SafeImage, model_picker
+from tlweb.ui import model_state
+from tlweb.ui.components import SafeImage, model_picker, report_download
 from tlweb.ui.tabs.finetune.helpers import (
     BATCH_CHOICES,
     EPOCH_CHOICES,
@@ -41,6 +42,7 @@ STYLE = """
 .ft-status .muted {color:var(--body-text-color-subdued);}
 .ft-hint {font-size:0.92em; padding:8px 12px; border-radius:10px; background:#EEF2FF; color:#312E81;
   border:1px solid #C7D2FE; margin-top:6px;}
+.ft-hint.ft-warn {background:#FEF3C7; color:#92400E; border-color:#FCD34D;}
 .ft-notes {font-size:0.9em; color:var(--body-text-color-subdued);}
 .ft-notes ul {margin:4px 0 0 18px;}
 #ft-mistakes .caption-label {white-space:normal; max-width:94%; font-size:12px; opacity:0.92;}
@@ -147,7 +149,7 @@ def data_section() -> DataSection:
                                               max_lines=1, elem_id="ft-label-column")
             with gr.Column(visible=False) as classes_box:
                 shown, rows, names, files, add_class, capture, capture_to, capture_btn = _class_slots()
-            load_btn = gr.Button("Load data", variant="secondary", elem_id="ft-load-btn")
+            load_btn = gr.Button("Load data", variant="primary", elem_id="ft-load-btn")
         with gr.Column(scale=6):
             counts_plot = gr.Plot(value=message_figure("Press Load data to see images per class", height=320),
                                   label="Images per class", elem_id="ft-counts-plot", show_label=False)
@@ -170,6 +172,9 @@ class ModelSection:
     batch_size: gr.Dropdown
     lr: gr.Dropdown
     per_class: gr.Number
+    next_btn: gr.Button  # the step's primary action: on to step 3
+    state_html: gr.HTML  # what the picked backbone needs before it runs (a download) …
+    download: gr.Button  # … and the button that fetches it
 
 
 def model_section(settings: Settings) -> ModelSection:
@@ -184,6 +189,8 @@ def model_section(settings: Settings) -> ModelSection:
             default = _default_model(list(model.choices), settings)
             if default:
                 model.value = default
+            state_html, download = model_state.state_row("ft")
+            next_btn = gr.Button("Next: train ▶", variant="primary", elem_id="ft-model-next")
         with gr.Column(scale=6):
             strategy = gr.Radio(strategy_choices(), value="linear", label="Strategy", elem_id="ft-strategy")
             strategy_info = gr.Markdown(get_strategy("linear").explanation, elem_id="ft-strategy-info",
@@ -197,7 +204,8 @@ def model_section(settings: Settings) -> ModelSection:
                                  elem_id="ft-lr", min_width=100)
                 per_class = gr.Number(value=0, label="Images per class (0 = all)", precision=0, minimum=0,
                                       elem_id="ft-per-class", min_width=120)
-    return ModelSection(model, custom, strategy, strategy_info, epochs, batch_size, lr, per_class)
+    return ModelSection(model, custom, strategy, strategy_info, epochs, batch_size, lr, per_class, next_btn,
+                        state_html, download)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -232,9 +240,13 @@ class ResultsSection:
     confusion: gr.Plot
     per_class_plot: gr.Plot
     mistakes: gr.Gallery
+    open_btn: gr.Button  # the step's primary action: the run just trained, in the Classify tab
 
 
 def results_section() -> ResultsSection:
+    section(4, "Results", "The test set was never used for training or for picking the epoch: these numbers "
+            "say how the model does on images it has not seen.")
+    open_btn = gr.Button("Use this model in Classify ▶", variant="primary", elem_id="ft-open-classify")
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
             metrics = gr.HTML(elem_id="ft-metrics")
@@ -249,7 +261,7 @@ def results_section() -> ResultsSection:
         with gr.Column(scale=5):
             mistakes = gr.Gallery(label="Most confident mistakes: true → predicted (confidence)", columns=3,
                                   height=320, elem_id="ft-mistakes", object_fit="contain")
-    return ResultsSection(metrics, hint, confusion, per_class_plot, mistakes)
+    return ResultsSection(metrics, hint, confusion, per_class_plot, mistakes, open_btn)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,38 +279,50 @@ class CompareSection:
     eff_btn: gr.Button
     eff_plot: gr.Plot
     curves: gr.Plot
+    seeds: gr.Radio  # each run repeated with this many seeds: the charts show mean and spread
+    ladder_report: tuple = ()  # ("Download report" button, its file)
+    eff_report: tuple = ()
+
+
+SEED_CHOICES = [("1 (fast)", 1), ("3", 3), ("5", 5)]
 
 
 def compare_section() -> CompareSection:
-    section(4, "Compare strategies", "The same split and the same budget for each strategy — the clearest "
-            "picture of what pretraining is worth. Uses the data, backbone and settings above.")
-    status = gr.HTML(status_html("Run the ladder or the data-efficiency curve; progress shows here.", None,
-                                 "idle"), elem_id="ft-compare-status")
+    from tlweb.engine.train import DEFAULT_SEEDS
+
+    section(5, "Compare strategies", "Each strategy on the same split and budget, each run repeated with "
+            "several seeds — the clearest picture of what pretraining is worth (data, backbone, settings: steps 1–2).")
     choices = strategy_choices()
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=240):
-            gr.Markdown("**Strategy ladder**: test accuracy and macro-F1 of each strategy.",
-                        elem_classes=["ft-notes"])
-            ladder_strategies = gr.CheckboxGroup(choices, value=[v for _, v in choices], label="Strategies",
+        with gr.Column(scale=4, min_width=260):
+            ladder_strategies = gr.CheckboxGroup(choices, value=[v for _, v in choices],
+                                                 label="Strategy ladder: test accuracy and macro-F1 of each",
                                                  elem_id="ft-ladder-strategies")
             ladder_btn = gr.Button("Run the strategy ladder", variant="primary", elem_id="ft-ladder-btn")
-        with gr.Column(scale=8):
-            ladder_plot = gr.Plot(value=tv.ladder_chart([]), elem_id="ft-ladder-plot", show_label=False)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=240):
-            gr.Markdown("**Data efficiency**: accuracy with 1, 2, 5, 10, 25 images per class (up to the "
-                        "smallest class), pretrained linear probe vs from scratch.", elem_classes=["ft-notes"])
-            eff_strategies = gr.CheckboxGroup(choices, value=["linear", "scratch"], label="Strategies",
+        with gr.Column(scale=4, min_width=260):
+            eff_strategies = gr.CheckboxGroup(choices, value=["linear", "scratch"],
+                                              label="Data efficiency: accuracy vs images per class",
                                               elem_id="ft-efficiency-strategies")
             eff_shots = gr.CheckboxGroup([str(s) for s in SHOTS], value=[str(s) for s in SHOTS],
                                          label="Images per class", elem_id="ft-efficiency-shots")
             eff_btn = gr.Button("Draw the data-efficiency curve", variant="primary", elem_id="ft-efficiency-btn")
-        with gr.Column(scale=8):
+        with gr.Column(scale=3, min_width=220):
+            seeds = gr.Radio(SEED_CHOICES, value=DEFAULT_SEEDS, label="Seeds per run", elem_id="ft-seeds",
+                             info="One run can be lucky: with 3 seeds each point is a mean, drawn with its "
+                                  "min–max spread.")
+            status = gr.HTML(status_html("Run the ladder or the data-efficiency curve; progress shows here.", None,
+                                         "idle"), elem_id="ft-compare-status")
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            ladder_plot = gr.Plot(value=tv.ladder_chart([]), elem_id="ft-ladder-plot", show_label=False)
+            ladder_report = report_download("ft-ladder")
+        with gr.Column():
             eff_plot = gr.Plot(value=tv.efficiency_curves([]), elem_id="ft-efficiency-plot", show_label=False)
+            eff_report = report_download("ft-efficiency")
     with gr.Accordion("Live curves of the comparison runs", open=False):
         curves = gr.Plot(value=tv.training_curves([]), elem_id="ft-compare-curves", show_label=False)
     return CompareSection(status, ladder_strategies, ladder_btn, ladder_plot, eff_strategies, eff_shots, eff_btn,
-                          eff_plot, curves)
+                          eff_plot, curves, seeds, ladder_report, eff_report)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,13 +348,16 @@ class RunsSection:
     private: gr.Checkbox
     push_btn: gr.Button
     push_result: gr.Markdown
+    query: gr.Textbox  # filters the list and the table
+    open_btn: gr.Button  # the step's primary action: the picked run's model in the Classify tab
+    report: tuple = ()  # ("Download report" button, its file): the picked run or experiment
 
 
 def _run_actions():
-    """Download, delete (with a confirm step) and push to the Hub, beside the picked run's details."""
-    details = gr.HTML(elem_id="ft-run-metrics")
+    """Open in Classify, download, delete (with a confirm step); push to the Hub folded away."""
     with gr.Row():
-        export_btn = gr.Button("⬇ Download model (.zip)", elem_id="ft-export-btn", scale=3)
+        open_btn = gr.Button("Open in Classify ▶", variant="primary", elem_id="ft-run-open-classify", scale=2)
+        export_btn = gr.Button("⬇ Download model (.zip)", elem_id="ft-export-btn", scale=2)
         delete_btn = gr.Button("🗑 Delete…", elem_id="ft-delete-btn", scale=1, min_width=90)
     with gr.Group(visible=False, elem_classes=["ft-confirm"]) as confirm_box:
         confirm_text = gr.HTML(elem_id="ft-delete-question")
@@ -339,6 +366,10 @@ def _run_actions():
             confirm_no = gr.Button("Cancel", size="sm", elem_id="ft-delete-cancel")
     export_file = gr.File(label="Model zip (click the name to save it)", visible=False, height=70,
                           elem_id="ft-export-file", interactive=False)
+    return open_btn, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no
+
+
+def _push():
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
         repo_id = gr.Textbox(label="Repository id", placeholder="your-name/my-classifier", max_lines=1,
                              elem_id="ft-repo-id")
@@ -347,18 +378,20 @@ def _run_actions():
         private = gr.Checkbox(value=True, label="Private repository")
         push_btn = gr.Button("Push to Hub", elem_id="ft-push-btn")
         push_result = gr.Markdown(elem_id="ft-push-result")
-    return (details, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no,
-            repo_id, token, private, push_btn, push_result)
+    return repo_id, token, private, push_btn, push_result
 
 
 def runs_section() -> RunsSection:
-    section(5, "Runs", "Every run is saved as a folder (config, events, metrics, model); a ladder or a "
-            "data-efficiency curve is one experiment holding its runs. They survive restarts. Pick one to see "
-            "its curves, download its model, push it to the Hub or delete it.")
-    with gr.Row():
-        refresh_btn = gr.Button("↻ Refresh", size="sm", scale=0, min_width=110, elem_id="ft-runs-refresh")
+    section(6, "Runs", "Every run is saved as a folder (config, events, metrics, model); a ladder or a "
+            "data-efficiency curve is one experiment holding its runs (▸: pick it to see them). They survive "
+            "restarts. Pick one to see its curves, open it in Classify, download it or delete it.")
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(label="Filter", placeholder="e.g. ladder, linear, demo-vit, failed", max_lines=1,
+                           elem_id="ft-runs-filter", scale=2)
         run_pick = gr.Dropdown(choices=[], value=None, label="Run or experiment", elem_id="ft-run", scale=4,
                                allow_custom_value=True)
+        refresh_btn = gr.Button("↻ Refresh", size="sm", scale=0, min_width=110, elem_id="ft-runs-refresh")
+    open_btn, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no = _run_actions()
     table = gr.Dataframe(headers=tv.RUNS_HEADERS, value=[], interactive=False, elem_id="ft-runs-table",
                          max_height=300, wrap=True)
     with gr.Row(equal_height=False):
@@ -366,5 +399,9 @@ def runs_section() -> RunsSection:
             curves = gr.Plot(value=message_figure("Pick a run to see its curves"), elem_id="ft-run-curves",
                              show_label=False)
         with gr.Column(scale=4):
-            actions = _run_actions()
-    return RunsSection(refresh_btn, run_pick, table, curves, *actions)
+            details = gr.HTML(elem_id="ft-run-metrics")
+            repo_id, token, private, push_btn, push_result = _push()
+            report = report_download("ft-run")
+    return RunsSection(refresh_btn, run_pick, table, curves, details, export_btn, export_file, delete_btn, confirm_box,
+                       confirm_text, confirm_yes, confirm_no, repo_id, token, private, push_btn, push_result, query,
+                       open_btn, report)
