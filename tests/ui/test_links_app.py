@@ -88,7 +88,7 @@ def test_open_a_run_or_an_experiment_in_classify(client, settings, demo_models):
     from tlweb.engine.train import ladder
 
     results = ladder("demo-vit", subsample(sample_data(settings), 3, 0), strategies=("linear", "scratch"), epochs=1,
-                     settings=settings)
+                     seeds=1, settings=settings)
     exp = list_experiments(settings)[0]
     assert {r.run_id for r in results} == {r.run_id for r in exp.runs}
     model, custom = client.predict(results[-1].run_id, api_name="/ft_run_open_in_classify")

@@ -195,7 +195,7 @@ def run_in_classify(ref: str | None, settings) -> tuple:
     from tlweb.ui.model_state import RUN_GROUP
 
     if not ref:
-        raise TlwebError("Train a model first, or pick a run in the Runs step.")
+        raise TlwebError("Pick a run in the Runs step first, or train one.")
     info = entry_info(ref, settings)
     if isinstance(info, ExperimentInfo):
         best = info.best
@@ -205,7 +205,9 @@ def run_in_classify(ref: str | None, settings) -> tuple:
     elif not info.has_model:
         raise TlwebError(f"The run '{info.run_id}' saved no model (it failed before the end), so there is nothing "
                          "to classify with.")
-    choices = model_choices(CLASSIFICATION, settings)
+    from tlweb.ui.tabs.classify import classify_choices
+
+    choices = classify_choices(settings)  # classifiers and zero-shot classifiers, as Classify lists them
     if ref not in {value for _, value in choices}:
         choices.append((f"{RUN_GROUP}{resolve(ref, settings=settings).label} · ✓", ref))
     return gr.Tabs(selected="classify"), gr.update(choices=choices, value=ref), ""
