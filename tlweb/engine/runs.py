@@ -160,7 +160,8 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    """Now, to the millisecond: runs started within the same second still list newest first."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
 def new_run_dir(settings: Settings | None = None, name: str | None = None,
