@@ -24,7 +24,7 @@ from tlweb.config import Settings, get_settings
 MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo.pretrained", "tlweb.engine.demo.segmentation",
            "tlweb.engine.demo.detection", "tlweb.engine.demo.zeroshot")
 
-BUILD_VERSION = 1  # bump to rebuild every demo model after a builder change
+BUILD_VERSION = 2  # bump to rebuild every demo model after a builder change
 
 
 @dataclass(frozen=True)
