@@ -17,6 +17,7 @@ def _finetune_page(browser, app_url):
     page.set_default_timeout(60_000)
     page.goto(app_url)
     page.get_by_role("tab", name="Fine-tune").click()
+    page.get_by_role("tab", name="3 · Train").click()  # the tab's steps: Start is in step 3
     page.wait_for_selector("#ft-start-btn")
     return ctx, page
 
@@ -25,8 +26,10 @@ def test_a_waiting_visitor_sees_their_position(browser, app_url, slow_steps):
     ctx_a, first = _finetune_page(browser, app_url)
     ctx_b, second = _finetune_page(browser, app_url)
     try:
+        first.get_by_role("tab", name="2 · Backbone").click()  # epochs and batch size are set with the backbone
         set_dropdown(first, "ft-epochs", "20")
         set_dropdown(first, "ft-batch-size", "8")
+        first.get_by_role("tab", name="3 · Train").click()
         first.click("#ft-start-btn")
         text_in(first, "ft-status", "step", timeout=120_000)  # the first visitor is training
         second.click("#ft-start-btn")

@@ -278,20 +278,10 @@ def _warm_imports(background: bool = True) -> None:
     """Import torch and transformers, so the first click does not wait for them: in a background
     thread once the page is served — or before serving where inference runs in forked workers: a
     fork while another thread imports would leave the worker a held import lock, and a worker
-    forked from a warm parent starts warm."""
-    import threading
+    forked from a warm parent starts warm. Handlers wait for a running warm-up (:mod:`tlweb.ui.warmup`)."""
+    from tlweb.ui import warmup
 
-    def work():
-        try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except Exception:  # noqa: BLE001 - the first request will say what is missing
-            pass
-
-    if not background:
-        work()
-        return
-    threading.Thread(target=work, name="tlweb-warm-imports", daemon=True).start()
+    warmup.start(background)
 
 
 def launch_single(name: str, build) -> None:

@@ -15,7 +15,7 @@ from tlweb.assets import examples_dir
 from tlweb.catalog import list_for_pickers
 from tlweb.config import Settings, get_settings
 from tlweb.errors import ImageError, TlwebError, clip, scrub
-from tlweb.ui import guard
+from tlweb.ui import guard, warmup
 
 log = logging.getLogger("tlweb.ui")
 
@@ -117,6 +117,7 @@ def user_errors(fn=None, *, toast: bool = True):
 
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
+            warmup.wait()
             client = guard.client_id()
             gen = fn(*args, **kwargs)
             try:
@@ -136,6 +137,7 @@ def user_errors(fn=None, *, toast: bool = True):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        warmup.wait()
         client = guard.client_id()
         try:
             with client_scope(client):
@@ -152,6 +154,7 @@ def for_session(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        warmup.wait()
         with client_scope(guard.client_id()):
             return fn(*args, **kwargs)
 

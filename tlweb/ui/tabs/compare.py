@@ -174,6 +174,17 @@ def _paths(files) -> list[str]:
     return out
 
 
+def _wire_images(images, preview, example_btn) -> None:
+    """The preview strip follows the uploads; the example button fills in the example photos."""
+
+    def show_preview(files):
+        paths = _paths(files)
+        return gr.update(value=paths, visible=bool(paths))
+
+    images.change(show_preview, inputs=[images], outputs=[preview], api_name="compare_preview", queue=False)
+    example_btn.click(example_copies, outputs=[images], api_name="compare_examples", queue=False)
+
+
 def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
@@ -266,16 +277,7 @@ def build(settings: Settings | None = None) -> TabHandle:
     model_state.wire([models], custom, CLASSIFICATION, settings, "compare", state_html, download,
                      [(models, lambda: model_choices(CLASSIFICATION, settings))])
 
-    def show_preview(files):
-        paths = _paths(files)
-        return gr.update(value=paths, visible=bool(paths))
-
-    images.change(show_preview, inputs=[images], outputs=[preview], api_name="compare_preview", queue=False)
-
-    def use_examples():
-        return example_copies()
-
-    example_btn.click(use_examples, outputs=[images], api_name="compare_examples", queue=False)
+    _wire_images(images, preview, example_btn)
 
     for name, btn in preset_buttons.items():
         def pick(name=name):
