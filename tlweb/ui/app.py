@@ -71,6 +71,9 @@ CSS = """
 /* table headers wrap between words, never inside one ("strateg y") */
 table th, table th * {word-break: normal !important; overflow-wrap: normal !important; hyphens: manual;}
 footer {display: none !important;}
+/* Learn: every step's text takes the free height, so the "Show me" buttons line up at one size */
+.tl-step > .prose, .tl-step > div:first-child {flex-grow: 1;}
+.tl-step > button {flex: 0 0 auto !important;}
 /* presenter mode (?present=1 or the header toggle): large type, technical cards hidden */
 body.tl-present {--text-xxs: 12px; --text-xs: 14px; --text-sm: 16px; --text-md: 19px; --text-lg: 22px;
   --text-xl: 28px; --text-xxl: 34px; --body-text-size: 19px; --block-label-text-size: 16px;
