@@ -80,3 +80,17 @@ def test_stop_before_the_baseline_skips_it_and_every_run(shapes, settings, demo_
                                  zero_shot="demo-siglip", experiment=exp_dir, settings=settings))
     assert not [i for i in items if not isinstance(i, TrainEvent)]
     assert "zero_shot" not in json.loads((exp_dir / R.EXPERIMENT_FILE).read_text())
+
+
+def test_the_experiment_report_and_the_reopened_chart_draw_the_line(curve, settings):
+    from tlweb.viz.report_training import experiment_report_html
+    from tlweb.viz.training import efficiency_curves
+
+    exp_id = R.run_path(curve[1]["run_id"], settings).parent.name
+    markup = experiment_report_html(exp_id, settings)
+    label = f"zero-shot demo-clip (random weights): 0 images · {curve[0]['test_accuracy'] * 100:.0f}%"
+    assert label in markup and "class names only" in markup
+    info = R.entry_info(exp_id, settings)
+    fig = efficiency_curves(R.experiment_rows(info), zero_shot=info.zero_shot)
+    (line,) = [t for t in fig.data if (t.meta or {}).get("kind") == "zero-shot"]
+    assert line.name == label and line.line.dash == "dash"

@@ -65,3 +65,11 @@ def test_the_label_moves_away_from_the_points_it_would_cover():
     crowded = tv.efficiency_curves(flat, chance=0.25, zero_shot={**ZS, "test_accuracy": 0.46})
     assert not [a for a in crowded.layout.annotations if "zero-shot" in a.text]
     assert _zero_shot_traces(crowded)[0].name.startswith("zero-shot demo-clip")  # the legend still names it
+
+
+def test_the_sentence_says_where_each_strategy_first_beats_zero_shot():
+    rows = ROWS + [{**r, "strategy": "scratch", "test_accuracy": r["test_accuracy"] - 0.4} for r in ROWS]
+    text = tv.zero_shot_sentence(rows, {**ZS, "test_accuracy": 0.45})
+    assert text == ("zero-shot demo-clip (random weights): 45.0% (11 of 40 test images); linear probe first beats it "
+                    "at 2 images per class; from scratch never beats it (up to 5 per class)")
+    assert tv.zero_shot_sentence(ROWS) == ""  # no baseline, nothing to say

@@ -533,6 +533,29 @@ def zero_shot_label(zs: Mapping) -> str:
     return f"zero-shot {short_model(str(zs.get('model') or '?'))}{note}: 0 images · {zs['test_accuracy'] * 100:.0f}%"
 
 
+def zero_shot_sentence(rows: Iterable, zs: Mapping | None = None) -> str:
+    """"zero-shot demo-clip (random weights): 25.0% (3 of 12 test images); linear probe first beats it at 2
+    images per class; from scratch never beats it (up to 5 per class)" — where each strategy's mean
+    (over seeds) first overtakes the baseline."""
+    rows = [as_dict(r) for r in rows]
+    zs = as_dict(zs) or next((r for r in rows if r.get("kind") == ZERO_SHOT_KIND), {})
+    if _num(zs.get("test_accuracy")) is None:
+        return ""
+    acc, n, correct = float(zs["test_accuracy"]), int(zs.get("test_images") or 0), zs.get("correct")
+    count = f"{int(correct)} of {n} test images" if correct is not None and n else f"{n} test images"
+    note = " (random weights)" if zs.get("random_weights") else ""
+    parts = [f"zero-shot {short_model(str(zs.get('model') or '?'))}{note}: {acc * 100:.1f}% ({count})"]
+    groups = _spread([r for r in rows if r.get("kind") != ZERO_SHOT_KIND and _num(r.get("per_class")) is not None],
+                     lambda r: (str(r.get("strategy")), _num(r.get("per_class"))))
+    for strategy in dict.fromkeys(str(g["strategy"]) for g in groups):
+        points = sorted((_num(g["per_class"]), g["acc"]) for g in groups if str(g["strategy"]) == strategy)
+        above = next((k for k, a in points if a > acc), None)
+        name = strategy_short(strategy)
+        parts.append(f"{name} first beats it at {above:g} image{'s' if above != 1 else ''} per class" if above is not None
+                     else f"{name} never beats it (up to {points[-1][0]:g} per class)")
+    return "; ".join(parts)
+
+
 def _zero_shot_line(fig: go.Figure, zs: Mapping, x0: float, x1: float, left=(), right=()) -> None:
     """The dashed baseline across the whole x range (points along it, so hovering anywhere answers),
     labelled above its left end, or its right end when points' labels (``left``/``right``: their
