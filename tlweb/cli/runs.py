@@ -46,6 +46,9 @@ def cmd_ls(args) -> int:
         if isinstance(e, ExperimentInfo):
             best = e.best
             print(f"{e.title:52s} {e.status:8s} {_pct(best.test_accuracy if best else None)}  {e.experiment_id}")
+            if e.zero_shot.get("test_accuracy") is not None:  # a curve's zero-shot baseline (no run of its own)
+                print(f"  └ {'zero-shot ' + str(e.zero_shot.get('model')) + ' · 0/class':48s} {'':8s} "
+                      f"{_pct(e.zero_shot['test_accuracy'])}  (class names only)")
             for r in e.runs:
                 print(f"  └ {r.part:48s} {r.status:8s} {_pct(r.test_accuracy)}  {r.run_id}")
         else:

@@ -114,6 +114,7 @@ class ExperimentInfo:
     runs: list[RunInfo] = field(default_factory=list)  # oldest first (the order they ran)
     shots: list[int] = field(default_factory=list)
     data: dict = field(default_factory=dict)
+    zero_shot: dict = field(default_factory=dict)  # a curve's zero-shot baseline (model, test_accuracy …), if any
 
     @property
     def title(self) -> str:
@@ -127,7 +128,7 @@ class ExperimentInfo:
 
     def as_dict(self) -> dict:
         d = plain(self, ("experiment_id", "exp_dir", "kind", "base_model", "strategies", "created", "status",
-                         "shots", "data"), _str_path)
+                         "shots", "data", "zero_shot"), _str_path)
         d["title"] = self.title
         d["runs"] = [r.as_dict() for r in self.runs]
         return d
@@ -270,10 +271,13 @@ def finish_experiment(exp_dir: Path, status: str) -> None:
     if status == "failed" and not any(d.is_dir() for d in Path(exp_dir).iterdir()):
         shutil.rmtree(exp_dir, ignore_errors=True)  # failed before its first run: nothing to keep
         return
+    update_experiment(exp_dir, status=status if status in STATUSES else "failed", finished=now_iso())
+
+
+def update_experiment(exp_dir: Path, **changes) -> None:
+    """Set fields of an experiment's experiment.json (e.g. ``zero_shot``: a curve's zero-shot baseline)."""
     path = Path(exp_dir) / EXPERIMENT_FILE
-    cfg = _read_json(path) or {}
-    cfg.update(status=status if status in STATUSES else "failed", finished=now_iso())
-    _write_json(path, cfg)
+    _write_json(path, {**(_read_json(path) or {}), **changes})
 
 
 def request_stop(ref, settings: Settings | None = None) -> Path:
@@ -514,7 +518,8 @@ def _experiment_info(exp_dir: Path) -> ExperimentInfo | None:
         experiment_id=exp_dir.name, exp_dir=exp_dir, kind=str(cfg.get("kind", "")),
         base_model=str(cfg.get("base_model", "")), strategies=[str(s) for s in cfg.get("strategies") or []],
         created=str(cfg.get("created", "")), status=status if status in STATUSES else "failed", runs=runs,
-        shots=[int(s) for s in cfg.get("shots") or [] if _int(s) is not None], data=cfg.get("data") or {})
+        shots=[int(s) for s in cfg.get("shots") or [] if _int(s) is not None], data=cfg.get("data") or {},
+        zero_shot=cfg.get("zero_shot") if isinstance(cfg.get("zero_shot"), dict) else {})
 
 
 def list_experiments(settings: Settings | None = None) -> list[ExperimentInfo]:

@@ -159,18 +159,24 @@ def _interval(row: dict) -> str:
 
 
 def efficiency_report_html(rows: Iterable, chance: float | None = None,
-                           title: str = "Data efficiency: accuracy vs images per class") -> str:
-    """The data-efficiency curve (``data_efficiency()`` rows)."""
-    from tlweb.viz.training import efficiency_curves
+                           title: str = "Data efficiency: accuracy vs images per class", zero_shot=None) -> str:
+    """The data-efficiency curve (``data_efficiency()`` rows; ``zero_shot``, or a zero-shot row among
+    them: the CLIP/SigLIP baseline, a dashed line and the table's first row)."""
+    from tlweb.viz.training import ZERO_SHOT_KIND, efficiency_curves, zero_shot_label, zero_shot_sentence
 
     rows = [as_dict(r) for r in rows]
+    zs = as_dict(zero_shot) or next((r for r in rows if r.get("kind") == ZERO_SHOT_KIND), {})
+    rows = [r for r in rows if r.get("kind") != ZERO_SHOT_KIND]
     rep = Report(title, f"{len(rows)} runs · strategies {', '.join(dict.fromkeys(str(r.get('strategy')) for r in rows))}",
                  kind="efficiency")
-    rep.section("Accuracy vs training images per class", "Same test split for every point.")
-    rep.figure(efficiency_curves(rows, chance=chance))
+    rep.section("Accuracy vs training images per class", "Same test split for every point"
+                + (f"; the dashed {zero_shot_sentence(rows, zs)}." if zs else "."))
+    rep.figure(efficiency_curves(rows, chance=chance, zero_shot=zs or None))
+    first = [[zero_shot_label(zs), 0, 0, _pct(zs.get("test_accuracy")), _pct(zs.get("test_macro_f1")),
+              "class names only"]] if zs else []
     rep.table(["strategy", "images per class", "train images", "test accuracy", "macro-F1", "run"],
-              [[r.get("strategy"), r.get("per_class"), r.get("train_images"), _pct(r.get("test_accuracy")),
-                _pct(r.get("test_macro_f1")), r.get("run_id")] for r in rows], numeric=(1, 2, 3, 4))
+              first + [[r.get("strategy"), r.get("per_class"), r.get("train_images"), _pct(r.get("test_accuracy")),
+                        _pct(r.get("test_macro_f1")), r.get("run_id")] for r in rows], numeric=(1, 2, 3, 4))
     rep.environment()
     return rep.render()
 
@@ -189,5 +195,5 @@ def experiment_report_html(experiment, settings=None) -> str:
     if info.kind == "data-efficiency":
         n = len(info.data.get("class_names") or [])
         return efficiency_report_html(experiment_rows(info), 1.0 / n if n >= 2 else None,
-                                      title=f"Data efficiency · {info.title}")
+                                      title=f"Data efficiency · {info.title}", zero_shot=info.zero_shot or None)
     return ladder_report_html([r.run_dir for r in info.runs], settings, title=f"Strategy ladder · {info.title}")

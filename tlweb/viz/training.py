@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tlweb.engine.runs import ExperimentInfo, short_model
+from tlweb.engine.train.baseline import ZERO_SHOT_KIND
 from tlweb.engine.train.strategies import all_strategies, get_strategy
 from tlweb.viz.cards import facts_card as facts_html  # noqa: F401 - the Fine-tune tab calls these names
 from tlweb.viz.cards import score_cards as score_cards_html
@@ -32,6 +33,7 @@ ACC_COLOR = PALETTE[2]
 LIGHT = "#A5B4FC"
 PCT_TICKS = [0, 20, 40, 60, 80, 100]
 PCT_TEXT = [f"{t}%" for t in PCT_TICKS]
+ZERO_SHOT_COLOR = "#DB2777"  # pink: no strategy's colour (scratch is orange), and not the chance line's grey
 
 
 def as_dict(obj) -> dict:
@@ -455,13 +457,17 @@ def _rgba(color: str, alpha: float) -> str:
 
 
 def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accuracy vs images per class",
-                      height: int = 400, chance: float | None = None) -> go.Figure:
+                      height: int = 400, chance: float | None = None, zero_shot: Mapping | None = None) -> go.Figure:
     """Test accuracy (%) against images per class (log x), one line per strategy through the mean
     over seeds, in a band from the worst to the best seed.
 
     ``rows`` are ``data_efficiency()`` rows: {"strategy", "per_class", "seed", "train_images", "test_accuracy", …}.
+    ``zero_shot`` (or a ``{"kind": "zero-shot", …}`` row among ``rows``): the CLIP/SigLIP baseline
+    from the class names alone, drawn as a dashed horizontal line of its own colour.
     """
-    groups = _spread([as_dict(r) for r in rows if _num(as_dict(r).get("per_class")) is not None],
+    rows = [as_dict(r) for r in rows]
+    zero_shot = as_dict(zero_shot) or next((r for r in rows if r.get("kind") == ZERO_SHOT_KIND), None)
+    groups = _spread([r for r in rows if r.get("kind") != ZERO_SHOT_KIND and _num(r.get("per_class")) is not None],
                      lambda r: (str(r.get("strategy")), _num(r.get("per_class"))))
     by_strategy: dict[str, list[dict]] = {}
     for g in groups:
@@ -505,14 +511,73 @@ def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accu
         _empty_axes_note(fig, "Run the data-efficiency curve to see accuracy vs images per class")
     ticks = sorted(xs_all)
     fig.update_xaxes(type="log", tickvals=ticks or None, ticktext=[f"{t:g}" for t in ticks] or None)
-    if ticks:
-        lo, hi = math.log10(min(ticks)), math.log10(max(ticks))
+    if ticks or zero_shot:
+        lo, hi = math.log10(min(ticks or [1])), math.log10(max(ticks or [10]))
         pad = max(0.08, (hi - lo) * 0.06)
         fig.update_xaxes(range=[lo - pad, hi + pad])
+        if zero_shot and _num(zero_shot.get("test_accuracy")) is not None:
+            def at(x):  # the points' accuracies (%) at one end of the x axis
+                return [g["acc"] * 100 for g in groups if ticks and _num(g["per_class"]) == x]
+
+            right = at(max(ticks or [0])) + ([chance * 100] if chance is not None else [])
+            _zero_shot_line(fig, zero_shot, lo - pad, hi + pad, at(min(ticks or [0])), right)
     fig.update_yaxes(range=[0, 108], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
     fig = style(fig, title=title, x="training images per class (log scale)", y="test accuracy (%)", height=height)
     return _subtitle(fig, groups, "shaded band")
+
+
+def zero_shot_label(zs: Mapping) -> str:
+    """"zero-shot demo-clip (random weights): 0 images · 25%" — the baseline's legend entry."""
+    note = " (random weights)" if zs.get("random_weights") else ""
+    return f"zero-shot {short_model(str(zs.get('model') or '?'))}{note}: 0 images · {zs['test_accuracy'] * 100:.0f}%"
+
+
+def zero_shot_sentence(rows: Iterable, zs: Mapping | None = None) -> str:
+    """"zero-shot demo-clip (random weights): 25.0% (3 of 12 test images); linear probe first beats it at 2
+    images per class; from scratch never beats it (up to 5 per class)" — where each strategy's mean
+    (over seeds) first overtakes the baseline."""
+    rows = [as_dict(r) for r in rows]
+    zs = as_dict(zs) or next((r for r in rows if r.get("kind") == ZERO_SHOT_KIND), {})
+    if _num(zs.get("test_accuracy")) is None:
+        return ""
+    acc, n, correct = float(zs["test_accuracy"]), int(zs.get("test_images") or 0), zs.get("correct")
+    count = f"{int(correct)} of {n} test images" if correct is not None and n else f"{n} test images"
+    note = " (random weights)" if zs.get("random_weights") else ""
+    parts = [f"zero-shot {short_model(str(zs.get('model') or '?'))}{note}: {acc * 100:.1f}% ({count})"]
+    groups = _spread([r for r in rows if r.get("kind") != ZERO_SHOT_KIND and _num(r.get("per_class")) is not None],
+                     lambda r: (str(r.get("strategy")), _num(r.get("per_class"))))
+    for strategy in dict.fromkeys(str(g["strategy"]) for g in groups):
+        points = sorted((_num(g["per_class"]), g["acc"]) for g in groups if str(g["strategy"]) == strategy)
+        above = next((k for k, a in points if a > acc), None)
+        name = strategy_short(strategy)
+        parts.append(f"{name} first beats it at {above:g} image{'s' if above != 1 else ''} per class" if above is not None
+                     else f"{name} never beats it (up to {points[-1][0]:g} per class)")
+    return "; ".join(parts)
+
+
+def _zero_shot_line(fig: go.Figure, zs: Mapping, x0: float, x1: float, left=(), right=()) -> None:
+    """The dashed baseline across the whole x range (points along it, so hovering anywhere answers),
+    labelled above its left end, or its right end when points' labels (``left``/``right``: their
+    y at each end, %) crowd the left one; the legend names it when both ends are crowded (the chance
+    line's label, below its right end, counts in ``right``)."""
+    acc = float(zs["test_accuracy"]) * 100
+    n, correct = int(zs.get("test_images") or 0), zs.get("correct")
+    count = f"{int(correct)} of {n} test images right" if correct is not None and n else f"{n} test images"
+    f1 = _num(zs.get("test_macro_f1"))
+    prompts = len(zs.get("templates") or []) or 1
+    xs = [10 ** (x0 + (x1 - x0) * i / 40) for i in range(41)]
+    hover = (f"<b>{zero_shot_label(zs)}</b><br>no training image: the class names alone, {prompts} prompt "
+             f"template{'s' if prompts > 1 else ''} averaged<br>test accuracy {acc:.1f}% ({count})"
+             + (f"<br>macro-F1 {f1 * 100:.1f}%" if f1 is not None else "") + "<extra></extra>")
+    fig.add_trace(go.Scatter(x=xs, y=[acc] * len(xs), mode="lines", name=zero_shot_label(zs), legendgroup="zero-shot",
+                             line={"color": ZERO_SHOT_COLOR, "width": 2.5, "dash": "dash"}, hovertemplate=hover,
+                             meta={"kind": ZERO_SHOT_KIND}, legendrank=2000))  # last in the legend …
+    fig.data = (fig.data[-1], *fig.data[:-1])  # … but drawn first: the points' labels stay on top of it
+    side = next((s for s, ys in (("left", left), ("right", right)) if all(abs(y - acc) > 9 for y in ys)), None)
+    if side is not None:
+        fig.add_annotation(x=x0 if side == "left" else x1, y=acc, xref="x", yref="y", text=f"zero-shot {acc:.0f}%",
+                           showarrow=False, xanchor=side, yanchor="bottom", font={"color": ZERO_SHOT_COLOR, "size": 11})
 
 
 # --------------------------------------------------------------------------------------------

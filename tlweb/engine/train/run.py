@@ -341,7 +341,8 @@ def ladder(model: str, data, strategies=None, on_event=None, should_stop=None, s
 
 def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("linear", "scratch"),
                     on_event=None, should_stop=None, seed: int = 0, settings=None, experiment=None,
-                    seeds: int = DEFAULT_SEEDS, **cfg_kwargs) -> list[dict]:
+                    seeds: int = DEFAULT_SEEDS, zero_shot: str | None = None, templates=None,
+                    **cfg_kwargs) -> list[dict]:
     """Test accuracy at 1, 2, 5 … training images per class for each strategy (same test split),
     as one experiment folder; one GPU call per run (:func:`tlweb.engine.train.stream.iter_efficiency`).
     Each point runs ``seeds`` times with another draw of the training images (and a new head): rows
@@ -350,10 +351,14 @@ def data_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
     Shots larger than the smallest class are skipped. Linear runs reuse the cached features. With
     at least :data:`MIN_TRAIN_PER_CLASS_FOR_VALIDATION` shots some of them are held out for
     validation (``train_images`` counts the rest); below that the last epoch is kept.
+
+    ``zero_shot`` (a CLIP/SigLIP model, ``templates`` its prompts) adds the zero-shot baseline: the
+    first row, ``{"kind": "zero-shot", "model", "test_accuracy", "test_images" …}``, also kept in the
+    experiment folder (:mod:`tlweb.engine.train.baseline`).
     """
     from tlweb.engine.train.stream import iter_efficiency
 
     settings = settings or get_settings()
     stream = iter_efficiency(model, data, shots, strategies, seed=seed, settings=settings, experiment=experiment,
-                             seeds=seeds, **cfg_kwargs)
+                             seeds=seeds, zero_shot=zero_shot, templates=templates, **cfg_kwargs)
     return _blocking(stream, on_event, should_stop, settings)

@@ -40,6 +40,7 @@ from types import SimpleNamespace
 
 from tlweb.config import Settings, get_settings
 from tlweb.engine import zerogpu
+from tlweb.engine.train.baseline import check_zero_shot, record_zero_shot, zero_shot_baseline
 from tlweb.engine.train.config import VALIDATION_FRACTION, RunResult, TrainConfig, TrainEvent
 from tlweb.engine.train.strategies import get_strategy, strategy_names
 from tlweb.errors import DataError, TlwebError
@@ -306,16 +307,22 @@ def iter_ladder(model: str, data, strategies=None, settings: Settings | None = N
 
 
 def iter_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("linear", "scratch"), seed: int = 0,
-                    settings: Settings | None = None, experiment=None, seeds: int = 1,
-                    **cfg_kwargs) -> Iterator[TrainEvent | dict]:
+                    settings: Settings | None = None, experiment=None, seeds: int = 1, zero_shot: str | None = None,
+                    templates=None, **cfg_kwargs) -> Iterator[TrainEvent | dict]:
     """The data-efficiency curve as a stream: test accuracy at 1, 2, 5 … training images per class for
     each strategy (same test split), each point ``seeds`` times with another draw of the training
     images, one GPU call per run, as one experiment folder. Yields each run's TrainEvents and, after
     each run, its row (a dict: strategy, per_class, seed, train_images, test_accuracy …). Shots
-    larger than the smallest class are skipped."""
+    larger than the smallest class are skipped.
+
+    ``zero_shot``: a CLIP/SigLIP model (``templates``: its prompts, default four averaged) that
+    classifies the same test split from the class names first — one more GPU call; its row
+    (``kind: "zero-shot"``, :mod:`tlweb.engine.train.baseline`) is yielded before the first run and
+    kept in ``experiment.json``. Any other model is refused with a sentence before anything runs."""
     from tlweb.engine.train.run import Experiment
 
     settings = settings or get_settings()
+    baseline = check_zero_shot(zero_shot, templates, settings)
     prepared = _prepared(data, None, seed, settings)
     smallest = min(prepared.counts()["train"].values())
     usable = [s for s in sorted({int(s) for s in shots}) if 1 <= s <= smallest]
@@ -327,6 +334,12 @@ def iter_efficiency(model: str, data, shots=(1, 2, 5, 10, 25), strategies=("line
     with Experiment(experiment, "data-efficiency", model, prepared, strategies, settings, shots=usable,
                     seed=seed, seeds=seeds, **cfg_kwargs) as exp:
         exp.status = "done"
+        if baseline is not None and not exp.stopping():
+            name, prompts, random_weights = baseline
+            row = zero_shot_baseline(prepared, name, prompts, str(exp.dir), random_weights, settings)
+            if row is not None:  # (None: stopped meanwhile; the loop below sees the STOP file)
+                record_zero_shot(exp.dir, row)
+                yield row
         for cfg in configs:
             if exp.stopping():
                 exp.status = "stopped"

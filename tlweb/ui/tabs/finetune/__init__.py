@@ -167,7 +167,8 @@ def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
         [c.status, c.ladder_plot, c.curves], api_name="ladder", concurrency_limit=slots,
         concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], queue=False)
     c.eff_btn.click(load, load_inputs, load_outputs, api_name="prepare_data_efficiency").success(
-        h.efficiency, [m.model, m.custom, c.eff_strategies, c.eff_shots, *settings_in, c.seeds, tab.session],
+        h.efficiency, [m.model, m.custom, c.eff_strategies, c.eff_shots, *settings_in, c.seeds, c.zero_shot,
+                       c.templates, tab.session],
         [c.status, c.eff_plot, c.curves], api_name="data_efficiency", concurrency_limit=slots,
         concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], queue=False)
 
@@ -203,7 +204,7 @@ def _wire_reports(tab: FinetuneTab, h: Handlers) -> None:
 
 
 _SECTIONS = {"data": lambda s: data_section(), "model": model_section, "train": lambda s: train_section(),
-             "results": lambda s: results_section(), "compare": lambda s: compare_section(),
+             "results": lambda s: results_section(), "compare": compare_section,
              "runs": lambda s: runs_section()}
 
 

@@ -283,8 +283,10 @@ class Handlers:
             tv.training_curves(events, title="Ladder runs")
 
     @user_errors
-    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, seeds, sess: FtSession):
+    def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, seeds, zero_shot="",
+                   templates=None, sess: FtSession = None):
         from tlweb.engine.train import iter_efficiency, strategy_names
+        from tlweb.engine.train.baseline import baseline_of, check_zero_shot
         from tlweb.ui.components import picked_model
 
         if not strategies:
@@ -303,27 +305,33 @@ class Handlers:
         total = len(usable) * len(order) * seeds
         skipped = [s for s in wanted if s > smallest]
         note = f"Skipped {', '.join(map(str, skipped))} per class (the smallest class has {smallest})." if skipped else ""
+        baseline = check_zero_shot(zero_shot, templates, self.settings)  # a sentence before the experiment exists
         exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, seeds=seeds, **kwargs)
         rows, ok, worker = [], False, None
+        zs_note = f" + the zero-shot baseline {baseline[0]}" if baseline else ""
         try:
             yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
-                              f"{seeds} seed{'s' if seeds > 1 else ''})…", 0.0,
+                              f"{seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
                               detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
             # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
+            # The zero-shot baseline, when picked, comes first: its dashed line is there before the first point.
             worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
-                                            experiment=exp_dir, seeds=seeds, **kwargs))
+                                            experiment=exp_dir, seeds=seeds, zero_shot=baseline and baseline[0],
+                                            templates=baseline and baseline[1], **kwargs))
             progress = Progress()
             for batch in worker.batches():
                 if len(worker.results) > len(rows):
                     rows = list(worker.results)
+                    done = len(rows) - bool(baseline_of(rows))
                     progress = Progress()
-                    yield status_html(f"{len(rows)}/{total} runs done", len(rows) / total, detail=note), \
+                    yield status_html(f"{done}/{total} runs done", done / total, detail=note), \
                         tv.efficiency_curves(rows, chance=chance), gr.skip()
                 if not batch:
                     continue
                 progress.add(batch)
-                k = usable[min(len(rows) // max(1, len(order) * seeds), len(usable) - 1)]
-                yield progress.html(prefix=f"{k}/class · run {len(rows) + 1}/{total} · ", fraction=len(rows) / total), \
+                done = len(rows) - bool(baseline_of(rows))
+                k = usable[min(done // max(1, len(order) * seeds), len(usable) - 1)]
+                yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total), \
                     gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
             ok = True
         finally:
@@ -331,7 +339,9 @@ class Handlers:
                 worker.close()
             sess.start(None)
             stopped = self._finish(exp_dir, sess, ok)
-        yield status_html(f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows)} runs",
+        zs = baseline_of(rows)
+        text = f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows) - bool(zs)} runs"
+        yield status_html(text + (f" · {html.escape(tv.zero_shot_sentence(rows, zs))}" if zs else ""),
                           1.0, "stopped" if stopped else "done", detail=note), \
             tv.efficiency_curves(rows, chance=chance), gr.skip()
 
@@ -375,7 +385,7 @@ class Handlers:
         n = len(info.data.get("class_names") or []) or None
         chance = 1.0 / n if n and n >= 2 else None
         if info.kind == "data-efficiency":
-            fig = tv.efficiency_curves(rows, title=info.title, chance=chance)
+            fig = tv.efficiency_curves(rows, title=info.title, chance=chance, zero_shot=info.zero_shot or None)
         else:
             fig = tv.ladder_chart(rows, title=info.title, chance=chance)
         best = info.best
@@ -387,6 +397,8 @@ class Handlers:
                  ("created", str(info.created).replace("T", " ")[:19])]
         if info.shots:
             facts.insert(5, ("images per class", ", ".join(map(str, info.shots))))
+        if info.zero_shot:
+            facts.insert(5, ("zero-shot baseline", tv.zero_shot_sentence(rows, info.zero_shot)))
         return fig, (tv.score_cards_html(cards) if cards else "") + tv.facts_html(facts, code=("experiment",))
 
     @user_errors

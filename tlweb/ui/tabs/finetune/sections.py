@@ -282,13 +282,32 @@ class CompareSection:
     seeds: gr.Radio  # each run repeated with this many seeds: the charts show mean and spread
     ladder_report: tuple = ()  # ("Download report" button, its file)
     eff_report: tuple = ()
+    zero_shot: gr.Dropdown | None = None  # the curve's zero-shot baseline (CLIP / SigLIP; "" = none)
+    templates: gr.Textbox | None = None  # its prompt templates
 
 
 SEED_CHOICES = [("1 (fast)", 1), ("3", 3), ("5", 5)]
 
 
-def compare_section() -> CompareSection:
+def zero_shot_choices(settings: Settings) -> tuple[list[tuple[str, str]], str]:
+    """(choices, default) of the curve's zero-shot baseline: "none", then every CLIP / SigLIP model
+    (catalog, demo) with its state. The default is the first one already on disk with real weights
+    (a few seconds for a meaningful line); otherwise none: a download would add minutes, and a demo
+    model's random weights would only draw a second line near chance."""
+    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION, list_for_pickers
+    from tlweb.engine.availability import model_states
+
+    specs = [s for s in list_for_pickers(ZERO_SHOT_CLASSIFICATION, settings) if s.source != "run"]
+    states = model_states(specs, settings)
+    choices = [("none", "")] + [(f"{spec.label} · {state.short()}", spec.key) for spec, state in zip(specs, states)]
+    default = next((spec.key for spec, state in zip(specs, states) if state.ready and not spec.random_weights), "")
+    return choices, default
+
+
+def compare_section(settings: Settings | None = None) -> CompareSection:
+    from tlweb.config import get_settings
     from tlweb.engine.train import DEFAULT_SEEDS
+    from tlweb.engine.zeroshot import DEFAULT_TEMPLATES
 
     section(5, "Compare strategies", "Each strategy on the same split and budget, each run repeated with "
             "several seeds — the clearest picture of what pretraining is worth (data, backbone, settings: steps 1–2).")
@@ -310,6 +329,15 @@ def compare_section() -> CompareSection:
             seeds = gr.Radio(SEED_CHOICES, value=DEFAULT_SEEDS, label="Seeds per run", elem_id="ft-seeds",
                              info="One run can be lucky: with 3 seeds each point is a mean, drawn with its "
                                   "min–max spread.")
+            zs_choices, zs_default = zero_shot_choices(settings or get_settings())
+            zero_shot = gr.Dropdown(zs_choices, value=zs_default, label="Zero-shot baseline (CLIP / SigLIP, optional)",
+                                    info="Classifies the same test images from the class names alone: a dashed "
+                                         "line on the curve (0 images per class).", elem_id="ft-zero-shot",
+                                    allow_custom_value=True)  # any CLIP/SigLIP Hub id (API callers; checked by the engine)
+            with gr.Accordion("Prompt templates of the zero-shot baseline", open=False, elem_classes=["tl-tech"]):
+                templates = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=3, max_lines=8, show_label=False,
+                                       info="{} = the class name; one template per line, averaged",
+                                       elem_id="ft-zero-shot-templates")
             status = gr.HTML(status_html("Run the ladder or the data-efficiency curve; progress shows here.", None,
                                          "idle"), elem_id="ft-compare-status")
     with gr.Row(equal_height=False):
@@ -322,7 +350,7 @@ def compare_section() -> CompareSection:
     with gr.Accordion("Live curves of the comparison runs", open=False):
         curves = gr.Plot(value=tv.training_curves([]), elem_id="ft-compare-curves", show_label=False)
     return CompareSection(status, ladder_strategies, ladder_btn, ladder_plot, eff_strategies, eff_shots, eff_btn,
-                          eff_plot, curves, seeds, ladder_report, eff_report)
+                          eff_plot, curves, seeds, ladder_report, eff_report, zero_shot=zero_shot, templates=templates)
 
 
 # ----------------------------------------------------------------------------------------------

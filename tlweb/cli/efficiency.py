@@ -1,0 +1,118 @@
+"""``efficiency``: the data-efficiency curve from the command line — test accuracy at 1, 2, 5 …
+training images per class for each strategy, optionally against a zero-shot CLIP/SigLIP baseline."""
+
+from __future__ import annotations
+
+import sys
+
+from tlweb.cli.common import _common_flags, _settings_from, print_json
+from tlweb.cli.leaderboard import _data_flags, _load
+
+
+def _ints(text: str) -> list[int]:
+    from tlweb.errors import DataError
+
+    try:
+        return [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise DataError(f"--shots takes whole numbers separated by commas (got '{text}').") from None
+
+
+def add_efficiency(sub) -> None:
+    from tlweb.engine.train import DEFAULT_SEEDS
+
+    p = sub.add_parser("efficiency", help="data-efficiency curve: accuracy vs training images per class "
+                                          "(optionally against a zero-shot CLIP/SigLIP baseline)",
+                       description="Each strategy at each number of training images per class, on the same test "
+                                   "split, as one experiment folder (`runs ls` lists it; `runs stop ID` stops it).")
+    _data_flags(p)
+    p.add_argument("--model", required=True, help="backbone: catalog key, Hub id or local folder")
+    p.add_argument("--shots", default="1,2,5,10,25", help="training images per class, comma-separated "
+                                                         "(default 1,2,5,10,25; sizes above the smallest class are skipped)")
+    p.add_argument("--strategies", default="linear,scratch", help="comma-separated (default linear,scratch)")
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                   help=f"runs per point, each with another draw of the images (default {DEFAULT_SEEDS})")
+    p.add_argument("--epochs", type=int, help="epochs of the network strategies (default: per strategy)")
+    p.add_argument("--zero-shot", metavar="MODEL",
+                   help="a CLIP or SigLIP model classifying the same test split from the class names alone: "
+                        "the dashed '0 images per class' line")
+    p.add_argument("--template", action="append", dest="templates",
+                   help="zero-shot prompt template with {} for the class name (repeat for several; default: 4 "
+                        "templates averaged)")
+    p.add_argument("--report", metavar="HTML", help="also write the self-contained HTML report here")
+    _common_flags(p)
+    p.set_defaults(func=cmd_efficiency)
+
+
+def cmd_efficiency(args) -> int:
+    import signal
+    import threading
+
+    settings = _settings_from(args)
+    from tlweb.engine.train import data_efficiency, get_strategy
+    from tlweb.engine.train.baseline import check_zero_shot
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for s in strategies:
+        get_strategy(s)  # an unknown strategy is a sentence before the data is loaded
+    shots = _ints(args.shots)
+    check_zero_shot(args.zero_shot, args.templates, settings)  # so is a model that is not CLIP/SigLIP
+    stop = threading.Event()
+
+    def on_signal(signum, frame):  # first Ctrl+C: stop after this step; second: abort
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping after this step (Ctrl+C again to abort)…", file=sys.stderr, flush=True)
+
+    old = signal.signal(signal.SIGINT, on_signal) if threading.current_thread() is threading.main_thread() else None
+    try:
+        data = _load(args, settings)
+        kw = {"epochs": args.epochs} if args.epochs else {}
+        rows = data_efficiency(args.model, data, shots=shots, strategies=strategies, seed=args.seed, seeds=args.seeds,
+                               zero_shot=args.zero_shot, templates=args.templates, should_stop=stop.is_set,
+                               on_event=_progress, settings=settings, **kw)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+    return _print(args, rows, data, settings)
+
+
+def _progress(e) -> None:
+    if e.kind in ("done", "stopped", "error"):
+        print(f"{e.run_id}: {e.kind}: {e.message}", file=sys.stderr, flush=True)
+
+
+def _print(args, rows: list[dict], data, settings) -> int:
+    from pathlib import Path
+
+    from tlweb.engine.runs import find_run
+    from tlweb.engine.train.baseline import baseline_of
+    from tlweb.viz.training import zero_shot_sentence
+
+    zs = baseline_of(rows)
+    runs = [r for r in rows if r is not zs]
+    run_dir = find_run(runs[0]["run_id"], settings) if runs else None
+    experiment = run_dir.parent.name if run_dir is not None else None
+    report = None
+    if args.report and experiment:
+        from tlweb.viz.report import write_report
+        from tlweb.viz.report_training import experiment_report_html
+
+        report = str(write_report(experiment_report_html(experiment, settings), Path(args.report)).resolve())
+    sentence = zero_shot_sentence(runs, zs) if zs else ""
+    if args.json:
+        print_json({"experiment": experiment, "rows": runs, "zero_shot": zs, "sentence": sentence, "report": report,
+                    "classes": len(data.class_names)})
+        return 0
+    for r in runs:
+        print(f"{r['strategy']:10s} {r['per_class']:>4} per class  seed {r['seed']}  "
+              f"{r['test_accuracy'] * 100:5.1f}% of {r['test_images']} test images  {r['run_id']}")
+    if sentence:
+        print(sentence)
+    if experiment:
+        print(f"experiment: {experiment}" + (f" · report: {report}" if report else ""))
+    return 0
+
+
+COMMANDS = [add_efficiency]
