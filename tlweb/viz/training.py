@@ -522,8 +522,10 @@ def efficiency_curves(rows: Iterable, title: str | None = "Data efficiency: accu
             right = at(max(ticks or [0])) + ([chance * 100] if chance is not None else [])
             _zero_shot_line(fig, zero_shot, lo - pad, hi + pad, at(min(ticks or [0])), right)
     fig.update_yaxes(range=[0, 108], tickvals=PCT_TICKS, ticktext=PCT_TEXT)
-    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
     fig = style(fig, title=title, x="training images per class (log scale)", y="test accuracy (%)", height=height)
+    # the legend under the x axis: above the plot it would run into the title and its subtitle
+    fig.update_layout(legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0, "xanchor": "left"},
+                      margin={"b": 96})
     return _subtitle(fig, groups, "shaded band")
 
 
