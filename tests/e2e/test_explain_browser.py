@@ -58,8 +58,9 @@ def _run(page, model: str, method: str) -> None:
     idle(page, "explain-overlay", timeout=120_000, started_within=5_000)
     text_in(page, "explain-facts", METHOD_NAMES[method])
     text_in(page, "explain-facts", model)
-    img = page.locator("#explain-overlay img").first
-    assert img.evaluate("e => e.complete && e.naturalWidth") > 100  # a map is drawn
+    # a map is drawn (the new picture may still be loading when the facts have changed)
+    page.wait_for_function("() => { const e = document.querySelector('#explain-overlay img');"
+                           " return e && e.complete && e.naturalWidth > 100; }", timeout=30_000)
 
 
 def test_every_method_on_a_cnn_and_a_vit(page, app_url, tmp_path):

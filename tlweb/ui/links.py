@@ -180,8 +180,15 @@ def embeddings_to_finetune(parts: AppParts) -> None:
     emb.finetune_model.change(ready, [emb.finetune_model], [emb.finetune_model, emb.finetune_button],
                               api_name="embeddings_finetune_ready", queue=False)
     settings = parts.settings
-    emb.finetune_button.click(user_errors(lambda name: to_finetune(name, settings)), inputs=[emb.finetune_model],
-                              outputs=[parts.tabs, ft.model, ft.custom_model], api_name="embeddings_to_finetune")
+    steps = getattr(ft, "steps", None)  # the Fine-tune tab's steps: open the one with the backbone
+
+    def open_finetune(name):
+        updates = to_finetune(name, settings)
+        return updates if steps is None else (*updates, gr.Tabs(selected="ft-step-model"))
+
+    outputs = [parts.tabs, ft.model, ft.custom_model] + ([] if steps is None else [steps])
+    emb.finetune_button.click(user_errors(open_finetune), inputs=[emb.finetune_model], outputs=outputs,
+                              api_name="embeddings_to_finetune")
 
 
 # --------------------------------------------------------------------------- Fine-tune's runs → Classify
