@@ -47,9 +47,10 @@ def _image_command(sub, name: str, help: str, model_help: str, func, demo_exampl
     return p
 
 
-def _data_command(sub, name: str, func, help: str, description: str):
-    """A sub-command over a dataset (leaderboard, embed, efficiency): --data and its Hub, split and
-    seed flags; the caller adds its own and :func:`_common_flags`, and loads with :func:`_load`."""
+def _data_command(sub, name: str, func, help: str, description: str, model_help: str, model_flag: str = "--model"):
+    """A sub-command running models over a dataset (leaderboard, embed, efficiency): --data and its
+    Hub, split and seed flags, then the required ``model_flag``; the caller adds its own flags and
+    :func:`_common_flags`, and loads the data with :func:`_load`."""
     p = sub.add_parser(name, help=help, description=description)
     p.add_argument("--data", required=True,
                    help="folder of class folders (train/ and test/ used when present), .zip of them, Hub dataset id, "
@@ -59,6 +60,7 @@ def _data_command(sub, name: str, func, help: str, description: str):
     p.add_argument("--split", help="Hub datasets: training split, optionally ',test split'")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held out when the data has no test split")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(model_flag, required=True, help=model_help)
     p.set_defaults(func=func)
     return p
 

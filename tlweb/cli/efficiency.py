@@ -24,8 +24,8 @@ def add_efficiency(sub) -> None:
                       help="data-efficiency curve: accuracy vs training images per class "
                            "(optionally against a zero-shot CLIP/SigLIP baseline)",
                       description="Each strategy at each number of training images per class, on the same test "
-                                  "split, as one experiment folder (`runs ls` lists it; `runs stop ID` stops it).")
-    p.add_argument("--model", required=True, help="backbone: catalog key, Hub id or local folder")
+                                  "split, as one experiment folder (`runs ls` lists it; `runs stop ID` stops it).",
+                      model_help="backbone: catalog key, Hub id or local folder")
     p.add_argument("--shots", default="1,2,5,10,25", help="training images per class, comma-separated "
                                                          "(default 1,2,5,10,25; sizes above the smallest class are skipped)")
     p.add_argument("--strategies", default="linear,scratch", help="comma-separated (default linear,scratch)")

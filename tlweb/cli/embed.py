@@ -13,8 +13,8 @@ def add_embed(sub) -> None:
     p = _data_command(sub, "embed", cmd_embed,
                       help="project a dataset's embeddings to 2-D (PCA or t-SNE) into an HTML page",
                       description="Embed every image with a backbone (features cached), measure k-NN accuracy and "
-                                  "silhouette, and write an interactive projector page.")
-    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder")
+                                  "silhouette, and write an interactive projector page.",
+                      model_help="catalog key, Hub id or local folder")
     p.add_argument("--random-weights", action="store_true",
                    help="the same architecture with random weights (what the pretraining is worth)")
     p.add_argument("--method", choices=("pca", "tsne"), default="pca", help="projection (default pca)")

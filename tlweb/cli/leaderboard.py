@@ -11,8 +11,8 @@ def add_leaderboard(sub) -> None:
     p = _data_command(sub, "leaderboard", cmd_leaderboard,
                       help="rank 2-8 backbones on your data: linear probe, k-NN, latency, GFLOPs",
                       description="Linear-probe and k-NN accuracy of each backbone on the same split, with latency, "
-                                  "parameters and GFLOPs; features are cached, so a second run does no forward pass.")
-    p.add_argument("--models", required=True, help="2-8 backbones, comma-separated: catalog keys, Hub ids or folders")
+                                  "parameters and GFLOPs; features are cached, so a second run does no forward pass.",
+                      model_flag="--models", model_help="2-8 backbones, comma-separated: catalog keys, Hub ids or folders")
     p.add_argument("--zero-shot", help="a CLIP or SigLIP model: one more row, classifying from the class names alone")
     _template_flag(p)
     _common_flags(p, "demo-resnet-shapes")
