@@ -47,11 +47,7 @@ def first_200(cmd: list[str], port: int, home: Path, timeout: float = 300.0) -> 
                 raise RuntimeError(f"the server exited: {_output(proc)}")
         raise TimeoutError(f"no HTTP 200 within {timeout} s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _output(proc)  # stops the server (once it has answered, it is stopped already)
 
 
 def _output(proc: subprocess.Popen) -> str:

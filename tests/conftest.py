@@ -7,10 +7,13 @@ the app's --demo mode uses.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate a server started by a test; kill it if it is still there after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_until(predicate, timeout: float = 120, every: float = 0.3) -> bool:
+    """Poll ``predicate`` every ``every`` seconds until it is true (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def plot_json(value) -> dict:
+    """The plotly figure (as a dict) in a gr.Plot value that gradio_client returned."""
+    assert value["type"] == "plotly"
+    plot = value["plot"]
+    return json.loads(plot) if isinstance(plot, str) else plot
 
 
 @pytest.fixture(scope="session")

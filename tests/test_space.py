@@ -229,7 +229,7 @@ def _wait_for(url: str, proc, log: Path, timeout: float = 150) -> None:
 def test_space_installs_and_serves_in_a_fresh_venv_without_the_repository(tmp_path, demo_models):
     from gradio_client import Client, handle_file
 
-    from tests.conftest import free_port
+    from tests.conftest import free_port, stop_process
 
     folder = space.build_space(tmp_path / "space").folder
     venv = tmp_path / "venv"
@@ -269,8 +269,4 @@ def test_space_installs_and_serves_in_a_fresh_venv_without_the_repository(tmp_pa
         bars = json.loads(plot["plot"])["data"][0]
         assert len(bars["y"]) == 3 or len(bars["x"]) == 3
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 20)

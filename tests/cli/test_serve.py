@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, stop_process
 
 
 def test_app_py_demo_serves_a_page(tmp_path):
@@ -30,8 +30,4 @@ def test_app_py_demo_serves_a_page(tmp_path):
                 time.sleep(0.5)
         assert "classify" in body
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 15)

@@ -46,6 +46,13 @@ def shapes_folder(root: Path, classes=SHAPES4, per_class=8, test_per_class=0, si
                                 seed=seed)
 
 
+def shapes_data(root: Path, settings, **kw):
+    """:func:`shapes_folder` (with ``kw``) loaded as a dataset, the way the app loads a folder."""
+    from tlweb.engine.data import load_data
+
+    return load_data(str(shapes_folder(root, **kw)), settings=settings)
+
+
 def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries.items():

@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from tests.engine.ft_helpers import one_thread, shapes_folder  # noqa: F401
+from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
 from tlweb.engine import runs as R
-from tlweb.engine.data import load_data
 from tlweb.engine.train import TrainEvent, data_efficiency, iter_efficiency
 from tlweb.errors import TlwebError
 
@@ -21,8 +20,7 @@ TEMPLATES = ["a photo of a {}.", "a drawing of a {}."]
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory, settings):
-    root = shapes_folder(tmp_path_factory.mktemp("zs-shapes"), per_class=6, test_per_class=3, size=32, seed=5)
-    return load_data(str(root), settings=settings)
+    return shapes_data(tmp_path_factory.mktemp("zs-shapes"), settings, per_class=6, test_per_class=3, size=32, seed=5)
 
 
 @pytest.fixture(scope="module")

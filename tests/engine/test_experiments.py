@@ -10,10 +10,9 @@ import shutil
 
 import pytest
 
-from tests.engine.ft_helpers import one_thread, shapes_folder  # noqa: F401
+from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
 from tlweb.catalog import CLASSIFICATION, list_models, resolve, run_specs
 from tlweb.engine import runs as R
-from tlweb.engine.data import load_data
 from tlweb.engine.train import TrainConfig, data_efficiency, finetune, ladder, start_experiment
 from tlweb.errors import DataError
 
@@ -22,8 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory, settings):
-    root = shapes_folder(tmp_path_factory.mktemp("shapes"), per_class=6, test_per_class=2, size=32, seed=3)
-    return load_data(str(root), settings=settings)
+    return shapes_data(tmp_path_factory.mktemp("shapes"), settings, per_class=6, test_per_class=2, size=32, seed=3)
 
 
 @pytest.fixture(scope="module")

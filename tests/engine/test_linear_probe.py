@@ -10,10 +10,10 @@ import json
 import pytest
 import torch
 
-from tests.engine.ft_helpers import one_thread, shapes_folder  # noqa: F401
+from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
 from tlweb.engine import features as F
 from tlweb.engine import head as H
-from tlweb.engine.data import load_data, subsample
+from tlweb.engine.data import subsample
 from tlweb.engine.train import TrainConfig, finetune
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,8 +24,7 @@ MODELS = ("demo-vit", "demo-resnet")
 @pytest.fixture(scope="module")
 def twelve(tmp_path_factory, settings):
     """4 classes, 12 training images each (≥ head.MIN_PER_CLASS_FOR_HOLDOUT) and 3 test images each."""
-    root = shapes_folder(tmp_path_factory.mktemp("twelve"), per_class=15, test_per_class=3, size=32, seed=11)
-    return load_data(str(root), settings=settings)
+    return shapes_data(tmp_path_factory.mktemp("twelve"), settings, per_class=15, test_per_class=3, size=32, seed=11)
 
 
 def _saved_head(result):

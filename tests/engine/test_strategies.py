@@ -10,8 +10,7 @@ import re
 import pytest
 import torch
 
-from tests.engine.ft_helpers import one_thread, shapes_folder  # noqa: F401
-from tlweb.engine.data import load_data
+from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
 from tlweb.engine.train import (
     Callback,
     TrainConfig,
@@ -29,8 +28,7 @@ ALL = strategy_names()
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory, settings):
-    root = shapes_folder(tmp_path_factory.mktemp("shapes"), per_class=8, test_per_class=3, size=32, seed=5)
-    return load_data(str(root), settings=settings)
+    return shapes_data(tmp_path_factory.mktemp("shapes"), settings, per_class=8, test_per_class=3, size=32, seed=5)
 
 
 def test_six_strategies_in_ladder_order():

@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 
-from tests.engine.ft_helpers import one_thread, shapes_folder, tiny_resnet  # noqa: F401
+from tests.engine.ft_helpers import one_thread, shapes_data, tiny_resnet  # noqa: F401
 from tlweb.engine import runs as R
 from tlweb.engine import train as T
 from tlweb.engine.data import encode_split, image_sources, load_data, subsample, write_shapes_dataset
@@ -38,9 +38,8 @@ LINEAR = (TRAIN + VAL, 0, TEST)
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory, settings):
-    root = tmp_path_factory.mktemp("shapes")
-    shapes_folder(root, classes=CLASSES, per_class=8, test_per_class=3, size=32, seed=5)
-    return load_data(str(root), settings=settings)
+    return shapes_data(tmp_path_factory.mktemp("shapes"), settings, classes=CLASSES, per_class=8, test_per_class=3,
+                       size=32, seed=5)
 
 
 def _safetensors(folder):

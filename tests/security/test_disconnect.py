@@ -10,6 +10,8 @@ import time
 import pytest
 from gradio_client import Client
 
+from tests.conftest import wait_until
+
 
 @pytest.fixture
 def slow_steps(monkeypatch):
@@ -40,15 +42,6 @@ def _owned_folder(settings, client: Client, kind: str, timeout: float = 120):
     raise AssertionError(f"no {kind} appeared")
 
 
-def _wait(predicate, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.3)
-    return False
-
-
 @pytest.mark.parametrize("which", ["local", "shared"])
 def test_closing_the_session_stops_its_fine_tune(which, app_url, shared_url, settings, slow_steps):
     c = Client(app_url if which == "local" else shared_url, verbose=False)
@@ -57,10 +50,10 @@ def test_closing_the_session_stops_its_fine_tune(which, app_url, shared_url, set
              per_class=0, api_name="/finetune")
     run = _owned_folder(settings, c, "config.json")
     events = run / "events.jsonl"
-    assert _wait(lambda: events.is_file() and '"step"' in events.read_text())  # training has started
+    assert wait_until(lambda: events.is_file() and '"step"' in events.read_text())  # training has started
     c.close()  # the browser tab closes: its heartbeat ends, the app's unload event runs
-    assert _wait(lambda: (run / "STOP").exists(), 60)
-    assert _wait(lambda: (run / "metrics.json").exists(), 120)
+    assert wait_until(lambda: (run / "STOP").exists(), 60)
+    assert wait_until(lambda: (run / "metrics.json").exists(), 120)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["stopped"] is True and metrics["status"] == "stopped"
 
@@ -71,10 +64,10 @@ def test_closing_the_session_stops_its_ladder(shared_url, settings, slow_steps):
     c.submit(model="demo-vit", custom_model="", strategies=["full", "scratch"], epochs="20", batch_size="8",
              lr="auto", per_class=0, api_name="/ladder")
     exp = _owned_folder(settings, c, "experiment.json")
-    assert _wait(lambda: any(d.is_dir() for d in exp.iterdir()), 120)  # its first run started
+    assert wait_until(lambda: any(d.is_dir() for d in exp.iterdir()), 120)  # its first run started
     c.close()
-    assert _wait(lambda: (exp / "STOP").exists(), 60)
-    assert _wait(lambda: json.loads((exp / "experiment.json").read_text()).get("status") != "running", 180)
+    assert wait_until(lambda: (exp / "STOP").exists(), 60)
+    assert wait_until(lambda: json.loads((exp / "experiment.json").read_text()).get("status") != "running", 180)
     runs = [d for d in exp.iterdir() if d.is_dir()]
     assert len(runs) == 1  # the second strategy never started
     assert json.loads((runs[0] / "metrics.json").read_text())["stopped"] is True

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+
+from tests.conftest import plot_json
 
 
 @pytest.fixture(scope="module")
 def emb(app_url):
     """A client of its own: the tab keeps the data and the last projection per session."""
     return Client(app_url, verbose=False)
-
-
-def _plot(value) -> dict:
-    assert value["type"] == "plotly"
-    plot = value["plot"]
-    return json.loads(plot) if isinstance(plot, str) else plot
 
 
 def test_endpoints_have_named_parameters(emb):
@@ -38,7 +32,7 @@ def test_leaderboard_with_zero_shot_row(emb):
     assert set(rows) == {"demo-resnet-shapes", "demo-resnet", "demo-siglip"}
     assert float(rows["demo-resnet-shapes"]["linear probe %"]) > float(rows["demo-resnet"]["linear probe %"])
     assert rows["demo-siglip"]["zero-shot %"] not in (None, "")
-    traces = _plot(chart)["data"]
+    traces = plot_json(chart)["data"]
     assert any(t.get("name") == "Pareto front" for t in traces)
     assert best["value"].startswith("Best trade-off") and best["visible"] is True
     assert pick["value"] == "demo-resnet-shapes"  # the best trade-off, handed to "Fine-tune this one"
@@ -55,7 +49,7 @@ def test_projector_then_neighbours(emb):
     status, plot, notes = emb.predict(model="demo-resnet-shapes", mode="random", run=None, method="pca",
                                       max_points=100, renderer="svg", source="sample", api_name="/project")
     assert "pretrained: k-NN" in status and "random init: k-NN" in status and "SVG points" in status
-    fig = _plot(plot)
+    fig = plot_json(plot)
     assert {t["type"] for t in fig["data"]} == {"scatter"}
     assert sum(len(t["x"]) for t in fig["data"]) == 200  # 100 points in each of the two panels
     gallery, text = emb.predict(text="1:4", api_name="/neighbours")
@@ -73,7 +67,7 @@ def test_neighbours_before_any_projection(app_url):
 def test_classify_tab_zero_shot_labels(client, example_image):
     plot, facts = client.predict(handle_file(str(example_image)), "demo-clip", "", 3, "cat, dog, car",
                                  api_name="/classify")
-    labels = list(_plot(plot)["data"][0]["y"])
+    labels = list(plot_json(plot)["data"][0]["y"])
     assert sorted(labels) == ["car", "cat", "dog"] and "clip" in facts
     with pytest.raises(AppError, match="at least 2 labels"):
         client.predict(handle_file(str(example_image)), "demo-clip", "", 3, "", api_name="/classify")

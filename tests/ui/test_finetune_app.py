@@ -3,13 +3,14 @@ with live curves, then classify with the fine-tuned model through the Classify e
 
 from __future__ import annotations
 
-import json
 import time
 import zipfile
 
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+
+from tests.conftest import plot_json
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +19,8 @@ def ft(app_url):
     return Client(app_url, verbose=False)
 
 
-def _plot(value) -> dict:
-    assert value["type"] == "plotly"
-    plot = value["plot"]
-    return json.loads(plot) if isinstance(plot, str) else plot
-
-
 def _traces(value, name_part) -> list[dict]:
-    return [t for t in _plot(value)["data"] if name_part in (t.get("name") or "")]
+    return [t for t in plot_json(value)["data"] if name_part in (t.get("name") or "")]
 
 
 def _finetune(client, strategy, epochs, model="demo-vit", **kw):
@@ -51,7 +46,7 @@ def test_load_sample_data_shows_counts(ft):
 
     counts_plot, notes = ft.predict(source="sample", api_name="/load_data")
     data = sample_data()
-    bars = _plot(counts_plot)["data"]
+    bars = plot_json(counts_plot)["data"]
     assert [b["name"].split(" ")[0] for b in bars] == ["train", "test"]
     assert list(bars[0]["x"]) == data.class_names
     assert list(bars[0]["y"]) == [data.counts()["train"][c] for c in data.class_names]
@@ -71,9 +66,9 @@ def test_linear_then_full_finetune_stream_curves_and_metrics(ft, settings, examp
     assert _traces(curves, "train loss")[0]["x"]
     acc = _traces(curves, "validation accuracy")[0]["y"]
     assert acc and all(0 <= a <= 100 for a in acc)
-    hm = _plot(confusion)["data"][0]
+    hm = plot_json(confusion)["data"][0]
     assert hm["type"] == "heatmap" and len(hm["z"]) == 4
-    assert {t["name"] for t in _plot(per_class)["data"]} == {"precision", "recall"}
+    assert {t["name"] for t in plot_json(per_class)["data"]} == {"precision", "recall"}
     for item in mistakes:
         assert "→" in item["caption"] and "%" in item["caption"]
 
@@ -91,7 +86,7 @@ def test_linear_then_full_finetune_stream_curves_and_metrics(ft, settings, examp
     for run in (linear_run, full_run):
         plot, facts = ft.predict(handle_file(str(example_image)), "demo-vit", str(run.model_dir), 3,
                                  api_name="/classify")
-        labels = set(_plot(plot)["data"][0]["y"])
+        labels = set(plot_json(plot)["data"][0]["y"])
         assert labels and labels <= set(run.class_names), (labels, run.class_names)
         assert "latency" in facts
 
@@ -151,7 +146,7 @@ def test_ladder_and_data_efficiency_stream_charts(ft):
                     epochs="1", batch_size="auto", lr="auto", seeds=1, api_name="/data_efficiency")
     status, eff_plot, _ = job.result(timeout=300)
     assert "Data efficiency done" in status and "4 runs" in status
-    fig = _plot(eff_plot)
+    fig = plot_json(eff_plot)
     assert fig["layout"]["xaxis"]["type"] == "log"
     lines = {t["name"]: t for t in fig["data"]}
     assert set(lines) == {"pretrained · linear probe", "from scratch (random init)"}
@@ -161,8 +156,8 @@ def test_ladder_and_data_efficiency_stream_charts(ft):
     job = ft.submit(model="demo-vit", custom_model="", strategies=["linear"], shots=["1", "2"],
                     epochs="1", batch_size="auto", lr="auto", seeds=3, api_name="/data_efficiency")
     status, eff_plot, _ = job.result(timeout=300)
-    assert "6 runs" in status and "3 seeds" in _plot(eff_plot)["layout"]["title"]["subtitle"]["text"]
-    fills = [t for t in _plot(eff_plot)["data"] if t.get("fill") == "tonexty"]
+    assert "6 runs" in status and "3 seeds" in plot_json(eff_plot)["layout"]["title"]["subtitle"]["text"]
+    fills = [t for t in plot_json(eff_plot)["data"] if t.get("fill") == "tonexty"]
     assert len(fills) == 1 and list(fills[0]["x"]) == [1, 2]
 
 
@@ -224,7 +219,7 @@ def test_per_class_uploads_load_and_count(app_url, tmp_path):
     counts_plot, notes = client.predict(
         source="classes", class_1_name="dots", class_1_images=[handle_file(str(p)) for p in dots],
         class_2_name="bars", class_2_images=[handle_file(str(p)) for p in bars], api_name="/load_data")
-    fig = _plot(counts_plot)
+    fig = plot_json(counts_plot)
     totals = {c: 0 for c in ("dots", "bars")}
     for trace in fig["data"]:
         for name, n in zip(trace["x"], trace["y"]):
@@ -251,7 +246,7 @@ def test_zip_of_class_folders_reports_skipped_files(app_url, tmp_path):
     counts_plot, notes = client.predict(source="zip", zip_file=handle_file(str(zpath)), api_name="/load_data")
     assert "2 classes" in notes
     assert "Skipped 1" in notes and "notes.txt" in notes
-    assert {tuple(t["x"]) for t in _plot(counts_plot)["data"]} == {("bars", "dots")}
+    assert {tuple(t["x"]) for t in plot_json(counts_plot)["data"]} == {("bars", "dots")}
 
 
 def test_webcam_snapshot_is_added_to_a_class(app_url, tmp_path):

@@ -3,21 +3,16 @@ list (with its runs), its details draw the ladder, and deleting asks first, then
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+
+from tests.conftest import plot_json
 
 
 @pytest.fixture(scope="module")
 def ft(app_url):
     return Client(app_url, verbose=False)
-
-
-def _plot(value) -> dict:
-    plot = value["plot"]
-    return json.loads(plot) if isinstance(plot, str) else plot
 
 
 def test_ladder_is_one_experiment_in_the_runs_list_and_can_be_deleted(ft, settings):
@@ -27,7 +22,7 @@ def test_ladder_is_one_experiment_in_the_runs_list_and_can_be_deleted(ft, settin
     status, ladder_plot, _ = ft.submit(model="demo-vit", custom_model="", strategies=["linear", "two-step"],
                                        epochs="1", batch_size="auto", lr="auto", per_class=4, seeds=1,
                                        api_name="/ladder").result(timeout=300)
-    assert "Ladder done" in status and list(_plot(ladder_plot)["data"][0]["x"]) == ["linear probe", "two-step"]
+    assert "Ladder done" in status and list(plot_json(ladder_plot)["data"][0]["x"]) == ["linear probe", "two-step"]
     exp = next(e for e in list_entries(settings) if isinstance(e, ExperimentInfo))
     assert exp.kind == "ladder" and exp.status == "done" and [r.strategy for r in exp.runs] == ["linear", "two-step"]
 
@@ -50,7 +45,7 @@ def test_ladder_is_one_experiment_in_the_runs_list_and_can_be_deleted(ft, settin
     assert exp.experiment_id not in str(table["data"]) and not any(row[-1] for row in table["data"])
 
     chart, details = ft.predict(exp.experiment_id, api_name="/run_details")
-    assert [t["type"] for t in _plot(chart)["data"]][:2] == ["bar", "bar"] and "ladder" in details
+    assert [t["type"] for t in plot_json(chart)["data"]][:2] == ["bar", "bar"] and "ladder" in details
     with pytest.raises(AppError, match="pick one of its runs"):
         ft.predict(exp.experiment_id, api_name="/export")
 

@@ -8,6 +8,7 @@ import time
 from gradio_client import Client
 from gradio_client.utils import Status
 
+from tests.conftest import wait_until
 from tlweb.ui.app import QUEUE_SIZE, queue_kwargs
 from tlweb.ui.tabs.finetune import train_slots
 
@@ -18,15 +19,6 @@ def _start(client: Client, strategy: str, epochs: str):
     client.predict(source="sample", api_name="/load_data")
     return client.submit(model="demo-vit", custom_model="", strategy=strategy, epochs=epochs, batch_size="8",
                          lr="auto", per_class=0, api_name="/finetune")
-
-
-def _wait(predicate, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_the_queue_is_explicit_and_training_gets_one_slot_per_gpu(monkeypatch):
@@ -42,7 +34,7 @@ def test_the_queue_is_explicit_and_training_gets_one_slot_per_gpu(monkeypatch):
 def test_a_second_fine_tune_waits_with_its_position_and_both_finish(app_url, slow_steps):
     first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
     job_a = _start(first, "full", "20")
-    assert _wait(lambda: job_a.status().code in RUNNING), job_a.status()  # the first visitor is training
+    assert wait_until(lambda: job_a.status().code in RUNNING, every=0.05), job_a.status()  # the first is training
     job_b = _start(second, "linear", "auto")
     seen = []
     while not job_a.done():

@@ -1,8 +1,9 @@
-"""Helpers shared by the sub-commands: settings from flags, JSON output, common flags."""
+"""Helpers shared by the sub-commands: settings from flags, JSON output, common, image and dataset flags."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 from tlweb.config import LOCAL, SHARED, Settings, get_settings, set_settings
 
@@ -44,6 +45,41 @@ def _image_command(sub, name: str, help: str, model_help: str, func, demo_exampl
     _common_flags(p, demo_example)
     p.set_defaults(func=func)
     return p
+
+
+def _data_command(sub, name: str, func, help: str, description: str, model_help: str, model_flag: str = "--model"):
+    """A sub-command running models over a dataset (leaderboard, embed, efficiency): --data and its
+    Hub, split and seed flags, then the required ``model_flag``; the caller adds its own flags and
+    :func:`_common_flags`, and loads the data with :func:`_load`."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("--data", required=True,
+                   help="folder of class folders (train/ and test/ used when present), .zip of them, Hub dataset id, "
+                        "or 'sample' for the built-in generated dataset")
+    p.add_argument("--image-column", help="Hub datasets: the image column (auto-detected)")
+    p.add_argument("--label-column", help="Hub datasets: the label column (auto-detected)")
+    p.add_argument("--split", help="Hub datasets: training split, optionally ',test split'")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held out when the data has no test split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(model_flag, required=True, help=model_help)
+    p.set_defaults(func=func)
+    return p
+
+
+def _load(args, settings):
+    """The dataset named by :func:`_data_command`'s flags, its summary on stderr."""
+    from tlweb.engine.data import load_data
+
+    data = load_data(args.data, image_column=args.image_column, label_column=args.label_column, split=args.split,
+                     test_fraction=args.test_fraction, seed=args.seed, settings=settings)
+    print(f"data: {data.summary()}", file=sys.stderr, flush=True)
+    return data
+
+
+def _template_flag(p) -> None:
+    """--template (repeatable): the zero-shot prompt templates."""
+    p.add_argument("--template", action="append", dest="templates",
+                   help="zero-shot prompt template with {} for the class name (repeat for several; default: 4 "
+                        "templates averaged)")
 
 
 def _print_result_json(result, args, **extra) -> None:

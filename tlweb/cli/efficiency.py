@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from tlweb.cli.common import _common_flags, _settings_from, print_json
-from tlweb.cli.leaderboard import _data_flags, _load
+from tlweb.cli.common import _common_flags, _data_command, _load, _settings_from, _template_flag, print_json
 
 
 def _ints(text: str) -> list[int]:
@@ -21,12 +20,12 @@ def _ints(text: str) -> list[int]:
 def add_efficiency(sub) -> None:
     from tlweb.engine.train import DEFAULT_SEEDS
 
-    p = sub.add_parser("efficiency", help="data-efficiency curve: accuracy vs training images per class "
-                                          "(optionally against a zero-shot CLIP/SigLIP baseline)",
-                       description="Each strategy at each number of training images per class, on the same test "
-                                   "split, as one experiment folder (`runs ls` lists it; `runs stop ID` stops it).")
-    _data_flags(p)
-    p.add_argument("--model", required=True, help="backbone: catalog key, Hub id or local folder")
+    p = _data_command(sub, "efficiency", cmd_efficiency,
+                      help="data-efficiency curve: accuracy vs training images per class "
+                           "(optionally against a zero-shot CLIP/SigLIP baseline)",
+                      description="Each strategy at each number of training images per class, on the same test "
+                                  "split, as one experiment folder (`runs ls` lists it; `runs stop ID` stops it).",
+                      model_help="backbone: catalog key, Hub id or local folder")
     p.add_argument("--shots", default="1,2,5,10,25", help="training images per class, comma-separated "
                                                          "(default 1,2,5,10,25; sizes above the smallest class are skipped)")
     p.add_argument("--strategies", default="linear,scratch", help="comma-separated (default linear,scratch)")
@@ -36,12 +35,9 @@ def add_efficiency(sub) -> None:
     p.add_argument("--zero-shot", metavar="MODEL",
                    help="a CLIP or SigLIP model classifying the same test split from the class names alone: "
                         "the dashed '0 images per class' line")
-    p.add_argument("--template", action="append", dest="templates",
-                   help="zero-shot prompt template with {} for the class name (repeat for several; default: 4 "
-                        "templates averaged)")
+    _template_flag(p)
     p.add_argument("--report", metavar="HTML", help="also write the self-contained HTML report here")
     _common_flags(p)
-    p.set_defaults(func=cmd_efficiency)
 
 
 def cmd_efficiency(args) -> int:

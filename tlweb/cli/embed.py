@@ -5,17 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tlweb.cli.common import _common_flags, _settings_from, print_json
-from tlweb.cli.leaderboard import _data_flags, _load
+from tlweb.cli.common import _common_flags, _data_command, _load, _settings_from, print_json
 from tlweb.errors import DataError
 
 
 def add_embed(sub) -> None:
-    p = sub.add_parser("embed", help="project a dataset's embeddings to 2-D (PCA or t-SNE) into an HTML page",
-                       description="Embed every image with a backbone (features cached), measure k-NN accuracy and "
-                                   "silhouette, and write an interactive projector page.")
-    _data_flags(p)
-    p.add_argument("--model", required=True, help="catalog key, Hub id or local folder")
+    p = _data_command(sub, "embed", cmd_embed,
+                      help="project a dataset's embeddings to 2-D (PCA or t-SNE) into an HTML page",
+                      description="Embed every image with a backbone (features cached), measure k-NN accuracy and "
+                                  "silhouette, and write an interactive projector page.",
+                      model_help="catalog key, Hub id or local folder")
     p.add_argument("--random-weights", action="store_true",
                    help="the same architecture with random weights (what the pretraining is worth)")
     p.add_argument("--method", choices=("pca", "tsne"), default="pca", help="projection (default pca)")
@@ -23,7 +22,6 @@ def add_embed(sub) -> None:
     p.add_argument("--svg", action="store_true", help="SVG points instead of WebGL (for browsers without WebGL)")
     p.add_argument("--out", required=True, help="the HTML file to write (self-contained, works offline)")
     _common_flags(p, "demo-resnet-shapes")
-    p.set_defaults(func=cmd_embed)
 
 
 def cmd_embed(args) -> int:

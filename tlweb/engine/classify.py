@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tlweb.catalog import CLASSIFICATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
+from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load, run_facts
 from tlweb.engine.zerogpu import gpu_task
 
 
@@ -22,15 +22,10 @@ class Prediction:
 
 
 @dataclass
-class ClassifyResult:
+class ClassifyResult(RunFacts):
+    """``latency_ms``: preprocessing + forward + softmax, this call (warm: a second pass after a cold one)."""
+
     predictions: list[Prediction]
-    latency_ms: float  # preprocessing + forward + softmax, this call (warm: a second pass after a cold one)
-    model: str  # the id or folder as resolved
-    spec: ModelSpec
-    device: str
-    dtype: str
-    params: int
-    evicted: list[str] = field(default_factory=list)
     cold_latency_ms: float | None = None  # the model's first call (one-time set-up), when this was it
 
     def as_dict(self) -> dict:

@@ -212,12 +212,14 @@ def parse_models(models: str | Sequence[str] | None) -> list[str]:
     return out
 
 
-def check_models(models: str | Sequence[str] | None) -> list[str]:
+def check_models(models: str | Sequence[str] | None, low: int = MIN_MODELS, high: int = MAX_MODELS,
+                 too_few: str = "Pick at least {low} models to compare (you picked {n}).",
+                 too_many: str = "Compare at most {high} models at a time (you picked {n}).") -> list[str]:
+    """:func:`parse_models`, refused with one sentence unless it names ``low`` to ``high`` models
+    (the sentences are formatted with ``low``, ``high`` and ``n``, the number picked)."""
     names = parse_models(models)
-    if len(names) < MIN_MODELS:
-        raise ModelError(f"Pick at least {MIN_MODELS} models to compare (you picked {len(names)}).")
-    if len(names) > MAX_MODELS:
-        raise ModelError(f"Compare at most {MAX_MODELS} models at a time (you picked {len(names)}).")
+    if not low <= len(names) <= high:
+        raise ModelError((too_few if len(names) < low else too_many).format(low=low, high=high, n=len(names)))
     return names
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, ModelSpec, resolve
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import LoadedModel, facts_json, load
+from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load
 from tlweb.engine.segment import (
     Prepared,
     float_outputs,
@@ -76,7 +76,7 @@ class ClassCount:
 
 
 @dataclass
-class DetectResult:
+class DetectResult(RunFacts):
     boxes: list[Box]  # every box at or above ``min_score``, best first
     width: int
     height: int
@@ -84,13 +84,6 @@ class DetectResult:
     min_score: float  # lowest score computed (the UI keeps more so its slider needs no rerun)
     zero_shot: bool
     queries: list[str]
-    latency_ms: float
-    model: str
-    spec: ModelSpec
-    device: str
-    dtype: str
-    params: int
-    evicted: list[str] = field(default_factory=list)
 
     def kept(self, threshold: float | None = None) -> list[Box]:
         t = self.threshold if threshold is None else threshold

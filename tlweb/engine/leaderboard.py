@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from tlweb.config import Settings, get_settings
 from tlweb.engine.zerogpu import TRAIN_CAP_S, gpu_task
-from tlweb.errors import ModelError, TlwebError, first_line
+from tlweb.errors import TlwebError, first_line
 
 MIN_MODELS = 2
 MAX_MODELS = 8
@@ -174,14 +174,11 @@ def best_tradeoff(rows: Sequence[LeaderboardRow]) -> tuple[LeaderboardRow | None
 
 
 def check_models(models) -> list[str]:
-    from tlweb.engine.compare import parse_models
+    from tlweb.engine import compare
 
-    names = parse_models(models)
-    if len(names) < MIN_MODELS:
-        raise ModelError(f"Pick at least {MIN_MODELS} backbones for the leaderboard (you picked {len(names)}).")
-    if len(names) > MAX_MODELS:
-        raise ModelError(f"Put at most {MAX_MODELS} backbones on the leaderboard (you picked {len(names)}).")
-    return names
+    return compare.check_models(models, MIN_MODELS, MAX_MODELS,
+                                too_few="Pick at least {low} backbones for the leaderboard (you picked {n}).",
+                                too_many="Put at most {high} backbones on the leaderboard (you picked {n}).")
 
 
 def run_with_progress(work, every: float = 0.4):

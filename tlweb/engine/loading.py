@@ -58,8 +58,23 @@ class LoadedModel:
         return self.spec.input_size
 
 
+@dataclass(kw_only=True)
+class RunFacts:
+    """The fields every inference result carries about the model that produced it: the base of the
+    result dataclasses (keyword-only, so each result keeps its own fields' order), filled with
+    ``Result(..., latency_ms=..., **run_facts(loaded))`` and shown by :func:`facts_json`."""
+
+    latency_ms: float  # preprocessing + forward + post-processing, this call
+    model: str  # the id or folder as resolved
+    spec: ModelSpec
+    device: str
+    dtype: str
+    params: int
+    evicted: list[str] = field(default_factory=list)  # models unloaded to make room for this one
+
+
 def run_facts(loaded: LoadedModel) -> dict:
-    """The fields every inference result carries about the model that produced it
+    """The :class:`RunFacts` fields but the latency, from the loaded model
     (splat into a result dataclass: ``Result(..., **run_facts(loaded))``)."""
     return {"model": shown_name(loaded.spec), "spec": loaded.spec, "device": loaded.device, "dtype": loaded.dtype,
             "params": loaded.params, "evicted": list(loaded.evicted)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from tlweb.engine.images import load_image
 from tlweb.engine.loading import (
     UNIVERSAL_SEGMENTATION,
     LoadedModel,
+    RunFacts,
     facts_json,
     load,
     processor_input_size,
@@ -167,21 +168,14 @@ class Segment:
 
 
 @dataclass
-class SegmentResult:
+class SegmentResult(RunFacts):
     label_map: np.ndarray  # H×W class ids, the original image's size
     class_names: dict[int, str]  # every class the model knows
     classes: list[ClassShare]  # classes present, largest share first
     width: int
     height: int
-    latency_ms: float  # preprocessing + forward + post-processing, this call
-    model: str
-    spec: ModelSpec
-    device: str
-    dtype: str
-    params: int
     segments: list[Segment] | None = None  # panoptic segments (universal models only)
     panoptic_map: np.ndarray | None = None  # H×W segment ids (-1: no segment)
-    evicted: list[str] = field(default_factory=list)
 
     @property
     def has_panoptic(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import operator
 import types
 from dataclasses import dataclass, field
 
@@ -35,6 +36,18 @@ class TabHandle:
     outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
     inputs: dict[str, gr.components.Component] = field(default_factory=dict)  # other inputs by name (Detect: queries)
     state: gr.State | None = None  # the stored result the outputs are drawn from
+
+
+def handle_alias(path: str) -> property:
+    """A :class:`TabHandle` name on a tab's own handle class, read from its field ``path``
+    (dotted for a section's field: ``"train.start_btn"``)."""
+    return property(operator.attrgetter(path))
+
+
+def handle_outputs(**paths: str) -> property:
+    """:attr:`TabHandle.outputs` on a tab's own handle class: each output name read from a field path."""
+    getters = {name: operator.attrgetter(path) for name, path in paths.items()}
+    return property(lambda self: {name: get(self) for name, get in getters.items()})
 
 
 def _raw_preprocess(self, payload):

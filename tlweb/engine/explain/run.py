@@ -26,7 +26,7 @@ from tlweb.engine.explain.layers import (
 )
 from tlweb.engine.explain.maps import ExplainMap, pca_rgb
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import LoadedModel, facts_json, load, run_facts
+from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load, run_facts
 from tlweb.engine.zerogpu import gpu_task
 
 METHODS = ("features", "attention", "rollout", "gradcam", "occlusion")
@@ -39,7 +39,7 @@ RANDOM_SEED = 0
 
 
 @dataclass
-class ExplainResult:
+class ExplainResult(RunFacts):
     method: str
     map: ExplainMap  # the main map (at the original size on demand: map.full(); peak: map.peak)
     layer: int | None  # index into ``layers`` (None: occlusion reads no layer)
@@ -49,12 +49,6 @@ class ExplainResult:
     predictions: list[Prediction]  # the model's top-5 on this picture (squashed to its input)
     width: int
     height: int
-    latency_ms: float
-    model: str
-    spec: ModelSpec
-    device: str
-    dtype: str
-    params: int
     head: int | None = None  # attention: the head shown (None: mean of the heads)
     num_heads: int | None = None
     strip: list[ExplainMap] = field(default_factory=list)  # one small map per layer, input side first
@@ -62,7 +56,6 @@ class ExplainResult:
     pca: np.ndarray | None = None  # features: h×w×3 uint8, first three principal components as RGB
     random_weights: bool = False  # computed on a random-init copy (the sanity check)
     notes: list[str] = field(default_factory=list)
-    evicted: list[str] = field(default_factory=list)
 
     @property
     def layer_info(self) -> LayerInfo | None:

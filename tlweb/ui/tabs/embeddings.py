@@ -20,7 +20,16 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
 from tlweb.config import Settings, get_settings
 from tlweb.errors import DataError, TlwebError
-from tlweb.ui.components import for_session, intro, nothing_yet, report_download, user_errors, wire_report
+from tlweb.ui.components import (
+    for_session,
+    handle_alias,
+    handle_outputs,
+    intro,
+    nothing_yet,
+    report_download,
+    user_errors,
+    wire_report,
+)
 from tlweb.viz import embeddings as ve
 from tlweb.viz.common import message_figure
 
@@ -78,22 +87,10 @@ class EmbeddingsTab:
     # the generic tab-handle names (tlweb.ui.components.TabHandle) so tabs can be wired alike
     image = None
     state = None
-
-    @property
-    def button(self) -> gr.Button:
-        return self.leaderboard_button
-
-    @property
-    def model(self) -> gr.Dropdown:
-        return self.models
-
-    @property
-    def custom_model(self) -> gr.Textbox:
-        return self.custom_models
-
-    @property
-    def outputs(self) -> dict:
-        return {"table": self.table, "chart": self.chart, "best": self.best, "projector": self.projector}
+    button = handle_alias("leaderboard_button")
+    model = handle_alias("models")
+    custom_model = handle_alias("custom_models")
+    outputs = handle_outputs(table="table", chart="chart", best="best", projector="projector")
 
 
 class EmbSession:

@@ -18,6 +18,8 @@ from tlweb.engine.explain import METHOD_NAMES, before_after, describe, explain
 from tlweb.engine.images import load_image
 from tlweb.ui.components import (
     for_session,
+    handle_alias,
+    handle_outputs,
     image_input,
     intro,
     model_choices,
@@ -116,14 +118,8 @@ class ExplainTab:
 
     # the generic tab-handle names (tlweb.ui.components.TabHandle) so tabs can be wired alike
     state = None
-
-    @property
-    def custom_model(self) -> gr.Textbox:
-        return self.custom
-
-    @property
-    def outputs(self) -> dict:
-        return {"overlay": self.overlay, "strip": self.strip, "top5": self.top5, "facts": self.facts}
+    custom_model = handle_alias("custom")
+    outputs = handle_outputs(overlay="overlay", strip="strip", top5="top5", facts="facts")
 
     @property
     def preset_outputs(self) -> list:

@@ -20,7 +20,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.ui import model_state
-from tlweb.ui.components import intro, model_choices, refresh_choices, wire_report
+from tlweb.ui.components import handle_alias, handle_outputs, intro, model_choices, refresh_choices, wire_report
 from tlweb.ui.tabs.finetune.handlers import Handlers
 from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
     FtSession,
@@ -92,29 +92,14 @@ class FinetuneTab:
     runs: RunsSection
     steps: gr.Tabs | None = None  # the step sub-tabs (ids in STEPS)
 
-    @property
-    def button(self) -> gr.Button:
-        return self.train.start_btn
-
+    button = handle_alias("train.start_btn")
     image = None  # no single image input
-
-    @property
-    def model(self) -> gr.Dropdown:
-        return self.backbone.model
-
-    @property
-    def custom_model(self) -> gr.Textbox:
-        return self.backbone.custom
-
-    @property
-    def state(self) -> gr.State:
-        return self.session
-
-    @property
-    def outputs(self) -> dict:
-        return {"status": self.train.status, "curves": self.train.curves, "metrics": self.results.metrics,
-                "ladder": self.compare.ladder_plot, "efficiency": self.compare.eff_plot,
-                "runs": self.runs.table, "run": self.runs.run_pick}
+    model = handle_alias("backbone.model")
+    custom_model = handle_alias("backbone.custom")
+    state = handle_alias("session")
+    outputs = handle_outputs(status="train.status", curves="train.curves", metrics="results.metrics",
+                             ladder="compare.ladder_plot", efficiency="compare.eff_plot", runs="runs.table",
+                             run="runs.run_pick")
 
 
 def _with_signature(fn, names: list[str]):
