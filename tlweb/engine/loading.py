@@ -72,6 +72,13 @@ class RunFacts:
     params: int
     evicted: list[str] = field(default_factory=list)  # models unloaded to make room for this one
 
+    def summary(self, **extra) -> dict:
+        """What a facts card shows about this call, as plain values (``extra``: the task's own)."""
+        spec = self.spec
+        return {"latency_ms": self.latency_ms, "device": self.device, "dtype": self.dtype, "params": self.params,
+                "family": spec.family, "source": spec.source, "pretrained_on": spec.pretrained_on,
+                "license": spec.license, "evicted": list(self.evicted), **extra}
+
 
 def run_facts(loaded: LoadedModel) -> dict:
     """The :class:`RunFacts` fields but the latency, from the loaded model

@@ -161,6 +161,15 @@ def user_errors(fn=None, *, toast: bool = True):
     return wrapper
 
 
+NEED_IMAGE = "Upload, paste or capture an image first (or click an example)."
+
+
+def need_image(image_path) -> None:
+    """The sentence for a run pressed before any picture was given."""
+    if image_path is None or image_path == "":
+        raise gr.Error(NEED_IMAGE)
+
+
 def for_session(fn):
     """Run a small handler (one without :func:`user_errors`, e.g. a ``queue=False`` widget update)
     as its browser session, so run look-ups see that session's runs (shared mode)."""

@@ -25,12 +25,11 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.errors import TlwebError
-from tlweb.ui.components import model_choices, user_errors
+from tlweb.ui.components import NEED_IMAGE, model_choices, user_errors
 
 if TYPE_CHECKING:
     from tlweb.ui.app import AppParts
 
-NEED_IMAGE = "Upload, paste or capture an image first (or click an example)."
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from tlweb.ui.components import (
     image_input,
     intro,
     model_picker,
+    need_image,
     picked_model,
     user_errors,
 )
@@ -137,8 +138,7 @@ def build(settings: Settings | None = None) -> TabHandle:
 
     @user_errors(toast=False)
     def run(image_path, choice, custom_id, top_k, label_text=None, progress=gr.Progress()):
-        if image_path is None:
-            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        need_image(image_path)
         name = picked_model(choice, custom_id)
         model_state.build_demo_models([name], CLASSIFICATION, settings, progress)
         if is_zero_shot(name, settings):

@@ -23,6 +23,7 @@ from tlweb.ui.components import (
     image_input,
     intro,
     model_choices,
+    need_image,
     nothing_yet,
     other_model_box,
     picked_model,
@@ -75,11 +76,7 @@ def make_state(image, result) -> dict:
         "name": spec.key if spec.source != "hub" else spec.hub_id,
         "zero_shot": result.zero_shot,
         "queries": list(result.queries),
-        "facts": {
-            "latency_ms": result.latency_ms, "device": result.device, "dtype": result.dtype, "params": result.params,
-            "family": spec.family, "source": spec.source, "pretrained_on": spec.pretrained_on,
-            "license": spec.license, "size": f"{result.width}×{result.height}", "evicted": list(result.evicted),
-        },
+        "facts": result.summary(size=f"{result.width}×{result.height}"),
     }
 
 
@@ -174,8 +171,7 @@ def build(settings: Settings | None = None) -> TabHandle:
 
     @user_errors(toast=False)
     def run(image_path, choice, custom_id, query_text, threshold_value, progress=gr.Progress()):
-        if image_path is None:
-            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        need_image(image_path)
         img = load_image(image_path, settings)
         name = picked_model(choice, custom_id)
         model_state.build_demo_models([name], DETECTION, settings, progress)

@@ -230,9 +230,14 @@ def _webgl_js(renderer_pos: int) -> str:
 # Layout and handlers
 
 
+def _heading(title: str, text: str, style: str = "") -> None:
+    """A section's number, title and one-sentence explanation."""
+    gr.HTML(f"{style}<div class='emb-sec'><h3>{title}</h3><p>{text}</p></div>")
+
+
 def _data_section() -> dict:
-    gr.HTML(STYLE + "<div class='emb-sec'><h3>1 · Your data</h3><p>The same source options as the Fine-tune tab; "
-            "every model below sees the same stratified split.</p></div>")
+    _heading("1 · Your data", "The same source options as the Fine-tune tab; every model below sees the same "
+             "stratified split.", STYLE)
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
@@ -256,8 +261,8 @@ def _data_section() -> dict:
 def _leaderboard_section(settings: Settings, choices) -> dict:
     from tlweb.engine.zeroshot import DEFAULT_TEMPLATES
 
-    gr.HTML("<div class='emb-sec'><h3>2 · Backbone leaderboard</h3><p>Linear probe and k-NN on each backbone's "
-            "frozen features, what each costs, and a zero-shot model that sees no training image.</p></div>")
+    _heading("2 · Backbone leaderboard", "Linear probe and k-NN on each backbone's frozen features, what each costs, "
+             "and a zero-shot model that sees no training image.")
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
@@ -291,8 +296,8 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
 
 
 def _projector_section(settings: Settings, choices) -> dict:
-    gr.HTML("<div class='emb-sec'><h3>3 · Projector</h3><p>Every image as a point; images the backbone finds "
-            "alike end up close. Hover for the picture, click for its nearest neighbours.</p></div>")
+    _heading("3 · Projector", "Every image as a point; images the backbone finds alike end up close. Hover for the "
+             "picture, click for its nearest neighbours.")
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):

@@ -24,6 +24,7 @@ from tlweb.ui.components import (
     intro,
     model_choices,
     model_picker,
+    need_image,
     nothing_yet,
     picked_model,
     refresh_choices,
@@ -271,8 +272,7 @@ def build(settings: Settings | None = None) -> ExplainTab:
 def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
     @user_errors
     def run_explain(image_path, choice, custom_id, method, layer, auto, head, target, random_weights, opacity):
-        if image_path is None:
-            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        need_image(image_path)
         img = load_image(image_path, settings)
         res = explain(img, picked_model(choice, custom_id), method, layer=None if auto else int(layer),
                       head=_head_value(head), target=None if target in (None, "", TOP1) else target,
@@ -316,8 +316,7 @@ def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
 
     @user_errors
     def run_before_after(image_path, run, method, opacity):
-        if image_path is None:
-            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        need_image(image_path)
         if not run:
             raise gr.Error("Fine-tune a model in the Fine-tune tab first, then pick it here.")
         img = load_image(image_path, settings)

@@ -15,21 +15,8 @@ from tlweb.catalog import SEGMENTATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.segment import segment
+from tlweb.ui import components as ui
 from tlweb.ui import model_state
-from tlweb.ui.components import (
-    TabHandle,
-    image_examples,
-    image_input,
-    intro,
-    lenient_choices,
-    model_choices,
-    nothing_yet,
-    other_model_box,
-    picked_model,
-    report_download,
-    user_errors,
-    wire_report,
-)
 from tlweb.ui.failures import error_html, replace_on_error
 from tlweb.viz import cards
 from tlweb.viz.common import message_figure
@@ -68,12 +55,7 @@ def make_state(image, results) -> dict:
             "classes": [(c.id, c.name, c.share) for c in r.classes],
             "segments": None if r.segments is None else [(s.id, s.label, s.score, s.share) for s in r.segments],
             "panoptic": pan,
-            "facts": {
-                "latency_ms": r.latency_ms, "device": r.device, "dtype": r.dtype, "params": r.params,
-                "family": r.spec.family, "num_classes": len(r.class_names), "source": r.spec.source,
-                "pretrained_on": r.spec.pretrained_on, "license": r.spec.license, "size": f"{r.width}×{r.height}",
-                "evicted": list(r.evicted),
-            },
+            "facts": r.summary(num_classes=len(r.class_names), size=f"{r.width}×{r.height}"),
         })
     order: dict[str, float] = {}
     for m in models:
@@ -156,7 +138,7 @@ def empty_outputs(sentence: str):
 def _picker(settings: Settings):
     """The model dropdown, the Segment button beside it (in view without scrolling) and the
     free-text box folded away."""
-    choices = model_choices(SEGMENTATION, settings)
+    choices = ui.model_choices(SEGMENTATION, settings)
     with gr.Row(equal_height=True):
         model = gr.Dropdown(choices=choices, value=model_state.first_ready(choices), label="Segmentation model",
                             elem_id="segment-model", filterable=True, scale=4)
@@ -164,19 +146,19 @@ def _picker(settings: Settings):
     model_b = gr.Dropdown(choices=[NONE_CHOICE, *choices], value="", label="Compare with (optional)",
                           elem_id="segment-model-b", filterable=True)
     state_html, download = model_state.state_row("segment")
-    custom = other_model_box(settings, "segment-custom-model", "nvidia/segformer-b0-finetuned-ade-512-512")
+    custom = ui.other_model_box(settings, "segment-custom-model", "nvidia/segformer-b0-finetuned-ade-512-512")
     return model, button, model_b, custom, state_html, download
 
 
-def build(settings: Settings | None = None) -> TabHandle:
+def build(settings: Settings | None = None) -> ui.TabHandle:
     settings = settings or get_settings()
-    intro(INTRO)
+    ui.intro(INTRO)
     state = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
-            image = image_input("segment-image", height=250, examples=False)
+            image = ui.image_input("segment-image", height=250, examples=False)
             model, button, model_b, custom, state_html, download = _picker(settings)
-            image_examples(image)
+            ui.image_examples(image)
         with gr.Column(scale=7):
             with gr.Row(equal_height=True):
                 out_a = gr.Image(label="Segmentation", type="pil", format="png", interactive=False, elem_id="segment-output",
@@ -189,12 +171,12 @@ def build(settings: Settings | None = None) -> TabHandle:
                 view = gr.Radio([VIEW_CLASSES, VIEW_PANOPTIC], value=VIEW_CLASSES, label="Colour by",
                                 elem_id="segment-view", visible=False, scale=2)
             legend = gr.HTML(legend_html([], note="Upload an image and press Segment."), elem_id="segment-legend")
-            shown = lenient_choices(gr.CheckboxGroup(choices=[], value=[], label="Classes shown (untick to hide one)",
+            shown = ui.lenient_choices(gr.CheckboxGroup(choices=[], value=[], label="Classes shown (untick to hide one)",
                                                      elem_id="segment-classes", elem_classes=["tl-tech"]))
             plot = gr.Plot(value=message_figure("Upload an image and press Segment"), label="Area per class",
                            elem_id="segment-plot")
             facts = gr.HTML(elem_id="segment-facts", elem_classes=["tl-tech"])
-            report_btn, report_file = report_download("segment")
+            report_btn, report_file = ui.report_download("segment")
 
     def _outputs(st, opacity_value, pending=None):
         a, b, lg = render_views(st, opacity_value, None, VIEW_CLASSES)
@@ -212,12 +194,11 @@ def build(settings: Settings | None = None) -> TabHandle:
             facts_html(st, pending),
         )
 
-    @user_errors(toast=False)
+    @ui.user_errors(toast=False)
     def run(image_path, choice, custom_id, choice_b, opacity_value, progress=gr.Progress()):
-        if image_path is None:
-            raise gr.Error("Upload, paste or capture an image first (or click an example).")
+        ui.need_image(image_path)
         img = load_image(image_path, settings)
-        first = picked_model(choice, custom_id)
+        first = ui.picked_model(choice, custom_id)
         second = (choice_b or "").strip() or None
         model_state.build_demo_models([first] + ([second] if second else []), SEGMENTATION, settings, progress)
         results = [segment(img, first, settings)]
@@ -229,7 +210,7 @@ def build(settings: Settings | None = None) -> TabHandle:
         st["report"] = {"results": results, "image": img}  # what the report draws (full size)
         yield _outputs(st, opacity_value)
 
-    @user_errors
+    @ui.user_errors
     def rerender(st, opacity_value, shown_names, view_value):
         if not st:
             return gr.skip(), gr.skip(), gr.skip()
@@ -244,18 +225,18 @@ def build(settings: Settings | None = None) -> TabHandle:
           outputs=[out_a, out_b, legend], api_name="segment_render", show_progress="hidden",
           trigger_mode="always_last")
     model_state.wire([model, model_b], custom, SEGMENTATION, settings, "segment", state_html, download,
-                     [(model, lambda: model_choices(SEGMENTATION, settings)),
-                      (model_b, lambda: [NONE_CHOICE, *model_choices(SEGMENTATION, settings)])])
+                     [(model, lambda: ui.model_choices(SEGMENTATION, settings)),
+                      (model_b, lambda: [NONE_CHOICE, *ui.model_choices(SEGMENTATION, settings)])])
 
     def report(st):
         from tlweb.viz.report import report_for_segment
 
         if not st or "report" not in st:
-            raise nothing_yet("segment a picture")
+            raise ui.nothing_yet("segment a picture")
         return report_for_segment(st["report"]["results"], st["report"]["image"], settings)
 
-    wire_report(report_btn, report_file, report, [state], "segment_report")
-    return TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
+    ui.wire_report(report_btn, report_file, report, [state], "segment_report")
+    return ui.TabHandle(button=button, image=image, model=model, custom_model=custom, state=state,
                      outputs={"overlay": out_a, "overlay_b": out_b, "legend": legend, "plot": plot, "facts": facts})
 
 
