@@ -83,13 +83,21 @@ def test_projector_without_webgl_falls_back_to_svg(browser, app_url):
         points.first.wait_for()
         assert points.count() == 2 * 160  # every sample image, in both panels
         point = points.nth(7)
-        point.scroll_into_view_if_needed()
-        box = point.bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x - 8, y)
-        page.mouse.move(x, y, steps=4)
-        page.wait_for_function("() => { const t = document.getElementById('tl-thumb-tip');"
-                               " return t && t.style.display === 'block' && t.innerText.includes('point'); }")
+        shown = ("() => { const t = document.getElementById('tl-thumb-tip');"
+                 " return t && t.style.display === 'block' && t.innerText.includes('point'); }")
+        for attempt in range(6):  # the page may still move (pictures, the status line) between measure and hover
+            point.scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+            box = point.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x - 8, y)
+            page.mouse.move(x, y, steps=4)
+            try:
+                page.wait_for_function(shown, timeout=10_000)
+                break
+            except Exception:  # noqa: BLE001 - measure again and hover again
+                if attempt == 5:
+                    raise
         tile = page.evaluate("() => document.querySelector('#tl-thumb-tip .img').style.backgroundImage")
         assert tile.startswith('url("data:image/jpeg;base64,')
         page.mouse.click(x, y)
