@@ -71,6 +71,10 @@ CSS = """
 /* table headers wrap between words, never inside one ("strateg y") */
 table th, table th * {word-break: normal !important; overflow-wrap: normal !important; hyphens: manual;}
 footer {display: none !important;}
+/* a gallery keeps its columns when it holds fewer pictures (gradio would stretch one picture full width) */
+#ft-mistakes .grid-container {--grid-cols: 3 !important;}
+#compare-preview .grid-container {--grid-cols: 6 !important;}
+#emb-neighbours .grid-container {--grid-cols: 7 !important;}
 /* Learn: every step's text takes the free height, so the "Show me" buttons line up at one size */
 .tl-step > .prose, .tl-step > div:first-child {flex-grow: 1;}
 .tl-step > button {flex: 0 0 auto !important;}

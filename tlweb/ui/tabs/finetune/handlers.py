@@ -201,7 +201,7 @@ class Handlers:
         label = run_title(result.run_dir) + RUN_LABEL_SUFFIX
         return (f"<div class='ft-hint'>Saved as run <code>{html.escape(result.run_id)}</code>. Its model is now in "
                 f"the <b>Classify</b> tab's list as <i>{html.escape(label)}</i>; download it, push it to the Hub "
-                "or delete it in <b>Runs</b> below.</div>")
+                "or delete it in step <b>6 · Runs</b>.</div>")
 
     def stop(self, sess: FtSession):
         if not sess.request_stop():
