@@ -43,6 +43,7 @@ def _shot(page, name: str, full_page: bool = False):
 
 @pytest.mark.parametrize("tab,button", [("Classify", "classify-btn"), ("Compare", "compare-btn"),
                                         ("Segment", "segment-btn"), ("Detect", "detect-btn"),
+                                        ("Explain", "explain-btn"), ("Embeddings", "emb-leaderboard-btn"),
                                         ("Learn", "learn-show-pretrained")])
 def test_the_main_button_is_in_view_without_scrolling(view, app_url, tab, button):
     _open(view, app_url, tab)

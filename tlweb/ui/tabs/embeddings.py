@@ -236,29 +236,26 @@ def _heading(title: str, text: str, style: str = "") -> None:
 
 
 def _data_section() -> dict:
-    _heading("1 · Your data", "The same source options as the Fine-tune tab; every model below sees the same "
-             "stratified split.", STYLE)
+    """Section 1 (a column beside the leaderboard's inputs, so the Rank button stays in view)."""
+    _heading("1 · Your data", "The same sources as the Fine-tune tab; every model sees the same stratified split.",
+             STYLE)
     c: dict = {}
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4):
-            c["source"] = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="emb-source")
-        with gr.Column(scale=7):
-            c["zip_file"] = gr.File(label="Zip of class folders", file_types=[".zip"], elem_id="emb-zip", visible=False)
-            c["hub_id"] = gr.Textbox(label="Hugging Face dataset id", max_lines=1, elem_id="emb-hub-id",
-                                     placeholder="e.g. beans or owner/name", visible=False)
-            with gr.Column(visible=False) as c["classes_box"]:
-                c["names"], c["files"] = [], []
-                for i in range(N_SLOTS):
-                    with gr.Row(equal_height=False):
-                        c["names"].append(gr.Textbox(label=f"Class {i + 1} name", max_lines=1, scale=2,
-                                                     elem_id=f"emb-class-{i + 1}-name"))
-                        c["files"].append(gr.File(label=f"Class {i + 1} images", file_count="multiple", height=110,
-                                                  file_types=["image"], scale=5, elem_id=f"emb-class-{i + 1}-files"))
-            c["notes"] = gr.Markdown(elem_id="emb-data-notes")
+    c["source"] = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="emb-source")
+    c["zip_file"] = gr.File(label="Zip of class folders", file_types=[".zip"], elem_id="emb-zip", visible=False)
+    c["hub_id"] = gr.Textbox(label="Hugging Face dataset id", max_lines=1, elem_id="emb-hub-id",
+                             placeholder="e.g. beans or owner/name", visible=False)
+    with gr.Column(visible=False) as c["classes_box"]:
+        c["names"], c["files"] = [], []
+        for i in range(N_SLOTS):
+            c["names"].append(gr.Textbox(label=f"Class {i + 1} name", max_lines=1, elem_id=f"emb-class-{i + 1}-name"))
+            c["files"].append(gr.File(label=f"Class {i + 1} images", file_count="multiple", height=110,
+                                      file_types=["image"], elem_id=f"emb-class-{i + 1}-files"))
+    c["notes"] = gr.Markdown(elem_id="emb-data-notes")
     return c
 
 
 def _leaderboard_section(settings: Settings, choices) -> dict:
+    """Section 2's inputs; :func:`_leaderboard_results` adds the button and what it draws."""
     from tlweb.engine.zeroshot import DEFAULT_TEMPLATES
 
     _heading("2 · Backbone leaderboard", "Linear probe and k-NN on each backbone's frozen features, what each costs, "
@@ -275,10 +272,16 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
             zs_default = next((v for _, v in zs_choices if v in ("demo-clip", "clip-vit-base")), "")
             c["zero_shot"] = gr.Dropdown(choices=zs_choices, value=zs_default, label="Zero-shot row (CLIP or SigLIP)",
                                          elem_id="emb-zero-shot", allow_custom_value=True)
-            c["templates"] = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=3, max_lines=8,
+            c["templates"] = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=2, max_lines=8,
                                         label="Prompt templates ({} = class name; one per line, averaged)",
                                         elem_id="emb-templates")
-    c["button"] = gr.Button("Rank the backbones", variant="primary", elem_id="emb-leaderboard-btn")
+            # the section's button, in view at 1366×768 without scrolling
+            c["button"] = gr.Button("Rank the backbones", variant="primary", elem_id="emb-leaderboard-btn")
+    return c
+
+
+def _leaderboard_results(c: dict) -> dict:
+    """What section 2's button draws: status, the best trade-off, the chart, the table."""
     c["status"] = gr.Markdown(elem_id="emb-status")
     c["best"] = gr.Markdown(elem_id="emb-best", visible=False)
     c["chart"] = gr.Plot(value=message_figure("Pick backbones and press Rank the backbones"), elem_id="emb-chart",
@@ -333,9 +336,13 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
     settings = settings or get_settings()
     intro(INTRO)
     session = gr.State(EmbSession())
-    d = _data_section()
     choices = backbone_choices(settings)
-    lb = _leaderboard_section(settings, choices)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=300):
+            d = _data_section()
+        with gr.Column(scale=8):
+            lb = _leaderboard_section(settings, choices)
+    _leaderboard_results(lb)
     pj = _projector_section(settings, choices)
     data_inputs = [d["source"], d["zip_file"], d["hub_id"], *d["names"], *d["files"]]
     data_names = (["source", "zip_file", "hub_id"] + [f"class_{i + 1}_name" for i in range(N_SLOTS)]
