@@ -24,6 +24,12 @@ _HOME = Path(tempfile.mkdtemp(prefix="tlweb-tests-"))
 os.environ["TLWEB_HOME"] = str(_HOME / "home")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = str(_HOME / "hf")
+try:  # hypothesis (the fuzz tests) keeps its caches under the temporary folder, not in the repository
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(_HOME / "hypothesis")
+except ImportError:
+    pass
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["TLWEB_DEMO"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
