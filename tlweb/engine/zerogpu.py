@@ -455,6 +455,9 @@ def emulated_gpu(task=None, *, duration=None, size=None):
     name = getattr(task, "__qualname__", str(task))
 
     def start(args, kwargs):
+        from tlweb.engine import warmup
+
+        warmup.wait()  # never fork while another thread is importing (the worker would wait on its lock)
         seconds = duration(*args, **kwargs) if callable(duration) else duration
         seconds = int(seconds.total_seconds()) if isinstance(seconds, timedelta) else int(seconds or DEFAULT_S)
         EMULATOR_LOG.append((name, seconds))
@@ -522,7 +525,15 @@ def emulated_gpu(task=None, *, duration=None, size=None):
 
 
 def _emulated_worker(task, conn_in, conn_out, stop) -> None:
-    """The forked side: unpickle the arguments, run, send each result pickled."""
+    """The forked side: unpickle the arguments, run, send each result pickled.
+
+    One torch thread in the worker, as torch's own DataLoader workers do: a forked child that reuses
+    the parent's OpenMP pool can hang in its first parallel region (the stand-in runs on CPUs; on
+    ZeroGPU the work is on the GPU)."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     args, kwargs = conn_in.recv()
 
     def send(kind, value) -> bool:

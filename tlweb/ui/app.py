@@ -285,8 +285,8 @@ def _warm_imports(background: bool = True) -> None:
     """Import torch and transformers, so the first click does not wait for them: in a background
     thread once the page is served — or before serving where inference runs in forked workers: a
     fork while another thread imports would leave the worker a held import lock, and a worker
-    forked from a warm parent starts warm. Handlers wait for a running warm-up (:mod:`tlweb.ui.warmup`)."""
-    from tlweb.ui import warmup
+    forked from a warm parent starts warm. Handlers wait for a running warm-up (:mod:`tlweb.engine.warmup`)."""
+    from tlweb.engine import warmup
 
     warmup.start(background)
 

@@ -15,8 +15,9 @@ from tlweb.access import SHARED_RULE, client_scope
 from tlweb.assets import examples_dir
 from tlweb.catalog import list_for_pickers
 from tlweb.config import Settings, get_settings
+from tlweb.engine import warmup
 from tlweb.errors import ImageError, TlwebError, clip, scrub
-from tlweb.ui import guard, warmup
+from tlweb.ui import guard
 
 log = logging.getLogger("tlweb.ui")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-log = logging.getLogger("tlweb.ui")
+log = logging.getLogger(__name__)
 
 # transformers classes the engine reaches for first; touching them loads their modules once, here
 NAMES = ("AutoConfig", "AutoModel", "AutoImageProcessor", "AutoProcessor", "AutoModelForImageClassification",
