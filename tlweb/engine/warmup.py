@@ -5,7 +5,11 @@ could import transformers on a request thread while the warm-up thread is half-w
 same import; transformers' lazy module then answers "cannot import name 'AutoConfig'". Every
 handler therefore waits for the warm-up (:func:`wait`, called by
 :func:`tlweb.ui.components.user_errors` and ``for_session``) — at most once, and only while it
-runs; with no warm-up started there is nothing to wait for.
+runs; with no warm-up started there is nothing to wait for. The ZeroGPU stand-in waits too before
+it forks a worker: a fork while this thread holds an import lock would leave the worker stuck on it.
+
+Where inference runs in forked workers (ZeroGPU or its stand-in) the app warms up before serving
+instead (``start(background=False)``), so every worker is forked from a warm parent.
 """
 
 from __future__ import annotations

@@ -246,6 +246,7 @@ def launch(settings: Settings | None = None, **overrides):
     line per event (:mod:`tlweb.events`), not library progress bars."""
     import time
 
+    from tlweb.engine import warmup
     from tlweb.events import event, show_events
 
     t0 = time.perf_counter()
@@ -263,12 +264,12 @@ def launch(settings: Settings | None = None, **overrides):
     demo.queue(**queue_kwargs())
     forks = _forks_workers()
     if forks:  # torch in the parent before any request can fork a worker
-        _warm_imports(background=False)
+        warmup.start(background=False)
     demo.launch(prevent_thread_lock=True, **kwargs)
     event("ready at %s (started in %.1f s)%s", demo.local_url or f"http://{settings.host}:{settings.port}/",
           time.perf_counter() - t0, " — demo models are built when first picked" if settings.demo else "")
     if not forks:
-        _warm_imports()
+        warmup.start()  # on a thread, once the page is served
     if block:
         demo.block_thread()
     return demo
@@ -279,16 +280,6 @@ def _forks_workers() -> bool:
     from tlweb.engine import zerogpu
 
     return zerogpu.mode() != "off"
-
-
-def _warm_imports(background: bool = True) -> None:
-    """Import torch and transformers, so the first click does not wait for them: in a background
-    thread once the page is served — or before serving where inference runs in forked workers: a
-    fork while another thread imports would leave the worker a held import lock, and a worker
-    forked from a warm parent starts warm. Handlers wait for a running warm-up (:mod:`tlweb.engine.warmup`)."""
-    from tlweb.engine import warmup
-
-    warmup.start(background)
 
 
 def launch_single(name: str, build) -> None:

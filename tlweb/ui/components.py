@@ -193,13 +193,20 @@ def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str
     return labelled_choices(list_for_pickers(task, settings), settings)
 
 
+def custom_model_box(settings: Settings, elem_id: str, example: str, local_example: str = "./my-model",
+                     **kwargs) -> gr.Textbox:
+    """The free-text box for any Hub id — and, in local mode only, a folder on this machine (a shared
+    server never takes server paths from clients, :data:`tlweb.access.SHARED_RULE`)."""
+    return gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+                      placeholder=f"e.g. {example}" + ("" if settings.shared else f" or {local_example}"),
+                      info=SHARED_RULE if settings.shared else None, elem_id=elem_id, max_lines=1, **kwargs)
+
+
 def other_model_box(settings: Settings, elem_id: str, example: str, local_example: str = "./my-model") -> gr.Textbox:
-    """A folded free-text box for any Hub id (and, in local mode only, a folder on this machine)."""
+    """:func:`custom_model_box`, folded away under "Other model"."""
     local = "" if settings.shared else " or a local folder"
     with gr.Accordion(f"Other model: a Hugging Face id{local}", open=False, elem_classes=["tl-tech"]):
-        return gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
-                          placeholder=f"e.g. {example}" + ("" if settings.shared else f" or {local_example}"),
-                          info=SHARED_RULE if settings.shared else None, elem_id=elem_id, max_lines=1)
+        return custom_model_box(settings, elem_id, example, local_example)
 
 
 def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",
@@ -219,14 +226,8 @@ def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "
         elem_id=f"{elem_prefix}-model",
         filterable=True,
     )
-    custom = gr.Textbox(
-        label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
-        placeholder="e.g. google/vit-base-patch16-224" + ("" if settings.shared else " or ./my-model"),
-        info=SHARED_RULE if settings.shared else None,
-        elem_id=f"{elem_prefix}-custom-model",
-        max_lines=1,
-        elem_classes=["tl-tech"],
-    )
+    custom = custom_model_box(settings, f"{elem_prefix}-custom-model", "google/vit-base-patch16-224",
+                              elem_classes=["tl-tech"])
     return dropdown, custom
 
 

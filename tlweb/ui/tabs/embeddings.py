@@ -265,7 +265,8 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
         with gr.Column(scale=6):
             c["models"] = gr.Dropdown(choices=choices, value=default_backbones(choices, settings), multiselect=True,
                                       max_choices=8, label="Backbones (2–8)", elem_id="emb-models", filterable=True)
-            c["custom_models"] = gr.Textbox(label="…and/or Hub model ids or local folders, comma-separated",
+            local = "" if settings.shared else " or local folders"  # a shared server takes no server paths
+            c["custom_models"] = gr.Textbox(label=f"…and/or Hub model ids{local}, comma-separated",
                                             max_lines=1, elem_id="emb-custom-models")
         with gr.Column(scale=5):
             zs_choices = zero_shot_choices(settings)
