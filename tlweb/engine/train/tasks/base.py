@@ -41,11 +41,12 @@ Call order in one run (``finetune``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tlweb.engine.data.encode import Encoded
+from tlweb.engine.train.strategies import ModelParts
 from tlweb.errors import ModelError, clip
 
 if TYPE_CHECKING:  # types only: importing this module loads no torch
@@ -116,41 +117,6 @@ class Evaluation:
     # {"map50": …, "map75": …, "per_class_ap": {name: ap}}; classification: {"macro_f1": …}
     predictions: Any = None  # what finish() needs (classification: float logits [N, K] on the CPU)
     loss_parts: dict[str, float] = field(default_factory=dict)  # named parts of ``loss`` (DETR: ce, bbox, giou)
-
-
-@dataclass(frozen=True)
-class ModelParts:
-    """Which parameters of a loaded model are what, by name prefix (``name == p`` or starts with ``p + "."``).
-
-    ``encoder``: the pretrained encoder / backbone (what "decoder" and "head" strategies freeze);
-    ``head``: the new layers sized to the classes (fresh weights; they train at ``head_mult`` × the
-    learning rate); ``decoder``: everything pretrained between them that trains with the head (a
-    segmentation decoder minus its classifier, DETR's transformer and box head …). A parameter in
-    none of them counts as decoder. ``lora_targets``: module names for LoRA adapters (None: the
-    attention / projection layers found inside ``encoder``)."""
-
-    encoder: tuple[str, ...]
-    head: tuple[str, ...]
-    decoder: tuple[str, ...] = ()
-    lora_targets: tuple[str, ...] | None = None
-
-    @staticmethod
-    def _under(name: str, prefixes: Iterable[str]) -> bool:
-        return any(name == p or name.startswith(p + ".") for p in prefixes)
-
-    def part_of(self, name: str) -> str:
-        """"head" | "encoder" | "decoder" for a parameter (or module) name."""
-        if self._under(name, self.head):
-            return "head"
-        if self._under(name, self.encoder):
-            return "encoder"
-        return "decoder"
-
-    def is_head(self, name: str) -> bool:
-        return self._under(name, self.head)
-
-    def is_encoder(self, name: str) -> bool:
-        return self.part_of(name) == "encoder"
 
 
 @dataclass
@@ -247,7 +213,9 @@ class TrainTask:
         """(model, processor, spec): fp32 on the CPU in train mode, a new head for ``class_names``
         (``ignore_mismatched_sizes``, id2label / label2id set), random weights when
         ``strategy.pretrained`` is False. Through :func:`tlweb.engine.train.model.load_for_task`
-        (the one loading gate; never call ``from_pretrained`` yourself)."""
+        (``load_for_task(spec, task=self.name, class_names=…, pretrained=strategy.pretrained, seed=…,
+        settings=…)``, the one loading gate; never call ``from_pretrained`` yourself), then whatever
+        the task's head needs (a fresh classifier, ``num_queries`` …)."""
         raise NotImplementedError
 
     def parts(self, model) -> ModelParts:
@@ -272,6 +240,20 @@ class TrainTask:
         """Loss and metric on every item of ``enc`` without augmentation. The run calls it with the
         model in eval mode under ``torch.inference_mode()``; wrap forwards in ``feed.autocast()``."""
         raise NotImplementedError
+
+    def strategy(self, name: str) -> Strategy:
+        """The strategy record ``name`` for this task, or one sentence: an unknown name lists every
+        strategy; another task's strategy says whose it is and what to pick ("'decoder' is a strategy
+        for semantic segmentation; for object detection pick head, full or scratch.")."""
+        from tlweb.engine.train.strategies import get_strategy
+
+        record = get_strategy(name)
+        if self.name not in record.tasks:
+            owners = " and ".join(_TASKS[t].label if t in _TASKS else t for t in record.tasks)
+            choices = list(self.strategies)
+            pick = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else "".join(choices)
+            raise ModelError(f"'{record.name}' is a strategy for {owners}; for {self.label or self.name} pick {pick}.")
+        return record
 
     def defaults(self, strategy: Strategy) -> dict:
         """The strategy's defaults for this task: ``strategy.defaults`` (epochs, lr, head_mult, wd)
