@@ -184,7 +184,10 @@ def test_a_run_resolves_its_model_and_looks_its_strategy_up_once(which, ckpt, se
         data = shapes_data(tmp_path / "shapes", settings, classes=("circle", "square"), per_class=5,
                            test_per_class=2, size=32)
         cfg = TrainConfig(ckpt, data, "full", epochs=1, batch_size=4)
+    import tlweb.engine.loading
+
     monkeypatch.setattr(tlweb.catalog, "resolve", resolve)
+    monkeypatch.setattr(tlweb.engine.loading, "resolve", resolve)  # (it holds its own name for it)
     monkeypatch.setattr(S, "get_strategy", get_strategy)
     finetune(cfg, settings=settings)
     assert calls == {"resolve": 1, "get_strategy": 1}
