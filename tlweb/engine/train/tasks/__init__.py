@@ -25,3 +25,6 @@ __all__ = [
     "CLASSIFICATION", "DETECTION", "SEGMENTATION", "Encoded", "Evaluation", "Feed", "ModelParts", "TaskData",
     "TrainTask", "register_train_task", "train_task", "train_task_names", "train_tasks",
 ]
+
+# the plug-ins (each registers its TrainTask when imported)
+from tlweb.engine.train.tasks import segmentation  # noqa: E402, F401
