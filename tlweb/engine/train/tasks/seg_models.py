@@ -72,16 +72,23 @@ def head_modules(model, num_labels: int, encoder: tuple[str, ...] = ()) -> tuple
 
 
 def model_parts(model) -> ModelParts:
-    """Encoder (frozen by ``decoder``), decoder and head of a segmenter; LoRA goes into the encoder."""
+    """Encoder (frozen by ``decoder``), decoder and head of a segmenter; LoRA goes into the encoder. The
+    decoder is every module beside the encoder on its path from the top (UperNet: ``decode_head``,
+    ``auxiliary_head``; Mask2Former: its pixel decoder, transformer decoder and class predictor) that has
+    weights."""
     encoder = _encoder(model)
     head = head_modules(model, len(model.config.id2label), encoder)
-    tops = {n.split(".")[0] for n, _ in model.named_children()}
-    enc_tops = {p.split(".")[0] for p in encoder}
-    if is_universal(model):
-        decoder = tuple(n for n in ("model.pixel_level_module.decoder", "model.transformer_module")
-                        if n in dict(model.named_modules()))
-    else:
-        decoder = tuple(sorted(t for t in tops if t not in enc_tops))
+    modules = dict(model.named_modules())
+    decoder = []
+    for prefix in encoder:
+        path = prefix.split(".")
+        for depth in range(len(path)):
+            parent = ".".join(path[:depth])
+            for name, child in (modules[parent] if parent else model).named_children():
+                full = f"{parent}.{name}" if parent else name
+                if full != ".".join(path[:depth + 1]) and any(True for _ in child.parameters()):
+                    decoder.append(full)
+    decoder = tuple(d for d in dict.fromkeys(decoder) if not any(d == e or d.startswith(e + ".") for e in encoder))
     return ModelParts(encoder=encoder, head=head, decoder=decoder)
 
 
