@@ -1,6 +1,6 @@
-"""What segmentation training needs to know about each model family: which parameters are the encoder,
-the decoder and the new head (for the strategies), how to give a checkpoint a fresh head, what the
-universal models (Mask2Former, MaskFormer) train on, and how any of them turns its outputs into a label map.
+"""What segmentation training needs to know about each model family: its encoder, decoder and head
+(:mod:`tlweb.engine.train.parts`), how to give a checkpoint a fresh head, what the universal models
+(Mask2Former, MaskFormer) train on, and how any of them turns its outputs into a label map.
 
 SegFormer, UperNet (ConvNeXt / Swin backbones), DPT, BEiT / Data2Vec-vision and MobileViT predict one
 score map per class (``logits``) and compute their own cross-entropy from ``labels`` (255 ignored);
@@ -12,23 +12,9 @@ by the class probabilities (as their processors' ``post_process_semantic_segment
 from __future__ import annotations
 
 from tlweb.engine.train.strategies import ModelParts
-from tlweb.errors import ModelError
 
 UNIVERSAL = ("mask2former", "maskformer")
 IGNORE = 255
-# The encoder (pretrained backbone) of each family, as a module name prefix; others: base_model_prefix.
-ENCODERS = {
-    "segformer": ("segformer",),
-    "upernet": ("backbone",),
-    "dpt": ("dpt",),
-    "beit": ("beit",),
-    "data2vec-vision": ("data2vec_vision",),
-    "mobilevit": ("mobilevit",),
-    "mobilevitv2": ("mobilevitv2",),
-    "mask2former": ("model.pixel_level_module.encoder",),
-    "maskformer": ("model.pixel_level_module.encoder",),
-}
-HEAD_WORDS = ("classifier", "class_predictor", "head")
 
 
 def model_type(model) -> str:
@@ -39,57 +25,12 @@ def is_universal(model) -> bool:
     return model_type(model) in UNIVERSAL
 
 
-def _encoder(model) -> tuple[str, ...]:
-    found = ENCODERS.get(model_type(model))
-    if found is None:
-        prefix = getattr(model, "base_model_prefix", "") or ""
-        found = (prefix,) if prefix and hasattr(model, prefix) else ()
-    names = {n for n, _ in model.named_modules()}
-    found = tuple(p for p in found if p in names)
-    if not found:
-        raise ModelError(f"tlweb does not know which part of a '{model_type(model)}' segmenter is its encoder, so it "
-                         "cannot be fine-tuned here; pick SegFormer, UperNet, DPT, BEiT, MobileViT or Mask2Former.")
-    return found
-
-
-def head_modules(model, num_labels: int, encoder: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The layers that map features to the classes (a class-sized output), outside the encoder; the
-    universal models' class predictor has one output more (no object)."""
-    import torch.nn as nn
-
-    width = num_labels + 1 if is_universal(model) else num_labels
-    hits = []
-    for name, m in model.named_modules():
-        if any(name == p or name.startswith(p + ".") for p in encoder):
-            continue
-        out = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features if isinstance(m, nn.Linear) else None
-        if out == width:
-            hits.append(name)
-    named = [n for n in hits if any(w in n for w in HEAD_WORDS)]
-    if not (named or hits):
-        raise ModelError(f"No layer with one output per class was found in this '{model_type(model)}' model.")
-    return tuple(named or hits)
-
-
 def model_parts(model) -> ModelParts:
-    """Encoder (frozen by ``decoder``), decoder and head of a segmenter; LoRA goes into the encoder. The
-    decoder is every module beside the encoder on its path from the top (UperNet: ``decode_head``,
-    ``auxiliary_head``; Mask2Former: its pixel decoder, transformer decoder and class predictor) that has
-    weights."""
-    encoder = _encoder(model)
-    head = head_modules(model, len(model.config.id2label), encoder)
-    modules = dict(model.named_modules())
-    decoder = []
-    for prefix in encoder:
-        path = prefix.split(".")
-        for depth in range(len(path)):
-            parent = ".".join(path[:depth])
-            for name, child in (modules[parent] if parent else model).named_children():
-                full = f"{parent}.{name}" if parent else name
-                if full != ".".join(path[:depth + 1]) and any(True for _ in child.parameters()):
-                    decoder.append(full)
-    decoder = tuple(d for d in dict.fromkeys(decoder) if not any(d == e or d.startswith(e + ".") for e in encoder))
-    return ModelParts(encoder=encoder, head=head, decoder=decoder)
+    """Encoder (frozen by ``decoder``; LoRA goes there), decoder and head of a segmenter: the one table in
+    :mod:`tlweb.engine.train.parts`."""
+    from tlweb.engine.train.parts import segmentation_parts
+
+    return segmentation_parts(model)
 
 
 def reset_heads(model, seed: int) -> None:
