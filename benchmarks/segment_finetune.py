@@ -2,7 +2,7 @@
 JPEG pictures and PNG masks, same batch size, images/s after the first epoch.
 
     python benchmarks/segment_finetune.py [--preset small|tiny|b0] [--images N] [--epochs E] [--batch B]
-                                          [--threads N] [--workers N] [--json out.json]
+                                          [--threads N] [--workers N] [--json out.json] [--smoke]
 
 Presets (random weights: this measures speed, not accuracy):
 
@@ -151,6 +151,7 @@ def tlweb_run(model_dir: Path, root: Path, epochs: int, batch: int, settings) ->
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), help="default: b0 on a CUDA GPU, small elsewhere")
+    ap.add_argument("--smoke", action="store_true", help="the smallest setting (CI): --preset tiny")
     ap.add_argument("--images", type=int)
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--batch", type=int)
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     from tlweb.engine.data.scenes import write_scenes
 
     cuda = torch.cuda.is_available()
-    preset = args.preset or ("b0" if cuda else "small")
+    preset = "tiny" if args.smoke else args.preset or ("b0" if cuda else "small")
     p = dict(PRESETS[preset])
     p.update({k: v for k, v in (("images", args.images), ("epochs", args.epochs), ("batch", args.batch)) if v})
     if args.threads:

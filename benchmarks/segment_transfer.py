@@ -1,7 +1,7 @@
 """What the demo segmenter's pretraining buys: fine-tune it on shapes it never saw, with few masks.
 
     python benchmarks/segment_transfer.py [--model demo-upernet-shapes] [--shots 2,5] [--seeds 3] [--epochs 60]
-                                          [--strategies decoder,full,scratch] [--json out.json]
+                                          [--strategies decoder,full,scratch] [--json out.json] [--smoke]
 
 The shipped ``demo-upernet-shapes`` learned to segment scenes of cross, checker, ring, diamond, x and half
 disc. Here it is fine-tuned on generated scenes of circles, squares and triangles (classes it never saw; the
@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=int, default=60, help="target test scenes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the rows and the summary here")
+    ap.add_argument("--smoke", action="store_true", help="the smallest setting (CI): 1 shot, 1 seed, 1 epoch, "
+                                                          "8 + 4 scenes")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.shots, args.seeds, args.epochs, args.train, args.test = "1", 1, 1, 8, 4
     import torch
 
     torch.set_num_threads(args.threads)

@@ -25,6 +25,8 @@ def read_mask(source, settings: Settings | None = None, name: str = "the mask"):
     settings = settings or get_settings()
     if isinstance(source, np.ndarray):
         arr = source
+        if arr.ndim >= 2:
+            images._check_pixels((int(arr.shape[1]), int(arr.shape[0])), settings, clip(name))
     else:
         if isinstance(source, (str, os.PathLike)):
             if Path(source).suffix.lower() in LOSSY:

@@ -35,7 +35,7 @@ class SegmentationTask(TrainTask):
     json_keys = ("test_miou", "test_pixel_accuracy", "per_class_iou")
     strategy_defaults = {
         "decoder": {"epochs": 30, "lr": 1e-3, "head_mult": 3.0},
-        "full": {"epochs": 30, "lr": 3e-4, "head_mult": 3.0},
+        "full": {"epochs": 30, "lr": 1e-3, "head_mult": 3.0},
         "lora": {"epochs": 30, "lr": 1e-3, "head_mult": 3.0},
         "scratch": {"epochs": 30, "lr": 1e-3},
     }
