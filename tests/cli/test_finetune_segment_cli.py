@@ -47,8 +47,9 @@ def test_every_strategy_prints_the_json_contract(strategy, dataset, checkpoint, 
     assert KEYS <= set(result), set(result)
     assert (result["task"], result["strategy"], result["base_model"]) == ("image-segmentation", strategy,
                                                                           "my-segformer")
-    # 12 training scenes: 15% (2) hold out to pick the epoch, 10 train; the test/ folder's 4
-    assert (result["train_images"], result["val_images"], result["test_images"]) == (10, 2, 4)
+    # 12 training scenes, under the 20 from which a validation hold-out picks the epoch: all train, the last
+    # epoch is kept; the test/ folder's 4
+    assert (result["train_images"], result["val_images"], result["test_images"]) == (12, 0, 4)
     assert 0.0 <= result["test_miou"] <= 1.0 and 0.0 <= result["test_pixel_accuracy"] <= 1.0
     assert list(result["per_class_iou"]) == NAMES
     assert all(v is None or 0.0 <= v <= 1.0 for v in result["per_class_iou"].values())
