@@ -6,8 +6,8 @@ JPEG pictures and PNG masks, same batch size, images/s after the first epoch.
 
 Presets (random weights: this measures speed, not accuracy):
 
-- ``small`` (the default; a CPU): a SegFormer with four narrow stages (16/32/64/128 channels) at 128² input,
-  generated 320² JPEG scenes with their masks;
+- ``small`` (the default; a CPU): a SegFormer with four narrow stages (16/32/64/128 channels, a 64-wide
+  decoder) at 128² input, generated 512² JPEG scenes (photo-sized, like ADE20k's) with their PNG masks;
 - ``tiny`` (CI's smoke, seconds): a two-stage SegFormer at 32², 12 pictures, 2 epochs;
 - ``b0`` (a CUDA GPU): SegFormer-B0's architecture (``SegformerConfig()``: 32/64/160/256 channels) at 512²,
   640² JPEGs, batch 16, bf16 on both sides.
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 KINDS = ["circle", "square", "triangle", "cross"]
 PRESETS = {  # side: model input; photo: generated JPEG side; images, epochs, batch
     "tiny": {"side": 32, "photo": 64, "images": 12, "epochs": 2, "batch": 4},
-    "small": {"side": 128, "photo": 320, "images": 96, "epochs": 3, "batch": 8},
+    "small": {"side": 128, "photo": 512, "images": 96, "epochs": 3, "batch": 8},
     "b0": {"side": 512, "photo": 640, "images": 512, "epochs": 3, "batch": 16},
 }
 
@@ -64,7 +64,7 @@ def build_model(folder: Path, preset: str, side: int) -> Path:
                               decoder_hidden_size=16, **labels)
     elif preset == "small":
         cfg = SegformerConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 2, 4],
-                              decoder_hidden_size=128, **labels)
+                              decoder_hidden_size=64, **labels)
     else:
         cfg = SegformerConfig(**labels)  # mit-b0: 32/64/160/256, depths 2/2/2/2, decoder 256
     SegformerForSemanticSegmentation(cfg).save_pretrained(folder)
