@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.engine.ft_helpers import one_thread  # noqa: F401 - fixture
-from tests.engine.seg_helpers import FAMILIES, scenes, tiny_segmenter
+from tests.engine.seg_helpers import ADE, FAMILIES, scenes, tiny_segmenter
 from tlweb.engine.train.config import TrainConfig
 from tlweb.engine.train.tasks import Encoded, Feed, train_task
 from tlweb.errors import ModelError
@@ -141,7 +141,7 @@ def test_finish_and_save_load_in_pipeline_and_segment(task, data, tmp_path, sett
     from PIL import Image
     from transformers import pipeline
 
-    from tlweb.engine.segment import segment
+    from tlweb.engine.segment import before_after, segment
 
     model, processor, spec = _load(task, "segformer", tmp_path, data, settings)
     feed = _feed(processor, data.class_names, settings)
@@ -164,6 +164,9 @@ def test_finish_and_save_load_in_pipeline_and_segment(task, data, tmp_path, sett
     assert {r["label"] for r in found} <= set(data.class_names)
     result = segment(image, str(out), settings.replace(mode="local"))
     assert result.class_names == dict(enumerate(data.class_names))
+    before, after = before_after(image, str(tmp_path / "segformer"), str(out), settings.replace(mode="local"))
+    assert set(before.class_names.values()) == set(ADE.values())  # the base model's own classes
+    assert after.class_names == result.class_names and after.label_map.shape == before.label_map.shape
 
 
 def test_other_tasks_strategies_and_models_are_sentences(task, data, tmp_path, settings):
@@ -177,3 +180,19 @@ def test_other_tasks_strategies_and_models_are_sentences(task, data, tmp_path, s
     spec = resolve(str(tiny_resnet(tmp_path / "resnet")), settings=settings)
     with pytest.raises(ModelError, match="segment"):
         task.load_model(spec, data.class_names, task.strategy("full"), 0, settings)
+
+
+def test_data_efficiency_curve_counts_masks_per_class(data, tmp_path, settings):
+    """The curve runs for segmentation as for classification: per point a subsample holding each class in at
+    least that many training masks, the task's metric in each row."""
+    from tlweb.engine.train import data_efficiency
+
+    folder = tiny_segmenter("segformer", tmp_path / "m")
+    rows = data_efficiency(str(folder), data, shots=(1, 2), strategies=("decoder", "scratch"), seeds=1, epochs=1,
+                           settings=settings, task="image-segmentation")
+    assert [(r["strategy"], r["per_class"]) for r in rows] == [("decoder", 1), ("scratch", 1), ("decoder", 2),
+                                                              ("scratch", 2)]
+    for r in rows:
+        assert r["metric"] == "miou" and 0.0 <= r["test_miou"] == r["test_metric"] <= 1.0
+        assert r["test_images"] == len(data.test)
+        assert r["train_images"] <= r["per_class"] * (len(data.class_names) - 1)  # each scene was needed by a shape
