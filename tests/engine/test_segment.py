@@ -18,6 +18,7 @@ from PIL import Image
 from tests.registries import demo_keys
 from tlweb.catalog import SEGMENTATION
 from tlweb.engine import segment as seg
+from tlweb.engine.demo import registry as demo_registry
 from tlweb.engine.loading import load
 from tlweb.errors import ImageError, ModelError
 
@@ -55,7 +56,8 @@ def test_class_names_come_from_the_model(demo_models, settings, key):
     loaded = load(key, task="image-segmentation", settings=settings)
     r = seg.segment_loaded(_img(80, 60), loaded)
     assert r.class_names == {int(k): v for k, v in loaded.model.config.id2label.items()}
-    assert "sky" in r.class_names.values()  # the ADE20k-like demo label set
+    if not demo_registry()[key].pretrained_on:  # the random-weight ones carry an ADE20k-like label set
+        assert "sky" in r.class_names.values()
     d = r.as_dict()
     assert set(d["classes"][0]) >= {"name", "share"}
     assert all(0.0 <= c["share"] <= 1.0 for c in d["classes"])

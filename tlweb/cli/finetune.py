@@ -41,6 +41,10 @@ def add_finetune(sub) -> None:
     p.add_argument("--label-column", help="Hub datasets: the label column (auto-detected)")
     p.add_argument("--split", help="Hub datasets: training split, optionally ',test split' (e.g. 'train[:2000],test')")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held out when the data has no test split")
+    p.add_argument("--mask-column", help="segmentation, Hub datasets: the mask column (auto-detected: annotation, "
+                                         "label, semantic_map …)")
+    p.add_argument("--labels", help="segmentation: the class names when the data has no labels.txt — a labels.txt "
+                                    "file (one name a line, line 1 = class 0) or names separated by commas")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--demo", action="store_true", help="also resolve demo model keys (demo-vit …)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
@@ -97,7 +101,8 @@ def cmd_finetune(args) -> int:
 
     try:
         data = task.load_data(args.data, image_column=args.image_column, label_column=args.label_column,
-                              split=args.split, test_fraction=args.test_fraction, seed=args.seed, settings=settings)
+                              split=args.split, test_fraction=args.test_fraction, seed=args.seed, settings=settings,
+                              mask_column=args.mask_column, labels=args.labels)
         if main_process:
             print(f"data: {data.summary()}", file=sys.stderr, flush=True)
             for warning in getattr(data, "warnings", [])[:5]:

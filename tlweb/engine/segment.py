@@ -440,3 +440,13 @@ def save_mask(result: SegmentResult, path, colors: list[tuple[int, int, int]] | 
         im.save(path)
     else:
         Image.fromarray(lm.astype(np.uint16)).save(path)  # 16-bit greyscale PNG of class ids
+
+
+def before_after(image, base: str | ModelSpec, tuned: str | ModelSpec,
+                 settings: Settings | None = None) -> tuple[SegmentResult, SegmentResult]:
+    """One picture through the base model and through its fine-tuned copy (the same image decoded once):
+    what fine-tuning changed. Each result carries its own model's classes (the base model's are its
+    pretraining classes, the fine-tuned one's are the dataset's)."""
+    settings = settings or get_settings()
+    img = load_image(image, settings)
+    return segment(img, base, settings), segment(img, tuned, settings)

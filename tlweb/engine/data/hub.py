@@ -17,6 +17,14 @@ from tlweb.errors import DataError, TlwebError, first_line
 
 
 def _load_hub(source: str, *, image_column, label_column, split, test_fraction, seed, settings) -> PreparedData:
+    loaded, rest = fetch_hub(source, split, settings)
+    return _from_hf(loaded, source, image_column, label_column, rest, test_fraction, seed)
+
+
+def fetch_hub(source: str, split: str | None, settings):
+    """A Hub dataset as datasets loads it (offline from the cache when the Hub does not answer; sized
+    first in shared mode) → (``DatasetDict`` or ``Dataset``, the training split still to select or None).
+    ``split`` as :func:`tlweb.engine.data.load_data` takes it: ``"train[:2000]"``, ``"train,validation"``."""
     import datasets
 
     from tlweb.engine.loading import hub_reachable
@@ -51,8 +59,7 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
         except (KeyError, ValueError) as exc:
             raise DataError(f"The dataset '{source}' has no split like that ({first_line(exc)}); "
                             f"its splits are {', '.join(loaded)}.") from None
-    return _from_hf(loaded, source, image_column, label_column, None if test_split else train_split,
-                    test_fraction, seed)
+    return loaded, (None if test_split else train_split)
 
 
 DATASET_PATTERNS = ["*.parquet", "*.arrow", "*.json", "*.jsonl", "*.csv", "*.md", "*.txt", "*.zip", "*.tar",

@@ -26,3 +26,6 @@ __all__ = [
     "CLASSIFICATION", "ClassificationTask", "DETECTION", "SEGMENTATION", "Encoded", "Evaluation", "Feed", "ModelParts", "TaskData",
     "TrainTask", "register_train_task", "train_task", "train_task_names", "train_tasks",
 ]
+
+# the plug-ins (each registers its TrainTask when imported)
+from tlweb.engine.train.tasks import segmentation  # noqa: E402, F401
