@@ -5,73 +5,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlweb.config import Settings, get_settings
+from tlweb.config import Settings
 from tlweb.engine.data import PreparedData, image_sources, row_name
 from tlweb.engine.train.config import MAX_MISTAKES
 from tlweb.engine.train.strategies import get_strategy
-from tlweb.errors import ModelError, TlwebError
+from tlweb.errors import TlwebError
 
 
 def load_for_training(spec, class_names: list[str], strategy: str, seed: int = 0, settings: Settings | None = None):
     """(model, processor, spec) with a new head for ``class_names``; fp32, train mode, on the CPU.
 
-    Uses :mod:`tlweb.engine.loading`'s rules: local folders need safetensors (pickle only with
-    ``allow_pickle``), Hub ids are fetched only when cached or the Hub answers, never remote code.
+    The model comes through the one gate (:func:`tlweb.engine.loading.load_for_training`: the serving
+    mode's location rules, safetensors unless pickle is allowed, never remote code); a pretrained
+    strategy then gets a freshly drawn head even when the checkpoint's head had the right size.
     """
-    import torch
-    from transformers import AutoModelForImageClassification
+    from tlweb.catalog import CLASSIFICATION
+    from tlweb.engine import loading
 
-    from tlweb.catalog import CLASSIFICATION, FEATURES, task_from_config
-    from tlweb.engine import loading as L
-
-    settings = settings or get_settings()
-    L._quiet_transformers()
-    if spec.source == "demo":
-        from tlweb.engine.demo import ensure_built
-
-        ensure_built(spec.key, settings)
-    source = spec.hub_id
-    local = Path(source).is_dir()
-    kwargs: dict = {"trust_remote_code": False}
-    if local:
-        kind = L._weights_kind(Path(source))
-        if kind == "none" and get_strategy(strategy).pretrained:
-            raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
-        if kind == "pickle" and L._user_typed(spec) and not settings.allow_pickle:
-            raise ModelError(
-                f"The folder '{source}' only has pickle weights (.bin), which can run code when loaded. "
-                "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them.")
-        kwargs["local_files_only"] = True
-    elif L._user_typed(spec) and not settings.allow_pickle:
-        kwargs["use_safetensors"] = True
-    config = L._load_config(spec, source, local, settings)
-    task = task_from_config(config.to_dict())
-    if task not in (CLASSIFICATION, FEATURES) or config.model_type in ("clip", "siglip", "siglip2", "owlvit", "owlv2"):
-        raise ModelError(f"'{spec.key}' is {L.TASK_NAMES.get(task, task)}, not an image classifier or backbone; "
-                         "pick a classification model or a backbone to fine-tune.")
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
-
-    if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
-        raise ModelError(f"transformers has no image-classification head for '{config.model_type}' models, "
-                         "so they cannot be fine-tuned here.")
-    id2label = {i: str(n) for i, n in enumerate(class_names)}
-    label2id = {str(n): i for i, n in enumerate(class_names)}
-    torch.manual_seed(seed)
-    if not get_strategy(strategy).pretrained:  # the architecture only, random weights
-        config.id2label = id2label
-        config.label2id = label2id
-        config.num_labels = len(class_names)
-        model = AutoModelForImageClassification.from_config(config)
-    else:
-        model = L._from_pretrained(AutoModelForImageClassification, spec, source, local,
-                                   {**kwargs, "id2label": id2label, "label2id": label2id,
-                                    "ignore_mismatched_sizes": True}, settings)
+    pretrained = get_strategy(strategy).pretrained
+    model, processor, spec = loading.load_for_training(spec, task=CLASSIFICATION, class_names=class_names,
+                                                       pretrained=pretrained, seed=seed, settings=settings)
+    if pretrained:
         _reset_head(model, seed)
     model.config.problem_type = "single_label_classification"
-    processor = L._load_processor(spec, source, local, CLASSIFICATION, settings)
-    spec = L._enrich(spec, model, processor, CLASSIFICATION)
-    model = model.float().cpu()
-    model.train()
     return model, processor, spec
 
 
