@@ -180,6 +180,7 @@ def _header(settings: Settings) -> gr.HTML:
 def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
     """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
+    guard.install_input_checks()  # gradio's own input checks answer in sentences
     with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False,
                    delete_cache=guard.delete_cache(settings)) as demo:
         badges = _header(settings)

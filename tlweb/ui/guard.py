@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 from tlweb.config import Settings
@@ -194,3 +195,145 @@ def message(exc: BaseException, where: str = "") -> str:
         text = (f"Something went wrong ({type(exc).__name__}: {clip(first_line(exc), 120)}). The app is still "
                 "running; try another image or model.")
     return clip(scrub(text), 600)
+
+
+# --------------------------------------------------------------------------- inputs gradio checks itself
+
+LENIENT = "tl-lenient"  # elem_classes marker: the value reaches the handler as sent (it checks it itself)
+RAW_IMAGE = "tl-raw-image"  # elem_classes marker: an image upload reaches the handler undecoded (SafeImage)
+_CHECKED = ("Dropdown", "Radio", "CheckboxGroup", "Slider", "Number", "Checkbox")
+_INSTALLED: list[str] = []
+
+
+def _field(component) -> str:
+    """How a sentence names a component: its label, else its id."""
+    label = getattr(component, "label", None) or getattr(component, "elem_id", None) or "A field"
+    return clip(str(label).strip().rstrip(":"), 60)
+
+
+MODEL_INPUT = "tl-model-input"  # elem_classes marker: the value names a model (the one gate checks it)
+
+
+def mark(component, *markers: str):
+    """Add ``markers`` to a component's ``elem_classes``, in its constructor arguments too (a copy
+    gradio makes for a session keeps them). Returns the component."""
+    classes = getattr(component, "elem_classes", None) or []
+    classes = [classes] if isinstance(classes, str) else list(classes)
+    classes += [m for m in markers if m not in classes]
+    component.elem_classes = classes
+    args = getattr(component, "_constructor_args", None)
+    if args:
+        args[0]["elem_classes"] = classes
+    install_input_checks()
+    return component
+
+
+def _marked(component, marker: str) -> bool:
+    classes = getattr(component, "elem_classes", None) or []
+    return marker in ([classes] if isinstance(classes, str) else list(classes))
+
+
+def _bounds(component) -> str:
+    lo, hi = getattr(component, "minimum", None), getattr(component, "maximum", None)
+    if lo is not None and hi is not None:
+        return f"a number from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f"a number of at least {lo:g}"
+    if hi is not None:
+        return f"a number of at most {hi:g}"
+    return "a number"
+
+
+def field_sentence(component, payload) -> str:
+    """The one sentence for a value gradio's own check refused: the field by its label, the value clipped."""
+    name, value = _field(component), clip(payload, 60)
+    kind = type(component).__name__
+    if kind in ("Slider", "Number"):
+        return f"{name} takes {_bounds(component)}; '{value}' is not one."
+    if kind == "Checkbox":
+        return f"{name} takes true or false; '{value}' is neither."
+    return f"{name}: '{value}' is not one of its choices."
+
+
+def _as_sent(component, payload):
+    """A lenient component's value, as plain data (names are the gate's to check)."""
+    kind = type(component).__name__
+    if payload is None:
+        return [] if kind == "CheckboxGroup" or getattr(component, "multiselect", False) else None
+    if kind in ("Slider", "Number"):
+        try:
+            number = float(payload)
+        except (TypeError, ValueError, OverflowError):
+            number = float("nan")
+        if not math.isfinite(number):
+            raise _error(field_sentence(component, payload))
+        return number
+    if isinstance(payload, (list, tuple)):
+        return [str(v) for v in payload[:64]]
+    return payload if isinstance(payload, (str, int, float, bool)) else str(payload)
+
+
+def _error(text: str):
+    import gradio as gr
+
+    return gr.Error(clip(scrub(text), 600), print_exception=False)
+
+
+def _checked_preprocess(original):
+    def preprocess(self, payload):
+        if _marked(self, LENIENT):
+            return _as_sent(self, payload)
+        try:
+            return original(self, payload)
+        except Exception:  # noqa: BLE001 - gradio's "Value: … is not in the list of choices: […]" and the like
+            raise _error(field_sentence(self, payload)) from None
+
+    preprocess.__wrapped__ = original
+    return preprocess
+
+
+def _image_preprocess(original):
+    def preprocess(self, payload):
+        if _marked(self, RAW_IMAGE):
+            return raw_image(self, payload)
+        return original(self, payload)
+
+    preprocess.__wrapped__ = original
+    return preprocess
+
+
+def raw_image(component, payload):
+    """An image upload as the handler gets it: the uploaded file's path, undecoded (the engine decodes
+    it within the limits); a pasted image (a base64 data URL) is checked against the file limits and
+    stored as is (:func:`data_url_to_file`)."""
+    from tlweb.config import get_settings
+
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        try:
+            return data_url_to_file(payload.url, component.GRADIO_CACHE, get_settings())
+        except TlwebError as exc:
+            raise _error(message(exc)) from None
+    if payload.path is None:
+        return None
+    return str(payload.path)
+
+
+def install_input_checks() -> None:
+    """Every value gradio checks before a handler runs (dropdown choices, slider bounds, numbers) is
+    refused with one sentence naming the field and clipping the value, never gradio's own text (which
+    echoes the value whole and lists the choices); components marked :data:`LENIENT` pass their value
+    on (the handler and the one gate check it); images marked :data:`RAW_IMAGE` reach the handler
+    undecoded. Installed on the classes once: gradio rebuilds a component for a session whenever a
+    handler updates it, so a per-instance patch would not last (the markers are constructor arguments,
+    which do)."""
+    import gradio as gr
+
+    if _INSTALLED:
+        return
+    for name in _CHECKED:
+        cls = getattr(gr, name)
+        cls.preprocess = _checked_preprocess(cls.preprocess)
+    gr.Image.preprocess = _image_preprocess(gr.Image.preprocess)
+    _INSTALLED.append("done")

@@ -16,6 +16,7 @@ from tlweb.ui.components import (
     example_images,
     intro,
     model_choices,
+    model_input,
     nothing_yet,
     refresh_choices,
     report_download,
@@ -191,7 +192,7 @@ def build(settings: Settings | None = None) -> TabHandle:
     choices = model_choices(CLASSIFICATION, settings)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
-            models = gr.Dropdown(
+            models = model_input(gr.Dropdown(
                 choices=choices,
                 value=_default_models(settings, choices),
                 multiselect=True,
@@ -200,7 +201,7 @@ def build(settings: Settings | None = None) -> TabHandle:
                 info="✓ runs here now · ⬇ needs a download; demo models are tiny, most with random weights.",
                 elem_id="compare-models",
                 filterable=True,
-            )
+            ))
             custom = gr.Textbox(
                 label="…and/or Hugging Face model ids" + ("" if settings.shared else " or local folders")
                       + ", comma-separated",

@@ -25,6 +25,7 @@ from tlweb.ui.components import (
     handle_alias,
     handle_outputs,
     intro,
+    model_input,
     nothing_yet,
     report_download,
     user_errors,
@@ -263,16 +264,18 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
-            c["models"] = gr.Dropdown(choices=choices, value=default_backbones(choices, settings), multiselect=True,
-                                      max_choices=8, label="Backbones (2–8)", elem_id="emb-models", filterable=True)
+            c["models"] = model_input(gr.Dropdown(choices=choices, value=default_backbones(choices, settings),
+                                                  multiselect=True, max_choices=8, label="Backbones (2–8)",
+                                                  elem_id="emb-models", filterable=True))
             local = "" if settings.shared else " or local folders"  # a shared server takes no server paths
-            c["custom_models"] = gr.Textbox(label=f"…and/or Hub model ids{local}, comma-separated",
-                                            max_lines=1, elem_id="emb-custom-models")
+            c["custom_models"] = model_input(gr.Textbox(label=f"…and/or Hub model ids{local}, comma-separated",
+                                                        max_lines=1, elem_id="emb-custom-models"))
         with gr.Column(scale=5):
             zs_choices = zero_shot_choices(settings)
             zs_default = next((v for _, v in zs_choices if v in ("demo-clip", "clip-vit-base")), "")
-            c["zero_shot"] = gr.Dropdown(choices=zs_choices, value=zs_default, label="Zero-shot row (CLIP or SigLIP)",
-                                         elem_id="emb-zero-shot", allow_custom_value=True)
+            c["zero_shot"] = model_input(gr.Dropdown(choices=zs_choices, value=zs_default,
+                                                     label="Zero-shot row (CLIP or SigLIP)", elem_id="emb-zero-shot",
+                                                     allow_custom_value=True))
             c["templates"] = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=2, max_lines=8,
                                         label="Prompt templates ({} = class name; one per line, averaged)",
                                         elem_id="emb-templates")
@@ -305,12 +308,13 @@ def _projector_section(settings: Settings, choices) -> dict:
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
-            c["model"] = gr.Dropdown(choices=choices, value=(default_backbones(choices, settings) or [None])[0],
-                                     label="Backbone", elem_id="emb-projector-model", filterable=True,
-                                     allow_custom_value=True)
+            c["model"] = model_input(gr.Dropdown(choices=choices,
+                                                 value=(default_backbones(choices, settings) or [None])[0],
+                                                 label="Backbone", elem_id="emb-projector-model", filterable=True,
+                                                 allow_custom_value=True))
             c["mode"] = gr.Radio(MODES, value="random", label="Show", elem_id="emb-mode")
-            c["run"] = gr.Dropdown(choices=[], value=None, label="Run (for before vs after)", elem_id="emb-run",
-                                   visible=False, allow_custom_value=True)
+            c["run"] = model_input(gr.Dropdown(choices=[], value=None, label="Run (for before vs after)",
+                                               elem_id="emb-run", visible=False, allow_custom_value=True))
         with gr.Column(scale=4):
             c["method"] = gr.Radio(METHODS, value="pca", label="Projection", elem_id="emb-method")
             c["max_points"] = gr.Slider(100, 5000, value=2000, step=100, label="At most this many points",
