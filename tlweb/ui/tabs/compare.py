@@ -9,6 +9,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.compare import MAX_MODELS, MIN_MODELS, PRESETS, iter_compare, parse_models, preset_models
+from tlweb.errors import clip
 from tlweb.ui import model_state
 from tlweb.ui.components import (
     TabHandle,
@@ -115,7 +116,7 @@ def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool)
     failed = [m for m in result.get("models", []) if m.get("error")]
     if failed:
         lines.append(f"⚠️ {len(failed)} model(s) could not run (the others were compared):")
-        lines.extend(f"&nbsp;&nbsp;• `{m['model']}`: {m['error']}" for m in failed)
+        lines.extend(f"&nbsp;&nbsp;• `{clip(m['model'])}`: {m['error']}" for m in failed)  # a name as typed, clipped
     evicted = result.get("evicted") or []
     if evicted:
         lines.append(f"ℹ️ Unloaded {', '.join(evicted)} to stay within the model memory budget "

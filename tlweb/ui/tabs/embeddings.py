@@ -19,7 +19,7 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
 from tlweb.config import Settings, get_settings
-from tlweb.errors import DataError, TlwebError
+from tlweb.errors import DataError, TlwebError, clip
 from tlweb.ui.components import (
     for_session,
     handle_alias,
@@ -188,7 +188,7 @@ def status_markdown(message: str, result: dict, finished: bool) -> str:
     failed = [r for r in result.get("rows", []) if r.get("error") and r["error"] != "stopped"]
     if failed:
         lines.append(f"⚠️ {len(failed)} model(s) could not run (the others were ranked):")
-        lines.extend(f"&nbsp;&nbsp;• `{r['model']}`: {html.escape(r['error'])}" for r in failed)
+        lines.extend(f"&nbsp;&nbsp;• `{html.escape(clip(r['model']))}`: {html.escape(r['error'])}" for r in failed)
     if finished and result.get("rows"):
         lines.append(f"Same split for every model: {result.get('train_images')} training / {result.get('test_images')} "
                      f"test images ({html.escape(str(result.get('test_from')))}). Linear probe: the C of the "
