@@ -306,19 +306,9 @@ def report_download(elem_prefix: str, label: str = "Download report") -> tuple[g
 
 
 def downloadable(path) -> str:
-    """A file gradio may serve: the temp folder is always allowed; anything else (a run's report in
-    its run folder) is copied into a fresh temp folder first."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    src = Path(path).resolve()
-    tmp = Path(tempfile.gettempdir()).resolve()
-    if src.is_relative_to(tmp):
-        return str(src)
-    dst = Path(tempfile.mkdtemp(prefix="tlweb-report-")) / src.name
-    shutil.copyfile(src, dst)
-    return str(dst)
+    """A report file as a download: served from the one bounded report cache (:func:`guard.serve_report`),
+    never left as a folder in the temporary directory."""
+    return guard.serve_report(path)
 
 
 def wire_report(button: gr.Button, file: gr.File, make, inputs, api_name: str) -> None:

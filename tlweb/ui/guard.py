@@ -133,6 +133,52 @@ def serve_file(path) -> str:
     return str(dst)
 
 
+REPORTS_DIR = "tlweb-reports"  # under gradio's upload folder: the one cache of reports handed out
+REPORTS_KEEP = 64  # reports kept at most (the oldest go first) …
+REPORTS_BYTES = 256 * 1024 * 1024  # … and bytes
+
+
+def serve_report(path) -> str:
+    """A report made for a client, served from the one bounded report cache (:data:`REPORTS_DIR`: at most
+    :data:`REPORTS_KEEP` files and :data:`REPORTS_BYTES`, oldest removed first, and aged out by gradio's
+    ``delete_cache`` too). A report written to a fresh temporary folder (``tlweb-report-*``) is moved
+    there, so no folder is left in the temporary directory; one kept elsewhere (a run's) is copied."""
+    import secrets
+    import shutil
+    import tempfile
+
+    src = Path(path).resolve()
+    root = upload_root() / REPORTS_DIR
+    folder = root / secrets.token_hex(12)
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / src.name
+    shutil.copyfile(src, dst)
+    scratch = src.parent
+    if scratch.name.startswith("tlweb-report-") and scratch.parent == Path(tempfile.gettempdir()).resolve():
+        shutil.rmtree(scratch, ignore_errors=True)
+    prune_reports(root)
+    return str(dst)
+
+
+def prune_reports(root: Path, keep: int = REPORTS_KEEP, max_bytes: int = REPORTS_BYTES) -> int:
+    """Remove the oldest report folders beyond ``keep`` of them or ``max_bytes``; returns how many went."""
+    import shutil
+
+    from tlweb.engine.budget import tree_size
+
+    try:
+        entries = sorted(((p.stat().st_mtime, tree_size(p), p) for p in root.iterdir() if p.is_dir()), reverse=True)
+    except OSError:
+        return 0
+    total, removed = 0, 0
+    for i, (_, size, folder) in enumerate(entries):
+        total += size
+        if i >= keep or total > max_bytes:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def serve_gallery(items) -> list:
     """(path, caption) pairs with each path served by :func:`serve_file`."""
     out = []
@@ -337,3 +383,84 @@ def install_input_checks() -> None:
         cls.preprocess = _checked_preprocess(cls.preprocess)
     gr.Image.preprocess = _image_preprocess(gr.Image.preprocess)
     _INSTALLED.append("done")
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def body_limit(path: str, settings: Settings) -> int:
+    """Bytes one request body may hold: file uploads (gradio's multipart route, written to disk as they
+    stream) up to 40 files at the upload limit; anything else (JSON, with images inline as base64) up to
+    three times the upload limit, so a pasted image at the limit fits and a 400 MB JSON body is never parsed."""
+    mb = settings.max_upload_mb * 1024 * 1024
+    return 40 * mb if path.rstrip("/").endswith("/upload") else 3 * mb
+
+
+def too_large_sentence(nbytes: int | None, limit: int) -> str:
+    size = f"is {_human(nbytes)}" if nbytes is not None else "is larger than that"
+    return (f"The request {size}; this server takes at most {_human(limit)} in one request "
+            "(send smaller images, or fewer at once).")
+
+
+def _human(n: int) -> str:
+    from tlweb.engine.budget import human
+
+    return human(n)
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body would pass :func:`body_limit` is answered 413 with one
+    sentence, from its Content-Length before anything is read, or as soon as the bytes streamed in
+    pass the limit (nothing is parsed)."""
+
+    def __init__(self, app, settings: Settings | None = None):
+        from tlweb.config import get_settings
+
+        self.app = app
+        self.settings = settings or get_settings()
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        limit = body_limit(scope.get("path", ""), self.settings)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            length = int(declared) if declared is not None else None
+        except ValueError:
+            length = None
+        if length is not None and length > limit:
+            return await self._refuse(send, too_large_sentence(length, limit))
+        seen = {"bytes": 0, "started": False}
+
+        async def counted_receive():
+            message = await receive()
+            if message.get("type") == "http.request":
+                seen["bytes"] += len(message.get("body") or b"")
+                if seen["bytes"] > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracked_send(message):
+            if message.get("type") == "http.response.start":
+                seen["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not seen["started"]:
+                await self._refuse(send, too_large_sentence(None, limit))
+
+    @staticmethod
+    async def _refuse(send, sentence: str) -> None:
+        import json
+
+        body = json.dumps({"detail": sentence, "error": sentence}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
