@@ -13,8 +13,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from tests.security.bombs import overlap_zip
 from tests.security.test_disk_budgets import good_zip
-from tests.security.zipbombs import overlap_zip
 from tlweb.access import client_scope
 from tlweb.engine import budget
 from tlweb.engine import data as D

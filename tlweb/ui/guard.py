@@ -434,6 +434,8 @@ class BodyLimit:
             length = None
         if length is not None and length > limit:
             return await self._refuse(send, too_large_sentence(length, limit))
+        if length is None and not scope.get("path", "").rstrip("/").endswith("/upload"):
+            return await self._buffered(scope, receive, send, limit)
         seen = {"bytes": 0, "started": False}
 
         async def counted_receive():
@@ -454,6 +456,28 @@ class BodyLimit:
         except BodyTooLarge:
             if not seen["started"]:
                 await self._refuse(send, too_large_sentence(None, limit))
+
+    async def _buffered(self, scope, receive, send, limit: int):
+        """A body sent without its length (chunked): read up to the limit first (the JSON parser would hold it
+        all anyway), then handed on; one byte more and it is refused before the app sees any of it."""
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message.get("type") != "http.request":
+                return  # the client went away
+            body = message.get("body") or b""
+            total += len(body)
+            if total > limit:
+                return await self._refuse(send, too_large_sentence(None, limit))
+            chunks.append(body)
+            if not message.get("more_body"):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
 
     @staticmethod
     async def _refuse(send, sentence: str) -> None:

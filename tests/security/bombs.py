@@ -1,4 +1,5 @@
-"""Zips whose headers lie, built for the tests (nothing here is a fixture)."""
+"""Files whose headers promise little and deliver much, built for the tests and benchmarks/load.py:
+PNGs that decode to hundreds of megabytes and zips whose entries overlap."""
 
 from __future__ import annotations
 
@@ -57,3 +58,23 @@ def overlap_zip(path, entries: int = 220, kernel_bytes: int = 8 * 1024 * 1024):
     with open(path, "wb") as f:
         f.write(body + central + end)
     return path, sum(len(c) for c in contents)
+
+
+def png_bomb(path=None, width: int = 8000, height: int = 8000, depth: int = 16, color_type: int = 6) -> bytes:
+    """A PNG of one colour: small on disk, ``width × height × bands × depth/8`` bytes once decoded
+    (the default, 16-bit RGBA 8000 × 8000, is about 0.7 MB and 512 MB). Written to ``path`` if given."""
+    bands = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
+    pixel = bytes(range(0x12, 0x12 + bands * depth // 8))
+    row = b"\x00" + pixel * width
+    c = zlib.compressobj(9)
+    data = b"".join(c.compress(row) for _ in range(height)) + c.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    if path is not None:
+        with open(path, "wb") as f:
+            f.write(png)
+    return png
