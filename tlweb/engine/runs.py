@@ -37,7 +37,7 @@ from pathlib import Path
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners, runlock
 from tlweb.engine.runlock import alive
-from tlweb.errors import DataError, ModelError, TlwebError, first_line
+from tlweb.errors import DataError, ModelError, TlwebError, clip, first_line
 
 STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -198,7 +198,7 @@ def new_run_dir(settings: Settings | None = None, name: str | None = None,
 def _check_id(ref: str, what: str = "run") -> str:
     ref = str(ref or "").strip()
     if not _RUN_ID.match(ref) or ".." in ref:
-        raise DataError(f"'{ref[:80]}' is not a {what} id.")
+        raise DataError(f"'{clip(ref)}' is not a {what} id.")
     return ref
 
 
@@ -236,7 +236,7 @@ def find_run(run_id: str, settings: Settings | None = None) -> Path | None:
 def run_path(run_id: str, settings: Settings | None = None) -> Path:
     path = find_run(_check_id(run_id), settings)
     if path is None:
-        raise DataError(f"There is no run '{run_id}' (it may have been deleted).")
+        raise DataError(f"There is no run '{clip(run_id)}' (it may have been deleted).")
     return path
 
 
@@ -244,7 +244,7 @@ def experiment_path(experiment_id: str, settings: Settings | None = None) -> Pat
     settings = settings or get_settings()
     path = settings.runs_dir / _check_id(experiment_id, "experiment")
     if not is_experiment(path) or not owners.visible(path, settings):
-        raise DataError(f"There is no experiment '{experiment_id}' (it may have been deleted).")
+        raise DataError(f"There is no experiment '{clip(experiment_id)}' (it may have been deleted).")
     return path
 
 
@@ -257,7 +257,7 @@ def entry_path(ref: str, settings: Settings | None = None) -> Path:
         return path
     found = find_run(ref, settings)
     if found is None:
-        raise DataError(f"There is no run or experiment '{ref}' (it may have been deleted).")
+        raise DataError(f"There is no run or experiment '{clip(ref)}' (it may have been deleted).")
     return found
 
 
@@ -566,7 +566,7 @@ def load_run(run_id: str, settings: Settings | None = None) -> tuple[RunInfo, li
     path = run_path(run_id, settings)
     info = _info(path, path.parent.name if is_experiment(path.parent) else "")
     if info is None:
-        raise DataError(f"The run '{run_id}' has no readable config.json.")
+        raise DataError(f"The run '{clip(run_id)}' has no readable config.json.")
     metrics = _read_json(path / "metrics.json")
     return info, read_events(path), metrics if isinstance(metrics, dict) else {}
 
@@ -636,7 +636,7 @@ def export_zip(run_id: str, settings: Settings | None = None) -> Path:
     path = run_path(run_id, settings)
     model_dir = path / "model"
     if not (model_dir / "config.json").exists():
-        raise DataError(f"The run '{run_id}' has no saved model (it failed or is still running).")
+        raise DataError(f"The run '{clip(run_id)}' has no saved model (it failed or is still running).")
     out = path / f"{run_id}-model.zip"
     newest = max(p.stat().st_mtime for p in model_dir.rglob("*") if p.is_file())
     if out.exists() and out.stat().st_mtime >= newest:
@@ -661,7 +661,7 @@ def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
     path = owners.writable_or_refuse(run_path(run_id, settings), settings)
     model_dir = path / "model"
     if not (model_dir / "config.json").exists():
-        raise DataError(f"The run '{run_id}' has no saved model to push.")
+        raise DataError(f"The run '{clip(run_id)}' has no saved model to push.")
     repo_id = str(repo_id or "").strip()
     from tlweb.catalog import _HUB_ID
 
@@ -684,6 +684,6 @@ def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
     except Exception as exc:  # noqa: BLE001 - one sentence, token scrubbed
         text = first_line(exc, None).replace(token, "***")[:200]  # scrub before cutting
         if "401" in text or "403" in text or "Unauthorized" in text or "Forbidden" in text:
-            raise ModelError(f"The Hub refused the token for '{repo_id}' (it needs write permission).") from None
-        raise ModelError(f"Pushing to '{repo_id}' failed: {text}") from None
+            raise ModelError(f"The Hub refused the token for '{clip(repo_id)}' (it needs write permission).") from None
+        raise ModelError(f"Pushing to '{clip(repo_id)}' failed: {text}") from None
     return str(getattr(url, "url", None) or f"https://huggingface.co/{repo_id}")

@@ -160,14 +160,18 @@ def serve_report(path) -> str:
     return str(dst)
 
 
-def prune_reports(root: Path, keep: int = REPORTS_KEEP, max_bytes: int = REPORTS_BYTES) -> int:
-    """Remove the oldest report folders beyond ``keep`` of them or ``max_bytes``; returns how many went."""
+def prune_reports(root: Path, keep: int | None = None, max_bytes: int | None = None) -> int:
+    """Remove the oldest report folders beyond ``keep`` of them or ``max_bytes`` (default :data:`REPORTS_KEEP`,
+    :data:`REPORTS_BYTES`); returns how many went."""
     import shutil
 
     from tlweb.engine.budget import tree_size
 
+    keep = REPORTS_KEEP if keep is None else keep
+    max_bytes = REPORTS_BYTES if max_bytes is None else max_bytes
     try:
-        entries = sorted(((p.stat().st_mtime, tree_size(p), p) for p in root.iterdir() if p.is_dir()), reverse=True)
+        entries = sorted(((p.stat().st_mtime_ns, tree_size(p), p) for p in root.iterdir() if p.is_dir()),
+                         key=lambda e: e[0], reverse=True)
     except OSError:
         return 0
     total, removed = 0, 0
