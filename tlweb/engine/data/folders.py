@@ -294,19 +294,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
         files = [i for i in infos if i.filename and not i.filename.endswith("/")]  # ZipInfo.is_dir fails on ""
         if len(files) > MAX_FILES:
             raise DataError(f"The zip '{name}' has {len(files):,} files; the limit is {MAX_FILES:,}.")
-        total = sum(i.file_size for i in files)
-        limit = settings.max_unzipped_mb * 1024**2
-        if total > limit:
-            raise DataError(f"The zip '{name}' unpacks to {budget.human(total)}; the limit is {budget.human(limit)} "
-                            "(TLWEB_MAX_UNZIPPED_MB).")
-        overlap = _overlapping(path, infos)
-        if overlap is not None:  # one entry's data quoting another's header: the sizes in the headers bound nothing
-            raise DataError(f"The zip '{name}' has entries whose data overlap ('{clip(overlap)}'), like a zip bomb; "
-                            "it was refused.")
-        packed = min(size, sum(i.compress_size for i in files))  # never more than the file itself holds
-        if total > RATIO_FLOOR and total > MAX_RATIO * max(1, packed):
-            raise DataError(f"The zip '{name}' would unpack {budget.human(packed)} into {budget.human(total)}, "
-                            f"more than {MAX_RATIO}:1 like a zip bomb; it was refused.")
+        _check_sizes(path, infos, files, size, name, settings)
         plan = []
         for info in files:
             entry = info.filename.replace("\\", "/")
@@ -375,6 +363,24 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     except OSError:  # another process extracted the same zip meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
     return dest / "data", skipped
+
+
+def _check_sizes(path: Path, infos, files, size: int, name: str, settings: Settings) -> None:
+    """What the headers claim, checked before anything is written: the total against
+    ``TLWEB_MAX_UNZIPPED_MB``, entries whose data overlap, and the ratio against the file itself."""
+    total = sum(i.file_size for i in files)
+    limit = settings.max_unzipped_mb * 1024**2
+    if total > limit:
+        raise DataError(f"The zip '{name}' unpacks to {budget.human(total)}; the limit is {budget.human(limit)} "
+                        "(TLWEB_MAX_UNZIPPED_MB).")
+    overlap = _overlapping(path, infos)
+    if overlap is not None:  # one entry's data quoting another's header: the sizes in the headers bound nothing
+        raise DataError(f"The zip '{name}' has entries whose data overlap ('{clip(overlap)}'), like a zip bomb; "
+                        "it was refused.")
+    packed = min(size, sum(i.compress_size for i in files))  # never more than the file itself holds
+    if total > RATIO_FLOOR and total > MAX_RATIO * max(1, packed):
+        raise DataError(f"The zip '{name}' would unpack {budget.human(packed)} into {budget.human(total)}, "
+                        f"more than {MAX_RATIO}:1 like a zip bomb; it was refused.")
 
 
 def _overlapping(path: Path, infos) -> str | None:
