@@ -18,6 +18,7 @@ file (:func:`stop_sessions_runs`), so a closed tab does not keep the machine bus
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -89,6 +90,18 @@ def writable_or_refuse(path: Path, settings: Settings | None = None) -> Path:
     return path
 
 
+def unfinished(folder: Path) -> bool:
+    """Not finished yet: an experiment whose experiment.json says "running", or a run folder without
+    metrics.json (also one just made for a run that has not started: a Stop there must reach it)."""
+    exp = folder / "experiment.json"
+    if exp.is_file():
+        try:
+            return json.loads(exp.read_text(encoding="utf-8")).get("status") == "running"
+        except (OSError, ValueError):
+            return False
+    return not (folder / "metrics.json").exists()
+
+
 def running(folder: Path) -> bool:
     """A run or experiment still being run: its process holds the folder's lock (or one of its runs')."""
     from tlweb.engine import runlock
@@ -116,7 +129,7 @@ def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
                 continue
         except OSError:
             continue
-        if running(folder) and not (folder / STOP_FILE).exists():
+        if (running(folder) or unfinished(folder)) and not (folder / STOP_FILE).exists():
             (folder / STOP_FILE).write_text(now_iso() + "\n", encoding="utf-8")
             stopped.append(folder)
             log.info("browser session closed: stopping %s", folder.name)

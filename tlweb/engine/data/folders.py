@@ -389,12 +389,18 @@ def _overlapping(path: Path, infos) -> str | None:
     import struct
 
     spans = []
+    damaged = DataError(f"The zip '{clip(path.name)}' is damaged (an entry's header is missing).")
     with open(path, "rb") as f:
         for info in infos:
-            f.seek(info.header_offset)
-            head = f.read(30)
+            if info.header_offset < 0:
+                raise damaged
+            try:
+                f.seek(info.header_offset)
+                head = f.read(30)
+            except (OSError, ValueError, OverflowError):
+                raise damaged from None
             if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                raise DataError(f"The zip '{clip(path.name)}' is damaged (an entry's header is missing).")
+                raise damaged
             name_len, extra_len = struct.unpack("<HH", head[26:30])
             spans.append((info.header_offset, info.header_offset + 30 + name_len + extra_len + info.compress_size,
                           info.filename))
