@@ -89,7 +89,7 @@ def model_identity(spec) -> str:
     """A stamp of the backbone weights: Hub id, or folder + weight files' sizes and mtimes."""
     parts = [spec.hub_id]
     folder = Path(spec.hub_id)
-    if folder.is_dir():
+    if spec.is_local and folder.is_dir():  # a Hub id is never looked up as a folder
         for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
             st = p.stat()
             parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
@@ -207,7 +207,6 @@ class Backbone:
     def __init__(self, name, settings: Settings | None = None, random_init: bool = False, seed: int = 0,
                  model=None, processor=None):
         from tlweb.catalog import resolve
-        from tlweb.engine import loading as L
 
         self.settings = settings or get_settings()
         self.spec = name if not isinstance(name, str) else resolve(name, settings=self.settings)
@@ -216,15 +215,12 @@ class Backbone:
         self._model = model
         self.processor = processor
         if self.processor is None:
-            if self.spec.source == "demo":
-                from tlweb.engine.demo import ensure_built
+            from tlweb.catalog import CLASSIFICATION
+            from tlweb.engine import loading
 
-                ensure_built(self.spec.key, self.settings)
-            local = Path(self.spec.hub_id).is_dir()
-            config = L._load_config(self.spec, self.spec.hub_id, local, self.settings)
+            self.spec, config = loading.load_config(self.spec, settings=self.settings)
             _check_backbone_config(self.spec, config)
-            self.processor = L._load_processor(self.spec, self.spec.hub_id, local, "image-classification",
-                                               self.settings)
+            self.processor = loading.load_processor(self.spec, task=CLASSIFICATION, settings=self.settings)
 
     @classmethod
     def loaded(cls, spec, model, processor, settings: Settings | None = None) -> Backbone:
@@ -253,42 +249,12 @@ class Backbone:
 
 
 def load_backbone(spec, random_init: bool = False, seed: int = 0, settings: Settings | None = None):
-    """An fp32 eval-mode ``AutoModelForImageClassification`` on the CPU, following
-    :mod:`tlweb.engine.loading`'s rules (safetensors from typed ids and folders unless pickle is
-    allowed, cached files first, never remote code)."""
-    import torch
-    from transformers import AutoModelForImageClassification
+    """An fp32 eval-mode ``AutoModelForImageClassification`` on the CPU, through the one gate
+    (:func:`tlweb.engine.loading.load_backbone`: the serving mode's location rules, safetensors
+    unless pickle is allowed, cached files first, never remote code)."""
+    from tlweb.engine import loading
 
-    from tlweb.engine import loading as L
-    from tlweb.errors import ModelError
-
-    settings = settings or get_settings()
-    L._quiet_transformers()
-    source = spec.hub_id
-    local = Path(source).is_dir()
-    kwargs: dict = {"trust_remote_code": False}
-    if local:
-        kind = L._weights_kind(Path(source))
-        if kind == "none" and not random_init:
-            raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
-        if kind == "pickle" and L._user_typed(spec) and not settings.allow_pickle:
-            raise ModelError(f"The folder '{source}' only has pickle weights (.bin), which can run code when loaded. "
-                             "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them.")
-        kwargs["local_files_only"] = True
-    elif L._user_typed(spec) and not settings.allow_pickle:
-        kwargs["use_safetensors"] = True
-    config = L._load_config(spec, source, local, settings)
-    _check_backbone_config(spec, config)
-    if random_init:
-        torch.manual_seed(seed)
-        model = AutoModelForImageClassification.from_config(config)
-    else:
-        model = L._from_pretrained(AutoModelForImageClassification, spec, source, local, kwargs, settings)
-    model = model.float().cpu().eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
+    return loading.load_backbone(spec, random_init=random_init, seed=seed, settings=settings)
 
 
 # --------------------------------------------------------------------------- features of a split

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tlweb.catalog import ZERO_SHOT_CLASSIFICATION
 from tlweb.config import Settings, get_settings
@@ -239,24 +238,17 @@ class _ZeroShotBackbone:
     """Processor at once, model on first need (a cache hit never loads it)."""
 
     def __init__(self, name, settings: Settings):
-        from tlweb.catalog import resolve
-        from tlweb.engine import loading as L
+        from tlweb.engine import loading
 
         self.settings = settings
-        self.spec = resolve(name, task=ZERO_SHOT_CLASSIFICATION, settings=settings)
-        if self.spec.source == "demo":
-            from tlweb.engine.demo import ensure_built
-
-            ensure_built(self.spec.key, settings)
-        local = Path(self.spec.hub_id).is_dir()
-        config = L._load_config(self.spec, self.spec.hub_id, local, settings)
+        self.spec, config = loading.load_config(name, task=ZERO_SHOT_CLASSIFICATION, settings=settings)
         if config.model_type not in FAMILIES:
             raise ModelError(f"'{self.spec.key}' is not a CLIP or SigLIP model, so it cannot be the zero-shot row.")
         self.kind = "sigmoid" if "siglip" in config.model_type else "softmax"
-        self.processor = L._load_processor(self.spec, self.spec.hub_id, local, ZERO_SHOT_CLASSIFICATION, settings)
+        self.processor = loading.load_processor(self.spec, task=ZERO_SHOT_CLASSIFICATION, settings=settings)
         self.image_processor = getattr(self.processor, "image_processor", self.processor)
-        device = L.pick_device(settings)
-        self.device, self.precision = device, str(L.pick_dtype(device, settings)).replace("torch.", "")
+        device = loading.pick_device(settings)
+        self.device, self.precision = device, str(loading.pick_dtype(device, settings)).replace("torch.", "")
         self._loaded = None
 
     @property

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from tlweb import registry
 from tlweb.access import SHARED_RULE
 from tlweb.config import SHARED, Settings, get_settings, serving_mode, set_settings
-from tlweb.ui import guard
+from tlweb.ui import guard, queue
 from tlweb.viz.common import THEME_CSS
 
 log = logging.getLogger("tlweb.ui")
@@ -180,6 +181,7 @@ def _header(settings: Settings) -> gr.HTML:
 def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
     """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
+    guard.install_input_checks()  # gradio's own input checks answer in sentences
     with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False,
                    delete_cache=guard.delete_cache(settings)) as demo:
         badges = _header(settings)
@@ -200,10 +202,11 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
         def end_session(request: gr.Request):
             """The browser tab closed: its running fine-tunes, ladders and curves stop (through their
             folders' STOP file), and in shared mode its uploads and unpacked zips go."""
-            from tlweb.engine.owners import stop_sessions_runs
+            from tlweb.engine.owners import mark_ended, stop_sessions_runs
 
             client = getattr(request, "session_hash", None)
             stop_sessions_runs(client, settings)
+            mark_ended(client, settings)  # its runs are kept TLWEB_RUN_TTL_HOURS from now (shared mode)
             guard.release(client, settings)
 
         demo.unload(end_session)
@@ -222,20 +225,25 @@ def launch_kwargs(settings: Settings) -> dict:
         "css": CSS,
         "footer_links": ["api"],
         "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
+        # a request body is capped before it is parsed (a 400 MB JSON body took 1.2 GB to be refused)
+        # connections that wait for answers are counted, so jobs of clients that went away are dropped
+        "app_kwargs": {"middleware": [Middleware(guard.BodyLimit, settings=settings),
+                                      Middleware(queue.ListenerMiddleware)]},
         # No allowed_paths: the runs folder is never served as such. Handlers return a run's files
         # after checking who asks (tlweb.engine.owners), as copies in gradio's cache (guard.serve_file).
     }
 
 
-QUEUE_SIZE = 64  # visitors who may wait at once (TLWEB_QUEUE_SIZE); the next one is told the queue is full
+QUEUE_SIZE = queue.QUEUE_SIZE  # jobs waiting in all (TLWEB_QUEUE_SIZE); bounds per session: tlweb.ui.queue
+queue_kwargs = queue.queue_kwargs
 
 
-def queue_kwargs() -> dict:
-    """``demo.queue(...)``: an explicit ``max_size`` — Gradio 6 makes it 1 on a ZeroGPU Space when none is given,
-    so a third visitor would get "queue is full" instead of a place in the line; each waiting visitor sees their
-    position and an estimate (the status tracker in the page, ``job.status()`` through the API)."""
-    size = os.environ.get("TLWEB_QUEUE_SIZE", "").strip()
-    return {"default_concurrency_limit": 2, "max_size": int(size) if size.isdigit() and int(size) > 0 else QUEUE_SIZE}
+def serve_queue(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
+    """``demo.queue(...)`` with tlweb's bounds (:mod:`tlweb.ui.queue`): per session, training apart, gone
+    clients dropped, sentences instead of "Queue is full"; the run cleaner runs on the same thread."""
+    demo.queue(**queue_kwargs())
+    queue.install(demo, settings)
+    return demo
 
 
 def launch(settings: Settings | None = None, **overrides):
@@ -261,7 +269,7 @@ def launch(settings: Settings | None = None, **overrides):
     kwargs.update(overrides)
     block = not kwargs.pop("prevent_thread_lock", False)
     kwargs.setdefault("quiet", True)
-    demo.queue(**queue_kwargs())
+    serve_queue(demo, settings)
     forks = _forks_workers()
     if forks:  # torch in the parent before any request can fork a worker
         warmup.start(background=False)
@@ -289,4 +297,4 @@ def launch_single(name: str, build) -> None:
     title = registry.tab(name).title if name in {t.id for t in registry.tabs()} else name
     with gr.Blocks(title=f"tlweb · {title}") as demo:
         build(settings)
-    demo.queue(**queue_kwargs()).launch(**launch_kwargs(settings))
+    serve_queue(demo, settings).launch(**launch_kwargs(settings))

@@ -105,7 +105,10 @@ def wire(pickers, custom, task: str, settings: Settings, elem_prefix: str, html:
     def fetch(*values, progress=gr.Progress()):
         from tlweb.engine import loading
 
-        missing = not_ready(_names(values[:n], values[n]), task, settings)
+        names = _names(values[:n], values[n])
+        for name in names:  # a name the gate refuses is refused here too, never an empty "done"
+            resolve(name, task=task, settings=settings)
+        missing = not_ready(names, task, settings)
         done_names = []
         for i, (spec, _state) in enumerate(missing):
             what = f"Downloading {spec.hub_id}" + (f" ({i + 1} of {len(missing)})" if len(missing) > 1 else "")

@@ -88,8 +88,9 @@ def image_data_url(image, max_side: int = IMAGE_SIDE) -> str:
     from PIL import Image
 
     if isinstance(image, (str, Path)):
-        with Image.open(image) as im:
-            img = im.convert("RGB")
+        from tlweb.engine.images import load_image
+
+        img = load_image(image, draft=max_side)  # within the decode limits and budget, shrunk as it decodes
     elif isinstance(image, np.ndarray):
         img = Image.fromarray(image).convert("RGB")
     else:

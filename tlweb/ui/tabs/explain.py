@@ -22,7 +22,9 @@ from tlweb.ui.components import (
     handle_outputs,
     image_input,
     intro,
+    lenient,
     model_choices,
+    model_input,
     model_picker,
     need_image,
     nothing_yet,
@@ -195,8 +197,9 @@ def _controls(settings: Settings):
 
 def _settings_row():
     with gr.Row():
-        layer = gr.Slider(0, 11, value=11, step=1, label="Layer (0 = nearest the pixels)", elem_id="explain-layer",
-                          scale=3)
+        # its bounds follow the picked model; any number passes (ignored on "default layer", else checked by the engine)
+        layer = lenient(gr.Slider(0, 11, value=11, step=1, label="Layer (0 = nearest the pixels)",
+                                  elem_id="explain-layer", scale=3))
         auto_layer = gr.Checkbox(True, label="method's default layer", elem_id="explain-auto-layer", scale=1,
                                  min_width=120)
     with gr.Row():
@@ -217,9 +220,9 @@ def _before_after_section(settings: Settings):
         gr.Markdown(BEFORE_AFTER_INTRO, elem_classes=["tl-intro"])
         with gr.Row():
             runs = _run_choices(settings)
-            run = gr.Dropdown(runs, value=runs[0][1] if runs else None, label="Fine-tuned run", elem_id="explain-run",
-                              filterable=True, allow_custom_value=True, scale=3,
-                              info="Models fine-tuned in this app (the Fine-tune tab).")
+            run = model_input(gr.Dropdown(runs, value=runs[0][1] if runs else None, label="Fine-tuned run",
+                                          elem_id="explain-run", filterable=True, allow_custom_value=True, scale=3,
+                                          info="Models fine-tuned in this app (the Fine-tune tab)."))
             ba_method = gr.Radio([("Grad-CAM", "gradcam"), ("Attention rollout", "rollout")], value="gradcam",
                                  label="Method", elem_id="explain-ba-method", scale=2)
             ba_button = gr.Button("Compare before / after", elem_id="explain-ba-btn", scale=1)

@@ -21,6 +21,7 @@ from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.ui import model_state
 from tlweb.ui.components import handle_alias, handle_outputs, intro, model_choices, refresh_choices, wire_report
+from tlweb.ui.queue import TRAIN_CONCURRENCY  # fine-tunes, ladders and curves share one queue: one job per GPU
 from tlweb.ui.tabs.finetune.handlers import Handlers
 from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
     FtSession,
@@ -54,7 +55,6 @@ INTRO = (
     "trained on a handful of examples. The curves, the confusion matrix and above all the *strategy ladder* "
     "and *data-efficiency curve* show what the pretrained weights buy you compared with training from scratch."
 )
-TRAIN_CONCURRENCY = "tlweb-train"  # fine-tunes, ladders and curves share one queue: one job per GPU
 
 
 def train_slots() -> int:

@@ -11,7 +11,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings
 from tlweb.ui import model_state
-from tlweb.ui.components import SafeImage, model_picker, report_download
+from tlweb.ui.components import SafeImage, model_input, model_picker, report_download
 from tlweb.ui.tabs.finetune.helpers import (
     BATCH_CHOICES,
     EPOCH_CHOICES,
@@ -330,10 +330,11 @@ def compare_section(settings: Settings | None = None) -> CompareSection:
                              info="One run can be lucky: with 3 seeds each point is a mean, drawn with its "
                                   "min–max spread.")
             zs_choices, zs_default = zero_shot_choices(settings or get_settings())
-            zero_shot = gr.Dropdown(zs_choices, value=zs_default, label="Zero-shot baseline (CLIP / SigLIP, optional)",
-                                    info="Classifies the same test images from the class names alone: a dashed "
-                                         "line on the curve (0 images per class).", elem_id="ft-zero-shot",
-                                    allow_custom_value=True)  # any CLIP/SigLIP Hub id (API callers; checked by the engine)
+            zero_shot = model_input(gr.Dropdown(
+                zs_choices, value=zs_default, label="Zero-shot baseline (CLIP / SigLIP, optional)",
+                info="Classifies the same test images from the class names alone: a dashed "
+                     "line on the curve (0 images per class).", elem_id="ft-zero-shot",
+                allow_custom_value=True))  # any CLIP/SigLIP Hub id (API callers; checked by the engine)
             with gr.Accordion("Prompt templates of the zero-shot baseline", open=False, elem_classes=["tl-tech"]):
                 templates = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=3, max_lines=8, show_label=False,
                                        info="{} = the class name; one template per line, averaged",
