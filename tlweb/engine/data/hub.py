@@ -17,6 +17,15 @@ from tlweb.errors import DataError, TlwebError, first_line
 
 
 def _load_hub(source: str, *, image_column, label_column, split, test_fraction, seed, settings) -> PreparedData:
+    loaded, rest = fetch_hub_dataset(source, split, settings)
+    return _from_hf(loaded, source, image_column, label_column, rest, test_fraction, seed)
+
+
+def fetch_hub_dataset(source: str, split: str | None, settings):
+    """A Hub dataset (an id already checked) as datasets loads it, and the split still to pick from it:
+    ``(DatasetDict | Dataset, split or None)``. ``split`` as :func:`_load_hub` takes it ("train" or
+    "train,test"); with two names the result is a DatasetDict of exactly those two, as "train" and "test".
+    The cache and shared-mode rules of the module docstring apply; failures are sentences."""
     import datasets
 
     from tlweb.engine.loading import hub_reachable
@@ -51,8 +60,7 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
         except (KeyError, ValueError) as exc:
             raise DataError(f"The dataset '{source}' has no split like that ({first_line(exc)}); "
                             f"its splits are {', '.join(loaded)}.") from None
-    return _from_hf(loaded, source, image_column, label_column, None if test_split else train_split,
-                    test_fraction, seed)
+    return loaded, (None if test_split else train_split)
 
 
 DATASET_PATTERNS = ["*.parquet", "*.arrow", "*.json", "*.jsonl", "*.csv", "*.md", "*.txt", "*.zip", "*.tar",

@@ -49,6 +49,19 @@ def draw_shape(kind: str, rng, size: int = 64, color=None, background=None, scal
     s = float(rng.uniform(*scale_range)) * size / 2  # half-extent
     cx = float(rng.uniform(s, size - s))
     cy = float(rng.uniform(s, size - s))
+    mask = shape_mask(kind, rng, xx, yy, cx, cy, s, size)
+    img = np.empty((size, size, 3), dtype=np.float32)
+    img[:] = bg
+    img[mask] = fg
+    img += rng.normal(0, noise, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def shape_mask(kind: str, rng, xx, yy, cx: float, cy: float, s: float, size: int):
+    """The boolean mask of one shape of half-extent ``s`` centred at (``cx``, ``cy``) on the pixel grid
+    ``xx``, ``yy`` (stripes and checker fill the whole grid and draw their period from ``rng``)."""
+    import numpy as np
+
     dx, dy = xx - cx, yy - cy
     if kind == "circle":
         mask = dx**2 + dy**2 <= s**2
@@ -79,11 +92,7 @@ def draw_shape(kind: str, rng, size: int = 64, color=None, background=None, scal
         mask = ((xx // period + yy // period) % 2) == 0
     else:
         raise ValueError(kind)
-    img = np.empty((size, size, 3), dtype=np.float32)
-    img[:] = bg
-    img[mask] = fg
-    img += rng.normal(0, noise, img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return mask
 
 
 def write_shapes_dataset(root: str | os.PathLike, classes=SAMPLE_CLASSES, per_class: int = 40,
