@@ -181,30 +181,42 @@ def _triple(v, default: float) -> list[float]:
     return v * 3 if len(v) == 1 else v[:3]
 
 
-def augment(x, generator=None, flip: bool = True, scale=(0.7, 1.0), ratio=(3 / 4, 4 / 3)):
-    """Random horizontal flip + random resized crop, batched on the device (x: float [B,C,H,W])."""
+def crop_flip_theta(b: int, device, generator=None, flip: bool = True, scale=(0.7, 1.0), ratio=(3 / 4, 4 / 3),
+                    dtype=None):
+    """The affine maps [B, 2, 3] of :func:`augment` (random horizontal flip + random resized crop) in
+    ``affine_grid``'s normalised coordinates: an output point (x, y) samples the input at
+    ``theta @ (x, y, 1)``. Segmentation warps its masks with the same maps (:func:`warp`, nearest);
+    detection moves its boxes by inverting them (x_out = (x_in - theta[:, 0, 2]) / theta[:, 0, 0])."""
     import math
 
     import torch
-    import torch.nn.functional as F
 
-    b = x.shape[0]
-    dev = x.device
-    area = torch.empty(b, device=dev).uniform_(scale[0], scale[1], generator=generator)
-    log_r = torch.empty(b, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    area = torch.empty(b, device=device).uniform_(scale[0], scale[1], generator=generator)
+    log_r = torch.empty(b, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
     r = torch.exp(log_r)
     sw = torch.sqrt(area * r).clamp(max=1.0)  # crop width / full width
     sh = torch.sqrt(area / r).clamp(max=1.0)
-    tx = (torch.rand(b, device=dev, generator=generator) * 2 - 1) * (1 - sw)
-    ty = (torch.rand(b, device=dev, generator=generator) * 2 - 1) * (1 - sh)
-    sign = torch.ones(b, device=dev)
+    tx = (torch.rand(b, device=device, generator=generator) * 2 - 1) * (1 - sw)
+    ty = (torch.rand(b, device=device, generator=generator) * 2 - 1) * (1 - sh)
+    sign = torch.ones(b, device=device)
     if flip:
-        sign = torch.where(torch.rand(b, device=dev, generator=generator) < 0.5, -sign, sign)
-    theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
+        sign = torch.where(torch.rand(b, device=device, generator=generator) < 0.5, -sign, sign)
+    theta = torch.zeros(b, 2, 3, device=device, dtype=dtype or torch.float32)
     theta[:, 0, 0] = sw * sign
     theta[:, 0, 2] = tx
     theta[:, 1, 1] = sh
     theta[:, 1, 2] = ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return theta
 
+
+def warp(x, theta, mode: str = "bilinear", padding_mode: str = "border"):
+    """``x`` [B, C, H, W] (float) resampled through ``theta`` (:func:`crop_flip_theta`); masks: ``mode="nearest"``."""
+    import torch.nn.functional as F
+
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+
+
+def augment(x, generator=None, flip: bool = True, scale=(0.7, 1.0), ratio=(3 / 4, 4 / 3)):
+    """Random horizontal flip + random resized crop, batched on the device (x: float [B,C,H,W])."""
+    return warp(x, crop_flip_theta(x.shape[0], x.device, generator, flip, scale, ratio, dtype=x.dtype))

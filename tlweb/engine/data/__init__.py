@@ -18,6 +18,7 @@ from pathlib import Path
 from tlweb import access
 from tlweb.config import Settings, get_settings
 from tlweb.engine.data.encode import (
+    Encoded,
     EncodedSplit,
     clear_encoded_cache,
     encode_split,
@@ -44,7 +45,7 @@ from tlweb.errors import DataError, clip
 
 __all__ = [
     "MAX_FILES", "MAX_RATIO", "MAX_UNZIPPED_BYTES", "MAX_ZIP_BYTES", "SAMPLE_CLASSES", "SAMPLE_VERSION",
-    "SPLIT_NAMES", "EncodedSplit", "PreparedData", "check_image_file", "clear_encoded_cache", "detect_columns",
+    "SPLIT_NAMES", "Encoded", "EncodedSplit", "PreparedData", "check_image_file", "clear_encoded_cache", "detect_columns",
     "draw_shape", "encode_split", "extract_zip", "from_class_uploads", "image_bytes_png", "image_sources",
     "load_data", "load_hub_dataset", "load_upload", "preprocess_uint8", "processor_geometry", "row_name", "sample_data", "stratified_split",
     "subsample", "write_shapes_dataset",

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
@@ -23,17 +23,42 @@ log = logging.getLogger("tlweb.engine.data")
 
 
 @dataclass
-class EncodedSplit:
-    """A split decoded once at the model's input size: uint8 N×3×H×W (CPU), labels, rows."""
+class Encoded:
+    """A split decoded once at the model's input size, for any training task: uint8 N×3×H×W pixels
+    (CPU) and the targets moved / resized with them (classification: class ids LongTensor [N];
+    segmentation: LongTensor [N, H, W], 255 = ignore; detection: a list of N dicts
+    ``{"class_labels": LongTensor[k], "boxes": FloatTensor[k, 4]}`` in normalised cx, cy, w, h)."""
 
     pixels: object  # torch.uint8 tensor [N, 3, H, W]
-    labels: object  # torch.int64 tensor [N]
-    rows: list[int]  # row index in the split's dataset for each tensor row
-    skipped: list[str]
+    targets: object  # a tensor with N rows, or a list of N items
+    rows: list[int]  # row index in the split's dataset for each item
+    skipped: list[str] = field(default_factory=list)  # "name: why" of the items that could not be decoded
     decode_s: float = 0.0
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # original (width, height) of each item, or []
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def subset(self, positions) -> Encoded:
+        """The same kind of Encoded holding the items at ``positions`` (a list or a LongTensor)."""
+        import torch
+
+        pos = [int(i) for i in positions]
+        idx = torch.tensor(pos, dtype=torch.long)
+        targets = self.targets[idx] if hasattr(self.targets, "index_select") else [self.targets[i] for i in pos]
+        sizes = [self.sizes[i] for i in pos] if self.sizes else []
+        return replace(self, pixels=self.pixels[idx], targets=targets, rows=[self.rows[i] for i in pos],
+                       sizes=sizes, decode_s=0.0)
+
+
+class EncodedSplit(Encoded):
+    """Classification's :class:`Encoded`: the targets are the class ids, also named ``labels``.
+
+    ``EncodedSplit(pixels, labels, rows, skipped, decode_s)``."""
+
+    @property
+    def labels(self):
+        return self.targets
 
 
 _ENCODED: OrderedDict[str, EncodedSplit] = OrderedDict()

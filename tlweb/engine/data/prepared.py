@@ -26,6 +26,7 @@ class PreparedData:
     source: str  # what the user gave: Hub id, folder, zip file name, "sample", "uploads"
     test_from: str  # "test split" | "test/ folder" | "held-out 20% (stratified)"
     skipped: list[str] = field(default_factory=list)  # "cats/bad.jpg: not an image"
+    warnings: list[str] = field(default_factory=list)  # sentences about what was changed to make the data usable
     # subsample() keeps the full data and the train rows it picked, so caches are shared
     base: PreparedData | None = field(default=None, repr=False, compare=False)
     train_rows: list[int] | None = field(default=None, repr=False, compare=False)
@@ -182,6 +183,7 @@ def subsample(data: PreparedData, per_class: int, seed: int = 0) -> PreparedData
         source=data.source,
         test_from=data.test_from,
         skipped=list(data.skipped),
+        warnings=list(data.warnings),
         base=base,
         train_rows=[base_rows[i] for i in picked],
     )

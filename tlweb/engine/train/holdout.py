@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tlweb.engine.data import EncodedSplit, stratified_split
+from tlweb.engine.data import Encoded, EncodedSplit, stratified_split
 from tlweb.engine.train.config import (
     MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
     VALIDATION_FRACTION,
@@ -26,8 +26,8 @@ class Holdout:
     """The training images split into what the model trains on and the validation subset that
     picks the kept epoch (``val`` is None when the data is too small: no selection)."""
 
-    fit: EncodedSplit
-    val: EncodedSplit | None
+    fit: Encoded
+    val: Encoded | None
     fit_idx: object  # torch.long positions in the full encoded training split
     val_idx: object | None
     # the linear probe's rule (head_holdout): C chosen on ``val`` and the head refitted on fit + val,
@@ -81,7 +81,21 @@ def head_holdout(enc_train: EncodedSplit, class_names: list[str], seed: int = 0)
     return _split(enc_train, holdout_split(labels, len(class_names), seed, list(class_names)), refit=True)
 
 
-def _split(enc_train: EncodedSplit, positions, refit: bool = False) -> Holdout:
+def random_holdout(enc_train: Encoded, fraction: float, min_images: int, seed: int = 0) -> Holdout:
+    """Any task's rule (segmentation, detection: an image holds several classes, so no stratifying):
+    a seeded random ``fraction`` of the training images (at least one, at least one left) picks the
+    kept epoch when there are at least ``min_images``; below that nothing is selected."""
+    import numpy as np
+
+    n = len(enc_train)
+    if n < max(2, int(min_images)):
+        return _split(enc_train, None)
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(n - 1, max(1, int(round(n * fraction))))
+    return _split(enc_train, (sorted(int(i) for i in order[n_val:]), sorted(int(i) for i in order[:n_val])))
+
+
+def _split(enc_train: Encoded, positions, refit: bool = False) -> Holdout:
     import torch
 
     if positions is None:
@@ -89,12 +103,7 @@ def _split(enc_train: EncodedSplit, positions, refit: bool = False) -> Holdout:
     fit_pos, val_pos = positions
     fit_idx = torch.tensor(fit_pos, dtype=torch.long)
     val_idx = torch.tensor(val_pos, dtype=torch.long)
-
-    def part(idx, pos):
-        return EncodedSplit(enc_train.pixels[idx], enc_train.labels[idx], [enc_train.rows[i] for i in pos],
-                            enc_train.skipped, 0.0)
-
-    return Holdout(part(fit_idx, fit_pos), part(val_idx, val_pos), fit_idx, val_idx, refit=refit)
+    return Holdout(enc_train.subset(fit_pos), enc_train.subset(val_pos), fit_idx, val_idx, refit=refit)
 
 
 def start_message(cfg: TrainConfig, hp: dict, holdout: Holdout, enc_test, extra: str = "") -> str:

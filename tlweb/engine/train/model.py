@@ -12,16 +12,34 @@ from tlweb.engine.train.strategies import get_strategy
 from tlweb.errors import ModelError, TlwebError
 
 
-def load_for_training(spec, class_names: list[str], strategy: str, seed: int = 0, settings: Settings | None = None):
-    """(model, processor, spec) with a new head for ``class_names``; fp32, train mode, on the CPU.
+def load_for_training(spec, class_names: list[str], strategy, seed: int = 0, settings: Settings | None = None):
+    """Classification: (model, processor, spec) with a new, freshly initialised head for
+    ``class_names``; fp32, train mode, on the CPU. ``strategy``: a Strategy record or its name
+    (random weights when it is not ``pretrained``)."""
+    from tlweb.catalog import CLASSIFICATION
 
-    Uses :mod:`tlweb.engine.loading`'s rules: local folders need safetensors (pickle only with
+    if isinstance(strategy, str):
+        strategy = get_strategy(strategy)
+    model, processor, spec = load_for_task(spec, task=CLASSIFICATION, class_names=class_names,
+                                           pretrained=strategy.pretrained, seed=seed, settings=settings)
+    if strategy.pretrained:
+        _reset_head(model, seed)
+    model.config.problem_type = "single_label_classification"
+    return model, processor, spec
+
+
+def load_for_task(spec, *, task: str, class_names: list[str], pretrained: bool = True, seed: int = 0,
+                  settings: Settings | None = None):
+    """The one place a training run loads a model: (model, processor, spec) for ``task`` with a head
+    sized to ``class_names`` (``ignore_mismatched_sizes``; id2label / label2id set), random weights
+    when not ``pretrained``; fp32, train mode, on the CPU. Every TrainTask's ``load_model`` goes
+    through here (issue 17 moves it behind the loading module's gate).
+
+    :mod:`tlweb.engine.loading`'s rules: local folders need safetensors (pickle only with
     ``allow_pickle``), Hub ids are fetched only when cached or the Hub answers, never remote code.
     """
     import torch
-    from transformers import AutoModelForImageClassification
 
-    from tlweb.catalog import CLASSIFICATION, FEATURES, task_from_config
     from tlweb.engine import loading as L
 
     settings = settings or get_settings()
@@ -35,7 +53,7 @@ def load_for_training(spec, class_names: list[str], strategy: str, seed: int = 0
     kwargs: dict = {"trust_remote_code": False}
     if local:
         kind = L._weights_kind(Path(source))
-        if kind == "none" and get_strategy(strategy).pretrained:
+        if kind == "none" and pretrained:
             raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
         if kind == "pickle" and L._user_typed(spec) and not settings.allow_pickle:
             raise ModelError(
@@ -45,34 +63,41 @@ def load_for_training(spec, class_names: list[str], strategy: str, seed: int = 0
     elif L._user_typed(spec) and not settings.allow_pickle:
         kwargs["use_safetensors"] = True
     config = L._load_config(spec, source, local, settings)
-    task = task_from_config(config.to_dict())
-    if task not in (CLASSIFICATION, FEATURES) or config.model_type in ("clip", "siglip", "siglip2", "owlvit", "owlv2"):
-        raise ModelError(f"'{spec.key}' is {L.TASK_NAMES.get(task, task)}, not an image classifier or backbone; "
-                         "pick a classification model or a backbone to fine-tune.")
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
-
-    if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
-        raise ModelError(f"transformers has no image-classification head for '{config.model_type}' models, "
-                         "so they cannot be fine-tuned here.")
+    auto = _auto_class_for(spec, config, task)
     id2label = {i: str(n) for i, n in enumerate(class_names)}
     label2id = {str(n): i for i, n in enumerate(class_names)}
     torch.manual_seed(seed)
-    if not get_strategy(strategy).pretrained:  # the architecture only, random weights
+    if not pretrained:  # the architecture only, random weights
         config.id2label = id2label
         config.label2id = label2id
         config.num_labels = len(class_names)
-        model = AutoModelForImageClassification.from_config(config)
+        model = auto.from_config(config)
     else:
-        model = L._from_pretrained(AutoModelForImageClassification, spec, source, local,
-                                   {**kwargs, "id2label": id2label, "label2id": label2id,
-                                    "ignore_mismatched_sizes": True}, settings)
-        _reset_head(model, seed)
-    model.config.problem_type = "single_label_classification"
-    processor = L._load_processor(spec, source, local, CLASSIFICATION, settings)
-    spec = L._enrich(spec, model, processor, CLASSIFICATION)
+        model = L._from_pretrained(auto, spec, source, local, {**kwargs, "id2label": id2label, "label2id": label2id,
+                                                               "ignore_mismatched_sizes": True}, settings)
+    processor = L._load_processor(spec, source, local, task, settings)
+    spec = L._enrich(spec, model, processor, task)
     model = model.float().cpu()
     model.train()
     return model, processor, spec
+
+
+def _auto_class_for(spec, config, task: str):
+    """The transformers Auto class that puts a ``task`` head on this checkpoint, or one sentence."""
+    from tlweb.catalog import CLASSIFICATION, FEATURES, task_from_config
+    from tlweb.engine import loading as L
+
+    if task == CLASSIFICATION:
+        found = task_from_config(config.to_dict())
+        if found not in (CLASSIFICATION, FEATURES) or config.model_type in ("clip", "siglip", "siglip2", "owlvit",
+                                                                              "owlv2"):
+            raise ModelError(f"'{spec.key}' is {L.TASK_NAMES.get(found, found)}, not an image classifier or backbone; "
+                             "pick a classification model or a backbone to fine-tune.")
+    auto = L.auto_model_class(task, config.model_type)
+    if type(config) not in auto._model_mapping:
+        raise ModelError(f"transformers has no {task} head for '{config.model_type}' models, "
+                         "so they cannot be fine-tuned here.")
+    return auto
 
 
 def _reset_head(model, seed: int) -> None:
