@@ -19,37 +19,15 @@ import concurrent.futures as cf
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.data.encode import Encoded
 from tlweb.errors import DataError, ImageError
 
 MAX_TRAIN_SIDE = 640  # a processor that keeps the aspect ratio (DETR's 800/1333) trains at this side
 _CACHE: OrderedDict[str, object] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX_BYTES = 2 * 1024**3
-
-
-@dataclass
-class DetEncoded:
-    """One split decoded once (the training run's ``Encoded`` for detection)."""
-
-    pixels: object  # torch.uint8 [N, 3, H, W]
-    targets: list  # N dicts {"class_labels": LongTensor[k], "boxes": FloatTensor[k, 4] normalised cx cy w h}
-    rows: list[int]  # row of each picture in its split
-    sizes: list[tuple[int, int]]  # original (width, height)
-    skipped: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def select(self, idx) -> DetEncoded:
-        import torch
-
-        idx = [int(i) for i in idx]
-        return DetEncoded(self.pixels[torch.tensor(idx, dtype=torch.long)] if idx else self.pixels[:0],
-                          [self.targets[i] for i in idx], [self.rows[i] for i in idx], [self.sizes[i] for i in idx],
-                          list(self.skipped))
 
 
 def train_size(processor, max_side: int = MAX_TRAIN_SIDE) -> tuple[int, int]:
@@ -83,7 +61,7 @@ def _targets(item, torch):
 
 
 def encode_detection(data, split: str, hw: tuple[int, int], settings: Settings | None = None,
-                     on_progress=None, workers: int | None = None) -> DetEncoded:
+                     on_progress=None, workers: int | None = None) -> Encoded:
     """Decode every picture of ``split`` once, resized to ``hw``; cached in memory by (data, split, size).
     Pictures that cannot be decoded, or whose decoded size is not the annotated one, are skipped and
     reported in ``data.skipped``."""
@@ -93,7 +71,7 @@ def encode_detection(data, split: str, hw: tuple[int, int], settings: Settings |
         full = encode_detection(data.base, "train", hw, settings, on_progress, workers)
         pos = {r: i for i, r in enumerate(full.rows)}
         keep = [(i, pos[r]) for i, r in enumerate(data.train_rows or []) if r in pos]
-        sub = full.select([j for _, j in keep])
+        sub = full.subset([j for _, j in keep])
         sub.rows = [i for i, _ in keep]
         return sub
     if data.base is not None:
@@ -119,7 +97,7 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _encode(items, hw, settings: Settings, on_progress, workers) -> DetEncoded:
+def _encode(items, hw, settings: Settings, on_progress, workers) -> Encoded:
     import numpy as np
     import torch
     from PIL import Image
@@ -158,8 +136,8 @@ def _encode(items, hw, settings: Settings, on_progress, workers) -> DetEncoded:
         raise DataError("None of the pictures could be decoded.")
     pixels = torch.from_numpy(np.stack([results[r][0] for r in rows])).permute(0, 3, 1, 2).contiguous() if rows \
         else torch.zeros((0, 3, hw[0], hw[1]), dtype=torch.uint8)
-    return DetEncoded(pixels, [_targets(items[r], torch) for r in rows], rows,
-                      [(items[r].width, items[r].height) for r in rows], skipped)
+    return Encoded(pixels, [_targets(items[r], torch) for r in rows], rows, skipped,
+                   sizes=[(items[r].width, items[r].height) for r in rows])
 
 
 # --------------------------------------------------------------------------- augmentation and batches
@@ -191,26 +169,27 @@ def augment_one(aug, image_hwc, target: dict) -> tuple[object, dict]:
                           "boxes": torch.from_numpy(b).clamp(0.0, 1.0)}
 
 
-def detection_batch(enc: DetEncoded, idx, device, normalizer, augmenter=None, generator=None) -> dict:
-    """Model keyword arguments for one step: ``pixel_values`` (normalised, on ``device``) and ``labels``
-    (targets on ``device``), the pictures augmented with their boxes when ``augmenter`` is given
-    (its seed drawn from ``generator``, so a run repeats)."""
+def detection_batch(enc: Encoded, idx, device, model_input, augmenter=None, generator=None) -> dict:
+    """Model keyword arguments for one step: ``pixel_values`` (through ``model_input``: float 0..255 on
+    ``device`` → normalised) and ``labels`` (targets on ``device``), the pictures augmented with their
+    boxes when ``augmenter`` is given (its seed drawn from ``generator``, so a run repeats)."""
     import numpy as np
     import torch
 
     idx = [int(i) for i in idx]
     if augmenter is None:
-        x = enc.pixels[torch.tensor(idx, dtype=torch.long)]
+        x = enc.pixels[torch.tensor(idx, dtype=torch.long, device=enc.pixels.device)]
         targets = [enc.targets[i] for i in idx]
     else:
-        augmenter.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        gen_dev = generator.device if generator is not None else "cpu"
+        augmenter.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_dev)))
         imgs, targets = [], []
         for i in idx:
-            img, t = augment_one(augmenter, enc.pixels[i].permute(1, 2, 0).numpy(), enc.targets[i])
+            img, t = augment_one(augmenter, enc.pixels[i].permute(1, 2, 0).cpu().numpy(), enc.targets[i])
             imgs.append(np.ascontiguousarray(img))
             targets.append(t)
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)
-    x = normalizer(x.to(device, non_blocking=True))
+    x = model_input(x.to(device, non_blocking=True).float())
     labels = [{k: v.to(device) for k, v in t.items()} for t in targets]
     return {"pixel_values": x, "labels": labels}
 
@@ -232,53 +211,150 @@ def post_processor(processor):
     return getattr(processor, "image_processor", processor)
 
 
-def predict(model, enc: DetEncoded, processor, normalizer, device, batch_size: int = 16, autocast=None,
-            with_loss: bool = False) -> tuple[list, float | None]:
-    """Predictions on every picture of ``enc``, in its original pixels: per picture
-    ``(boxes COCO xywh, scores, labels)`` (every query the post-processing keeps, threshold 0), and the
-    mean loss when ``with_loss``."""
+def truth_of(enc: Encoded) -> list:
+    """Ground truth in each picture's original pixels from the normalised targets: ``(width, height,
+    boxes COCO xywh, labels)`` per picture (the boxes were clipped to the picture when read)."""
+    out = []
+    for t, (w, h) in zip(enc.targets, enc.sizes):
+        b = t["boxes"].tolist()
+        out.append((w, h, [[(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h] for cx, cy, bw, bh in b],
+                    t["class_labels"].tolist()))
+    return out
+
+
+def predict(model, enc: Encoded, processor, device, model_input, batch_size: int = 16, autocast=None,
+            with_loss: bool = False) -> tuple[list, float | None, dict]:
+    """Predictions on every picture of ``enc`` in its original pixels — per picture ``(boxes COCO xywh,
+    scores, labels)``, every query the processor's post-processing keeps (threshold 0) — and, with
+    ``with_loss``, the mean loss and mean loss parts (no augmentation)."""
     import contextlib
 
     import torch
 
     proc = post_processor(processor)
-    was = model.training
-    model.eval()
-    preds, losses = [], []
-    try:
-        with torch.inference_mode():
-            for i in range(0, len(enc), batch_size):
-                idx = list(range(i, min(len(enc), i + batch_size)))
-                batch = detection_batch(enc, idx, device, normalizer)
-                kwargs = batch if with_loss else {"pixel_values": batch["pixel_values"]}
-                with (autocast() if autocast else contextlib.nullcontext()):
-                    out = model(**kwargs)
-                if with_loss and out.loss is not None:
-                    losses.append(float(out.loss) * len(idx))
-                out.logits = out.logits.float()
-                out.pred_boxes = out.pred_boxes.float()
-                sizes = [(enc.sizes[j][1], enc.sizes[j][0]) for j in idx]  # (height, width)
-                for r in proc.post_process_object_detection(out, threshold=0.0, target_sizes=sizes):
-                    b = r["boxes"].float().cpu()
-                    xywh = torch.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], dim=1) if len(b) \
-                        else b.reshape(0, 4)
-                    preds.append((xywh.tolist(), r["scores"].float().cpu().tolist(), r["labels"].cpu().tolist()))
-    finally:
-        model.train(was)
-    return preds, (sum(losses) / len(enc) if losses and len(enc) else None)
+    preds, total, parts = [], 0.0, {}
+    with torch.inference_mode():
+        for i in range(0, len(enc), batch_size):
+            idx = list(range(i, min(len(enc), i + batch_size)))
+            batch = detection_batch(enc, idx, device, model_input)
+            kwargs = batch if with_loss else {"pixel_values": batch["pixel_values"]}
+            with (autocast() if autocast else contextlib.nullcontext()):
+                out = model(**kwargs)
+            if with_loss and out.loss is not None:
+                total += float(out.loss) * len(idx)
+                for k, v in loss_parts(out).items():
+                    parts[k] = parts.get(k, 0.0) + v * len(idx)
+            out.logits = out.logits.float()
+            out.pred_boxes = out.pred_boxes.float()
+            sizes = [(enc.sizes[j][1], enc.sizes[j][0]) for j in idx]  # (height, width)
+            for r in proc.post_process_object_detection(out, threshold=0.0, target_sizes=sizes):
+                b = r["boxes"].float().cpu()
+                xywh = torch.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], dim=1) if len(b) \
+                    else b.reshape(0, 4)
+                preds.append((xywh.tolist(), r["scores"].float().cpu().tolist(), r["labels"].cpu().tolist()))
+    n = max(1, len(enc))
+    return preds, (total / n if with_loss else None), {k: v / n for k, v in parts.items()}
 
 
-def truth(data, split: str, enc: DetEncoded) -> list:
-    """Ground truth of the pictures ``enc`` holds: ``(width, height, boxes, labels)`` each."""
-    items = data.split(split) if data.base is None or split != "train" else data.train
-    return [(items[r].width, items[r].height, items[r].boxes, items[r].labels) for r in enc.rows]
-
-
-def score(data, split: str, enc: DetEncoded, preds: list, threshold: float = 0.5) -> dict:
+def score(enc: Encoded, preds: list, class_names: list[str], threshold: float = 0.5) -> dict:
     """COCO metrics of ``preds`` on ``enc`` and each picture's errors at ``threshold`` (``"per_image"``)."""
     from tlweb.engine.detect_metrics import coco_metrics, image_errors
 
-    gt = truth(data, split, enc)
-    metrics = coco_metrics(gt, preds, data.class_names)
+    gt = truth_of(enc)
+    metrics = coco_metrics(gt, preds, class_names)
     metrics["per_image"] = [image_errors(g[2], g[3], *p, threshold=threshold) for g, p in zip(gt, preds)]
     return metrics
+
+
+def concat(a: Encoded, b: Encoded, offset: int) -> Encoded:
+    """``a`` then ``b`` as one Encoded (``b``'s rows shifted by ``offset``); ``val_positions`` names
+    ``b``'s items (a given validation split after the training pictures)."""
+    import torch
+
+    out = Encoded(torch.cat([a.pixels, b.pixels]), list(a.targets) + list(b.targets),
+                  list(a.rows) + [offset + r for r in b.rows], list(a.skipped) + list(b.skipped),
+                  sizes=list(a.sizes) + list(b.sizes))
+    out.val_positions = list(range(len(a), len(a) + len(b)))
+    return out
+
+
+# --------------------------------------------------------------------------- worst pictures
+
+TRUTH_COLOR = (34, 197, 94)
+PRED_COLOR = (239, 68, 68)
+
+
+def draw_boxes_pil(img, boxes, labels, names, color, scores=None, scale: float = 1.0):
+    """``img`` (PIL, a copy) with COCO xywh boxes and their class names (and scores) drawn."""
+    from PIL import ImageDraw
+
+    img = img.copy()
+    d = ImageDraw.Draw(img)
+    width = max(1, round(2 * scale))
+    for k, (b, c) in enumerate(zip(boxes, labels)):
+        x, y, w, h = (v * scale for v in b)
+        d.rectangle([x, y, x + w, y + h], outline=color, width=width)
+        text = names[int(c)] if 0 <= int(c) < len(names) else str(c)
+        if scores is not None:
+            text += f" {scores[k]:.2f}"
+        tw = d.textlength(text)
+        d.rectangle([x, max(0, y - 12), x + tw + 4, max(12, y)], fill=color)
+        d.text((x + 2, max(0, y - 12)), text, fill=(255, 255, 255))
+    return img
+
+
+def truth_vs_prediction(img, truth, pred, names, threshold: float, min_side: int = 256):
+    """One picture side by side: the true boxes (green, left) and the predicted boxes scoring at least
+    ``threshold`` (red, right), scaled up so the short side is at least ``min_side``."""
+    from PIL import Image, ImageDraw
+
+    scale = max(1.0, min_side / max(1, min(img.size)))
+    if scale > 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BILINEAR)
+    boxes, scores, labels = pred
+    keep = [i for i, s in enumerate(scores) if s >= threshold]
+    left = draw_boxes_pil(img, truth[2], truth[3], names, TRUTH_COLOR, scale=scale)
+    right = draw_boxes_pil(img, [boxes[i] for i in keep], [labels[i] for i in keep], names, PRED_COLOR,
+                           [scores[i] for i in keep], scale=scale)
+    gap = 6
+    out = Image.new("RGB", (img.width * 2 + gap, img.height + 16), (255, 255, 255))
+    out.paste(left, (0, 16))
+    out.paste(right, (img.width + gap, 16))
+    d = ImageDraw.Draw(out)
+    d.text((2, 2), "truth", fill=TRUTH_COLOR)
+    d.text((img.width + gap + 2, 2), f"prediction (score ≥ {threshold:g})", fill=PRED_COLOR)
+    return out
+
+
+def save_worst(run_dir, data, enc: Encoded, predictions: dict, settings, limit: int, threshold: float) -> list[dict]:
+    """The test pictures with the most errors (missed boxes + false alarms at ``threshold``), as
+    truth-vs-prediction PNGs in ``run_dir/worst``: ``[{"image", "source", "missed", "false", "matched",
+    "boxes"}]``, worst first."""
+    from tlweb.engine.images import load_image
+    from tlweb.errors import TlwebError
+
+    per_image = predictions["per_image"]
+    order = sorted((i for i, e in enumerate(per_image) if e["missed"] + e["false"] > 0),
+                   key=lambda i: (-(per_image[i]["missed"] + per_image[i]["false"]), i))[:limit]
+    if not order:
+        return []
+    out_dir = run_dir / "worst"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth = truth_of(enc)
+    items = data.test
+    out = []
+    for k, i in enumerate(order):
+        item = items[enc.rows[i]]
+        try:
+            img = load_image(item.source, settings, name=item.name)
+        except TlwebError:
+            continue
+        img.thumbnail((512, 512))
+        f = img.width / max(1, item.width)
+        t = (truth[i][0], truth[i][1], [[v * f for v in b] for b in truth[i][2]], truth[i][3])
+        boxes, scores, labels = predictions["boxes"][i]
+        p = ([[v * f for v in b] for b in boxes], scores, labels)
+        path = out_dir / f"{k:02d}.png"
+        truth_vs_prediction(img, t, p, data.class_names, threshold).save(path)
+        out.append({"image": str(path), "source": item.name, **per_image[i], "boxes": len(truth[i][3])})
+    return out

@@ -24,8 +24,8 @@ from tlweb.errors import ModelError
 TASK = "object-detection"
 STRATEGIES = ("head", "full", "scratch")
 FAMILIES = ("detr", "conditional_detr", "deformable_detr", "rt_detr", "rt_detr_v2", "yolos", "d_fine")
-# parameter-name prefixes of the backbone that ``head`` freezes
-BACKBONE_PREFIXES = ("model.backbone.", "vit.embeddings.patch_embeddings.", "vit.encoder.")
+# module names of the backbone that ``head`` freezes (those the model has)
+BACKBONE_PREFIXES = ("model.backbone", "vit.embeddings.patch_embeddings", "vit.encoder")
 # modules whose outputs are sized by the number of classes (the new head)
 CLASS_HEAD_WORDS = ("class_labels_classifier", "class_embed", "enc_score_head", "denoising_class_embed",
                     "class_head")
@@ -138,6 +138,12 @@ def reset_class_head(model, seed: int) -> list[str]:
     return [n for n, _ in mods]
 
 
+def backbone_prefixes(model) -> tuple[str, ...]:
+    """The backbone's module names in this model (the ResNet of DETR / RT-DETR / D-FINE, YOLOS's ViT)."""
+    names = {n for n, _ in model.named_modules()}
+    return tuple(p for p in BACKBONE_PREFIXES if p in names)
+
+
 def setup_strategy(model, strategy: str) -> tuple[str, list[str]]:
     """Freeze what ``strategy`` freezes; returns (what trains, in words; head parameter prefixes)."""
     heads = [n for n, _ in class_head_modules(model)]
@@ -146,7 +152,7 @@ def setup_strategy(model, strategy: str) -> tuple[str, list[str]]:
     if strategy == "head":
         frozen = 0
         for name, p in model.named_parameters():
-            if name.startswith(BACKBONE_PREFIXES):
+            if name.startswith(tuple(p + "." for p in backbone_prefixes(model))):
                 p.requires_grad_(False)
                 frozen += 1
         if not frozen:

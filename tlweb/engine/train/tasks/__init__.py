@@ -25,3 +25,5 @@ __all__ = [
     "CLASSIFICATION", "DETECTION", "SEGMENTATION", "Encoded", "Evaluation", "Feed", "ModelParts", "TaskData",
     "TrainTask", "register_train_task", "train_task", "train_task_names", "train_tasks",
 ]
+
+from tlweb.engine.train.tasks import detection  # noqa: E402,F401  (registers object-detection)
