@@ -1,12 +1,15 @@
 """Tiny demo models, built into a local folder on first use: random weights from configs, plus
-one tiny ResNet really pretrained on generated shapes (:mod:`tlweb.engine.demo.pretrained`).
+a few really trained on generated pictures whose weights ship inside the package
+(:mod:`tlweb.engine.demo.ship`: the shapes ResNet and ViT of :mod:`tlweb.engine.demo.pretrained`, the
+scenes depth model of :mod:`tlweb.engine.demo.depth`), so their first pick is a copy.
 
 ``python app.py --demo`` lists them (labelled "random weights — UI demo", or the model's own
 ``label_note``) so every tab works with zero downloads; the tests use the same builders. Each builder module registers
 :class:`DemoModel` entries; builders import transformers only when they run.
 
 Add a family: write ``build(folder)`` in one of ``MODULES`` (or a new module listed there) and
-``register(DemoModel(...))`` it.
+``register(DemoModel(...))`` it; a trained one is a ``ship(Shipped(...))`` record instead (see
+:mod:`tlweb.engine.demo.ship`).
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ class DemoModel:
     # what the builder really trained it on ("" = nothing: random weights) and the dropdown's note
     pretrained_on: str = ""
     label_note: str = ""
+    shipped: bool = False  # trained weights ship inside the package (tlweb.engine.demo.ship): built by a copy
 
     @property
     def license(self) -> str:
+        if self.shipped:
+            return "trained by tlweb's own recipe on generated pictures, ships with tlweb (no licence needed)"
         return ("trained here on generated pictures (no licence needed)" if self.pretrained_on
                 else "random weights (no licence needed)")
 
