@@ -105,13 +105,13 @@ def slow_steps(monkeypatch):
 
     from tlweb.engine.train import callbacks
 
-    original = callbacks.StopFile.should_stop
+    original = callbacks.StopRequested.should_stop
 
     def slow(self, loop):
         time.sleep(0.05)
         return original(self, loop)
 
-    monkeypatch.setattr(callbacks.StopFile, "should_stop", slow)
+    monkeypatch.setattr(callbacks.StopRequested, "should_stop", slow)
 
 
 @pytest.fixture

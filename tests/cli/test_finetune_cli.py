@@ -13,7 +13,7 @@ import pytest
 
 from tests.engine.ft_helpers import one_thread, png_bytes, shapes_folder  # noqa: F401
 from tlweb.cli import main
-from tlweb.engine.train import STRATEGIES
+from tlweb.engine.train import strategy_names
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -34,7 +34,7 @@ def checkpoint(tmp_path_factory, demo_models):
     return dest
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names("image-classification"))
 def test_every_strategy_prints_json(strategy, dataset, checkpoint, capsys, settings):
     code = main(["finetune", "--model", str(checkpoint), "--data", str(dataset), "--strategy", strategy,
                  "--epochs", "2", "--json"])

@@ -23,7 +23,8 @@ from tlweb.engine.train import (
 from tlweb.engine.train import strategies as S
 from tlweb.errors import ModelError
 
-ALL = strategy_names()
+ALL = strategy_names()  # every task's
+CLS = strategy_names("image-classification")
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,11 @@ def shapes(tmp_path_factory, settings):
     return shapes_data(tmp_path_factory.mktemp("shapes"), settings, per_class=8, test_per_class=3, size=32, seed=5)
 
 
-def test_six_strategies_in_ladder_order():
-    assert ALL == ("linear", "partial", "full", "two-step", "lora", "scratch")
+def test_six_classification_strategies_in_ladder_order():
+    assert CLS == ("linear", "partial", "full", "two-step", "lora", "scratch")
+    assert ALL == (*CLS, "decoder", "head")  # segmentation's and detection's own come after
+    assert strategy_names("image-segmentation") == ("full", "lora", "scratch", "decoder")
+    assert strategy_names("object-detection") == ("full", "scratch", "head")
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -66,7 +70,7 @@ def test_cli_ui_and_charts_read_the_registry():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     strategy_arg = next(a for a in sub.choices["finetune"]._actions if a.dest == "strategy")
     assert tuple(strategy_arg.choices) == ALL == STRATEGIES
-    assert strategy_choices() == [(get_strategy(n).label, n) for n in ALL]
+    assert strategy_choices() == [(get_strategy(n).label, n) for n in CLS]  # the tab fine-tunes classifiers
     assert STRATEGY_INFO == {n: get_strategy(n).explanation for n in ALL}
     for n in ALL:
         assert tv.strategy_color(n) == tv.STRATEGY_COLORS[n] == get_strategy(n).color
@@ -99,7 +103,7 @@ def _trainable(model, head: str) -> tuple[bool, bool]:
     return any(backbone), all(heads)
 
 
-@pytest.mark.parametrize("name", [s.name for s in all_strategies() if s.setup is not None])
+@pytest.mark.parametrize("name", [s.name for s in all_strategies("image-classification") if s.setup is not None])
 def test_setup_freezes_what_the_record_says(demo_models, settings, name):
     from tlweb.catalog import resolve
     from tlweb.engine.train import load_for_training

@@ -67,7 +67,7 @@ def _reproduce(result, data, settings):
     return acc, agree
 
 
-@pytest.mark.parametrize("key, strategy", [(("demo-vit"), s) for s in STRATEGIES] + [
+@pytest.mark.parametrize("key, strategy", [(("demo-vit"), s) for s in T.strategy_names("image-classification")] + [
     ("demo-resnet", "lora"), ("demo-convnext", "lora"), ("demo-mobilenet-v2", "lora"), ("demo-swin", "partial"),
     ("demo-dinov2", "partial"), ("demo-efficientnet", "linear"), ("demo-beit", "full"),
 ])
@@ -217,18 +217,18 @@ def test_best_epoch_is_chosen_on_validation_images_held_out_of_training(demo_mod
     strategy, lr, epochs, seed = "full", 3e-3, 6, 0
     seen, eval_labels = {}, []
     module, fit_name = T.network, "fit_network"
-    real_fit, real_eval = getattr(module, fit_name), T.network.evaluate
+    real_fit, real_eval = getattr(module, fit_name), T.network.evaluate_split
 
     def spy_fit(model, ctx):
         seen["holdout"] = ctx.holdout
         return real_fit(model, ctx)
 
-    def spy_eval(model, pixels, labels, *a, **kw):
-        eval_labels.append(labels.tolist())
-        return real_eval(model, pixels, labels, *a, **kw)
+    def spy_eval(task, model, enc, *a, **kw):
+        eval_labels.append(enc.targets.tolist())
+        return real_eval(task, model, enc, *a, **kw)
 
     monkeypatch.setattr(module, fit_name, spy_fit)
-    monkeypatch.setattr(T.network, "evaluate", spy_eval)
+    monkeypatch.setattr(T.network, "evaluate_split", spy_eval)
     events = []
     res = finetune(TrainConfig("demo-vit", shapes, strategy, epochs=epochs, lr=lr, seed=seed),
                    on_event=events.append, settings=settings)

@@ -28,6 +28,7 @@ import tlweb.engine.leaderboard
 import tlweb.engine.segment
 import tlweb.engine.zeroshot  # noqa: F401 - each import registers its GPU functions
 from tlweb.engine import zerogpu as zg
+from tlweb.engine.stop import Stop
 from tlweb.errors import ModelError
 
 INFERENCE = {
@@ -176,7 +177,7 @@ def test_an_argument_that_does_not_pickle_fails_in_the_caller(settings):
 # --------------------------------------------------------------------------- generators and Stop
 
 
-def _count_until_stopped(n: int, stop: zg.StopFile, pause: float = 0.05):
+def _count_until_stopped(n: int, stop: Stop, pause: float = 0.05):
     """A stand-in for a fine-tune loop: yields progress, checks the stop file between steps."""
     for i in range(n):
         if stop():
@@ -192,12 +193,12 @@ def test_a_generator_streams_live_and_stops_through_a_file(tmp_path):
     assert fn is _count_until_stopped  # off ZeroGPU the decorator changes nothing
     assert fn.gpu_task.duration(400, None, 0.05) == 20  # the duration callable gets the same arguments
     run = zg.wrap(fn.gpu_task, zg.emulated_gpu)
-    stop = zg.StopFile(tmp_path / "run" / "STOP")
+    stop = Stop(tmp_path / "run")
     events, t0 = [], time.monotonic()
     for ev in run(400, stop, 0.05):
         events.append((ev, time.monotonic() - t0))
         if ev["step"] == 3:
-            stop.request()  # the UI's Stop button: a file, which the forked worker sees
+            stop.request(create=True)  # the UI's Stop button: a file, which the forked worker sees
     kinds = [e["kind"] for e, _ in events]
     assert kinds[-1] == "stopped" and kinds.count("step") == 4, kinds
     assert events[0][0]["pid"] != os.getpid()  # it really ran in another process
@@ -207,7 +208,7 @@ def test_a_generator_streams_live_and_stops_through_a_file(tmp_path):
 
 def test_closing_the_stream_stops_the_worker(tmp_path):
     run = zg.emulated_gpu(duration=30)(_count_until_stopped)
-    gen = run(1000, zg.StopFile(tmp_path / "never"), 0.01)
+    gen = run(1000, Stop(tmp_path / "never"), 0.01)
     first = next(gen)
     gen.close()  # the browser went away: ZeroGPU sets the worker's stop event
     assert first["kind"] == "step"

@@ -18,13 +18,13 @@ def slow_steps(monkeypatch):
     """Training steps slow enough to close the session mid-run (the stop check runs every step)."""
     from tlweb.engine.train import callbacks
 
-    original = callbacks.StopFile.should_stop
+    original = callbacks.StopRequested.should_stop
 
     def slow(self, loop):
         time.sleep(0.15)
         return original(self, loop)
 
-    monkeypatch.setattr(callbacks.StopFile, "should_stop", slow)
+    monkeypatch.setattr(callbacks.StopRequested, "should_stop", slow)
     monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "1")  # the client notices its own close within a second
 
 

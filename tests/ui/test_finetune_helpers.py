@@ -117,7 +117,7 @@ def test_build_returns_a_handle_of_its_sections(settings):
     assert tab.button.elem_id == "ft-start-btn" and tab.model.elem_id == "ft-model" and tab.state is tab.session
     assert tab.custom_model.elem_id == "ft-custom-model" and tab.image is None
     assert tab.outputs["runs"].elem_id == "ft-runs-table" and tab.outputs["ladder"].elem_id == "ft-ladder-plot"
-    # the strategy radio and both checkbox groups list every registered strategy
+    # the strategy radio and both checkbox groups list every registered classification strategy
     for group in (tab.backbone.strategy, tab.compare.ladder_strategies, tab.compare.eff_strategies):
-        assert [value for _, value in group.choices] == list(strategy_names())
+        assert [value for _, value in group.choices] == list(strategy_names("image-classification"))
     assert tab.runs.confirm_box.visible is False  # delete asks first

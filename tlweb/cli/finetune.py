@@ -9,18 +9,22 @@ from tlweb.cli.common import _settings_from, print_json
 
 
 def add_finetune(sub) -> None:
-    from tlweb.engine.train import all_strategies  # light: torch is imported when training starts
+    from tlweb.engine.train import all_strategies, train_tasks  # light: torch is imported when training starts
 
     names = [s.name for s in all_strategies()]
+    tasks = train_tasks()
     p = sub.add_parser("finetune", help=f"fine-tune a pretrained model on a dataset ({', '.join(names)})",
                        description="Fine-tune a model; works under `accelerate launch -m tlweb finetune …` too.")
     p.add_argument("--model", required=True, help="catalog key, Hub id or local folder (save_pretrained output)")
     p.add_argument("--data", required=True,
                    help="Hub dataset id, folder of class folders (train/ and test/ used when present), .zip of them, "
                         "or 'sample' for the built-in generated dataset")
-    p.add_argument("--strategy", choices=names, default="linear",
-                   help="what to train (default linear): " + "; ".join(f"{s.name} freezes {s.freezes}"
-                                                                      for s in all_strategies()))
+    p.add_argument("--task", choices=[t.name for t in tasks], default=tasks[0].name,
+                   help=f"what to train the model for (default {tasks[0].name}); the data is read the task's way")
+    p.add_argument("--strategy", choices=names, default=None,
+                   help="what to train (default: the task's first, linear for classification): "
+                        + "; ".join(f"{s.name} freezes {s.freezes}" for s in all_strategies())
+                        + " · per task: " + "; ".join(f"{t.name}: {', '.join(t.strategies)}" for t in tasks))
     p.add_argument("--epochs", type=int, help="epochs (default: per strategy; two-step counts both phases; "
                                               "capped on CPU by TLWEB_MAX_EPOCHS_CPU)")
     p.add_argument("--batch-size", type=int, help="images per step (default: per strategy and data size)")
@@ -69,8 +73,11 @@ def cmd_finetune(args) -> int:
     import threading
 
     settings = _settings_from(args)
-    from tlweb.engine.data import load_data
-    from tlweb.engine.train import TrainConfig, finetune
+    from tlweb.engine.train import TrainConfig, finetune, train_task
+
+    task = train_task(args.task)
+    strategy = args.strategy or task.strategies[0]
+    task.strategy(strategy)  # another task's strategy is a sentence before the data is read
 
     main_process = os.environ.get("RANK", "0") in ("", "0")
     stop = threading.Event()
@@ -89,14 +96,16 @@ def cmd_finetune(args) -> int:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        data = load_data(args.data, image_column=args.image_column, label_column=args.label_column, split=args.split,
-                         test_fraction=args.test_fraction, seed=args.seed, settings=settings)
+        data = task.load_data(args.data, image_column=args.image_column, label_column=args.label_column,
+                              split=args.split, test_fraction=args.test_fraction, seed=args.seed, settings=settings)
         if main_process:
             print(f"data: {data.summary()}", file=sys.stderr, flush=True)
-        cfg = TrainConfig(model=args.model, data=data, strategy=args.strategy, epochs=args.epochs,
+            for warning in getattr(data, "warnings", [])[:5]:
+                print(f"data: {warning}", file=sys.stderr, flush=True)
+        cfg = TrainConfig(model=args.model, data=data, strategy=strategy, epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, partial_blocks=args.partial_blocks,
                           lora_r=args.lora_r, per_class=args.per_class, seed=args.seed, out_dir=args.out,
-                          name=args.name, augment=not args.no_augment)
+                          name=args.name, augment=not args.no_augment, task=task.name)
         result = finetune(cfg, on_event=on_event, should_stop=stop.is_set, settings=settings)
     finally:
         if old is not None:
@@ -104,16 +113,31 @@ def cmd_finetune(args) -> int:
     if not main_process:
         return 0
     if args.json:
+        print_json(_json(result, task, args))
+    else:
+        print(f"{result.strategy} · {result.base_model} · {result.train_images} train / {result.test_images} test images")
+        if result.test_accuracy is not None:
+            line = f"test accuracy {result.test_accuracy * 100:.1f}% · macro-F1 {result.test_macro_f1 * 100:.1f}%"
+        else:
+            line = f"test {task.metric_label} {result.test_metric * 100:.1f}%"
+        print(line + (" (stopped early)" if result.stopped else ""))
+        print(f"model: {result.model_dir}")
+    return 0
+
+
+def _json(result, task, args) -> dict:
+    """Classification: the RunResult as it always was (+ model, data). Another task: its own keys
+    (``task.json_keys``, from metrics.json) between the run's facts and its folders."""
+    if not task.json_keys:
         out = result.as_dict()
         out["model"] = args.model
         out["data"] = args.data
-        print_json(out)
-    else:
-        print(f"{result.strategy} · {result.base_model} · {result.train_images} train / {result.test_images} test images")
-        print(f"test accuracy {result.test_accuracy * 100:.1f}% · macro-F1 {result.test_macro_f1 * 100:.1f}%"
-              + (" (stopped early)" if result.stopped else ""))
-        print(f"model: {result.model_dir}")
-    return 0
+        return out
+    out = {"task": task.name, "strategy": result.strategy, "base_model": result.base_model,
+           "train_images": result.train_images, "val_images": result.val_images, "test_images": result.test_images}
+    out.update({k: result.metrics.get(k) for k in task.json_keys})
+    out.update({"stopped": result.stopped, "run_dir": str(result.run_dir), "model_dir": str(result.model_dir)})
+    return out
 
 
 COMMANDS = [add_finetune]

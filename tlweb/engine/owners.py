@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tlweb import access
 from tlweb.config import Settings
+from tlweb.engine.stop import Stop
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,6 @@ def _running(folder: Path) -> bool:
 def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
     """The session ended: write the STOP file of every running run and experiment it owns (the
     training loop checks it between steps, in this process or another). Returns those folders."""
-    from tlweb.engine.runs import STOP_FILE, now_iso
-
     if not client or not settings.runs_dir.is_dir():
         return []
     mine = tag(client)
@@ -114,8 +113,8 @@ def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
                 continue
         except OSError:
             continue
-        if _running(folder) and not (folder / STOP_FILE).exists():
-            (folder / STOP_FILE).write_text(now_iso() + "\n", encoding="utf-8")
+        if _running(folder) and not Stop(folder).requested():
+            Stop(folder).request()
             stopped.append(folder)
             log.info("browser session closed: stopping %s", folder.name)
     return stopped

@@ -36,11 +36,11 @@ from pathlib import Path
 
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners
+from tlweb.engine.stop import STOP_FILE, Stop  # noqa: F401 - STOP_FILE: the file name, for readers of run folders
 from tlweb.errors import DataError, ModelError, TlwebError, first_line
 
 STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
-STOP_FILE = "STOP"
 EXPERIMENT_FILE = "experiment.json"
 EXPERIMENT_KINDS = {"ladder": "ladder", "data-efficiency": "data efficiency"}  # kind → its word in titles
 
@@ -289,12 +289,12 @@ def request_stop(ref, settings: Settings | None = None) -> Path:
         raise DataError(f"There is no run folder '{path.name}'.")
     if not ((path / "config.json").is_file() or is_experiment(path)):
         raise DataError(f"'{path.name}' is not a run or experiment folder (it has no config.json).")
-    (path / STOP_FILE).write_text(now_iso() + "\n", encoding="utf-8")
+    Stop(path).request()
     return path
 
 
 def stop_requested(folder: Path) -> bool:
-    return (Path(folder) / STOP_FILE).exists()
+    return Stop(folder).requested()
 
 
 class RunWriter:

@@ -40,9 +40,9 @@ ran a parallel torch op hangs in its first one. The worker therefore drops torch
 thread (the GPU does the heavy work there; on ZeroGPU the parent never computes anyway).
 
 Stop: an Event or an in-process queue set in the parent never reaches the worker. A long job
-stops through the file system instead: the fine-tune checks its run folder's STOP file between
-steps (:mod:`tlweb.engine.train.stream`; the Stop button writes it), and :class:`StopFile` is the
-same idea as a picklable ``should_stop`` for any other generator.
+stops through the file system instead: :class:`tlweb.engine.stop.Stop` (the run or experiment
+folder's STOP file, picklable, a ``should_stop``) is asked by the Stop button and checked by the
+fine-tune between steps, and by any other generator that takes a ``should_stop``.
 """
 
 from __future__ import annotations
@@ -406,26 +406,6 @@ def _carry_errors(fn):
             return Raised.of(exc)
 
     return call
-
-
-class StopFile:
-    """A picklable ``should_stop``: true once ``path`` exists. ``request()`` creates it."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def __call__(self) -> bool:
-        return self.path.exists()
-
-    def request(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch()
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def __repr__(self) -> str:
-        return f"StopFile({str(self.path)!r})"
 
 
 # --------------------------------------------------------------------------- the stand-in

@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.engine.zerogpu import StopFile, gpu_task
+from tlweb.engine.stop import Stop
+from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, clip
 
 ZERO_SHOT_KIND = "zero-shot"
@@ -58,10 +59,9 @@ def zero_shot_baseline(data, model: str, templates=None, stop_dir: str | None = 
                        settings: Settings | None = None) -> dict | None:
     """Classify the test split of ``data`` from its class names with ``model``; the row, or None when
     the STOP file of ``stop_dir`` (the experiment folder) appeared meanwhile. Everything pickles."""
-    from tlweb.engine.runs import STOP_FILE
     from tlweb.engine.zeroshot import zero_shot_eval
 
-    stop = StopFile(Path(stop_dir) / STOP_FILE) if stop_dir else None
+    stop = Stop(stop_dir) if stop_dir else None
     result = zero_shot_eval(data, model, templates, split="test", settings=settings, should_stop=stop)
     return None if result is None else zero_shot_row(result, random_weights)
 

@@ -6,13 +6,13 @@ The loop (:mod:`tlweb.engine.train.loop`) calls, on every callback in order::
     on_train_start(loop)          before the first epoch
     on_epoch_start(loop)          before each epoch (two-step unfreezes the backbone here)
     on_step_end(loop)             after each optimizer step
-    on_eval_end(loop, result)     after each evaluation (EvalResult: loss, accuracy, epoch)
+    on_eval_end(loop, result)     after each evaluation (EvalResult: loss, metric, epoch, split)
     on_train_end(loop)            after the last epoch, or after a stop
     should_stop(loop) -> bool     between steps (any True stops the run cleanly)
 
 and every :class:`~tlweb.engine.train.config.TrainEvent` of the run (start, step, eval, done,
 stopped, error) goes to ``on_event(event)``. Events, the run folder's ``events.jsonl``, the
-best-epoch checkpoint and Stop (in-process flag or the run folder's stop file) are all callbacks,
+best-epoch checkpoint and Stop (in-process flag or the run's :class:`tlweb.engine.stop.Stop`) are all callbacks,
 so a run started from the CLI, ``accelerate launch`` or a ZeroGPU worker reports and stops the
 same way as one started from the UI.
 """
@@ -25,15 +25,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tlweb.engine.stop import Stop
+from tlweb.engine.train.config import MONITOR_NOTE, STEP_POINTS, TrainEvent
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EvalResult:
     loss: float
-    accuracy: float  # 0..1
+    metric: float  # the task's headline metric, 0..1 (classification: accuracy)
     epoch: float  # fractional epochs trained when evaluated
     split: str  # "validation" (held out of training, picks the kept epoch) or "test" (monitoring only)
+    loss_parts: dict | None = None  # named parts of the loss, floats
+    evaluation: object = None  # the task's Evaluation, when the loop task gave one
+
+    @property
+    def accuracy(self) -> float:
+        """The headline metric under its classification name (older callbacks read it)."""
+        return self.metric
 
 
 class Callback:
@@ -86,22 +96,30 @@ class Callbacks:
 
 
 class Emitter:
-    """Builds :class:`TrainEvent` objects for one run and hands each to every callback's ``on_event``."""
+    """Builds :class:`TrainEvent` objects for one run (its id, strategy, task and metric on every one)
+    and hands each to every callback's ``on_event``."""
 
-    def __init__(self, run_id: str, strategy: str, callbacks: Callbacks):
+    def __init__(self, run_id: str, strategy: str, callbacks: Callbacks, task: str = "image-classification",
+                 metric: str = "accuracy"):
         self.run_id = run_id
         self.strategy = strategy
         self.callbacks = callbacks
+        self.task = task
+        self.metric = metric
 
-    def __call__(self, kind: str, **kw):
-        from tlweb.engine.train.config import TrainEvent
-
+    def __call__(self, kind: str, **kw) -> TrainEvent:
         kw.setdefault("epoch", 0.0)
         kw.setdefault("step", 0)
         kw.setdefault("total_steps", 0)
-        ev = TrainEvent(kind=kind, run_id=self.run_id, strategy=self.strategy, **kw)
+        ev = TrainEvent(kind=kind, run_id=self.run_id, strategy=self.strategy, task=self.task, metric=self.metric,
+                        **kw)
         self.callbacks.event(ev)
         return ev
+
+    def evaluation(self, metric: float, loss: float, **kw) -> TrainEvent:
+        """An "eval" event: ``val_metric`` (and ``val_accuracy`` when the metric is accuracy)."""
+        accuracy = metric if self.metric == "accuracy" else None
+        return self("eval", val_loss=loss, val_metric=metric, val_accuracy=accuracy, **kw)
 
 
 # --------------------------------------------------------------------------- events
@@ -147,20 +165,22 @@ class ProgressEvents(Callback):
 
     def __init__(self, emit: Emitter, interval_s: float, eval_note: str = "", first_eval_note: str = "",
                  points: int | None = None):
-        from tlweb.engine.train.config import STEP_POINTS
-
         self.emit = emit
         self.interval_s = interval_s
         self.eval_note = eval_note
         self.first_eval_note = first_eval_note
         self.points = STEP_POINTS if points is None else points
         self._loss_sum = None
+        self._parts: dict = {}
         self._n = 0
         self._last = 0.0
 
     def on_step_end(self, loop) -> None:
         loss = loop.last_loss.detach()
         self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+        for name, value in (getattr(loop, "last_parts", None) or {}).items():
+            value = value.detach() if hasattr(value, "detach") else value
+            self._parts[name] = value if name not in self._parts else self._parts[name] + value
         self._n += 1
         now = time.perf_counter()
         closing = loop.batch_index == loop.steps_per_epoch - 1 and loop.eval_due()
@@ -168,17 +188,16 @@ class ProgressEvents(Callback):
         if now - self._last < self.interval_s and not closing and not by_count and loop.step != loop.total_steps:
             return
         train_loss = float(self._loss_sum / self._n)  # syncs the device
+        parts = {k: float(v / self._n) for k, v in self._parts.items()} or None
         elapsed_epoch = time.perf_counter() - loop.epoch_t0
         per_step = (loop.train_time + elapsed_epoch) / loop.step
         self.emit("step", epoch=loop.epoch_index + (loop.batch_index + 1) / loop.steps_per_epoch, step=loop.step,
                   total_steps=loop.total_steps, train_loss=train_loss, lr=loop.lr,
                   images_per_s=loop.epoch_images / max(elapsed_epoch, 1e-9),
-                  eta_s=per_step * (loop.total_steps - loop.step))
-        self._loss_sum, self._n, self._last = None, 0, time.perf_counter()
+                  eta_s=per_step * (loop.total_steps - loop.step), loss_parts=parts)
+        self._loss_sum, self._parts, self._n, self._last = None, {}, 0, time.perf_counter()
 
     def on_eval_end(self, loop, result: EvalResult) -> None:
-        from tlweb.engine.train.config import MONITOR_NOTE
-
         ips = loop.epoch_images / max(loop.epoch_s, 1e-9)
         parts = [f"epoch {loop.epoch_index + 1}/{loop.epochs}", f"{loop.epoch_s:.1f} s", f"{ips:,.0f} img/s"]
         if self.first_eval_note:
@@ -189,29 +208,34 @@ class ProgressEvents(Callback):
             loop.note = ""
         if result.split == "test":
             parts.append(MONITOR_NOTE)
-        self.emit("eval", epoch=float(result.epoch), step=loop.step, total_steps=loop.total_steps,
-                  val_loss=result.loss, val_accuracy=result.accuracy, lr=loop.lr, images_per_s=ips,
-                  eta_s=(loop.train_time / max(loop.step, 1)) * (loop.total_steps - loop.step),
-                  eval_split=result.split, message=" · ".join(parts))
+        self.emit.evaluation(result.metric, result.loss, epoch=float(result.epoch), step=loop.step,
+                             total_steps=loop.total_steps, lr=loop.lr, images_per_s=ips,
+                             eta_s=(loop.train_time / max(loop.step, 1)) * (loop.total_steps - loop.step),
+                             eval_split=result.split, message=" · ".join(parts), loss_parts=result.loss_parts)
 
 
 # --------------------------------------------------------------------------- checkpointing
 
 
 class BestEpoch(Callback):
-    """Keeps the weights of the best evaluation by (accuracy, -loss) and restores them at the end —
+    """Keeps the weights of the best evaluation by its selection key (the task's: (metric, -loss) by
+    default) and restores them at the end —
     only when the evaluations run on a validation subset (``select``); without one the model as it
     is at the end is kept (nothing is selected on the test split)."""
 
-    def __init__(self, select: bool):
+    def __init__(self, select: bool, key: Callable | None = None):
         self.select = select
+        self.key = key  # Evaluation -> tuple (the task's selection_key); default (metric, -loss)
         self.best_key = None
         self.best_epoch: float | None = None
         self.best_state = None
         self.kept_epoch: float | None = None
 
     def on_eval_end(self, loop, result: EvalResult) -> None:
-        key = (result.accuracy, -result.loss)
+        if self.key is not None and result.evaluation is not None:
+            key = self.key(result.evaluation)
+        else:
+            key = (result.metric, -result.loss)
         if self.select and (self.best_key is None or key > self.best_key):
             self.best_key, self.best_epoch = key, round(result.epoch, 3)
             self.best_state = loop.task.state()
@@ -237,14 +261,12 @@ class StopWhen(Callback):
         return bool(self.fn())
 
 
-class StopFile(Callback):
-    """Stop when a stop file appears in the run folder or its experiment folder
-    (:func:`tlweb.engine.runs.request_stop` writes it, from any process)."""
+class StopRequested(Callback):
+    """Stop when the run's :class:`~tlweb.engine.stop.Stop` is asked (the STOP file of its run folder
+    or its experiment folder, written from any process)."""
 
-    def __init__(self, *folders: Path):
-        from tlweb.engine.runs import STOP_FILE
-
-        self.paths = [Path(f) / STOP_FILE for f in folders if f is not None]
+    def __init__(self, stop: Stop):
+        self.stop = stop
 
     def should_stop(self, loop) -> bool:
-        return any(p.exists() for p in self.paths)
+        return self.stop.requested()

@@ -1,5 +1,7 @@
-"""What a fine-tune takes and gives: :class:`TrainConfig`, :class:`TrainEvent`, :class:`RunResult`,
-and the constants of the validation rule (no model selection on the test split)."""
+"""What a fine-tune takes and gives: :class:`TrainConfig`, :class:`TrainEvent` (the event schema,
+declared once: every producer — the loop, the linear probe's C sweep, the run's start / done /
+error — builds this class, and ``events.jsonl`` holds its ``as_dict()``), :class:`RunResult`, and
+the constants of the validation rule (no model selection on the test split)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tlweb.engine.data import PreparedData
 from tlweb.engine.runs import plain
+
+if TYPE_CHECKING:
+    from tlweb.engine.train.tasks.base import TaskData
 
 MIN_STEPS = 60  # default epochs grow on small data so a run makes at least this many steps
 MAX_EPOCHS_GPU = 100
@@ -28,7 +33,7 @@ MONITOR_NOTE = "eval on test split — monitoring only, not used for selection"
 @dataclass
 class TrainConfig:
     model: str  # catalog key / Hub id / local folder (resolve())
-    data: str | PreparedData  # load_data() source or prepared data
+    data: str | TaskData  # the task's load_data() source, or data already loaded (PreparedData for classification)
     strategy: str = "linear"  # a name in tlweb.engine.train.strategies.STRATEGIES
     epochs: int | None = None  # None → per-strategy default (two-step: both phases together)
     batch_size: int | None = None
@@ -41,21 +46,23 @@ class TrainConfig:
     name: str | None = None  # human label for the run
     augment: bool = True  # random flip + small random resized crop (not for linear: features are fixed)
     experiment: str | None = None  # an experiment folder (tlweb.engine.runs.new_experiment): the run goes inside
+    task: str = "image-classification"  # a training task (tlweb.engine.train.tasks.train_task)
 
     def as_dict(self) -> dict:
         d = plain(self, [f.name for f in fields(self)])
-        if isinstance(self.data, PreparedData):
+        if not isinstance(self.data, str) and hasattr(self.data, "source"):  # TaskData
             d["data"] = self.data.source
         if self.experiment is not None:
             d["experiment"] = Path(self.experiment).name
         return d
 
 
-EVENT_FIELDS = ("kind", "run_id", "strategy", "epoch", "step", "total_steps", "train_loss", "val_loss",
-                "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time", "eval_split", "C")
+EVENT_KINDS = ("start", "step", "eval", "done", "stopped", "error")
 
 
 def _json_number(name: str, value):
+    if isinstance(value, dict):  # loss_parts
+        return {str(k): _json_number(name, v) for k, v in value.items()}
     if not isinstance(value, float):
         return value
     value = round(value, 6) if name != "time" else round(value, 3)
@@ -64,7 +71,12 @@ def _json_number(name: str, value):
 
 @dataclass
 class TrainEvent:
-    kind: str  # "start" | "step" | "eval" | "done" | "stopped" | "error"
+    """One event of a run. ``kind``: "start" | "step" | "eval" | "done" | "stopped" | "error"
+    (:data:`EVENT_KINDS`). Step events carry the training loss (and its parts), eval events the
+    evaluation's loss and metric; the linear probe's sweep sends one step and one eval event per
+    value of ``C``."""
+
+    kind: str  # one of EVENT_KINDS
     run_id: str
     strategy: str
     epoch: float  # fractional epochs done
@@ -72,7 +84,7 @@ class TrainEvent:
     total_steps: int
     train_loss: float | None = None
     val_loss: float | None = None
-    val_accuracy: float | None = None  # 0..1
+    val_accuracy: float | None = None  # 0..1; classification's eval events (the same number as val_metric)
     lr: float | None = None
     images_per_s: float | None = None
     eta_s: float | None = None
@@ -85,21 +97,28 @@ class TrainEvent:
     # the linear probe's step and eval events: the regularization strength C of this point of its
     # sweep (epoch and step then count the sweep's points, not epochs)
     C: float | None = None
+    task: str = "image-classification"  # the run's training task (TrainTask.name)
+    metric: str = "accuracy"  # the task's headline metric name (TrainTask.metric): accuracy | miou | map
+    val_metric: float | None = None  # eval events: that metric, 0..1, on eval_split's images
+    loss_parts: dict[str, float] | None = None  # step / eval events: named parts of the loss (DETR: ce, bbox …)
 
     def as_dict(self) -> dict:
         return plain(self, EVENT_FIELDS, _json_number)
 
 
+EVENT_FIELDS = tuple(f.name for f in fields(TrainEvent))  # events.jsonl's keys: the schema above, in order
+
+
 RESULT_FIELDS = ("run_id", "run_dir", "model_dir", "strategy", "base_model", "train_images", "val_images",
                  "test_images", "selection", "kept_epoch", "test_accuracy", "test_macro_f1", "stopped", "wall_s",
-                 "hyperparameters", "metrics", "mistakes")
+                 "hyperparameters", "metrics", "mistakes", "task", "metric", "test_metric")
 
 
 def _result_value(name: str, value):
     if isinstance(value, Path):
         return str(value)
-    if name in ("test_accuracy", "test_macro_f1"):
-        return round(float(value), 6)
+    if name in ("test_accuracy", "test_macro_f1", "test_metric"):
+        return None if value is None else round(float(value), 6)
     if name == "wall_s":
         return round(value, 3)
     return value
@@ -114,9 +133,9 @@ class RunResult:
     base_model: str
     train_images: int  # the images the model trained on (validation images excluded)
     test_images: int
-    test_accuracy: float
-    test_macro_f1: float
-    metrics: dict
+    test_accuracy: float | None  # classification (None for other tasks: see test_metric)
+    test_macro_f1: float | None
+    metrics: dict  # every metrics.json field (the task's: per_class_iou, per_class_ap …)
     mistakes: list[dict]
     history: list[TrainEvent]
     stopped: bool
@@ -125,6 +144,9 @@ class RunResult:
     val_images: int = 0  # held out of the training images to pick the epoch (0: none, last epoch kept)
     selection: str = ""  # "best validation epoch" | "last epoch"
     kept_epoch: float | None = None  # the epoch whose weights were kept
+    task: str = "image-classification"
+    metric: str = "accuracy"  # the task's headline metric (accuracy | miou | map)
+    test_metric: float | None = None  # its value on the test images, 0..1 (= test_accuracy for classification)
 
     def as_dict(self) -> dict:
         """JSON-able summary; ``history`` keeps the non-step events (every event is in events.jsonl)."""

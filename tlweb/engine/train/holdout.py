@@ -11,7 +11,7 @@ kept, and the per-epoch evaluations run on the test split for monitoring only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tlweb.engine.data import Encoded, EncodedSplit, stratified_split
 from tlweb.engine.train.config import (
@@ -33,6 +33,10 @@ class Holdout:
     # the linear probe's rule (head_holdout): C chosen on ``val`` and the head refitted on fit + val,
     # or, without ``val``, C by cross-validation on the training images
     refit: bool = False
+    # the rule, for config.json and the start message: the fraction held out, and the minimum that
+    # allows a hold-out ({"min_train_per_class_for_validation": 4} or {"min_train_images_for_validation": 8})
+    fraction: float | None = None
+    minimum: dict = field(default_factory=dict)
 
     @property
     def selects(self) -> bool:
@@ -62,12 +66,15 @@ def validation_holdout(enc_train: EncodedSplit, class_names: list[str], seed: in
     least one, at least one left to train on), deterministic for a seed."""
     from collections import Counter
 
-    labels = [int(x) for x in enc_train.labels.tolist()]
+    labels = [int(x) for x in enc_train.targets.tolist()]
     seen = Counter(labels)
     counts = [seen.get(c, 0) for c in range(len(class_names))]
+    rule = {"fraction": VALIDATION_FRACTION,
+            "minimum": {"min_train_per_class_for_validation": MIN_TRAIN_PER_CLASS_FOR_VALIDATION}}
     if not counts or min(counts) < MIN_TRAIN_PER_CLASS_FOR_VALIDATION:
-        return _split(enc_train, None)
-    return _split(enc_train, stratified_split(labels, len(class_names), VALIDATION_FRACTION, seed, list(class_names)))
+        return _split(enc_train, None, **rule)
+    return _split(enc_train, stratified_split(labels, len(class_names), VALIDATION_FRACTION, seed, list(class_names)),
+                  **rule)
 
 
 def head_holdout(enc_train: EncodedSplit, class_names: list[str], seed: int = 0) -> Holdout:
@@ -75,10 +82,12 @@ def head_holdout(enc_train: EncodedSplit, class_names: list[str], seed: int = 0)
     at least ``head.MIN_PER_CLASS_FOR_HOLDOUT`` images in every class, ``head.HOLDOUT_FRACTION`` of
     each class is held out to choose the regularization C and the head is then refitted on all of
     them; below that nothing is held out (C by cross-validation on the training images)."""
-    from tlweb.engine.head import holdout_split
+    from tlweb.engine import head
 
-    labels = [int(x) for x in enc_train.labels.tolist()]
-    return _split(enc_train, holdout_split(labels, len(class_names), seed, list(class_names)), refit=True)
+    labels = [int(x) for x in enc_train.targets.tolist()]
+    return _split(enc_train, head.holdout_split(labels, len(class_names), seed, list(class_names)), refit=True,
+                  fraction=head.HOLDOUT_FRACTION,
+                  minimum={"min_train_per_class_for_validation": head.MIN_PER_CLASS_FOR_HOLDOUT})
 
 
 def random_holdout(enc_train: Encoded, fraction: float, min_images: int, seed: int = 0) -> Holdout:
@@ -88,22 +97,25 @@ def random_holdout(enc_train: Encoded, fraction: float, min_images: int, seed: i
     import numpy as np
 
     n = len(enc_train)
+    rule = {"fraction": float(fraction), "minimum": {"min_train_images_for_validation": int(min_images)}}
     if n < max(2, int(min_images)):
-        return _split(enc_train, None)
+        return _split(enc_train, None, **rule)
     order = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 1, max(1, int(round(n * fraction))))
-    return _split(enc_train, (sorted(int(i) for i in order[n_val:]), sorted(int(i) for i in order[:n_val])))
+    return _split(enc_train, (sorted(int(i) for i in order[n_val:]), sorted(int(i) for i in order[:n_val])), **rule)
 
 
-def _split(enc_train: Encoded, positions, refit: bool = False) -> Holdout:
+def _split(enc_train: Encoded, positions, refit: bool = False, fraction: float | None = None,
+           minimum: dict | None = None) -> Holdout:
     import torch
 
+    rule = {"refit": refit, "fraction": fraction, "minimum": dict(minimum or {})}
     if positions is None:
-        return Holdout(enc_train, None, torch.arange(len(enc_train), dtype=torch.long), None, refit=refit)
+        return Holdout(enc_train, None, torch.arange(len(enc_train), dtype=torch.long), None, **rule)
     fit_pos, val_pos = positions
     fit_idx = torch.tensor(fit_pos, dtype=torch.long)
     val_idx = torch.tensor(val_pos, dtype=torch.long)
-    return Holdout(enc_train.subset(fit_pos), enc_train.subset(val_pos), fit_idx, val_idx, refit=refit)
+    return Holdout(enc_train.subset(fit_pos), enc_train.subset(val_pos), fit_idx, val_idx, **rule)
 
 
 def start_message(cfg: TrainConfig, hp: dict, holdout: Holdout, enc_test, extra: str = "") -> str:
@@ -115,8 +127,10 @@ def start_message(cfg: TrainConfig, hp: dict, holdout: Holdout, enc_test, extra:
         rule = "best epoch picked on the validation images"
     else:
         sizes = f"{len(holdout.fit)} train / {len(enc_test)} test images, no validation split"
-        rule = (f"fewer than {MIN_TRAIN_PER_CLASS_FOR_VALIDATION} training images in a class: last epoch kept, "
-                "per-epoch eval on the test split is monitoring only")
+        few = (f"fewer than {holdout.minimum['min_train_images_for_validation']} training images"
+               if "min_train_images_for_validation" in holdout.minimum
+               else f"fewer than {MIN_TRAIN_PER_CLASS_FOR_VALIDATION} training images in a class")
+        rule = f"{few}: last epoch kept, per-epoch eval on the test split is monitoring only"
     parts = [f"{cfg.strategy}", sizes, rule,
              f"{epochs} × {hp['steps_per_epoch']} steps", f"batch {hp['batch_size']}",
              f"lr {hp['lr']:g}", f"{hp['device']} {hp['precision']}"]

@@ -21,8 +21,16 @@ from __future__ import annotations
 
 import time
 
+from tlweb.engine.train.context import FitOutcome, RunContext
+from tlweb.engine.train.holdout import Holdout, head_holdout
 from tlweb.engine.train.model import is_cnn
-from tlweb.engine.train.network import FitOutcome, RunContext
+from tlweb.engine.train.tasks.classification import ClassificationTask
+
+
+def holdout(enc_train, class_names: list[str], seed: int) -> Holdout:
+    """The linear probe's hold-out (:func:`tlweb.engine.train.holdout.head_holdout`): C chosen on it,
+    then the head refitted on every training image."""
+    return head_holdout(enc_train, class_names, seed)
 
 
 def start_message(ctx: RunContext) -> str:
@@ -35,7 +43,7 @@ def start_message(ctx: RunContext) -> str:
 
         from tlweb.engine import head
 
-        smallest = min(Counter(ctx.enc_train.labels.tolist()).values())
+        smallest = min(Counter(ctx.enc_train.targets.tolist()).values())
         how = (f"C = {head.DEFAULT_C:g} by default (a class has a single image: no cross-validation possible)"
                if smallest < 2 else f"C by {min(head.MAX_FOLDS, smallest)}-fold cross-validation on them")
         sizes = (f"{holdout.n_train} train / {n_test} test images, none held out (fewer than "
@@ -48,16 +56,16 @@ def start_message(ctx: RunContext) -> str:
     return " · ".join(parts)
 
 
-def _fresh_head_outcome(model, lin, n_test: int, feat_s: float) -> FitOutcome:
+def _fresh_head_outcome(model, lin, labels, feat_s: float) -> FitOutcome:
     """Stopped before any head was fitted: the model keeps its fresh head."""
     import torch
 
     with torch.no_grad():
-        logits = torch.zeros(n_test, lin.in_features) @ lin.weight.detach().float().T
+        logits = torch.zeros(len(labels), lin.in_features) @ lin.weight.detach().float().T
         if lin.bias is not None:
             logits = logits + lin.bias.detach().float()
-    return FitOutcome(model, logits, stopped=True, best_epoch=None, kept_epoch=None, epoch=0.0, step=0,
-                      extra={"features_s": feat_s})
+    return FitOutcome(model, ClassificationTask.from_logits(logits, labels), stopped=True, best_epoch=None,
+                      kept_epoch=None, epoch=0.0, step=0, extra={"features_s": feat_s})
 
 
 def sweep_events(ctx: RunContext, total: int, note: str):
@@ -75,8 +83,7 @@ def sweep_events(ctx: RunContext, total: int, note: str):
             state["note"] = ""
         common = {"epoch": float(p["step"]), "step": int(p["step"]), "total_steps": total, "C": float(p["C"])}
         ctx.emit("step", train_loss=p["train_loss"], **common)
-        ctx.emit("eval", val_loss=p["val_loss"], val_accuracy=p["val_accuracy"], eval_split=split,
-                 message=" · ".join(parts), **common)
+        ctx.emit.evaluation(p["val_accuracy"], p["val_loss"], eval_split=split, message=" · ".join(parts), **common)
 
     return on_eval
 
@@ -112,7 +119,7 @@ def fit_linear(model, ctx: RunContext) -> FitOutcome:
         model.to(memory_format=torch.contiguous_format)
     _, lin, _ = find_head(model)
     if f_train is None or f_test is None:
-        return _fresh_head_outcome(model, lin, len(ctx.enc_test), feat_s)
+        return _fresh_head_outcome(model, lin, ctx.enc_test.targets, feat_s)
     x, y = f_train.features, f_train.labels
     cached = f_train.cached and f_test.cached
     note = "features from the cache (no forward pass)" if cached else f"features computed in {feat_s:.1f} s"
@@ -124,14 +131,15 @@ def fit_linear(model, ctx: RunContext) -> FitOutcome:
     else:
         head = fit_head(x, y, lin.out_features, **common)
     if head is None:
-        return _fresh_head_outcome(model, lin, len(ctx.enc_test), feat_s)
+        return _fresh_head_outcome(model, lin, ctx.enc_test.targets, feat_s)
     with torch.no_grad():
         lin.weight.copy_(head.weight.to(lin.weight.dtype))
         if lin.bias is not None:
             lin.bias.copy_(head.bias.to(lin.bias.dtype))
     points = len(head.history)
     kept = f"kept the head with {head.selection}"
-    return FitOutcome(model, head.logits(f_test.features), stopped=stopped["hit"], best_epoch=None, kept_epoch=None,
+    test = ClassificationTask.from_logits(head.logits(f_test.features), ctx.enc_test.targets)
+    return FitOutcome(model, test, stopped=stopped["hit"], best_epoch=None, kept_epoch=None,
                       epoch=float(points), step=points,
                       extra={"features_s": feat_s, "head_s": head.seconds, "features_cached": cached,
                              "selection": head.selection, "kept": kept, "head": head.as_dict()})

@@ -25,11 +25,13 @@ class LoopTask:
         """Train mode, a fresh shuffle."""
 
     def loss(self, batch_index: int):
-        """(loss tensor, images in the step across processes) for batch ``batch_index`` of the epoch."""
+        """(loss tensor, images in the step across processes) for batch ``batch_index`` of the epoch,
+        or (loss, images, named loss parts as detached tensors)."""
         raise NotImplementedError
 
-    def evaluate(self) -> tuple[float, float]:
-        """(mean loss, accuracy) on the evaluation images."""
+    def evaluate(self):
+        """(mean loss, metric 0..1) on the evaluation images, or an
+        :class:`~tlweb.engine.train.tasks.base.Evaluation`."""
         raise NotImplementedError
 
     def state(self):
@@ -58,8 +60,8 @@ class Loop:
 
     Public state the callbacks read: ``epochs``, ``steps_per_epoch``, ``total_steps``, ``step``,
     ``epoch_index`` (0-based, current), ``batch_index``, ``last_loss``, ``lr``, ``epoch_t0``,
-    ``epoch_images``, ``epoch_s``, ``train_time`` (seconds in training steps, evaluation
-    excluded), ``stopped``, ``eval_split``, ``note`` (a line for the next eval event) and ``task``.
+    ``last_parts`` (the last step's named loss parts), ``epoch_images``, ``epoch_s``, ``train_time``
+    (seconds in training steps, evaluation excluded), ``stopped``, ``eval_split``, ``note`` (a line for the next eval event) and ``task``.
     """
 
     def __init__(self, task: LoopTask, optimizer, scheduler, runtime, hp: dict, callbacks: Callbacks,
@@ -78,6 +80,7 @@ class Loop:
         self.epoch_index = 0
         self.batch_index = -1
         self.last_loss = None
+        self.last_parts: dict = {}
         self.epoch_t0 = time.perf_counter()
         self.epoch_images = 0
         self.epoch_s = 0.0
@@ -99,7 +102,7 @@ class Loop:
         return self.runtime.any_process(stop) if self.runtime.distributed else stop
 
     def _train_step(self, b: int) -> None:
-        loss, images = self.task.loss(b)
+        loss, images, *parts = self.task.loss(b)
         self.optimizer.zero_grad(set_to_none=True)
         self.runtime.backward(loss)
         self.optimizer.step()
@@ -107,6 +110,7 @@ class Loop:
         self.step += 1
         self.batch_index = b
         self.last_loss = loss
+        self.last_parts = parts[0] if parts else {}
         self.epoch_images += images
 
     def _epoch(self, epoch: int) -> int:
@@ -130,9 +134,14 @@ class Loop:
         return ran
 
     def _evaluate(self, epoch: int, ran: int) -> None:
-        loss, acc = self.task.evaluate()
+        out = self.task.evaluate()
         self._evaluated_at = self.step
-        result = EvalResult(loss=loss, accuracy=acc, epoch=epoch + ran / self.steps_per_epoch, split=self.eval_split)
+        at = epoch + ran / self.steps_per_epoch
+        if isinstance(out, tuple):
+            result = EvalResult(loss=out[0], metric=out[1], epoch=at, split=self.eval_split)
+        else:  # an Evaluation
+            result = EvalResult(loss=out.loss, metric=out.metric, epoch=at, split=self.eval_split,
+                                loss_parts=dict(out.loss_parts) or None, evaluation=out)
         self.callbacks.call("on_eval_end", self, result)
 
     def run(self) -> Loop:

@@ -1,50 +1,24 @@
-"""Network strategies (partial, full, two-step, LoRA, scratch): batches of decoded images through
-the model, on the device, with augmentation and normalisation there; one :class:`Loop`."""
+"""Network strategies (partial, full, two-step, LoRA, scratch; segmentation's decoder, detection's
+head): batches of decoded images through the model, on the device, with augmentation and
+normalisation there; one :class:`Loop`. What a batch, a loss and an evaluation are is the task's
+(:class:`~tlweb.engine.train.tasks.base.TrainTask`); the epochs, the optimizer, the best epoch,
+Stop and the events are this module's, the same for every task."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from tlweb.engine.train.callbacks import BestEpoch, Callbacks, ProgressEvents
 from tlweb.engine.train.config import EVENT_INTERVAL_S
+from tlweb.engine.train.context import FitOutcome, RunContext
 from tlweb.engine.train.holdout import start_message
 from tlweb.engine.train.loop import Loop, LoopTask, make_scheduler
 from tlweb.engine.train.model import is_cnn
 from tlweb.engine.train.plan import param_groups
+from tlweb.engine.train.tasks import Encoded, Evaluation, Feed, TrainTask
 
-
-@dataclass
-class RunContext:
-    """Everything a fit needs besides the model (built once per run by :func:`finetune`)."""
-
-    cfg: object  # TrainConfig
-    strategy: object  # Strategy
-    spec: object
-    processor: object
-    data: object  # PreparedData
-    enc_train: object
-    enc_test: object
-    holdout: object  # Holdout
-    hp: dict
-    runtime: object
-    settings: object
-    emit: object  # Emitter
-    callbacks: Callbacks
-
-    def stop(self) -> bool:
-        return self.callbacks.should_stop(None)
-
-
-@dataclass
-class FitOutcome:
-    model: object
-    test_logits: object  # float CPU [n_test, classes]
-    stopped: bool
-    best_epoch: float | None
-    kept_epoch: float | None
-    epoch: float
-    step: int
-    extra: dict = field(default_factory=dict)
+__all__ = ["FitOutcome", "NetworkTask", "RunContext", "evaluate_split", "fit_network", "freeze_frozen_bn",
+           "on_device", "to_device_if_fits"]
 
 
 def freeze_frozen_bn(model) -> None:
@@ -58,65 +32,58 @@ def freeze_frozen_bn(model) -> None:
                 m.eval()
 
 
-def evaluate(model, pixels, labels, normalizer, runtime, channels_last: bool, batch_size: int):
-    """(mean loss, accuracy, logits float CPU) on uint8 images, no augmentation."""
+def evaluate_split(task: TrainTask, model, enc: Encoded, feed: Feed, batch_size: int) -> Evaluation:
+    """The task's evaluation of ``model`` on ``enc``: eval mode, no gradients, then the mode it had."""
     import torch
-    import torch.nn.functional as F
 
     was = model.training
     model.eval()
-    outs = []
-    with torch.inference_mode():
-        for i in range(0, pixels.shape[0], batch_size):
-            x = normalizer(pixels[i:i + batch_size].to(runtime.device, non_blocking=True))
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with runtime.autocast():
-                outs.append(model(pixel_values=x).logits.float().cpu())
-    model.train(was)
-    logits = torch.cat(outs)
-    loss = float(F.cross_entropy(logits, labels))
-    acc = float((logits.argmax(-1) == labels).float().mean())
-    return loss, acc, logits
+    try:
+        with torch.inference_mode():
+            return task.evaluate(model, enc, feed, batch_size)
+    finally:
+        model.train(was)
 
 
-def to_device_if_fits(pixels, dev):
-    """The decoded images on the GPU when they take under a quarter of its free memory, else pinned."""
+def to_device_if_fits(tensor, dev):
+    """The tensor on the GPU when it takes under a quarter of its free memory, else pinned."""
     import torch
 
     if dev.type != "cuda":
-        return pixels
+        return tensor
     try:
         free, _total = torch.cuda.mem_get_info(dev)
     except Exception:  # noqa: BLE001
-        return pixels.pin_memory()
-    if pixels.numel() < 0.25 * free:
-        return pixels.to(dev, non_blocking=True)
-    return pixels.pin_memory()
+        return tensor.pin_memory()
+    if tensor.numel() * tensor.element_size() < 0.25 * free:
+        return tensor.to(dev, non_blocking=True)
+    return tensor.pin_memory()
+
+
+def on_device(enc: Encoded, dev) -> Encoded:
+    """``enc`` with its pixels (and tensor targets) on the device when they fit (see :func:`to_device_if_fits`)."""
+    targets = enc.targets
+    if hasattr(targets, "index_select"):
+        targets = to_device_if_fits(targets, dev)
+    return replace(enc, pixels=to_device_if_fits(enc.pixels, dev), targets=targets)
 
 
 class NetworkTask(LoopTask):
-    """Image batches through the (maybe DDP-wrapped) model: this process's shard of a seeded shuffle,
-    augmented and normalised on the device, bf16 autocast on CUDA."""
+    """Batches through the (maybe DDP-wrapped) model: this process's shard of a seeded shuffle, the
+    task's batch (augmented and normalised on the device), bf16 autocast on CUDA."""
 
-    def __init__(self, train_model, model, ctx: RunContext, channels_last: bool):
+    def __init__(self, train_model, model, ctx: RunContext, feed: Feed):
         import torch
-
-        from tlweb.engine.accel import Normalizer
 
         runtime, hp, holdout = ctx.runtime, ctx.hp, ctx.holdout
         dev = runtime.device
-        self.train_model, self.model, self.runtime = train_model, model, runtime
-        self.channels_last = channels_last
+        self.train_model, self.model, self.runtime, self.feed = train_model, model, runtime, feed
+        self.task = ctx.task
         self.augment = hp["augment"]
         self.bs = hp["batch_size"]
-        self.normalizer = Normalizer(ctx.processor, dev)
-        self.x_train = to_device_if_fits(holdout.fit.pixels, dev)
-        self.y_train = holdout.fit.labels.to(dev)
-        if holdout.selects:
-            self.x_eval, self.y_eval = to_device_if_fits(holdout.val.pixels, dev), holdout.val.labels
-        else:  # too few images: the test split only draws the curves
-            self.x_eval, self.y_eval = None, ctx.enc_test.labels
+        self.fit = on_device(holdout.fit, dev)
+        # without a validation subset (too few images) the test split draws the curves, monitoring only
+        self.eval_enc = on_device(holdout.val if holdout.selects else ctx.enc_test, dev)
         self.eval_bs = max(self.bs, 256 if dev.type == "cuda" else 64)
         self.g_cpu = torch.Generator().manual_seed(ctx.cfg.seed)
         self.g_dev = torch.Generator(device=dev).manual_seed(ctx.cfg.seed + 1)
@@ -128,38 +95,22 @@ class NetworkTask(LoopTask):
         self.train_model.train()
         freeze_frozen_bn(self.model)
         world, rank = self.runtime.world_size, self.runtime.rank
-        n = self.x_train.shape[0]
+        n = len(self.fit)
         perm = torch.randperm(n, generator=self.g_cpu)  # same on every process (same seed)
         per_proc = n // world
         self.perm = perm[rank * per_proc:(rank + 1) * per_proc] if world > 1 else perm
         self.perm_dev = self.perm.to(self.runtime.device)  # one small copy per epoch, not one per step
 
     def loss(self, b: int):
-        import torch
-        import torch.nn.functional as F
-
-        from tlweb.engine.accel import augment
-
-        dev, bs = self.runtime.device, self.bs
-        idx = self.perm_dev[b * bs:(b + 1) * bs]
-        if self.x_train.device != dev:  # images stayed in (pinned) host memory
-            xb = self.x_train[self.perm[b * bs:(b + 1) * bs]].to(dev, non_blocking=True)
-        else:
-            xb = self.x_train[idx]
-        x = xb.float()
-        if self.augment:
-            x = augment(x, generator=self.g_dev)
-        x = self.normalizer(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        on_dev = self.fit.pixels.device == self.runtime.device
+        idx = (self.perm_dev if on_dev else self.perm)[b * self.bs:(b + 1) * self.bs]
+        batch = self.task.batch(self.fit, idx, self.feed, self.augment, self.g_dev)
         with self.runtime.autocast():
-            logits = self.train_model(pixel_values=x).logits
-        return F.cross_entropy(logits.float(), self.y_train[idx]), xb.shape[0] * self.runtime.world_size
+            loss, parts = self.task.loss(self.train_model, batch)
+        return loss, int(idx.shape[0]) * self.runtime.world_size, parts
 
-    def evaluate(self) -> tuple[float, float]:
-        loss, acc, _ = evaluate(self.model, self.x_eval, self.y_eval, self.normalizer, self.runtime,
-                                self.channels_last, self.eval_bs)
-        return loss, acc
+    def evaluate(self) -> Evaluation:
+        return evaluate_split(self.task, self.model, self.eval_enc, self.feed, self.eval_bs)
 
     def state(self):
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -187,12 +138,15 @@ def _prepare(model, setup, ctx: RunContext):
 
 def fit_network(model, ctx: RunContext) -> FitOutcome:
     """Trains on ``holdout.fit``; evaluates after every epoch on ``holdout.val`` (and keeps the best
-    epoch) or, without a validation subset, on the test split for the curves only (keeps the last)."""
+    epoch by the task's selection key) or, without a validation subset, on the test split for the
+    curves only (keeps the last); then evaluates the kept model on the test split."""
     import torch
 
-    cfg, hp, runtime, holdout = ctx.cfg, ctx.hp, ctx.runtime, ctx.holdout
+    from tlweb.engine.accel import Normalizer
+
+    cfg, hp, runtime, holdout, task = ctx.cfg, ctx.hp, ctx.runtime, ctx.holdout, ctx.task
     dev = runtime.device
-    setup = ctx.strategy.setup(model, cfg)
+    setup = ctx.strategy.setup(model, cfg, task.parts(model))
     model = setup.model
     channels_last = dev.type == "cuda" and is_cnn(model)
     model.to(dev)
@@ -203,25 +157,26 @@ def fit_network(model, ctx: RunContext) -> FitOutcome:
     train_model, opt = _prepare(model, setup, ctx)
     sched = make_scheduler(opt, hp["warmup_steps"], hp["total_steps"])
     unwrapped = runtime.unwrap(train_model)
-    task = NetworkTask(train_model, unwrapped, ctx, channels_last)
-    if task.x_eval is None:
-        task.x_eval = to_device_if_fits(ctx.enc_test.pixels, dev)
+    feed = Feed(runtime, ctx.processor, Normalizer(ctx.processor, dev), channels_last, list(ctx.data.class_names))
+    loop_task = NetworkTask(train_model, unwrapped, ctx, feed)
     ctx.emit("start", total_steps=hp["total_steps"], message=start_message(
         cfg, hp, holdout, ctx.enc_test,
         extra=f"training {setup.trains} ({n_trainable / 1e6:.3g}M of {n_total / 1e6:.3g}M parameters)"))
-    best = BestEpoch(select=holdout.selects)
+    best = BestEpoch(select=holdout.selects, key=task.selection_key)
     extra = ctx.strategy.callbacks(cfg, hp) if ctx.strategy.callbacks else []
     callbacks = Callbacks([*extra, best, ProgressEvents(ctx.emit, EVENT_INTERVAL_S), *ctx.callbacks.items])
     freeze_frozen_bn(unwrapped)
-    loop = Loop(task, opt, sched, runtime, hp, callbacks, eval_split="validation" if holdout.selects else "test").run()
+    loop = Loop(loop_task, opt, sched, runtime, hp, callbacks,
+                eval_split="validation" if holdout.selects else "test").run()
     model = unwrapped
     if setup.finish is not None:
         model = setup.finish(model)
     model.eval()
+    feed.channels_last = False
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
-    x_test = task.x_eval if not holdout.selects else to_device_if_fits(ctx.enc_test.pixels, dev)
-    _, _, test_logits = evaluate(model, x_test, ctx.enc_test.labels, task.normalizer, runtime, False, task.eval_bs)
-    return FitOutcome(model=model.cpu(), test_logits=test_logits, stopped=loop.stopped, best_epoch=best.best_epoch,
+    enc_test = loop_task.eval_enc if not holdout.selects else on_device(ctx.enc_test, dev)
+    test = evaluate_split(task, model, enc_test, feed, loop_task.eval_bs)
+    return FitOutcome(model=model.cpu(), test=test, stopped=loop.stopped, best_epoch=best.best_epoch,
                       kept_epoch=best.kept_epoch, epoch=loop.step / loop.steps_per_epoch, step=loop.step,
                       extra={"train_s": loop.train_time})

@@ -20,9 +20,10 @@ from tlweb.engine.train.tasks.base import (
     train_task_names,
     train_tasks,
 )
+from tlweb.engine.train.tasks.classification import ClassificationTask
 
 __all__ = [
-    "CLASSIFICATION", "DETECTION", "SEGMENTATION", "Encoded", "Evaluation", "Feed", "ModelParts", "TaskData",
+    "CLASSIFICATION", "ClassificationTask", "DETECTION", "SEGMENTATION", "Encoded", "Evaluation", "Feed", "ModelParts", "TaskData",
     "TrainTask", "register_train_task", "train_task", "train_task_names", "train_tasks",
 ]
 

@@ -34,11 +34,12 @@ def strategy_label(name: str) -> str:
         return name
 
 
-def strategy_choices() -> list[tuple[str, str]]:
-    """(label, name) of every registered strategy, for radios and checkboxes."""
+def strategy_choices(task: str = "image-classification") -> list[tuple[str, str]]:
+    """(label, name) of every registered strategy of ``task`` (the tab fine-tunes classifiers), for
+    radios and checkboxes."""
     from tlweb.engine.train.strategies import all_strategies
 
-    return [(s.label, s.name) for s in all_strategies()]
+    return [(s.label, s.name) for s in all_strategies(task)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,12 +70,9 @@ class FtSession:
     def request_stop(self) -> bool:
         """Write the STOP file of the folder training now (the loop checks it between steps, in this
         process or in a ZeroGPU worker); False when nothing is training."""
-        from tlweb.engine.runs import STOP_FILE
+        from tlweb.engine.stop import Stop
 
-        if self.active is None or not self.active.is_dir():
-            return False
-        (self.active / STOP_FILE).touch()
-        return True
+        return self.active is not None and Stop(self.active).request() is not None
 
     def stopping(self) -> bool:
         from tlweb.engine.runs import stop_requested
