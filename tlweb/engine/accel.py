@@ -107,6 +107,15 @@ class Runtime:
         else:
             loss.backward()
 
+    def clip_grad_norm(self, model, max_norm: float) -> None:
+        """Scale the gradients of ``model`` down to a total norm of at most ``max_norm`` (after backward)."""
+        if self.distributed:
+            self.accelerator.clip_grad_norm_(model.parameters(), max_norm)
+        else:
+            import torch
+
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
     def wait(self) -> None:
         if self.distributed:
             self.accelerator.wait_for_everyone()

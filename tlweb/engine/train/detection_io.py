@@ -184,8 +184,9 @@ def detection_batch(enc: Encoded, idx, device, model_input, augmenter=None, gene
         gen_dev = generator.device if generator is not None else "cpu"
         augmenter.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_dev)))
         imgs, targets = [], []
-        for i in idx:
-            img, t = augment_one(augmenter, enc.pixels[i].permute(1, 2, 0).cpu().numpy(), enc.targets[i])
+        hwc = enc.pixels[torch.tensor(idx, dtype=torch.long, device=enc.pixels.device)].permute(0, 2, 3, 1).cpu().numpy()
+        for k, i in enumerate(idx):
+            img, t = augment_one(augmenter, hwc[k], enc.targets[i])
             imgs.append(np.ascontiguousarray(img))
             targets.append(t)
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)

@@ -56,6 +56,7 @@ class DetectionTask(TrainTask):
                          "full": {"epochs": 30, "lr": 2e-4, "head_mult": 5.0, "weight_decay": 1e-4},
                          "scratch": {"epochs": 30, "lr": 1e-3, "head_mult": 1.0, "weight_decay": 1e-4}}
     min_images_for_validation = 8
+    max_grad_norm = 1.0  # DETR-family losses spike; the tiny demo RT-DETR reached half the mAP without it
 
     # ---- data
     def load_data(self, source, *, seed: int = 0, settings=None, **opts):
@@ -113,9 +114,17 @@ class DetectionTask(TrainTask):
         return model, processor, spec
 
     def parts(self, model) -> ModelParts:
+        """The run's table of detection parts (:func:`tlweb.engine.train.parts.detection_parts`), the head
+        widened to every class-sized layer (D-FINE and other families the table lacks)."""
         from tlweb.engine.train.detection_model import backbone_prefixes, class_head_modules
+        from tlweb.engine.train.parts import DETECTION_PARTS, detection_parts
 
-        return ModelParts(encoder=backbone_prefixes(model), head=tuple(n for n, _ in class_head_modules(model)))
+        heads = tuple(n for n, _ in class_head_modules(model))
+        if model.config.model_type not in DETECTION_PARTS:
+            return ModelParts(encoder=backbone_prefixes(model), head=heads)
+        parts = detection_parts(model)
+        extra = tuple(h for h in heads if not parts.is_head(h))
+        return ModelParts(encoder=parts.encoder, head=parts.head + extra, decoder=parts.decoder)
 
     # ---- steps
     def batch(self, enc, idx, feed, augment: bool, generator) -> dict:
