@@ -5,9 +5,13 @@
   the form DETR-family processors give them: ``{"class_labels": LongTensor[k], "boxes": FloatTensor[k, 4]}``
   with normalised ``(cx, cy, w, h)``. A picture resized to a square keeps its normalised boxes, so
   the boxes are exact whatever the aspect ratio; the saved processor resizes the same way.
-- :func:`make_augmenter` / :func:`detection_batch`: horizontal flip, zoom in/out and a crop that keeps
-  every box (albumentations 2.0, MIT; not torchvision), on the uint8 pictures of one batch, then the
-  batch goes to the device and is normalised there (:class:`tlweb.engine.accel.Normalizer`).
+- :func:`detection_batch`: a batch on the device, augmented with its boxes there (:func:`augment_batch`:
+  horizontal flip, then a crop that keeps every box or a zoom in / out with a shift; one affine map per
+  picture, the boxes moved through its inverse, clipped, and dropped when less than 30 % stays in view),
+  then normalised (:class:`tlweb.engine.accel.Normalizer`). The same augmentation written with
+  albumentations (:func:`make_augmenter`) cost 3–5 ms a picture in its box bookkeeping alone on this
+  CPU — more than the tiny model's step — and would leave a GPU waiting on one CPU thread; it remains
+  the Hugging Face recipe's side of the benchmark and the tests' reference for the box arithmetic.
 - :func:`predict` runs the model and its processor's own ``post_process_object_detection`` back to
   each picture's original pixels; :func:`score` turns predictions into COCO metrics
   (:mod:`tlweb.engine.detect_metrics`) and per-picture errors.
@@ -142,23 +146,99 @@ def _encode(items, hw, settings: Settings, on_progress, workers) -> Encoded:
 
 # --------------------------------------------------------------------------- augmentation and batches
 
+FLIP_P = 0.5  # horizontal flip
+SAFE_CROP_P = 0.3  # a crop that keeps every box, stretched back to the full picture
+ZOOM_P = 0.5  # otherwise: zoom in or out (uniform in ZOOM) and shift (up to SHIFT of the side)
+ZOOM = (0.7, 1.25)
+SHIFT = 0.08
+MIN_VISIBLE = 0.3  # a box less than this share visible after the transform is dropped (with its label)
+
+
+def box_theta(targets, n: int, device, generator=None):
+    """Per picture the affine map [n, 2, 3] of the box-aware augmentation, in ``affine_grid``'s
+    normalised coordinates (an output point (x, y) samples the input at ``theta @ (x, y, 1)``):
+    a flip, then either a crop holding every box (its window drawn between the boxes' union and the
+    picture), or a zoom in / out with a shift, or nothing. Random numbers come from ``generator``
+    (on ``device``); the boxes (normalised cx, cy, w, h) only bound the safe crop."""
+    import torch
+
+    u = torch.rand(n, 8, device=device, generator=generator).cpu().double()
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+    for i in range(n):
+        b = targets[i]["boxes"].double()
+        x0, x1, y0, y1 = -1.0, 1.0, -1.0, 1.0  # the input window the output shows, in [-1, 1] coordinates
+        if len(b) and u[i, 1] < SAFE_CROP_P:
+            bx0 = float((b[:, 0] - b[:, 2] / 2).min()) * 2 - 1
+            bx1 = float((b[:, 0] + b[:, 2] / 2).max()) * 2 - 1
+            by0 = float((b[:, 1] - b[:, 3] / 2).min()) * 2 - 1
+            by1 = float((b[:, 1] + b[:, 3] / 2).max()) * 2 - 1
+            x0, x1 = -1 + u[i, 2].item() * (bx0 + 1), bx1 + u[i, 3].item() * (1 - bx1)
+            y0, y1 = -1 + u[i, 4].item() * (by0 + 1), by1 + u[i, 5].item() * (1 - by1)
+        elif u[i, 1] < SAFE_CROP_P + (1 - SAFE_CROP_P) * ZOOM_P:
+            z = ZOOM[0] + (ZOOM[1] - ZOOM[0]) * u[i, 2].item()  # > 1 zooms in
+            cx = (u[i, 3].item() * 2 - 1) * 2 * SHIFT
+            cy = (u[i, 4].item() * 2 - 1) * 2 * SHIFT
+            x0, x1, y0, y1 = cx - 1 / z, cx + 1 / z, cy - 1 / z, cy + 1 / z
+        a_x, c_x = (x1 - x0) / 2, (x1 + x0) / 2
+        if u[i, 0] < FLIP_P:
+            a_x = -a_x
+        theta[i, 0, 0], theta[i, 0, 2] = a_x, c_x
+        theta[i, 1, 1], theta[i, 1, 2] = (y1 - y0) / 2, (y1 + y0) / 2
+    return theta.float().to(device)
+
+
+def move_boxes(target: dict, theta) -> dict:
+    """A target's boxes (normalised cx, cy, w, h) through the inverse of ``theta`` (one picture's [2, 3]
+    map): clipped to the picture, dropped with their labels when less than :data:`MIN_VISIBLE` of them
+    stays in view."""
+    import torch
+
+    b = target["boxes"].double()
+    if len(b) == 0:
+        return target
+    th = theta.double().cpu()
+    out = []
+    for axis, (c, w) in enumerate(((b[:, 0], b[:, 2]), (b[:, 1], b[:, 3]))):
+        a, t = th[axis, axis], th[axis, 2]
+        lo = ((c - w / 2) * 2 - 1 - t) / a
+        hi = ((c + w / 2) * 2 - 1 - t) / a
+        out.append((torch.minimum(lo, hi), torch.maximum(lo, hi)))
+    (x0, x1), (y0, y1) = out
+    full = (x1 - x0) * (y1 - y0)
+    cx0, cx1, cy0, cy1 = x0.clamp(-1, 1), x1.clamp(-1, 1), y0.clamp(-1, 1), y1.clamp(-1, 1)
+    seen = (cx1 - cx0).clamp(min=0) * (cy1 - cy0).clamp(min=0)
+    keep = (seen > 0) & (seen >= MIN_VISIBLE * full)
+    boxes = torch.stack([(cx0 + cx1) / 4 + 0.5, (cy0 + cy1) / 4 + 0.5, (cx1 - cx0) / 2, (cy1 - cy0) / 2], dim=1)
+    return {"class_labels": target["class_labels"][keep], "boxes": boxes[keep].float().clamp(0.0, 1.0)}
+
+
+def augment_batch(x, targets: list, generator=None):
+    """Box-aware augmentation of a batch on its device: float pixels [B, 3, H, W] (0..255) resampled
+    through :func:`box_theta`'s maps (outside the picture: black), targets moved with them."""
+    from tlweb.engine.accel import warp
+
+    theta = box_theta(targets, x.shape[0], x.device, generator)
+    x = warp(x, theta, padding_mode="zeros")
+    return x, [move_boxes(t, theta[i]) for i, t in enumerate(targets)]
+
 
 def make_augmenter(hw: tuple[int, int]):
-    """Flip, zoom in/out (boxes follow; parts pushed out of the frame are clipped, boxes less than a
-    third visible dropped) and, sometimes, a crop that keeps every box, back to ``hw``."""
+    """The same kinds of augmentation with albumentations (flip, zoom in/out with a shift, a crop that
+    keeps every box), for pictures as numpy arrays: the Hugging Face recipe's side of
+    ``benchmarks/detect_finetune.py`` and the tests' reference for :func:`move_boxes`."""
     import albumentations as A
 
     return A.Compose(
-        [A.HorizontalFlip(p=0.5),
-         A.Affine(scale=(0.7, 1.2), translate_percent=(-0.08, 0.08), keep_ratio=True, border_mode=0, fill=0, p=0.5),
-         A.RandomSizedBBoxSafeCrop(height=hw[0], width=hw[1], erosion_rate=0.0, p=0.3)],
-        bbox_params=A.BboxParams(format="yolo", label_fields=["class_labels"], min_visibility=0.3, clip=True,
+        [A.HorizontalFlip(p=FLIP_P),
+         A.Affine(scale=ZOOM, translate_percent=(-SHIFT, SHIFT), keep_ratio=True, border_mode=0, fill=0, p=ZOOM_P),
+         A.RandomSizedBBoxSafeCrop(height=hw[0], width=hw[1], erosion_rate=0.0, p=SAFE_CROP_P)],
+        bbox_params=A.BboxParams(format="yolo", label_fields=["class_labels"], min_visibility=MIN_VISIBLE, clip=True,
                                  filter_invalid_bboxes=True),
         seed=0)
 
 
 def augment_one(aug, image_hwc, target: dict) -> tuple[object, dict]:
-    """One uint8 H×W×3 picture and its target through ``aug``; returns (picture, target)."""
+    """One uint8 H×W×3 picture and its target through an albumentations ``aug``; returns (picture, target)."""
     import numpy as np
     import torch
 
@@ -169,30 +249,20 @@ def augment_one(aug, image_hwc, target: dict) -> tuple[object, dict]:
                           "boxes": torch.from_numpy(b).clamp(0.0, 1.0)}
 
 
-def detection_batch(enc: Encoded, idx, device, model_input, augmenter=None, generator=None) -> dict:
+def detection_batch(enc: Encoded, idx, device, model_input, augment: bool = False, generator=None) -> dict:
     """Model keyword arguments for one step: ``pixel_values`` (through ``model_input``: float 0..255 on
-    ``device`` → normalised) and ``labels`` (targets on ``device``), the pictures augmented with their
-    boxes when ``augmenter`` is given (its seed drawn from ``generator``, so a run repeats)."""
-    import numpy as np
+    ``device`` → normalised) and ``labels`` (targets on ``device``), the pictures and their boxes
+    augmented together on the device when ``augment`` (random numbers from ``generator``, so a run
+    repeats)."""
     import torch
 
     idx = [int(i) for i in idx]
-    if augmenter is None:
-        x = enc.pixels[torch.tensor(idx, dtype=torch.long, device=enc.pixels.device)]
-        targets = [enc.targets[i] for i in idx]
-    else:
-        gen_dev = generator.device if generator is not None else "cpu"
-        augmenter.set_random_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_dev)))
-        imgs, targets = [], []
-        hwc = enc.pixels[torch.tensor(idx, dtype=torch.long, device=enc.pixels.device)].permute(0, 2, 3, 1).cpu().numpy()
-        for k, i in enumerate(idx):
-            img, t = augment_one(augmenter, hwc[k], enc.targets[i])
-            imgs.append(np.ascontiguousarray(img))
-            targets.append(t)
-        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)
-    x = model_input(x.to(device, non_blocking=True).float())
-    labels = [{k: v.to(device) for k, v in t.items()} for t in targets]
-    return {"pixel_values": x, "labels": labels}
+    x = enc.pixels[torch.tensor(idx, dtype=torch.long, device=enc.pixels.device)].to(device, non_blocking=True).float()
+    targets = [enc.targets[i] for i in idx]
+    if augment:
+        x, targets = augment_batch(x, targets, generator)
+    labels = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+    return {"pixel_values": model_input(x), "labels": labels}
 
 
 LOSS_PARTS = ("loss_ce", "loss_vfl", "loss_focal", "loss_bbox", "loss_giou", "loss_fgl", "loss_ddf")

@@ -3,7 +3,7 @@
 Data: COCO / YOLO folders and zips, Hugging Face datasets with an ``objects`` column, the built-in
 sample (:mod:`tlweb.engine.data.detection`). Pictures are decoded once at the model's training size,
 targets as DETR's processor gives them (normalised cx, cy, w, h); a batch is flipped, zoomed and
-cropped with its boxes by albumentations (:mod:`tlweb.engine.train.detection_io`). The loss is the
+cropped with its boxes on the device (:mod:`tlweb.engine.train.detection_io`). The loss is the
 model's own (Hungarian matching; classification + L1 + GIoU, plus the family's auxiliary and
 denoising terms), its final-layer parts reported for the live curves. The metric is COCO's
 mAP@[.5:.95] through pycocotools (:mod:`tlweb.engine.detect_metrics`), with mAP50, mAP75 and AP / AR
@@ -15,7 +15,6 @@ out a random 15 % of the training pictures as for any task.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from tlweb.engine.train.tasks.base import (
@@ -29,20 +28,6 @@ from tlweb.errors import DataError, ModelError
 
 MAX_WORST = 12  # worst test pictures kept as prediction-vs-truth PNGs
 SHOW_THRESHOLD = 0.5  # score a box needs to count in the worst pictures (the Detect tab's default)
-_LOCAL = threading.local()  # one augmenter per thread and size (albumentations keeps RNG state)
-
-
-def _augmenter(hw: tuple[int, int]):
-    from tlweb.engine.train.detection_io import make_augmenter
-
-    cache = getattr(_LOCAL, "augmenters", None)
-    if cache is None:
-        cache = _LOCAL.augmenters = {}
-    if hw not in cache:
-        cache[hw] = make_augmenter(hw)
-    return cache[hw]
-
-
 @register_train_task
 class DetectionTask(TrainTask):
     name = DETECTION
@@ -130,9 +115,8 @@ class DetectionTask(TrainTask):
     def batch(self, enc, idx, feed, augment: bool, generator) -> dict:
         from tlweb.engine.train.detection_io import detection_batch
 
-        hw = tuple(int(v) for v in enc.pixels.shape[-2:])
         return detection_batch(enc, idx.tolist() if hasattr(idx, "tolist") else idx, feed.device, feed.model_input,
-                               _augmenter(hw) if augment else None, generator)
+                               augment, generator)
 
     def loss(self, model, batch: dict):
         from tlweb.engine.train.detection_io import LOSS_PARTS
