@@ -9,10 +9,12 @@ import sys
 import pytest
 import torch
 
+from tests.engine.ft_helpers import one_thread  # noqa: F401
 from tlweb.engine.train.tasks import Feed, train_task
 from tlweb.errors import ModelError
 
 TASK = "object-detection"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
