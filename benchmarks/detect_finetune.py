@@ -13,7 +13,7 @@ its wall time also holds the decode-once pass and a per-epoch validation mAP.
 
 Measured: training images/s after the first epoch (median of epochs 2…E) on each side, and the ratio.
 
-- no CUDA GPU: a tiny random-weight RT-DETR (the demo builder's, 128 px) on generated 320×240 JPEG
+- no CUDA GPU: a tiny random-weight RT-DETR (the demo builder's, 128 px) on generated 640×480 JPEG
   scenes, batch 16; ``--tiny``: a few pictures and 2 epochs, a smoke run of seconds for CI;
 - CUDA GPU: DETR-R50 and RT-DETR-R18 configs (random weights, transformers' own ResNets) at 640×640,
   2,000 generated 800×600 JPEGs, batch 32, bf16 on both sides, Trainer with DataLoader workers.
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = 4 if args.tiny else (args.batch or (32 if cuda else 16))
     n_train = 16 if args.tiny else (args.train or (2000 if cuda else 256))
     n_test = 4 if args.tiny else (200 if cuda else 32)
-    width, height = (800, 600) if cuda else ((96, 72) if args.tiny else (320, 240))
+    width, height = (800, 600) if cuda else ((96, 72) if args.tiny else (640, 480))  # COCO-sized photos on CPU
     workers = args.workers if args.workers is not None else ((os.cpu_count() or 2) - 2 if cuda else 0)
     names = [m.strip() for m in (args.models or ("rtdetr,detr" if cuda else "rtdetr")).split(",") if m.strip()]
     machine = torch.cuda.get_device_name(0) if cuda else f"{os.cpu_count()}-core CPU, no GPU"

@@ -29,7 +29,7 @@ from tlweb.engine.data.folders import _descend, _image_ext, _split_kind, _walk_f
 from tlweb.errors import DataError, clip, first_line
 
 ANNOTATION_NAMES = ("_annotations.coco.json", "annotations.json")
-MAX_JSON_BYTES = 256 * 1024**2  # one annotation file
+MAX_JSON_BYTES = 64 * 1024**2  # one annotation file (COCO val2017: 25 MB; a larger one would take GBs to parse)
 MAX_FILES = 40_000  # files looked at under a dataset folder (pictures + label files)
 MAX_SCAN_DEPTH = 4
 _SPLIT_WORD = re.compile(r"(?:^|[^a-z])(train|training|valid|validation|val|dev|test|testing)(?:[^a-z]|\d|$)")
