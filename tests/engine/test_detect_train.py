@@ -201,3 +201,34 @@ def test_pretrained_head_beats_scratch_on_new_shapes(settings, tmp_path):
                     settings.replace(mode="local", max_epochs_cpu=100), tmp_path, log=lambda s: None)
     s = out["summary"]
     assert s["head"]["test_map"]["mean"] > s["scratch"]["test_map"]["mean"] + 0.15, s
+
+
+def test_data_efficiency_curve_runs_for_detection(settings):
+    """The data-efficiency curve (images per class = pictures holding the class) and its rows for detection."""
+    from tlweb.engine.train import data_efficiency
+
+    task = train_task(TASK)
+    data = task.load_data("sample", settings=settings)
+    rows = data_efficiency("demo-rtdetr-shapes", data, shots=(2,), strategies=("head", "scratch"), seeds=1, epochs=1,
+                           task=TASK, settings=settings.replace(mode="local"))
+    runs = [r for r in rows if r.get("strategy")]
+    assert [r["strategy"] for r in runs] == ["head", "scratch"]
+    assert all(r["metric"] == "map" and 0.0 <= r["test_map"] <= 1.0 and r["test_metric"] == r["test_map"] for r in runs)
+    assert all(r["train_images"] <= 6 for r in runs)  # 2 pictures per class, 3 classes (a picture may hold two)
+
+
+def test_a_given_valid_split_picks_the_epoch(settings, tmp_path):
+    from tlweb.catalog import resolve
+    from tlweb.engine.data.scenes import write_detection_dataset
+
+    task = train_task(TASK)
+    root = write_detection_dataset(tmp_path / "rf", train=12, valid=3, test=4, size=48, seed=5)
+    data = task.load_data(str(root), settings=settings)
+    assert (len(data.train), len(data.validation), len(data.test)) == (12, 3, 4)
+    assert set(data.counts()) == {"train", "validation", "test"}
+    _, processor, _ = task.load_model(resolve("demo-rtdetr-shapes", settings=settings), data.class_names,
+                                      task.strategy("scratch"), 0, settings)
+    enc = task.encode(data, "train", processor, settings)
+    hold = task.holdout(enc, data.class_names, 0)
+    assert (len(hold.fit), len(hold.val)) == (12, 3)
+    assert sorted(hold.val.rows) == [12, 13, 14] and hold.selects

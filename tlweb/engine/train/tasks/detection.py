@@ -28,6 +28,8 @@ from tlweb.errors import DataError, ModelError
 
 MAX_WORST = 12  # worst test pictures kept as prediction-vs-truth PNGs
 SHOW_THRESHOLD = 0.5  # score a box needs to count in the worst pictures (the Detect tab's default)
+
+
 @register_train_task
 class DetectionTask(TrainTask):
     name = DETECTION
@@ -80,7 +82,8 @@ class DetectionTask(TrainTask):
 
         given = getattr(enc_train, "val_positions", None)
         if given:
-            fit = [i for i in range(len(enc_train)) if i not in set(given)]
+            val = set(given)
+            fit = [i for i in range(len(enc_train)) if i not in val]
             return _split(enc_train, (fit, list(given)))
         return super().holdout(enc_train, class_names, seed)
 
