@@ -13,8 +13,10 @@ its wall time also holds the decode-once pass and a per-epoch validation mAP.
 
 Measured: training images/s after the first epoch (median of epochs 2…E) on each side, and the ratio.
 
-- no CUDA GPU: a tiny random-weight RT-DETR (the demo builder's, 128 px) on generated 640×480 JPEG
-  scenes, batch 16; ``--tiny``: a few pictures and 2 epochs, a smoke run of seconds for CI;
+- no CUDA GPU: the detector a CPU user fine-tunes, the shipped demo RT-DETR (``demo-rtdetr-shapes``,
+  64 px, a new head for the three classes on both sides), on generated 640×480 JPEG scenes (COCO's
+  photo size), batch 16, one torch thread and no DataLoader workers (one core each); ``--tiny``: a few
+  small pictures and 2 epochs, a smoke run of seconds for CI;
 - CUDA GPU: DETR-R50 and RT-DETR-R18 configs (random weights, transformers' own ResNets) at 640×640,
   2,000 generated 800×600 JPEGs, batch 32, bf16 on both sides, Trainer with DataLoader workers.
 """
@@ -103,10 +105,16 @@ def build_models(root: Path, cuda: bool, names: list[str], labels: list[str]) ->
     for name in names:
         folder = root / f"model-{name}"
         folder.mkdir(parents=True, exist_ok=True)
-        if not cuda:
-            from tlweb.engine.demo import detection as demo
+        if not cuda:  # the detector a CPU user fine-tunes: the shipped demo RT-DETR (or the tiny random ones)
+            if name == "demo":
+                from tlweb.engine.demo.detector import KEY
+                from tlweb.engine.demo.ship import install
 
-            {"rtdetr": demo.build_rtdetr, "detr": demo.build_detr, "yolos": demo.build_yolos}[name](folder)
+                install(KEY, folder)
+            else:
+                from tlweb.engine.demo import detection as demo
+
+                {"rtdetr": demo.build_rtdetr, "detr": demo.build_detr, "yolos": demo.build_yolos}[name](folder)
             out[name] = folder
             continue
         if name == "detr":  # DETR-R50 with transformers' ResNet-50 (no timm)
@@ -149,7 +157,10 @@ def trainer_run(model_dir: Path, data_dir: Path, epochs: int, batch: int, cuda: 
     from tlweb.engine.train.detection_io import make_augmenter
 
     processor = AutoImageProcessor.from_pretrained(model_dir)
-    model = AutoModelForObjectDetection.from_pretrained(model_dir)
+    names = ["circle", "square", "triangle"]  # a new head for the data's classes, as tlweb gives it
+    model = AutoModelForObjectDetection.from_pretrained(model_dir, id2label=dict(enumerate(names)),
+                                                        label2id={n: i for i, n in enumerate(names)},
+                                                        ignore_mismatched_sizes=True)
     size = processor.size
     hw = (size["height"], size["width"]) if "height" in size else (size["shortest_edge"],) * 2
     coco = json.loads((data_dir / "train" / "_annotations.coco.json").read_text())
@@ -251,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, help="batch size for both sides (default 32 on CUDA, 16 on CPU)")
     ap.add_argument("--train", type=int, help="training pictures (default 2,000 on CUDA, 256 on CPU)")
-    ap.add_argument("--models", help="rtdetr, detr (default: both on CUDA, rtdetr on CPU)")
+    ap.add_argument("--models", help="CUDA: rtdetr, detr (default both); CPU: demo (default: the shipped demo "
+                                     "RT-DETR, 64 px), rtdetr, detr, yolos (tiny random ones, 128 px)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--workers", type=int, help="Trainer DataLoader workers (default: CPU count - 2 on CUDA, 0 on CPU)")
     ap.add_argument("--tiny", action="store_true", help="a smoke run of seconds (CI): 16 pictures, 2 epochs, batch 4")
@@ -269,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     n_test = 4 if args.tiny else (200 if cuda else 32)
     width, height = (800, 600) if cuda else ((96, 72) if args.tiny else (640, 480))  # COCO-sized photos on CPU
     workers = args.workers if args.workers is not None else ((os.cpu_count() or 2) - 2 if cuda else 0)
-    names = [m.strip() for m in (args.models or ("rtdetr,detr" if cuda else "rtdetr")).split(",") if m.strip()]
+    names = [m.strip() for m in (args.models or ("rtdetr,detr" if cuda else "demo")).split(",") if m.strip()]
     machine = torch.cuda.get_device_name(0) if cuda else f"{os.cpu_count()}-core CPU, no GPU"
     print(f"machine: {machine} · torch {torch.__version__} · threads {torch.get_num_threads()} · batch {batch} · "
           f"{n_train} train JPEGs {width}×{height} · {epochs} epochs", flush=True)

@@ -256,9 +256,7 @@ def _flatten(classes: dict[str, list[str]], names: list[str]) -> tuple[list[str]
 def extract_zip(path: str | os.PathLike, settings: Settings | None = None,
                 keep: tuple[str, ...] = ()) -> tuple[Path, list[str]]:
     """Extract a zip of class folders safely into the cache; returns (folder, skipped files).
-
-    ``keep``: file suffixes besides images to extract too (a detection dataset's ``.json`` / ``.txt``
-    annotations), under the same limits; the extraction is cached separately for each ``keep``.
+    ``keep``: more suffixes to extract (detection's ``.json`` / ``.txt`` annotations), cached apart.
 
     Refused: files over :data:`MAX_ZIP_BYTES`, more than :data:`MAX_FILES` entries, more than
     ``Settings.max_unzipped_mb`` once extracted (all entries together, counted while writing, so a
