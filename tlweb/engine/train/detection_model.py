@@ -45,30 +45,68 @@ def class_head_modules(model) -> list[tuple[str, object]]:
     return out
 
 
-SOFTMAX_FAMILIES = ("detr", "yolos")  # a "no object" class and softmax; the others score each class by a sigmoid
 
 
-def reset_class_head(model, seed: int) -> list[str]:
-    """Draw every class-sized layer afresh (even when the checkpoint's head happened to have the right
-    size: its classes were others): weights from N(0, init_std²), biases 0 for softmax families and the
-    focal-loss prior −log(99) (1 % foreground) for sigmoid ones, as the families initialise them.
-    Returns their names."""
-    import math
+def checkpoint_config(spec, settings):
+    """The checkpoint's own config (its class names), read by the same rules as the training load; no
+    weights. (With the loading gate: ``loading.load_config(spec, task=TASK, settings=settings)[1]``.)"""
+    from tlweb.engine import loading as L
+
+    if spec.source == "demo":
+        from tlweb.engine.demo import ensure_built
+
+        ensure_built(spec.key, settings)
+    return L._load_config(spec, spec.hub_id, Path(spec.hub_id).is_dir(), settings)
+
+
+def checkpoint_labels(config) -> list[str]:
+    id2label = getattr(config, "id2label", None) or {}
+    return [str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(int(config.num_labels))]
+
+
+def new_class_head(model, class_names: list[str], seed: int = 0):
+    """The same detector with a class head for ``class_names``, every other weight kept.
+
+    Each class-sized layer (its rows: one per class, plus "no object" / padding where the family has one)
+    gets, for every new class, the MEAN of the pretrained class rows — the checkpoint's "some object is
+    here", the same for all classes at the start — plus a little seeded noise; the "no object" / padding
+    row is kept as it was. Classes then separate by training. A head drawn at random instead would also
+    throw away which boxes the model proposes (RT-DETR picks its queries by the class scores): on the demo
+    detector, 10 pictures per class, the worst of 3 seeds went from mAP 0.11–0.13 to 0.32–0.37."""
+    import copy
 
     import torch
 
-    mods = class_head_modules(model)
-    if not mods:
-        raise ModelError(f"No class head was found in this {model.config.model_type} model.")
-    std = float(getattr(model.config, "init_std", 0.02) or 0.02)
-    prior = 0.0 if model.config.model_type in SOFTMAX_FAMILIES else -math.log((1 - 0.01) / 0.01)
+    old_k = int(model.config.num_labels)
+    cfg = copy.deepcopy(model.config)
+    cfg.id2label = {i: str(n) for i, n in enumerate(class_names)}
+    cfg.label2id = {str(n): i for i, n in enumerate(class_names)}
+    cfg.num_labels = len(class_names)
+    if getattr(cfg, "use_pretrained_backbone", False):  # built from the config: never fetch backbone weights
+        cfg.use_pretrained_backbone = False
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        fresh = type(model)(cfg)
+    target = fresh.state_dict()
     g = torch.Generator().manual_seed(seed + 17)
-    with torch.no_grad():
-        for _, m in mods:
-            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
-            if getattr(m, "bias", None) is not None:
-                m.bias.fill_(prior)
-    return [n for n, _ in mods]
+    state = {}
+    for key, old in model.state_dict().items():
+        want = target[key].shape
+        if old.shape == want:
+            state[key] = old
+            continue
+        extra = old.shape[0] - old_k
+        if extra not in (0, 1) or old.shape[1:] != want[1:] or want[0] != len(class_names) + extra:
+            raise ModelError(f"The {model.config.model_type} model's '{key}' does not look like a class head, so "
+                             "tlweb cannot give it new classes.")
+        rows = old[:old_k].float()
+        mean = rows.mean(0, keepdim=True).expand(len(class_names), *rows.shape[1:]).clone()
+        if rows.dim() > 1:
+            mean += torch.randn(mean.shape, generator=g) * 0.1 * float(rows.std() if old_k > 1 else rows.abs().mean())
+        state[key] = torch.cat([mean, old[old_k:].float()]).to(old.dtype)
+    fresh.load_state_dict(state)
+    fresh.train(model.training)
+    return fresh
 
 
 def backbone_prefixes(model) -> tuple[str, ...]:
