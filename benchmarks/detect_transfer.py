@@ -36,7 +36,7 @@ def run(model: str, per_class: int, seeds: int, strategies: list[str], epochs: i
     from tlweb.engine.data.scenes import DETECTION_SAMPLE_CLASSES, write_detection_dataset
     from tlweb.engine.train import TrainConfig, finetune
 
-    root = write_detection_dataset(out_dir / "target", DETECTION_SAMPLE_CLASSES, train=20 * per_class, test=n_test,
+    root = write_detection_dataset(out_dir / "target", DETECTION_SAMPLE_CLASSES, train=max(200, 20 * per_class), test=n_test,
                                    size=64, seed=77, max_objects=2)
     data = load_detection_data(str(root), settings=settings)
     log(f"data: {data.summary()} · {per_class} training pictures per class drawn per seed")
