@@ -23,8 +23,8 @@ thread and fixed seeds. Measured on the 100 held-out source pictures: mAP@[.5:.9
 
 Transfer (``benchmarks/detect_transfer.py``, through the run, the detection task's defaults): fine-tuned
 on circles, squares and triangles with 10 pictures per class, 60 test pictures, 3 seeds — test mAP
-head 0.337 (0.328–0.350), full 0.362 (0.350–0.370), the same architecture from scratch 0.019
-(0.008–0.027); with 5 pictures per class 0.306, 0.325 and 0.003 (docs/benchmarks.md).
+head 0.337 (0.328–0.350), full 0.362 (0.350–0.370), the same architecture from scratch 0.018
+(0.008–0.034); with 5 pictures per class 0.306, 0.325 and 0.003 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
