@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 
 from tlweb.config import Settings
-from tlweb.engine.data.detection import BoxCleaner, DetectionData, DetItem, finish, oriented_size
+from tlweb.engine.data.boxes import BoxCleaner, DetectionData, DetItem, finish, from_hf_objects, oriented_size
 from tlweb.engine.data.folders import _descend, _image_ext, _split_kind, _walk_files, check_image_file
 from tlweb.errors import DataError, clip, first_line
 
@@ -39,8 +39,6 @@ def read_folder(folder: Path, label: str, *, split: str | None = None, test_frac
                 settings: Settings, image_column: str | None = None,
                 pre_skipped: list[str] | None = None) -> DetectionData:
     """A folder holding a COCO or YOLO dataset, or a saved / parquet dataset with an ``objects`` column."""
-    from tlweb.engine.data.detection import from_hf_objects
-
     folder = Path(folder)
     if (folder / "dataset_dict.json").exists() or (folder / "state.json").exists() \
             or list(folder.glob("*.parquet")) or list(folder.glob("data/*.parquet")):
