@@ -173,7 +173,8 @@ def test_worst_pictures_and_before_after(settings, tmp_path):
     fields = task.finish(tmp_path, data, enc, ev, settings)
     assert {"test_map", "test_map50", "test_map75", "per_class_ap", "per_class_ar"} <= set(fields)
     worst = fields["worst_images"]
-    assert worst and all(Path(w["image"]).is_file() and Path(w["image"]).parent == tmp_path / "worst" for w in worst)
+    assert worst and all(Path(w["image"]).is_file() and Path(w["image"]).parent == tmp_path / "mistakes" for w in worst)
+    assert worst[0]["true"].endswith(("box", "boxes")) and "missed" in worst[0]["pred"]
     assert worst[0]["missed"] + worst[0]["false"] >= worst[-1]["missed"] + worst[-1]["false"]
     from PIL import Image
 

@@ -398,8 +398,8 @@ def truth_vs_prediction(img, truth, pred, names, threshold: float, min_side: int
 
 def save_worst(run_dir, data, enc: Encoded, predictions: dict, settings, limit: int, threshold: float) -> list[dict]:
     """The test pictures with the most errors (missed boxes + false alarms at ``threshold``), as
-    truth-vs-prediction PNGs in ``run_dir/worst``: ``[{"image", "source", "missed", "false", "matched",
-    "boxes"}]``, worst first."""
+    truth-vs-prediction PNGs in ``run_dir/mistakes``: ``[{"image", "source", "missed", "false", "matched",
+    "boxes", "true", "pred"}]``, worst first (``true`` / ``pred``: a gallery caption's two sides)."""
     from tlweb.engine.images import load_image
     from tlweb.errors import TlwebError
 
@@ -408,7 +408,7 @@ def save_worst(run_dir, data, enc: Encoded, predictions: dict, settings, limit: 
                    key=lambda i: (-(per_image[i]["missed"] + per_image[i]["false"]), i))[:limit]
     if not order:
         return []
-    out_dir = run_dir / "worst"
+    out_dir = run_dir / "mistakes"  # where classification keeps its mistakes (reports look there too)
     out_dir.mkdir(parents=True, exist_ok=True)
     truth = truth_of(enc)
     items = data.test
@@ -426,5 +426,9 @@ def save_worst(run_dir, data, enc: Encoded, predictions: dict, settings, limit: 
         p = ([[v * f for v in b] for b in boxes], scores, labels)
         path = out_dir / f"{k:02d}.png"
         truth_vs_prediction(img, t, p, data.class_names, threshold).save(path)
-        out.append({"image": str(path), "source": item.name, **per_image[i], "boxes": len(truth[i][3])})
+        e, n = per_image[i], len(truth[i][3])
+        out.append({"image": str(path), "source": item.name, **e, "boxes": n,
+                    # what a mistakes gallery shows ("true → pred")
+                    "true": f"{n} true box{'es' if n != 1 else ''}",
+                    "pred": f"{e['missed']} missed · {e['false']} false alarm{'s' if e['false'] != 1 else ''}"})
     return out
