@@ -57,7 +57,6 @@ REQUIREMENTS = (
     "spaces>=0.30",
     "captum>=0.7",
     "pycocotools>=2.0.7,<3",
-    "albumentations>=2.0,<2.1",
 )
 
 

@@ -11,7 +11,8 @@
   then normalised (:class:`tlweb.engine.accel.Normalizer`). The same augmentation written with
   albumentations (:func:`make_augmenter`) cost 3–5 ms a picture in its box bookkeeping alone on this
   CPU — more than the tiny model's step — and would leave a GPU waiting on one CPU thread; it remains
-  the Hugging Face recipe's side of the benchmark and the tests' reference for the box arithmetic.
+  the Hugging Face recipe's side of the benchmark and the tests' reference for the box arithmetic
+  (a development dependency, requirements-dev.txt: nothing at run time imports it).
 - :func:`predict` runs the model and its processor's own ``post_process_object_detection`` back to
   each picture's original pixels; :func:`score` turns predictions into COCO metrics
   (:mod:`tlweb.engine.detect_metrics`) and per-picture errors.
