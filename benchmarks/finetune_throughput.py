@@ -218,13 +218,13 @@ def head_only_timing(n: int, dim: int, classes: int, device: str, epochs: int = 
     """The linear-probe head on n cached vectors alone (same code path as strategy="linear")."""
     import torch
 
-    from tlweb.engine.train import DEFAULTS, make_scheduler
+    from tlweb.engine.train import get_strategy, make_scheduler
 
     torch.manual_seed(0)
     x = torch.randn(n, dim, device=device)
     y = torch.randint(0, classes, (n,), device=device)
     head = torch.nn.Linear(dim, classes).to(device)
-    opt = torch.optim.AdamW(head.parameters(), lr=DEFAULTS["linear"]["lr"], fused=device == "cuda")
+    opt = torch.optim.AdamW(head.parameters(), lr=get_strategy("linear").lr, fused=device == "cuda")
     bs = min(n, 4096)
     spe = max(1, n // bs)
     sched = make_scheduler(opt, max(1, int(0.05 * spe * epochs)), spe * epochs)

@@ -16,8 +16,6 @@ from tlweb.engine import train as T
 from tlweb.engine.data import encode_split, image_sources, load_data, subsample, write_shapes_dataset
 from tlweb.engine.train import (
     MIN_TRAIN_PER_CLASS_FOR_VALIDATION,
-    STRATEGIES,
-    STRATEGY_INFO,
     TrainConfig,
     TrainEvent,
     data_efficiency,
@@ -332,8 +330,7 @@ def test_errors_are_sentences_and_a_refused_load_leaves_no_run(demo_models, shap
 
 
 def test_strategy_info_covers_every_strategy():
-    assert set(STRATEGY_INFO) == set(STRATEGIES)
-    assert all(v.endswith(")") or v.endswith(".") for v in STRATEGY_INFO.values())
+    assert all(s.explanation.endswith(")") or s.explanation.endswith(".") for s in T.all_strategies())
 
 
 def test_pretrained_backbone_linear_beats_scratch_on_a_related_unseen_task(tmp_path, settings):

@@ -194,3 +194,23 @@ def test_a_run_resolves_its_model_and_looks_its_strategy_up_once(which, ckpt, se
     calls.update(resolve=0, get_strategy=0)
     items = list(iter_finetune(cfg, settings))  # the caller's side + the GPU function: still once
     assert isinstance(items[-1], RunResult) and calls == {"resolve": 1, "get_strategy": 1}
+
+
+def test_the_event_and_result_schemas_keep_every_key_and_add_the_tasks():
+    from tlweb.engine.train.callbacks import Callbacks, Emitter, History
+    from tlweb.engine.train.config import RESULT_FIELDS
+
+    old_events = ("kind", "run_id", "strategy", "epoch", "step", "total_steps", "train_loss", "val_loss",
+                  "val_accuracy", "lr", "images_per_s", "eta_s", "message", "time", "eval_split", "C")
+    assert EVENT_FIELDS == (*old_events, "task", "metric", "val_metric", "loss_parts")
+    old_results = ("run_id", "run_dir", "model_dir", "strategy", "base_model", "train_images", "val_images",
+                   "test_images", "selection", "kept_epoch", "test_accuracy", "test_macro_f1", "stopped", "wall_s",
+                   "hyperparameters", "metrics", "mistakes")
+    assert RESULT_FIELDS == (*old_results, "task", "metric", "test_metric")
+    history = History()
+    classification = Emitter("r", "linear", Callbacks([history])).evaluation(0.75, 0.5, C=0.1, eval_split="validation")
+    toy = Emitter("r", "full", Callbacks([history]), task=TOY, metric="miou").evaluation(0.6, 0.4)
+    assert (classification.val_accuracy, classification.val_metric, classification.task) == (0.75, 0.75,
+                                                                                          "image-classification")
+    assert (toy.val_accuracy, toy.val_metric, toy.metric) == (None, 0.6, "miou") and history.events == [classification, toy]
+    assert TrainEvent("step", "r", "full", 1.0, 1, 2, loss_parts={"ce": 1 / 3}).as_dict()["loss_parts"] == {"ce": 0.333333}

@@ -81,9 +81,9 @@ from tlweb.engine.train.stream import (
 from tlweb.engine.train.tasks import TrainTask, register_train_task, train_task, train_task_names, train_tasks
 
 __all__ = [
-    "Callback", "DEFAULTS", "DEFAULT_SEEDS", "EVENT_FIELDS", "EVENT_INTERVAL_S", "EVENT_KINDS", "EvalResult",
+    "Callback", "DEFAULT_SEEDS", "EVENT_FIELDS", "EVENT_INTERVAL_S", "EVENT_KINDS", "EvalResult",
     "Holdout", "Loop", "LoopTask", "MAX_EPOCHS_GPU", "MAX_MISTAKES", "MIN_STEPS", "MIN_TRAIN_PER_CLASS_FOR_VALIDATION",
-    "MONITOR_NOTE", "ModelParts", "RunPlan", "RunResult", "STRATEGIES", "STRATEGY_INFO", "Setup", "Strategy",
+    "MONITOR_NOTE", "ModelParts", "RunPlan", "RunResult", "Setup", "Strategy",
     "TrainConfig", "TrainEvent", "TrainTask", "VALIDATION_FRACTION", "curve_row", "data_efficiency", "finetune",
     "get_strategy", "ladder", "load_for_task", "load_for_training", "lora_targets", "make_scheduler", "register",
     "register_train_task", "resolve_run", "start_experiment", "all_strategies", "strategy_names", "train_task",
@@ -91,13 +91,3 @@ __all__ = [
     "iter_efficiency", "iter_finetune", "iter_ladder", "start_run", "train_seconds",
 ]
 
-
-def __getattr__(name: str):
-    """``STRATEGIES`` / ``STRATEGY_INFO`` / ``DEFAULTS``: views of the registry, always current."""
-    if name == "STRATEGIES":
-        return strategy_names()
-    if name == "STRATEGY_INFO":
-        return {s.name: s.explanation for s in all_strategies()}
-    if name == "DEFAULTS":
-        return {s.name: s.defaults for s in all_strategies()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

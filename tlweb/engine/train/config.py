@@ -34,7 +34,7 @@ MONITOR_NOTE = "eval on test split — monitoring only, not used for selection"
 class TrainConfig:
     model: str  # catalog key / Hub id / local folder (resolve())
     data: str | TaskData  # the task's load_data() source, or data already loaded (PreparedData for classification)
-    strategy: str = "linear"  # a name in tlweb.engine.train.strategies.STRATEGIES
+    strategy: str = "linear"  # a strategy of the task (tlweb.engine.train.strategies.strategy_names(task))
     epochs: int | None = None  # None → per-strategy default (two-step: both phases together)
     batch_size: int | None = None
     lr: float | None = None

@@ -7,6 +7,9 @@ No model selection on the test split. When every class has at least
 on the rest, the per-epoch evaluations (the live curves) run on it, and the epoch with the best
 validation accuracy (then loss) is kept. With fewer images nothing is selected: the last epoch is
 kept, and the per-epoch evaluations run on the test split for monitoring only.
+
+Tasks whose images hold several classes (segmentation, detection) cannot stratify: their rule is
+:func:`random_holdout` (a seeded fraction of the images when there are enough of them).
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def get_strategy(name: str) -> Strategy:
         raise ModelError(f"Unknown strategy '{name}'; pick one of {', '.join(_REGISTRY)}.") from None
 
 
-# --------------------------------------------------------------------------- the six strategies
+# ------------------------------------- the strategies: classification's six, then segmentation's and detection's
 # Ladder order = registration order. Colours are the viz palette's (tlweb.viz.common.PALETTE).
 
 

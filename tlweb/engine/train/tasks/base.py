@@ -24,6 +24,7 @@ plug-in module must load no torch, model or data (heavy imports inside the metho
 
 Call order in one run (``finetune``)::
 
+    strategy = task.strategy(cfg.strategy)                        # once, in resolve_run (another task's: a sentence)
     data  = task.load_data(source, seed=, settings=, **opts)      # unless the caller passed TaskData
     data  = task.subsample(data, per_class, seed)                 # when cfg.per_class
     model, processor, spec = task.load_model(spec, class_names, strategy, seed, settings)
@@ -37,6 +38,9 @@ Call order in one run (``finetune``)::
     at the end:  evaluation = task.evaluate(model, enc_test, feed, batch_size)
                  fields = task.finish(run_dir, data, enc_test, evaluation, settings)   # → metrics.json
                  task.save(model, processor, model_dir, spec, base_name, strategy, data, settings)
+
+A head-only strategy (classification's linear probe) replaces the hold-out and the steps with its own
+(:mod:`tlweb.engine.train.linear`); everything else is the same run.
 """
 
 from __future__ import annotations
