@@ -1,6 +1,6 @@
 """tlweb classify latency ÷ bare transformers pipeline latency, same model, image and process.
 
-    python benchmarks/classify_latency.py [--arch vit|resnet] [--size small|base] [--runs 30]
+    python benchmarks/classify_latency.py [--arch vit|resnet] [--size small|base] [--runs 30] [--smoke]
 
 Both sides get the same JPEG path and return the top-5 labels; runs alternate (A B A B …) after
 warm-up so drift hits both equally. A ratio ≤ 1.0 means the app adds no overhead. Random
@@ -34,15 +34,16 @@ def build_model(folder: Path, arch: str, size: str) -> None:
 
     torch.manual_seed(0)
     labels = {i: f"class {i}" for i in range(1000)}
-    if arch == "vit":
-        dims = {"small": (384, 12, 6, 1536), "base": (768, 12, 12, 3072)}[size]
+    if arch == "vit":  # "tiny" (the smoke setting): 2 layers of 32 at 224 px
+        dims = {"tiny": (32, 2, 2, 64), "small": (384, 12, 6, 1536), "base": (768, 12, 12, 3072)}[size]
         cfg = ViTConfig(hidden_size=dims[0], num_hidden_layers=dims[1], num_attention_heads=dims[2],
                         intermediate_size=dims[3], id2label=labels, label2id={v: k for k, v in labels.items()})
         model, proc = ViTForImageClassification(cfg), ViTImageProcessorPil(size={"height": 224, "width": 224})
     else:
-        depths = {"small": [2, 2, 2, 2], "base": [3, 4, 6, 3]}[size]
-        cfg = ResNetConfig(depths=depths, layer_type="bottleneck", id2label=labels,
-                           label2id={v: k for k, v in labels.items()})
+        depths = {"tiny": [1, 1], "small": [2, 2, 2, 2], "base": [3, 4, 6, 3]}[size]
+        widths = {"tiny": [16, 32]}.get(size, [256, 512, 1024, 2048])
+        cfg = ResNetConfig(embedding_size=16 if size == "tiny" else 64, hidden_sizes=widths, depths=depths,
+                           layer_type="bottleneck", id2label=labels, label2id={v: k for k, v in labels.items()})
         model, proc = ResNetForImageClassification(cfg), ConvNextImageProcessorPil(size={"shortest_edge": 224})
     model.save_pretrained(folder)
     proc.save_pretrained(folder)
@@ -54,7 +55,10 @@ def main() -> None:
     ap.add_argument("--size", choices=["small", "base"], default="small")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--photo", default="640x480", help="photo size WxH (e.g. 4000x3000 for a phone photo)")
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs, args.photo, args.size = 2, "96x64", "tiny"
 
     import torch
     from PIL import Image
@@ -84,7 +88,7 @@ def main() -> None:
     def run_pipe():
         return pipe(str(image), top_k=5)
 
-    for _ in range(3):
+    for _ in range(1 if args.smoke else 3):
         run_tlweb()
         run_pipe()
     a, b = [], []

@@ -1,6 +1,7 @@
 """tlweb compare (N models × M images) ÷ N×M separate transformers pipeline calls, same process.
 
     python benchmarks/compare_throughput.py [--models 4] [--images 8] [--large] [--runs 5] [--repeat 3] [--threads N]
+                                            [--smoke]
 
 Both sides use the same model folders (random weights built from configs: the tiny demo
 builders of ``tlweb.engine.demo``, or ``--large`` ImageNet-sized configs at 224 px) and the same
@@ -36,13 +37,13 @@ TINY = ("vit", "resnet", "swin", "convnext", "efficientnet", "deit")
 
 
 def build_tiny(root: Path, n: int) -> list[Path]:
-    from tlweb.engine.demo import classification as demo
+    from tlweb.engine.demo import registry
 
     folders = []
     for name in TINY[:n]:
         folder = root / f"tiny-{name}"
         folder.mkdir(parents=True)
-        getattr(demo, f"build_{name}")(folder)
+        registry()[f"demo-{name}"].build(folder)  # the tiny random-weight demo classifier of that family
         folders.append(folder)
     return folders
 
@@ -108,7 +109,10 @@ def main() -> None:
     ap.add_argument("--photo", default="640x480", help="JPEG size WxH")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch CPU threads for both sides (0: torch's default); 1 is steadier on a busy machine")
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.models, args.images, args.runs, args.repeat, args.photo = 2, 2, 1, 1, "96x64"
     n = max(2, min(6, args.models))
 
     import torch

@@ -1,6 +1,6 @@
 """Explain latency ÷ a plain forward + backward pass of the same model, same process.
 
-    python benchmarks/explain_latency.py [--arch vit resnet] [--size small|base] [--runs 15] [--threads N]
+    python benchmarks/explain_latency.py [--arch vit resnet] [--size small|base] [--runs 15] [--threads N] [--smoke]
 
 Both sides use the same model object (loaded by the app with eager attention) on the CPU. The
 baseline is what any gradient explanation must at least pay: ``model(pixel_values=x)`` on a ready
@@ -76,7 +76,10 @@ def main() -> None:
     ap.add_argument("--size", choices=["small", "base"], default="small")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs, args.size = 1, "tiny"
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -92,8 +95,9 @@ def main() -> None:
     print(f"{'model':16s} {'method':18s} {'explain':>10s} {'fwd+bwd':>10s} {'ratio':>7s}")
     worst = 0.0
     for arch in args.arch:
-        name = {"vit": "ViT-S/16" if args.size == "small" else "ViT-B/16",
-                "resnet": "ResNet-26" if args.size == "small" else "ResNet-50"}[arch]  # bottleneck 2-2-2-2 / 3-4-6-3
+        name = {"vit": {"tiny": "tiny ViT", "small": "ViT-S/16"}.get(args.size, "ViT-B/16"),
+                "resnet": {"tiny": "tiny ResNet", "small": "ResNet-26"}.get(args.size, "ResNet-50")}[arch]
+        # bottleneck ResNets: 2-2-2-2 (small) / 3-4-6-3 (base)
         for method, ta, tb in bench(arch, args.size, args.runs, tmp, settings):
             worst = max(worst, ta / tb)
             print(f"{name:16s} {method:18s} {ta:8.1f} ms {tb:8.1f} ms {ta / tb:7.2f}")

@@ -1,7 +1,7 @@
 """First start on an empty home: `python app.py --demo` launch → the page's first HTTP 200,
 against the old path (every demo model built before the server starts), in the same run.
 
-    python benchmarks/first_start.py [--runs 3] [--port 7893]
+    python benchmarks/first_start.py [--runs 3] [--port 7893] [--smoke]
 
 Each run gets a fresh, empty TLWEB_HOME. "new" is `python app.py --demo` as shipped; "old" is
 the same command preceded by building every demo model in the same process (what `launch()`
@@ -64,7 +64,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--port", type=int, default=7893)
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs = 1
     sides = {"new": [sys.executable, "app.py", "--demo", "--port", str(args.port)],
              "old": [sys.executable, "-c", OLD, str(args.port)]}
     times: dict[str, list[float]] = {"new": [], "old": []}

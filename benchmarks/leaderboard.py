@@ -2,7 +2,7 @@
 
     python benchmarks/leaderboard.py [--classes 8] [--train 80] [--test 20] [--photo 160]
                                      [--models demo-resnet-shapes,demo-resnet,demo-vit,demo-convnext]
-                                     [--large] [--threads N] [--json out.json]
+                                     [--large] [--threads N] [--json out.json] [--smoke]
 
 Everything in one process, on the same generated JPEG imagefolder (``train/`` + ``test/``) and the
 same model folders (tiny demo models by default; ``--large``: ViT-S/16, ResNet-50, ConvNeXt-T and
@@ -241,7 +241,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="alternating rounds of the throughput comparison")
     ap.add_argument("--sections", default="1,2,3,4", help="which measurements to run (2 needs 1)")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.classes, args.train, args.test, args.photo = 2, 6, 3, 48
+        args.models, args.batch, args.repeat, args.sections = "demo-resnet-shapes,demo-resnet", 8, 1, "1,2,3"
     sys.stdout.reconfigure(line_buffering=True)  # progress shows when the output goes to a file
 
     import torch

@@ -2,7 +2,7 @@
 
     python benchmarks/linear_probe.py [--models demo-resnet-shapes,demo-vit-shapes] [--seeds 3]
                                       [--shots 1,2,5] [--digits-train 40] [--digits-test 30]
-                                      [--threads N] [--json out.json]
+                                      [--threads N] [--json out.json] [--smoke]
 
 Everything in one process and one fresh ``TLWEB_HOME`` (demo models built there):
 
@@ -168,7 +168,10 @@ def main() -> int:
     ap.add_argument("--digits-test", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", help="write every number here")
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.models, args.seeds, args.shots, args.digits_train, args.digits_test = "demo-resnet-shapes", 1, "1", 4, 2
     import torch
 
     if args.threads:

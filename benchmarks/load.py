@@ -1,6 +1,6 @@
 """N concurrent gradio_client users on the Classify endpoint of the demo app: errors, p50, p95.
 
-    python benchmarks/load.py [--users 100] [--calls 4] [--model demo-vit] [--shared] [--url URL]
+    python benchmarks/load.py [--users 100] [--calls 4] [--model demo-vit] [--shared] [--url URL] [--smoke]
 
 Starts ``python -m tlweb serve --demo`` in its own process (a fresh TLWEB_HOME, offline) unless
 ``--url`` points at a running app, then:
@@ -148,7 +148,10 @@ def main() -> None:
     ap.add_argument("--url", help="a running app instead of starting one")
     ap.add_argument("--timeout", type=float, default=60,
                     help="seconds a user waits for each HTTP answer (gradio_client's own default is 5; browsers wait)")
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args()
+    if args.smoke:
+        args.users, args.calls = 2, 1
 
     proc = home = None
     url = args.url
@@ -178,6 +181,8 @@ def main() -> None:
     print(json.dumps({"mode": "shared" if args.shared else "local", "model": args.model, "timeout_s": args.timeout,
                       "baseline": base,
                       "load": load, "p50_ratio": ratio}))
+    if args.smoke and (base["errors"] or load["errors"]):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

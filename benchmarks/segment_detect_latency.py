@@ -108,7 +108,10 @@ def main(argv=None) -> int:
                     help="'native' or WxH (the picture is resized to it first)")
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--smoke", action="store_true", help="smallest setting: runs in seconds to check the script works (a smoke, not a timing)")
     args = ap.parse_args(argv)
+    if args.smoke:  # one segmenter and one detector, the picture as it is, one timed run each
+        args.models, args.sizes, args.runs = [DEMO[0], "demo-detr"], ["native"], 1
     if args.image is None:
         from tlweb.assets import example_image
 
@@ -132,6 +135,8 @@ def main(argv=None) -> int:
                 r = bench_one(name, img, args.runs, args.threshold, settings)
             except Exception as exc:  # noqa: BLE001 - report and go on
                 print(f"{name:20s} error: {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+                if args.smoke:
+                    return 1
                 continue
             rows.append(r)
             print(f"{r['model']:20s} {r['task']:20s} {r['size']:>11s} {r['tlweb_ms']:>10.1f} {r['pipeline_ms']:>12.1f} "

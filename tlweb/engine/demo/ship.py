@@ -183,7 +183,7 @@ def _make(rec: Shipped, folder: Path) -> None:
     cfg = json.loads(path.read_text())
     old = cfg.get("tlweb", {})
     cfg["tlweb"] = {
-        **{k: old[k] for k in ("params_m", "input_size", "source_test_accuracy") if k in old},
+        **{k: v for k, v in old.items() if k != "license"},  # what the recipe noted (a fine-tune's licence is not ours)
         "key": rec.key, "task": rec.task, "family": rec.family, "description": rec.description,
         "pretrained_on": rec.pretrained_on,
         "shipped": {"key": rec.key, "recipe_version": rec.recipe_version,
