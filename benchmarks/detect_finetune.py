@@ -15,7 +15,7 @@ Measured: training images/s after the first epoch (median of epochs 2…E) on ea
 
 - no CUDA GPU: the detector a CPU user fine-tunes, the shipped demo RT-DETR (``demo-rtdetr-shapes``,
   64 px, a new head for the three classes on both sides), on generated 640×480 JPEG scenes (COCO's
-  photo size), batch 16, one torch thread and no DataLoader workers (one core each); ``--tiny``: a few
+  photo size), batch 16, one torch thread and no DataLoader workers (one core each); ``--smoke``: a few
   small pictures and 2 epochs, a smoke run of seconds for CI;
 - CUDA GPU: DETR-R50 and RT-DETR-R18 configs (random weights, transformers' own ResNets) at 640×640,
   2,000 generated 800×600 JPEGs, batch 32, bf16 on both sides, Trainer with DataLoader workers.
@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "RT-DETR, 64 px), rtdetr, detr, yolos (tiny random ones, 128 px)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--workers", type=int, help="Trainer DataLoader workers (default: CPU count - 2 on CUDA, 0 on CPU)")
-    ap.add_argument("--tiny", action="store_true", help="a smoke run of seconds (CI): 16 pictures, 2 epochs, batch 4")
+    ap.add_argument("--smoke", "--tiny", dest="tiny", action="store_true",
+                    help="the smallest setting, a smoke run of seconds (CI): 16 pictures, 2 epochs, batch 4")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 

@@ -73,8 +73,12 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, help="default: the detection task's per-strategy defaults")
     ap.add_argument("--test", type=int, default=60, help="test pictures (the same for every run)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true",
+                    help="the smallest setting (CI): 2 pictures per class, 1 seed, head and scratch, 1 epoch")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    if args.smoke:
+        args.per_class, args.seeds, args.strategies, args.epochs, args.test = 2, 1, "head,scratch", 1, 6
 
     import torch
 

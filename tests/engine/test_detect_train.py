@@ -233,21 +233,3 @@ def test_a_given_valid_split_picks_the_epoch(settings, tmp_path):
     hold = task.holdout(enc, data.class_names, 0)
     assert (len(hold.fit), len(hold.val)) == (12, 3)
     assert sorted(hold.val.rows) == [12, 13, 14] and hold.selects
-
-
-@pytest.mark.slow
-def test_speed_benchmark_smoke(tmp_path):
-    """benchmarks/detect_finetune.py --tiny: both sides (tlweb's run and the Hugging Face Trainer recipe) train
-    on the same pictures and the ratio is printed (a smoke run: the numbers mean nothing at this size)."""
-    import json
-    import os
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "detect_finetune.py"
-    env = {**os.environ, "TLWEB_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, str(script), "--tiny", "--threads", "1", "--json", str(tmp_path / "r.json")],
-                         capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "ratio tlweb / HF recipe" in out.stdout
-    result = json.loads((tmp_path / "r.json").read_text())["models"]["demo"]
-    assert result["tlweb"]["steady_images_per_s"] > 0 and result["trainer"]["steady_images_per_s"] > 0
