@@ -62,6 +62,8 @@ def _progress_line(e) -> str | None:
             parts.append(f"val loss {e.val_loss:.4f}")
         if e.val_accuracy is not None:
             parts.append(f"val acc {e.val_accuracy * 100:.1f}%")
+        elif getattr(e, "val_metric", None) is not None:  # another task's metric (mIoU, mAP …)
+            parts.append(f"val {e.metric} {e.val_metric * 100:.1f}%")
         if e.images_per_s:
             parts.append(f"{e.images_per_s:,.0f} img/s")
         if e.eta_s is not None:

@@ -253,8 +253,10 @@ def _flatten(classes: dict[str, list[str]], names: list[str]) -> tuple[list[str]
 # --------------------------------------------------------------------------- zips
 
 
-def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tuple[Path, list[str]]:
+def extract_zip(path: str | os.PathLike, settings: Settings | None = None,
+                keep: tuple[str, ...] = ()) -> tuple[Path, list[str]]:
     """Extract a zip of class folders safely into the cache; returns (folder, skipped files).
+    ``keep``: more suffixes to extract (detection's ``.json`` / ``.txt`` annotations), cached apart.
 
     Refused: files over :data:`MAX_ZIP_BYTES`, more than :data:`MAX_FILES` entries, more than
     ``Settings.max_unzipped_mb`` once extracted (all entries together, counted while writing, so a
@@ -274,7 +276,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     if size > MAX_ZIP_BYTES:
         raise DataError(f"The zip '{name}' is {size / 1024**3:.1f} GB; the limit is {MAX_ZIP_BYTES / 1024**3:.0f} GB.")
     digest = _file_sha(path)
-    dest = settings.cache_dir / "zips" / digest[:24]
+    dest = settings.cache_dir / "zips" / (digest[:24] + ("-" + "".join(sorted(keep)).replace(".", "") if keep else ""))
     marker = dest / ".tlweb-complete"
     budget.hold(access.current_client(), dest)  # before looking: a session ending now keeps it for us
     if marker.exists():
@@ -309,7 +311,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
                 raise DataError(f"The zip '{name}' is encrypted; unzip it with its password first.")
             if not parts or any(_is_hidden(p) for p in parts):  # "." or "./" names nothing (found by fuzzing)
                 continue
-            if not _image_ext(parts[-1]):
+            if not _image_ext(parts[-1]) and Path(parts[-1]).suffix.lower() not in keep:
                 skipped.append(f"{'/'.join(parts)}: not an image file")
                 continue
             if info.file_size > settings.max_upload_bytes:
