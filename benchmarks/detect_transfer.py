@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def run(model: str, per_class: int, seeds: int, strategies: list[str], epochs: int | None, n_test: int,
         settings, out_dir: Path, log=print) -> dict:
-    from tlweb.engine.data.detection import load_detection_data
     from tlweb.engine.data.boxscenes import DETECTION_SAMPLE_CLASSES, write_detection_dataset
+    from tlweb.engine.data.detection import load_detection_data
     from tlweb.engine.train import TrainConfig, finetune
 
     root = write_detection_dataset(out_dir / "target", DETECTION_SAMPLE_CLASSES, train=max(200, 20 * per_class), test=n_test,

@@ -138,8 +138,8 @@ def test_pretrained_demo_detector_finds_its_shapes(settings, tmp_path):
     """The shipped demo detector finds the source shapes it was pretrained on: COCO mAP50 on fresh
     generated scenes well above chance, through the task's evaluation (boxes really come back)."""
     from tlweb.catalog import resolve
-    from tlweb.engine.data.detection import load_detection_data
     from tlweb.engine.data.boxscenes import write_detection_dataset
+    from tlweb.engine.data.detection import load_detection_data
     from tlweb.engine.demo.detector import KEY, SOURCE_CLASSES
     from tlweb.engine.loading import load
 

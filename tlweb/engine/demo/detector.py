@@ -133,8 +133,8 @@ def recipe(folder: Path) -> dict[str, float]:
     import torch
 
     from tlweb.config import get_settings
-    from tlweb.engine.data.detection import load_detection_data
     from tlweb.engine.data.boxscenes import write_detection_dataset
+    from tlweb.engine.data.detection import load_detection_data
     from tlweb.events import event
 
     threads = torch.get_num_threads()
