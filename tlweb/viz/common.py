@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 PALETTE = ["#4F46E5", "#F97316", "#10B981", "#EF4444", "#0EA5E9", "#A855F7", "#EAB308", "#14B8A6", "#EC4899", "#64748B"]
 FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+FONT_SIZE = 13  # px: the charts' text (presenter mode scales it in the page, tlweb.ui.app)
 TEXT = "#334155"  # slate-700: the light theme's chart text; dark pages repaint it (THEME_CSS)
 TEXT_RGB = "rgb(51, 65, 85)"  # the same colour as plotly writes it into the SVG's inline style
 SUBDUED = "#64748B"  # readable on white and on the dark theme's background alike
@@ -35,7 +36,7 @@ def style(fig: go.Figure, title: str | None = None, x: str | None = None, y: str
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
         template="plotly_white",
-        font={"family": FONT, "size": 13, "color": TEXT},
+        font={"family": FONT, "size": FONT_SIZE, "color": TEXT},
         paper_bgcolor=TRANSPARENT,
         plot_bgcolor=TRANSPARENT,
         height=height,

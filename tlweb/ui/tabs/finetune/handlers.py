@@ -20,6 +20,7 @@ from tlweb.ui.guard import serve_file, serve_gallery
 from tlweb.ui.tabs.finetune.helpers import (
     N_SLOTS,
     SHOTS,
+    Every,
     FtSession,
     Progress,
     Worker,
@@ -155,6 +156,7 @@ class Handlers:
         worker = Worker(iter_finetune(cfg, self.settings))
         progress = Progress()
         empty = message_figure("Training…")
+        redraw = Every(0.5)  # the curves at most twice a second, the status line with every batch
         threads = cpu_threads(training_threads(name, self.settings))  # a tiny model: one CPU thread
         threads.__enter__()
         try:
@@ -163,7 +165,8 @@ class Handlers:
                 if not batch:
                     continue
                 progress.add(batch)
-                yield (progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0)), tv.training_curves(progress.events),
+                curves = tv.training_curves(progress.events) if redraw.due() else gr.skip()
+                yield (progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0)), curves,
                        gr.skip(), gr.skip(), gr.skip(),
                        gr.skip(), gr.skip(), gr.skip(), gr.skip())
         finally:
@@ -259,7 +262,7 @@ class Handlers:
             # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
             worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
                                         seeds=seeds, **kwargs))
-            progress, started = Progress(), time.monotonic()
+            progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
             for batch in worker.batches():
                 if len(worker.results) > len(results):
                     results = list(worker.results)
@@ -275,7 +278,7 @@ class Handlers:
                 frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
                 story = job_story(d.get("strategy"), i, runs, time.monotonic() - started)
                 yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac, detail=story), gr.skip(), \
-                    tv.training_curves(events, title="Ladder runs")
+                    tv.training_curves(events, title="Ladder runs") if redraw.due() else gr.skip()
             ok = True
         except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
             closed = True
@@ -336,7 +339,7 @@ class Handlers:
             worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
                                             experiment=exp_dir, seeds=seeds, zero_shot=baseline and baseline[0],
                                             templates=baseline and baseline[1], **kwargs))
-            progress, started = Progress(), time.monotonic()
+            progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
             for batch in worker.batches():
                 if len(worker.results) > len(rows):
                     rows = list(worker.results)
@@ -352,7 +355,8 @@ class Handlers:
                 story = job_story(progress.latest.get("strategy"), done, total, time.monotonic() - started)
                 yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total,
                                     detail=" ".join(x for x in (story, note) if x)), \
-                    gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
+                    gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class") \
+                    if redraw.due() else gr.skip()
             ok = True
         except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
             closed = True

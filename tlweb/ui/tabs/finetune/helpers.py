@@ -201,6 +201,23 @@ def job_story(strategy: str | None, done: int, total: int, elapsed_s: float, wha
     return html.escape(" ".join(x for x in (explanation, where + "." if where else "") if x))
 
 
+class Every:
+    """True at most once every ``seconds`` (``due()``): live curves are redrawn less often than the status line.
+    Building a plotly figure of a ladder's curves takes 0.1-0.2 s of a small CPU; four a second took a large
+    share of a 2-core machine away from the training it showed."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
+
+
 def status_html(text: str, fraction: float | None = None, state: str = "running", detail: str = "") -> str:
     bar = ""
     if fraction is not None:
