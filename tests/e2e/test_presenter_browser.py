@@ -202,7 +202,12 @@ def test_runs_list_offers_the_picked_runs_files_only_and_says_what_it_deleted(vi
     view.click("#ft-delete-yes")
     text_in(view, "ft-runs-note", "Deleted the run", timeout=30_000)
     assert not b.run_dir.exists()
-    note = _in_view(view, "#ft-runs-note")
-    assert note["y"] < view.locator("#ft-runs-table").bounding_box()["y"]  # under the buttons, above the table
+    note = view.locator("#ft-runs-note").bounding_box()  # on screen where the buttons are (the page may scroll)
+    assert note and 0 <= note["y"] and note["y"] + note["height"] <= H, note
+    buttons = view.locator("#ft-delete-btn").bounding_box()
+    assert buttons["y"] < note["y"] < view.locator("#ft-runs-table").bounding_box()["y"]  # under the buttons
     assert not view.locator("#ft-export-file").is_visible()
+    view.wait_for_function("() => !document.getElementById('ft-run-metrics').innerText.includes('Deleted')")  # once
+    view.locator("#ft-step-runs .ft-sec").first.evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top "
+                                                         "+ window.scrollY - 8)")
     _shot(view, "finetune-runs.png")

@@ -184,8 +184,9 @@ def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
     runs.confirm_no.click(lambda: gr.update(visible=False), None, [runs.confirm_box], api_name="delete_cancel",
                           queue=False)
     runs.confirm_yes.click(h.delete, [runs.run_pick], [runs.confirm_box, runs.table, runs.run_pick, runs.details],
-                           api_name="delete_run").success(
-        lambda said: said, [runs.details], [runs.note], api_name="delete_said", api_visibility="private", queue=False)
+                           api_name="delete_run").success(  # (said once, under the buttons)
+        lambda said: (said, ""), [runs.details], [runs.note, runs.details], api_name="delete_said",
+        api_visibility="private", queue=False)
     # another pick: what was offered for the last one (its model zip, its report, "Deleted …") goes
     runs.run_pick.change(_picked, [runs.run_pick], [runs.export_file, runs.report[1], runs.note], api_name="run_picked",
                          api_visibility="private", queue=False, show_progress="hidden")
