@@ -157,22 +157,20 @@ class Handlers:
         progress = Progress()
         empty = message_figure("Training…")
         redraw = Every(0.5)  # the curves at most twice a second, the status line with every batch
-        threads = cpu_threads(training_threads(name, self.settings))  # a tiny model: one CPU thread
-        threads.__enter__()
-        try:
-            yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
-            for batch in worker.batches():
-                if not batch:
-                    continue
-                progress.add(batch)
-                curves = tv.training_curves(progress.events) if redraw.due() else gr.skip()
-                yield (progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0)), curves,
-                       gr.skip(), gr.skip(), gr.skip(),
-                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
-        finally:
-            worker.close()
-            threads.__exit__(None, None, None)
-            sess.start(None)  # nothing trains any more: Stop has nothing to stop
+        with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
+            try:
+                yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
+                for batch in worker.batches():
+                    if not batch:
+                        continue
+                    progress.add(batch)
+                    curves = tv.training_curves(progress.events) if redraw.due() else gr.skip()
+                    yield (progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0)), curves,
+                           gr.skip(), gr.skip(), gr.skip(),
+                           gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            finally:
+                worker.close()
+                sess.start(None)  # nothing trains any more: Stop has nothing to stop
         result = worker.result
         sess.last_run = result.run_id
         yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
@@ -253,42 +251,40 @@ class Handlers:
         seeds = _seeds(seeds)
         exp_dir = self._experiment(sess, "ladder", name, data, order, seeds=seeds, **kwargs)
         results, events, ok, closed, worker = [], [], False, False, None
-        threads = cpu_threads(training_threads(name, self.settings))  # a tiny model: one CPU thread
-        threads.__enter__()
-        try:
-            yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
-                              "on the same split and budget…", 0.0), \
-                tv.ladder_chart([], chance=chance), tv.training_curves([])
-            # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
-            worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
-                                        seeds=seeds, **kwargs))
-            progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
-            for batch in worker.batches():
-                if len(worker.results) > len(results):
-                    results = list(worker.results)
-                    progress = Progress()
-                    yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
-                if not batch:
-                    continue
-                progress.add(batch)
-                events.extend(batch)
-                d = progress.latest
-                i = len(results)
-                runs = len(order) * seeds
-                frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
-                story = job_story(d.get("strategy"), i, runs, time.monotonic() - started)
-                yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac, detail=story), gr.skip(), \
-                    tv.training_curves(events, title="Ladder runs") if redraw.due() else gr.skip()
-            ok = True
-        except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
-            closed = True
-            raise
-        finally:
-            if worker is not None:
-                worker.close()
-            threads.__exit__(None, None, None)
-            sess.start(None)
-            stopped = self._finish(exp_dir, sess, ok, closed) or any(r.stopped for r in results)
+        with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
+            try:
+                yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
+                                  "on the same split and budget…", 0.0), \
+                    tv.ladder_chart([], chance=chance), tv.training_curves([])
+                # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
+                worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
+                                            seeds=seeds, **kwargs))
+                progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
+                for batch in worker.batches():
+                    if len(worker.results) > len(results):
+                        results = list(worker.results)
+                        progress = Progress()
+                        yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+                    if not batch:
+                        continue
+                    progress.add(batch)
+                    events.extend(batch)
+                    d = progress.latest
+                    i = len(results)
+                    runs = len(order) * seeds
+                    frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
+                    story = job_story(d.get("strategy"), i, runs, time.monotonic() - started)
+                    yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac, detail=story), gr.skip(), \
+                        tv.training_curves(events, title="Ladder runs") if redraw.due() else gr.skip()
+                ok = True
+            except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
+                closed = True
+                raise
+            finally:
+                if worker is not None:
+                    worker.close()
+                sess.start(None)
+                stopped = self._finish(exp_dir, sess, ok, closed) or any(r.stopped for r in results)
         text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
         means: dict[str, list[float]] = {}
         for r in results:
@@ -328,45 +324,43 @@ class Handlers:
         exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, seeds=seeds, **kwargs)
         rows, ok, closed, worker = [], False, False, None
         zs_note = f" + the zero-shot baseline {baseline[0]}" if baseline else ""
-        threads = cpu_threads(training_threads(name, self.settings))  # a tiny model: one CPU thread
-        threads.__enter__()
-        try:
-            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
-                              f"{seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
-                              detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
-            # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
-            # The zero-shot baseline, when picked, comes first: its dashed line is there before the first point.
-            worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
-                                            experiment=exp_dir, seeds=seeds, zero_shot=baseline and baseline[0],
-                                            templates=baseline and baseline[1], **kwargs))
-            progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
-            for batch in worker.batches():
-                if len(worker.results) > len(rows):
-                    rows = list(worker.results)
+        with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
+            try:
+                yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
+                                  f"{seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
+                                  detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
+                # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
+                # The zero-shot baseline, when picked, comes first: its dashed line is there before the first point.
+                worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
+                                                experiment=exp_dir, seeds=seeds, zero_shot=baseline and baseline[0],
+                                                templates=baseline and baseline[1], **kwargs))
+                progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
+                for batch in worker.batches():
+                    if len(worker.results) > len(rows):
+                        rows = list(worker.results)
+                        done = len(rows) - bool(baseline_of(rows))
+                        progress = Progress()
+                        yield status_html(f"{done}/{total} runs done", done / total, detail=note), \
+                            tv.efficiency_curves(rows, chance=chance), gr.skip()
+                    if not batch:
+                        continue
+                    progress.add(batch)
                     done = len(rows) - bool(baseline_of(rows))
-                    progress = Progress()
-                    yield status_html(f"{done}/{total} runs done", done / total, detail=note), \
-                        tv.efficiency_curves(rows, chance=chance), gr.skip()
-                if not batch:
-                    continue
-                progress.add(batch)
-                done = len(rows) - bool(baseline_of(rows))
-                k = usable[min(done // max(1, len(order) * seeds), len(usable) - 1)]
-                story = job_story(progress.latest.get("strategy"), done, total, time.monotonic() - started)
-                yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total,
-                                    detail=" ".join(x for x in (story, note) if x)), \
-                    gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class") \
-                    if redraw.due() else gr.skip()
-            ok = True
-        except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
-            closed = True
-            raise
-        finally:
-            if worker is not None:
-                worker.close()
-            threads.__exit__(None, None, None)
-            sess.start(None)
-            stopped = self._finish(exp_dir, sess, ok, closed)
+                    k = usable[min(done // max(1, len(order) * seeds), len(usable) - 1)]
+                    story = job_story(progress.latest.get("strategy"), done, total, time.monotonic() - started)
+                    yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total,
+                                        detail=" ".join(x for x in (story, note) if x)), \
+                        gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class") \
+                        if redraw.due() else gr.skip()
+                ok = True
+            except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
+                closed = True
+                raise
+            finally:
+                if worker is not None:
+                    worker.close()
+                sess.start(None)
+                stopped = self._finish(exp_dir, sess, ok, closed)
         zs = baseline_of(rows)
         text = f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows) - bool(zs)} runs"
         yield status_html(text + (f" · {html.escape(tv.zero_shot_sentence(rows, zs))}" if zs else ""),
