@@ -193,11 +193,10 @@ def confidence_bars(result: dict, height: int | None = None) -> go.Figure:
     fig.update_xaxes(range=[0, min(100.0, max(top * 1.15, 5.0))], ticksuffix="%")
     fig.update_yaxes(autorange="reversed", automargin=True, title_standoff=8, ticklabelstandoff=6)
     height = height or max(380, 70 + len(rows) * (18 * len(images) + 22) + 60)
-    fig = style(fig, title="Top-1 confidence per model", x="top-1 confidence (%)",
+    # a short title, so it fits beside the legend when presenter mode enlarges the text
+    fig = style(fig, title="Top-1 confidence per model", x="top-1 confidence (%) · bar text: the top-1 label",
                 y="model", height=height, legend=len(images) > 1)
-    # (a short title, so it fits beside the legend when presenter mode enlarges the text)
-    fig.update_layout(margin={"l": _left_margin(names)},
-                      title={"subtitle": {"text": "bar text: the top-1 label", "font": {"size": 12}}})
+    fig.update_layout(margin={"l": _left_margin(names)})
     return fig
 
 
