@@ -166,7 +166,7 @@ def test_delete_a_run_asks_first(page, app_url, settings):
     page.click("#ft-delete-btn")
     page.wait_for_selector("#ft-delete-yes", state="visible", timeout=30_000)
     page.click("#ft-delete-yes")
-    text_in(page, "ft-run-metrics", "Deleted the run", timeout=30_000)
+    text_in(page, "ft-runs-note", "Deleted the run", timeout=30_000)  # said under the buttons
     assert not res.run_dir.exists()
     page.wait_for_function("(id) => !document.getElementById('ft-runs-table').innerText.includes(id)",
                            arg=res.run_id, timeout=30_000)

@@ -69,8 +69,8 @@ def _progress_line(e) -> str | None:
         if e.eta_s is not None:
             parts.append(f"ETA {e.eta_s:.0f} s")
         return " · ".join(parts)
-    if e.kind in ("done", "stopped", "error"):
-        return f"{e.kind}: {e.message}"
+    if e.kind in ("done", "stopped", "error"):  # "done in 7.7 s; …" says what it is already
+        return e.message if e.message.startswith(e.kind) else f"{e.kind}: {e.message}"
     return None
 
 

@@ -7,6 +7,7 @@
   affine map on uint8 tensors already on the device (the resize/crop happened once, on decode).
 - :func:`augment` is the light augmentation: random horizontal flip and a small random resized
   crop (scale 0.7–1, aspect 3/4–4/3), one ``affine_grid`` + ``grid_sample`` per batch.
+- :func:`training_threads` / :func:`cpu_threads`: a tiny model trains on one CPU thread (see there).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 
 from tlweb.config import Settings, get_settings
 
@@ -148,6 +150,65 @@ class Runtime:
         except (RuntimeError, TypeError):  # fused unsupported for some parameter type
             kwargs.pop("fused", None)
             return torch.optim.AdamW(groups, **kwargs)
+
+
+# --------------------------------------------------------------------------- CPU threads
+
+# Below this many million parameters a model trains on one CPU thread. Its tensors are too small for
+# intra-op threads to pay: on a 2-core machine shared with other work, a demo ResNet (0.03 M) took 0.55-1.26 s
+# per training step with torch's two threads against 35-44 ms with one (measured; the two threads spin on each
+# other and on the machine's other processes), so a strategy ladder on the built-in sample took minutes.
+SMALL_MODEL_M = 5.0
+_threads = {"held": 0, "saved": None}
+_threads_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` inside the block (None: unchanged), restored after it.
+
+    torch keeps the count per thread: the block sets it for the calling thread and for every thread that
+    starts computing inside it (torch reads the process-wide value at a thread's first operation) — the
+    training stream starts its loop's thread there. Threads already computing keep theirs; a thread that
+    first computes inside the block keeps one thread afterwards (the app trains one job at a time on a
+    CPU, so this is the odd request thread). Overlapping blocks share the setting; the last one out
+    restores what was there."""
+    if not n:
+        yield
+        return
+    import torch
+
+    with _threads_lock:
+        if _threads["held"] == 0:
+            _threads["saved"] = torch.get_num_threads()
+            torch.set_num_threads(int(n))
+        _threads["held"] += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads["held"] -= 1
+            if _threads["held"] == 0 and _threads["saved"]:
+                torch.set_num_threads(_threads["saved"])
+
+
+def training_threads(model: str, settings: Settings | None = None) -> int | None:
+    """The CPU threads a training job on ``model`` should use: 1 on the CPU for a demo model (tiny by
+    construction) or a model whose known parameter count is under :data:`SMALL_MODEL_M` million, else
+    None (torch's default)."""
+    from tlweb.catalog import resolve
+    from tlweb.engine.loading import pick_device
+    from tlweb.errors import TlwebError
+
+    settings = settings or get_settings()
+    try:
+        if pick_device(settings) != "cpu":
+            return None
+        spec = resolve(model, settings=settings)
+    except TlwebError:
+        return None
+    small = spec.source == "demo" or (spec.params_m is not None and float(spec.params_m) < SMALL_MODEL_M)
+    return 1 if small else None
 
 
 class Normalizer:

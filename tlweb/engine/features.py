@@ -11,10 +11,12 @@ images-per-class budget) starts training the head at once.
 
 The same cache serves the linear probe, the backbone leaderboard, k-NN and the projector
 (:func:`split_features` is the one entry point; :class:`Backbone` loads the model only when a
-forward pass is really needed). What a model costs (parameters, GFLOPs, latency per image) is
-measured once per (weights, input geometry, device, precision) and kept beside the features
-(:func:`model_facts`), so a second leaderboard on the same data runs no forward pass at all —
-:func:`forward_passes` counts them.
+forward pass is really needed). What a model costs is split by how it can change: parameters and
+GFLOPs are counted once per (weights, input geometry, device, precision) and kept beside the
+features; the latency per image is timed afresh on every call (median of warm passes,
+:func:`model_facts`) — one stale measurement taken while the machine was busy must not decide a
+Pareto front for good. A second leaderboard on the same data runs no forward pass over the data
+(:func:`forward_passes` counts them); only the few timing passes (:func:`timing_passes`).
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ log = logging.getLogger(__name__)
 
 HEAD_NAMES = ("classifier", "head", "fc", "score", "heads")
 FEATURES_VERSION = 1  # the "v" of a cache key (bump when what is cached changes meaning)
-_COUNT = {"forward": 0}
+_COUNT = {"forward": 0, "timing": 0}
 
 
 def forward_passes() -> int:
-    """Forward passes (batches) run by this module since the process started (tests count them)."""
+    """Forward passes (batches of data, and FLOP counts) run by this module since the process started
+    (tests count them); the latency timing passes are counted apart (:func:`timing_passes`)."""
     return _COUNT["forward"]
+
+
+def timing_passes() -> int:
+    """One-image forward passes run to time a model's latency (warm-ups included)."""
+    return _COUNT["timing"]
 
 
 def find_head(model):
@@ -363,9 +371,10 @@ def cached_json(key_parts: dict, compute, settings: Settings | None = None, pref
     return out, False
 
 
-def time_forward(fn, device: str, runtime, runs: int = 20, time_budget_s: float = 1.0) -> tuple[float, int]:
-    """(median milliseconds, timed runs) of ``fn()`` after one warm-up call: up to ``runs`` calls
-    within ``time_budget_s``, device work waited for, under the runtime's autocast."""
+def time_forward(fn, device: str, runtime, runs: int = 20, time_budget_s: float = 1.0, warmup: int = 2,
+                 min_runs: int = 3) -> tuple[float, int]:
+    """(median milliseconds, timed runs) of ``fn()`` after ``warmup`` untimed calls: up to ``runs`` calls
+    within ``time_budget_s`` (but at least ``min_runs``), device work waited for, under the runtime's autocast."""
     import statistics
 
     import torch
@@ -374,29 +383,30 @@ def time_forward(fn, device: str, runtime, runs: int = 20, time_budget_s: float 
 
     times: list[float] = []
     with torch.inference_mode():
-        for i in range(max(2, runs + 1)):
+        for i in range(max(0, warmup) + max(1, runs)):
             _sync(device)
             t0 = time.perf_counter()
             with runtime.autocast():
                 fn()
             _sync(device)
-            if i:  # the first call is the warm-up
+            _COUNT["timing"] += 1
+            if i >= warmup:
                 times.append(time.perf_counter() - t0)
-            if sum(times) > time_budget_s:
+            if len(times) >= min_runs and sum(times) > time_budget_s:
                 break
-    _COUNT["forward"] += len(times) + 1
     return statistics.median(times) * 1000, len(times)
 
 
 def model_facts(backbone: Backbone, runtime=None, settings: Settings | None = None, runs: int = 20,
                 time_budget_s: float = 1.0) -> dict:
     """``{"params", "gflops", "latency_ms", "input_size", "device", "precision", "runs", "cached"}``
-    of the backbone without its head, for one image, measured once per (weights, geometry,
-    device, precision) and cached on disk beside the features.
+    of the backbone without its head, for one image.
 
-    ``gflops``: torch's FLOP counter on one image (2 FLOPs per multiply-add, as the Compare tab).
-    ``latency_ms``: median of up to ``runs`` timed one-image forward passes after a warm-up,
-    within ``time_budget_s``, on the device and precision the features are computed with."""
+    ``params``, ``gflops`` (torch's FLOP counter on one image, 2 FLOPs per multiply-add, as the Compare
+    tab) and ``input_size`` are counted once per (weights, geometry, device, precision) and cached on disk
+    beside the features (``cached``: they came from there). ``latency_ms`` is timed afresh on every call:
+    the median of up to ``runs`` one-image forward passes after two warm-ups, within ``time_budget_s``, on
+    the device and precision the features are computed with (``runs``: how many were timed)."""
     from tlweb.engine.accel import Runtime
     from tlweb.engine.data import processor_geometry
 
@@ -404,22 +414,29 @@ def model_facts(backbone: Backbone, runtime=None, settings: Settings | None = No
     runtime = runtime or Runtime(settings)
     key = {"facts": backbone.identity(), "geometry": processor_geometry(backbone.processor),
            "device": str(runtime.device), "precision": runtime.precision, "v": FEATURES_VERSION}
+    model = x = None
 
-    def measure() -> dict:
+    def ready():
+        nonlocal model, x
+        if model is None:
+            model = backbone.model.to(runtime.device)
+            x = probe_pixels(backbone.processor, runtime.device)
+        return model, x
+
+    def count() -> dict:
         from tlweb.engine.compare import count_flops
 
-        model = backbone.model.to(runtime.device)
-        x = probe_pixels(backbone.processor, runtime.device)
-        flops = count_flops(model, x)
+        m, pixels = ready()
+        flops = count_flops(m, pixels)
         _COUNT["forward"] += 1
-        latency, n = time_forward(lambda: model(pixel_values=x), str(runtime.device), runtime, runs, time_budget_s)
-        total = sum(p.numel() for p in model.parameters())
-        return {"params": int(total - head_params(model)), "gflops": flops / 1e9, "latency_ms": latency,
-                "input_size": int(x.shape[-1]), "device": str(runtime.device), "precision": runtime.precision,
-                "runs": n}
+        total = sum(p.numel() for p in m.parameters())
+        return {"params": int(total - head_params(m)), "gflops": flops / 1e9, "input_size": int(pixels.shape[-1]),
+                "device": str(runtime.device), "precision": runtime.precision}
 
-    facts, hit = cached_json(key, measure, settings)
-    return {**facts, "cached": hit}
+    facts, hit = cached_json(key, count, settings)
+    m, pixels = ready()
+    latency, n = time_forward(lambda: m(pixel_values=pixels), str(runtime.device), runtime, runs, time_budget_s)
+    return {**facts, "latency_ms": latency, "runs": n, "cached": hit}
 
 
 def probe_pixels(processor, device):

@@ -107,13 +107,16 @@ def hub_reachable(timeout: float | None = None, settings: Settings | None = None
     return ok
 
 
-def offline_message(model_id: str) -> str:
-    return (
-        f"The model '{model_id}' is not in the local cache and the Hugging Face Hub cannot be reached "
-        "from this machine. Download it where the Hub is reachable with "
-        f"`python -m tlweb download {model_id}` (copy the cache folder over), pick a cached or local model, "
-        "or start the app with --demo for tiny random-weight demo models."
-    )
+def offline_message(model_id: str, settings: Settings | None = None) -> str:
+    """What to do about a model that is neither cached nor reachable (in demo mode: pick a demo model, not
+    "start the app with --demo", which it already was)."""
+    head = (f"The model '{model_id}' is not in the local cache and the Hugging Face Hub cannot be reached "
+            "from this machine.")
+    download = f"`python -m tlweb download {model_id}` where the Hub is reachable (copy the cache folder over)"
+    if (settings or get_settings()).demo:
+        return f"{head} Pick a model marked ✓ (the demo models run offline), or run {download}."
+    return (f"{head} Download it with {download}, pick a cached or local model, or start the app with --demo for "
+            "tiny random-weight demo models.")
 
 
 # --------------------------------------------------------------------------- the gate

@@ -50,12 +50,6 @@ MODES = [("Pretrained vs random weights (same architecture)", "random"),
          ("Before vs after fine-tuning (a run)", "run"), ("This model only", "single")]
 METHODS = [("PCA", "pca"), ("t-SNE (slower)", "tsne")]
 RENDERERS = [("auto (WebGL when the browser has it)", "auto"), ("WebGL", "webgl"), ("SVG", "svg")]
-STYLE = """<style>
-.emb-sec h3 {margin: 14px 0 0 0;} .emb-sec p {margin: 2px 0 0 0; color: var(--body-text-color-subdued);}
-#emb-best {font-size: 1.02em; padding: 8px 12px; border-radius: 10px; background: #EEF2FF; color: #312E81;
-  border: 1px solid #C7D2FE;}
-#emb-best:empty {display: none;}
-</style>"""
 
 
 @dataclass
@@ -231,15 +225,14 @@ def _webgl_js(renderer_pos: int) -> str:
 # Layout and handlers
 
 
-def _heading(title: str, text: str, style: str = "") -> None:
-    """A section's number, title and one-sentence explanation."""
-    gr.HTML(f"{style}<div class='emb-sec'><h3>{title}</h3><p>{text}</p></div>")
+def _heading(title: str, text: str) -> None:
+    """A section's number, title and one-sentence explanation (styled by :mod:`tlweb.ui.style`)."""
+    gr.HTML(f"<div class='emb-sec'><h3>{title}</h3><p>{text}</p></div>")
 
 
 def _data_section() -> dict:
     """Section 1 (a column beside the leaderboard's inputs, so the Rank button stays in view)."""
-    _heading("1 · Your data", "The same sources as the Fine-tune tab; every model sees the same stratified split.",
-             STYLE)
+    _heading("1 · Your data", "The same sources as the Fine-tune tab; every model sees the same stratified split.")
     c: dict = {}
     c["source"] = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="emb-source")
     c["zip_file"] = gr.File(label="Zip of class folders", file_types=[".zip"], elem_id="emb-zip", visible=False)
@@ -269,18 +262,19 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
                                                   elem_id="emb-models", filterable=True))
             local = "" if settings.shared else " or local folders"  # a shared server takes no server paths
             c["custom_models"] = model_input(gr.Textbox(label=f"…and/or Hub model ids{local}, comma-separated",
-                                                        max_lines=1, elem_id="emb-custom-models"))
+                                                        max_lines=1, elem_id="emb-custom-models",
+                                                        elem_classes=["tl-tech"]))
         with gr.Column(scale=5):
             zs_choices = zero_shot_choices(settings)
             zs_default = next((v for _, v in zs_choices if v in ("demo-clip", "clip-vit-base")), "")
             c["zero_shot"] = model_input(gr.Dropdown(choices=zs_choices, value=zs_default,
                                                      label="Zero-shot row (CLIP or SigLIP)", elem_id="emb-zero-shot",
                                                      allow_custom_value=True))
+            # the section's button, in view at 1366×768 without scrolling (presenter mode too)
+            c["button"] = gr.Button("Rank the backbones", variant="primary", elem_id="emb-leaderboard-btn")
             c["templates"] = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=2, max_lines=8,
                                         label="Prompt templates ({} = class name; one per line, averaged)",
-                                        elem_id="emb-templates")
-            # the section's button, in view at 1366×768 without scrolling
-            c["button"] = gr.Button("Rank the backbones", variant="primary", elem_id="emb-leaderboard-btn")
+                                        elem_id="emb-templates", elem_classes=["tl-tech"])
     return c
 
 
