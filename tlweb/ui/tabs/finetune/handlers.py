@@ -412,7 +412,7 @@ class Handlers:
         return gr.update(value=serve_file(export_zip(ref, self.settings)), visible=True)
 
     def push(self, run_id, repo, token_v, private_v):
-        from tlweb.engine.runs import push_to_hub
+        from tlweb.engine.publish import push_run
 
         if not run_id:
             raise gr.Error(NO_PICK, print_exception=False)
@@ -421,7 +421,7 @@ class Handlers:
         if not token_v or not token_v.strip():
             raise gr.Error("Paste a Hugging Face access token with write access.", print_exception=False)
         try:
-            url = push_to_hub(run_id, repo.strip(), token_v.strip(), private=bool(private_v), settings=self.settings)
+            url = push_run(run_id, repo.strip(), token_v.strip(), private=bool(private_v), settings=self.settings)
         except Exception as exc:  # noqa: BLE001 - the message must never carry the token
             msg = str(exc).replace(token_v.strip(), "***") if isinstance(exc, TlwebError) else \
                 f"Pushing to the Hub failed ({type(exc).__name__}); check the repository id, the token and the network."
