@@ -141,11 +141,11 @@ def make_image(tmp_path):
 @pytest.fixture(scope="session")
 def app_url(settings, demo_models):
     """The whole app (every tab, demo models) served in-process on a free port."""
-    from tlweb.ui.app import build_app, launch_kwargs
+    from tlweb.ui.app import build_app, launch_kwargs, serve_queue
 
     port = free_port()
     demo = build_app(settings)
-    demo.queue(default_concurrency_limit=2)
+    serve_queue(demo, settings)  # the app's own queue: bounds per session, training apart
     kwargs = launch_kwargs(settings.replace(port=port))
     demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
     yield f"http://127.0.0.1:{port}/"

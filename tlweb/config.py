@@ -20,6 +20,12 @@ Environment variables (all optional):
 - ``TLWEB_SESSION_DISK_MB``: bytes one browser session may unpack from zips (default 2048).
 - ``TLWEB_MAX_DOWNLOAD_MB``: in shared mode, the largest Hub download (model or dataset) a client
   may trigger (default 2048; the home budget applies too).
+- ``TLWEB_MAX_DECODED_MB``: bytes one image may decode to, width × height × bands × bytes per
+  sample from its header, before any pixel is decoded (default 256: an 8000 × 8000 RGBA photo).
+- ``TLWEB_DECODE_BUDGET_MB``: bytes all image decodes in flight may hold at once; a decode waits for
+  room (default 1024).
+- ``TLWEB_RUN_TTL_HOURS``: in shared mode, how long the runs of a browser session are kept after the
+  session ends (default 24); then the cleaner removes them.
 - ``TLWEB_SHARE_CLI_RUNS=1``: in shared mode, runs made from the command line are listed for every
   client, read-only (by default a client sees only the runs its own browser session made).
 
@@ -115,6 +121,9 @@ class Settings:
     session_disk_mb: int = 2_048
     max_download_mb: int = 2_048
     share_cli_runs: bool = False
+    max_decoded_mb: int = 256
+    decode_budget_mb: int = 1_024
+    run_ttl_hours: float = 24.0
 
     @property
     def shared(self) -> bool:
@@ -167,6 +176,9 @@ class Settings:
             session_disk_mb=_env_int("TLWEB_SESSION_DISK_MB", 2_048),
             max_download_mb=_env_int("TLWEB_MAX_DOWNLOAD_MB", 2_048),
             share_cli_runs=_env_bool("TLWEB_SHARE_CLI_RUNS"),
+            max_decoded_mb=_env_int("TLWEB_MAX_DECODED_MB", 256),
+            decode_budget_mb=_env_int("TLWEB_DECODE_BUDGET_MB", 1_024),
+            run_ttl_hours=_env_float("TLWEB_RUN_TTL_HOURS", 24.0),
         )
 
 

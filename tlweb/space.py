@@ -56,6 +56,7 @@ REQUIREMENTS = (
     "scikit-learn>=1.3",
     "spaces>=0.30",
     "captum>=0.7",
+    "pycocotools>=2.0.7,<3",
 )
 
 

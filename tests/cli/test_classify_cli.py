@@ -67,3 +67,26 @@ def test_models_has_a_status_column(demo_models):
     by_key = {m["key"]: m for m in data["models"]}
     assert by_key["vit-base"]["ready"] is False and by_key["vit-base"]["size_bytes"] == int(86.6e6 * 4)
     assert by_key["demo-vit"]["ready"] is True and by_key["demo-vit"]["status"] == "demo (built)"
+
+
+def test_a_missing_image_is_said_before_any_model_work(monkeypatch, capsys, tmp_path):
+    """`classify missing.jpg --model resnet-50` once answered with the Hub's error after seconds; the file's
+    absence is the first thing to say (compare too)."""
+    from tlweb.cli import main
+    from tlweb.engine import loading
+
+    def no_model_work(*args, **kwargs):
+        raise AssertionError("a model was loaded before the image was checked")
+
+    monkeypatch.setattr(loading, "load", no_model_work)
+    monkeypatch.setattr(loading, "hub_reachable", no_model_work)
+    missing = str(tmp_path / "missing.jpg")
+    for argv in (["classify", missing, "--model", "resnet-50"],
+                 ["compare", missing, "--models", "resnet-50,vit-base"],
+                 ["classify", str(tmp_path), "--model", "resnet-50"]):
+        t0 = time.perf_counter()
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and time.perf_counter() - t0 < 2, err
+        assert ("missing.jpg' does not exist" in err or "is a folder, not an image" in err), err
+        assert "Hub" not in err and "Traceback" not in err

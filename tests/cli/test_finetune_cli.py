@@ -54,7 +54,7 @@ def test_every_strategy_prints_json(strategy, dataset, checkpoint, capsys, setti
     assert 0.0 <= result["test_accuracy"] <= 1.0 and 0.0 <= result["test_macro_f1"] <= 1.0
     assert os.path.isdir(os.path.join(result["run_dir"], "model"))
     assert "data: 3 classes · 12 train / 9 test images · test = test/ folder" in err
-    assert "start: " in err and "done: " in err
+    assert "start: " in err and "done in " in err and "done: done" not in err  # one "done", not two
 
 
 def test_out_dir_per_class_and_text_output(dataset, checkpoint, capsys, tmp_path, settings):

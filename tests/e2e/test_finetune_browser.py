@@ -128,7 +128,7 @@ def test_ladder_and_data_efficiency_in_browser(page, app_url):
     from tlweb.engine.train import strategy_names
 
     bars = page.locator("#ft-ladder-plot .js-plotly-plot .bars .point").count()
-    assert bars == 2 * len(strategy_names()), bars  # every registered strategy (six): accuracy + macro-F1
+    assert bars == 2 * len(strategy_names("image-classification")), bars  # every classification strategy (six): accuracy + macro-F1
     page.locator("#ft-seeds label").filter(has_text="3").click()
     for box in page.locator("#ft-efficiency-shots label").all():  # keep 1, 2, 5 images per class
         if box.inner_text().strip() in ("10", "25"):
@@ -166,7 +166,7 @@ def test_delete_a_run_asks_first(page, app_url, settings):
     page.click("#ft-delete-btn")
     page.wait_for_selector("#ft-delete-yes", state="visible", timeout=30_000)
     page.click("#ft-delete-yes")
-    text_in(page, "ft-run-metrics", "Deleted the run", timeout=30_000)
+    text_in(page, "ft-runs-note", "Deleted the run", timeout=30_000)  # said under the buttons
     assert not res.run_dir.exists()
     page.wait_for_function("(id) => !document.getElementById('ft-runs-table').innerText.includes(id)",
                            arg=res.run_id, timeout=30_000)

@@ -253,7 +253,10 @@ def test_learn_tab_show_me_opens_and_runs_the_tabs(view, app_url):
     view.wait_for_selector("#tab-classify-button[aria-selected=true]")
     view.wait_for_selector("#classify-facts .tl-top1")
     text_in(view, "classify-facts", "demo-resnet-shapes")
+    # a model pretrained on generated shapes is shown a generated shape it can name (not a cat it calls "checker")
+    text_in(view, "classify-facts", "ring")
     view.get_by_role("tab", name="Learn").click()
+    text_in(view, "learn-status", "six generated shapes")
     view.click("#learn-show-zero-shot")
     view.wait_for_selector("#tab-detect-button[aria-selected=true]")
     text_in(view, "detect-facts", "zero-shot")
@@ -267,5 +270,9 @@ def test_learn_tab_show_me_opens_and_runs_the_tabs(view, app_url):
     view.click("#learn-show-features")
     view.wait_for_selector("#tab-finetune-button[aria-selected=true]")
     view.wait_for_selector("[role=tab][aria-selected=true]:has-text('3 · Train')")
+    # the step's numbered badge keeps its circle though step 1 (where a style tag used to live) never opened
+    badge = view.locator("#ft-step-train .ft-num").first
+    assert badge.evaluate("e => [getComputedStyle(e).borderRadius, getComputedStyle(e).backgroundColor]") == \
+        ["50%", "rgb(79, 70, 229)"]
     text_in(view, "ft-status", "Done", timeout=240_000)
     assert "Linear probe" in view.inner_text("#ft-status")

@@ -138,14 +138,14 @@ def test_delete_runs_and_experiments(shapes, settings, demo_models):
     assert R.delete_entry(exp_dir.name, settings).startswith("experiment demo-vit · ladder")
     assert not exp_dir.exists() and lad2[0].run_id not in {r.run_id for r in R.list_runs(settings)}
     assert lad2[0].run_id not in {s.key for s in run_specs(settings)}
-    # a run that is still training (its process alive, no metrics yet) is refused unless forced
+    # a run that is still training (its process holds the run's lock, no metrics yet) is refused unless forced
     run_id, path = R.new_run_dir(settings, "busy")
     writer = R.RunWriter(run_id, path)
     writer.write_config({"strategy": "full", "base_model": "demo-vit", "created": R.now_iso(), "pid": os.getpid()})
-    writer.close()
     with pytest.raises(DataError, match="still running"):
         R.delete_entry(run_id, settings)
     assert R.delete_entry(run_id, settings, force=True).startswith("run demo-vit · full · ")
+    writer.close()
     assert not path.exists()
 
 

@@ -49,7 +49,7 @@ def test_model_count_is_checked():
 
 def test_leaderboard_on_the_sample(settings, demo_models):
     from tlweb.engine.data import sample_data
-    from tlweb.engine.features import forward_passes
+    from tlweb.engine.features import forward_passes, timing_passes
 
     data = sample_data(settings)
     steps = list(LB.iter_leaderboard(data, "demo-resnet-shapes, demo-resnet, nobody/not-a-model",
@@ -72,9 +72,10 @@ def test_leaderboard_on_the_sample(settings, demo_models):
     assert "zero_shot_accuracy" in d["rows"][3] and "zero_shot_accuracy" not in d["rows"][0]
     # pretrained on other shapes beats random weights on the sample
     assert rows["demo-resnet-shapes"].linear_accuracy > rows["demo-resnet"].linear_accuracy
-    before = forward_passes()
+    before, timed = forward_passes(), timing_passes()
     again = LB.leaderboard(data, "demo-resnet-shapes, demo-resnet", zero_shot="demo-clip", settings=settings)
-    assert forward_passes() == before and all(r.cached for r in again.rows)
+    assert forward_passes() == before and all(r.cached for r in again.rows)  # features: no pass over the data
+    assert timing_passes() - timed >= 3 * 5 and all(r.latency_ms > 0 for r in again.rows)  # latency: timed again
     assert [r.linear_accuracy for r in again.rows[:2]] == [rows["demo-resnet-shapes"].linear_accuracy,
                                                            rows["demo-resnet"].linear_accuracy]
 

@@ -20,18 +20,24 @@ def shared_settings(settings):
 
 
 @pytest.fixture(scope="session")
-def shared_url(settings, shared_settings, demo_models):
-    """The whole app in shared mode (what --host 0.0.0.0, SPACE_ID or --shared give), in-process."""
+def shared_app(settings, shared_settings, demo_models):
+    """(Blocks, URL): the whole app in shared mode (what --host 0.0.0.0, SPACE_ID or --shared give),
+    in-process, queued as the app is (tlweb.ui.app.serve_queue)."""
     from tlweb.config import set_settings
-    from tlweb.ui.app import build_app, launch_kwargs
+    from tlweb.ui.app import build_app, launch_kwargs, serve_queue
 
     port = free_port()
     demo = build_app(shared_settings)
     set_settings(settings)  # build_app installs its settings process-wide; the other tests stay local
-    demo.queue(default_concurrency_limit=2)
+    serve_queue(demo, shared_settings)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(shared_settings.replace(port=port)))
-    yield f"http://127.0.0.1:{port}/"
+    yield demo, f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def shared_url(shared_app):
+    return shared_app[1]
 
 
 @pytest.fixture(scope="session")

@@ -64,3 +64,21 @@ def test_a_link_wires_one_tab_to_another(linked_app, example_image):
     path = client.predict(handle_file(str(example_image)), api_name=f"/send_{source}_to_{target}")
     with open(path, "rb") as got, open(example_image, "rb") as sent:
         assert got.read() == sent.read()
+
+
+def test_button_labels_need_no_emoji_font(linked_app):
+    """A label character the machine's fonts lack is an empty box ("🗑 Delete…" where no emoji font is
+    installed). Every button label is drawn with DejaVu Sans, the font Debian's browsers fall back to
+    (icons that need more come from CSS, tlweb.ui.style.ICONS)."""
+    from pathlib import Path
+
+    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not font.is_file():
+        pytest.skip("DejaVu Sans is not installed here (apt-get install fonts-dejavu-core)")
+    ttlib = pytest.importorskip("fontTools.ttLib")
+    covered = set(ttlib.TTFont(str(font)).getBestCmap()) | {0xFE0F}  # (the emoji variation selector draws nothing)
+    demo = linked_app[0]
+    labels = [str(b.value) for b in demo.blocks.values() if isinstance(b, gr.Button) and b.value]
+    assert len(labels) > 20
+    missing = {label: [c for c in label if ord(c) not in covered] for label in labels}
+    assert not {k: v for k, v in missing.items() if v}

@@ -93,3 +93,15 @@ def test_preset_fills_image_model_and_run(settings, example_image):
     assert custom["value"] == ""
     image, model, custom, run = explain_tab.preset(str(example_image), custom="./my-model")
     assert custom["value"] == "./my-model"
+
+
+def test_before_after_captions_name_the_run_by_its_short_title(settings):
+    """The captions under the two maps read "after · ring · demo-vit · linear · 14:02", not the raw run id."""
+    from tlweb.engine.data import sample_data, subsample
+    from tlweb.engine.runs import run_title
+    from tlweb.engine.train import TrainConfig, finetune
+
+    res = finetune(TrainConfig("demo-vit", subsample(sample_data(settings), 2, 0), "linear"), settings=settings)
+    name = explain_tab._run_name(res.run_id, settings)
+    assert name == run_title(res.run_dir) and res.run_id not in name and "demo-vit" in name
+    assert explain_tab._run_name("20200101-000000-gone-0000", settings) == "20200101-000000-gone-0000"  # deleted

@@ -121,3 +121,62 @@ def test_build_returns_a_handle_of_its_sections(settings):
     for group in (tab.backbone.strategy, tab.compare.ladder_strategies, tab.compare.eff_strategies):
         assert [value for _, value in group.choices] == list(strategy_names("image-classification"))
     assert tab.runs.confirm_box.visible is False  # delete asks first
+
+
+def test_job_story_says_what_trains_and_how_long_is_left():
+    from tlweb.engine.train.strategies import get_strategy
+
+    story = ft.job_story("partial", 4, 18, 40.0)
+    assert story.startswith(get_strategy("partial").explanation[:30])
+    assert "4 of 18 runs done; about 2 min 20 s left (from the runs so far)." in story  # 10 s a run × 14
+    assert ft.job_story("linear", 0, 18, 3.0).endswith("0 of 18 runs done.")  # no guess before a run has finished
+    assert ft.job_story("full", 0, 0, 0.0) == get_strategy("full").explanation  # a single run: what it does
+    assert ft.job_story(None, 2, 4, 1.0) == "2 of 4 runs done; about 1 s left (from the runs so far)."
+    line = ft.Progress().html(detail=story)
+    assert "Preparing" in line and "about 2 min 20 s left" in line
+
+
+@pytest.mark.parametrize("kind", ["ladder", "efficiency"])
+def test_a_closed_page_leaves_its_experiment_stopped_not_failed(kind, settings, monkeypatch):
+    """Closing the tab closes the handler: the runs stop cleanly and keep their models, so the experiment is
+    listed "stopped" (it was "failed", beside a run that said "stopped")."""
+    import json
+
+    from tlweb.engine import train
+    from tlweb.engine.train import TrainEvent
+    from tlweb.ui.tabs.finetune.handlers import Handlers
+
+    def endless(*args, **kwargs):
+        i = 0
+        while True:
+            i += 1
+            yield TrainEvent("step", "run", "full", i / 100, i, 100)
+            time.sleep(0.01)
+
+    monkeypatch.setattr(train, "iter_ladder" if kind == "ladder" else "iter_efficiency", endless)
+    h, sess = Handlers(settings), ft.FtSession()
+    if kind == "ladder":
+        gen = h.ladder("demo-vit", "", ["linear", "full"], "1", "auto", "auto", 0, 1, sess)
+    else:
+        gen = h.efficiency("demo-vit", "", ["linear"], ["1", "2"], "1", "auto", "auto", 1, "", None, sess)
+    for _ in range(3):
+        next(gen)  # started: its experiment folder exists, events flow
+    folder = sess.experiments["ladder" if kind == "ladder" else "data-efficiency"]
+    gen.close()  # the page went away
+    assert json.loads((folder / "experiment.json").read_text())["status"] == "stopped"
+    assert sess.active is None
+
+
+def test_learn_shows_a_shapes_model_a_shape_and_says_why(settings, demo_models):
+    """Learn's "Pretrained models" step: a demo model pretrained on generated shapes is shown a generated shape
+    (it called a cat "checker 81 %"), and the step's note says why; a photo model gets the cat photo."""
+    from PIL import Image
+
+    from tlweb.ui.tabs import learn
+
+    image, note = learn.picture_for(lambda: "demo-resnet-shapes", settings)
+    with Image.open(image()) as im:
+        assert im.size == (320, 320) and "shape-ring" in image()
+    assert "six generated shapes" in note() and "ring" in note()
+    image, note = learn.picture_for(lambda: "demo-vit", settings)  # random weights: not a shapes model
+    assert image().endswith("cat.jpg") and note() == ""

@@ -22,9 +22,10 @@ def _start(client: Client, strategy: str, epochs: str):
 
 
 def test_the_queue_is_explicit_and_training_gets_one_slot_per_gpu(monkeypatch):
-    assert queue_kwargs()["max_size"] == QUEUE_SIZE > 1  # never gradio's ZeroGPU default of 1
+    # never gradio's ZeroGPU default of 1, and above tlweb's own bound (whose refusal is a sentence)
+    assert queue_kwargs()["max_size"] > QUEUE_SIZE > 1
     monkeypatch.setenv("TLWEB_QUEUE_SIZE", "7")
-    assert queue_kwargs()["max_size"] == 7
+    assert queue_kwargs()["max_size"] > 7
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert train_slots() == 1
     monkeypatch.setenv("TLWEB_TRAIN_SLOTS", "2")

@@ -102,8 +102,9 @@ def test_a_fresh_home_builds_no_demo_model_before_the_first_pick(tmp_path, capsy
         demo.close()
 
 
-def test_model_lists_put_the_catalog_first_and_runs_in_a_group_of_their_own(settings, demo_models):
-    """A ladder adds one entry to the lists (its best run), after the catalog and the demo models."""
+def test_model_lists_put_what_runs_now_first_and_runs_in_a_group_of_their_own(settings, demo_models):
+    """What runs now comes first (here, with no Hub: the demo models), then the runs fine-tuned here as a group (a
+    ladder adds one entry: its best run), then the catalog models that need a download."""
     from tlweb.catalog import CLASSIFICATION, resolve
     from tlweb.engine.data import sample_data, subsample
     from tlweb.engine.train import ladder
@@ -114,10 +115,13 @@ def test_model_lists_put_the_catalog_first_and_runs_in_a_group_of_their_own(sett
                      seeds=2, settings=settings)
     choices = model_choices(CLASSIFICATION, settings)
     sources = [resolve(value, settings=settings).source for _, value in choices]
-    first_run = sources.index("run")
-    assert sources[0] == "catalog" and sources.index("demo") > max(i for i, s in enumerate(sources) if s == "catalog")
-    assert set(sources[first_run:]) == {"run"}  # runs come last, together
-    assert all(label.startswith(RUN_GROUP) for label, _ in choices[first_run:])
+    ready = ["· ✓" in label for label, _ in choices]
+    assert ready == sorted(ready, reverse=True) and sources[0] == "demo"  # no download above a model that runs
+    runs = [i for i, s in enumerate(sources) if s == "run"]
+    assert runs == list(range(runs[0], runs[-1] + 1))  # together …
+    assert set(sources[:runs[0]]) == {"demo"} and set(sources[runs[-1] + 1:]) == {"catalog"}  # … between the two
+    assert not any(ready[runs[-1] + 1:])
+    assert all(label.startswith(RUN_GROUP) for label, _ in choices[runs[0]:runs[-1] + 1])
     listed = {value for _, value in choices}
     ours = [r for r in results if r.run_id in listed]
     assert len(ours) == 1 and ours[0].test_accuracy == max(r.test_accuracy for r in results)  # its best run

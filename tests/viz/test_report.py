@@ -65,6 +65,43 @@ def test_run_report_carries_metrics_curves_data_mistakes_and_config(two_runs):
     assert markup.replace(PLOTLY_JS, "").count("data:image/png;base64,") == n_mistakes
 
 
+def test_paths_in_reports(settings, tmp_path):
+    """Shared mode: a folder's own name only, never where it lives on the server. Local: relative to the home
+    (~ or the tlweb home), else as it is (the user's own machine). Strings that are not paths stay."""
+    shared, local = settings.replace(mode="shared"), settings.replace(mode="local")
+    demo = settings.home / "demo-models" / "demo-vit"
+    assert report.shown_path(demo, shared) == "demo-vit"
+    home = Path.home().resolve()
+    assert report.shown_path(demo, local) == ("~/" + str(demo.resolve().relative_to(home))
+                                              if demo.resolve().is_relative_to(home) else "$TLWEB_HOME/demo-models/demo-vit")
+    assert report.shown_path(Path.home() / "models" / "mine", local) == "~/models/mine"
+    assert report.shown_paths({"out_dir": str(tmp_path / "run"), "lr": 0.001, "data": "sample",
+                               "runs": [str(demo)]}, shared) == {"out_dir": "run", "lr": 0.001, "data": "sample",
+                                                                 "runs": ["demo-vit"]}
+
+
+def test_run_report_names_no_server_path_in_shared_mode(two_runs, settings):
+    run = two_runs[0]
+    shared = settings.replace(mode="shared")
+    text = run_report_html(run.run_dir, shared).replace(PLOTLY_JS, "")
+    config = json.loads((Path(run.run_dir) / "config.json").read_text())
+    folders = {str(Path(run.run_dir)), str(Path(run.run_dir).parent), config.get("base_model_path") or "",
+               str(Path(config["train_config"]["data"])) if isinstance(config["train_config"].get("data"), str) else ""}
+    for folder in filter(None, folders):
+        assert folder not in text, folder
+    assert "weights from" in text and "&quot;out_dir&quot;: &quot;run-full&quot;" in text  # the folder's name only
+
+
+def test_downloads_are_named_after_the_run_or_the_experiment(two_runs, settings):
+    from tlweb.engine.runs import run_title
+
+    path = report.report_for_run(two_runs[0].run_dir, settings)
+    title = run_title(Path(two_runs[0].run_dir))
+    assert path.name.endswith("-report.html") and path.name != "report.html"
+    assert path.name.startswith(title.split(" · ")[0]) and "linear" not in path.name and "full" in path.name
+    assert path.parent != Path(two_runs[0].run_dir)  # a temporary folder gradio may serve, not the run folder
+
+
 def test_a_run_without_metrics_still_reports_what_it_logged(two_runs, tmp_path):
     import shutil
 
@@ -152,9 +189,10 @@ def test_report_for_functions_write_where_gradio_may_serve_them(two_runs, infere
     import tempfile
 
     r = inference_results
-    path = report.report_for_run(two_runs[0])
-    assert path == Path(two_runs[0].run_dir) / "report.html" and path.stat().st_size > len(PLOTLY_JS)
     tmp = Path(tempfile.gettempdir()).resolve()
+    path = report.report_for_run(two_runs[0])  # named after the run, in a temporary folder (not the run folder)
+    assert path.name.endswith("-report.html") and path.resolve().is_relative_to(tmp)
+    assert path.stat().st_size > len(PLOTLY_JS)
     for path, stem in ((report.report_for_ladder(two_runs), "ladder"),
                        (report.report_for_compare(r["compare"], r["images"]), "compare"),
                        (report.report_for_segment(r["segment"][0], r["images"][0]), "segment"),

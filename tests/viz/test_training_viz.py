@@ -122,6 +122,21 @@ def test_confusion_heatmap_rows_true_counts_and_row_percent():
     assert fig.layout.yaxis.autorange == "reversed"  # first class on top, like a table
 
 
+def test_confusion_heatmap_follows_the_theme():
+    """No white tiles on a dark page: empty cells are a faint translucent tint; the numbers are annotations in
+    the chart's text colour (which the dark theme repaints) on light cells, white on dark ones."""
+    from tlweb.viz.common import TEXT
+
+    fig = tv.confusion_heatmap([[3, 1], [0, 4]], ["cat", "dog"])
+    hm = fig.data[0]
+    assert hm.texttemplate is None  # plotly's own cell text picks its colour against a white page
+    low = hm.colorscale[0][1]
+    assert low.startswith("rgba(") and float(low.rstrip(")").split(",")[-1]) < 0.2, low
+    labels = {(a.x, a.y): (a.text, a.font.color) for a in fig.layout.annotations if a.xref == "x"}
+    assert labels[("cat", "cat")] == ("3<br>75%", "#FFFFFF")  # dark cell: white
+    assert labels[("cat", "dog")] == ("0<br>0%", TEXT)  # empty cell: the theme's text colour
+
+
 def test_confusion_heatmap_empty_row_is_zero_not_nan():
     fig = tv.confusion_heatmap([[0, 0], [1, 1]], ["a", "b"])
     assert fig.data[0].z[0] == pytest.approx((0.0, 0.0))

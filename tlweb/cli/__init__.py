@@ -12,9 +12,10 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
+from tlweb import errors  # as a module: importing the command modules binds tlweb.cli.explain (a command) here
 from tlweb.cli.common import print_json  # noqa: F401 - re-exported
-from tlweb.errors import TlwebError, clip, explain, first_line
 from tlweb.registry import commands
 
 
@@ -31,12 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _quiet(args.verbose)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         return int(args.func(args) or 0)
-    except TlwebError as exc:
-        print(f"error: {clip(exc, 600)}", file=sys.stderr)
+    except errors.TlwebError as exc:
+        print(f"error: {errors.clip(errors.scrub(exc), 600)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -44,10 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001
         if args.verbose:
             raise
-        known = explain(exc)  # bad input that surfaced as a library error: still the user's to fix
+        known = errors.explain(exc)  # bad input that surfaced as a library error: still the user's to fix
         if known is not None:
-            print(f"error: {clip(known, 600)}", file=sys.stderr)
+            print(f"error: {errors.clip(errors.scrub(known), 600)}", file=sys.stderr)
             return 2
-        print(f"error: unexpected {type(exc).__name__}: {clip(first_line(exc, None), 300)} (run with -v for details)",
-              file=sys.stderr)
+        text = errors.clip(errors.scrub(errors.first_line(exc, None)), 300)
+        print(f"error: unexpected {type(exc).__name__}: {text} (run with -v for details)", file=sys.stderr)
         return 1
+
+
+LIBRARIES = ("transformers", "huggingface_hub", "datasets", "gradio", "httpx", "urllib3", "torch", "PIL", "accelerate",
+             "peft", "evaluate")
+
+
+def _quiet(verbose: bool) -> None:
+    """The terminal gets tlweb's own lines: library warnings, log records and progress bars only with -v."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        return
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")

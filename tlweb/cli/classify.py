@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlweb.cli.common import _image_command, _print_result_json, _settings_from
+from tlweb.cli.common import _image_command, _print_result_json, _settings_from, need_image_files
 
 
 def add_classify(sub) -> None:
@@ -16,6 +16,7 @@ def add_classify(sub) -> None:
 
 def cmd_classify(args) -> int:
     settings = _settings_from(args)
+    need_image_files(args.image)  # before any model work
     from tlweb.engine.classify import classify
 
     if args.labels is not None or args.templates:

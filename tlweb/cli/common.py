@@ -47,6 +47,21 @@ def _image_command(sub, name: str, help: str, model_help: str, func, demo_exampl
     return p
 
 
+def need_image_files(*paths: str) -> None:
+    """A missing or misnamed image is a sentence before any model is looked up (a model that is not cached can
+    take seconds to be found missing on the Hub, and its error would hide the simpler one)."""
+    from pathlib import Path
+
+    from tlweb.errors import ImageError, clip
+
+    for path in paths:
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise ImageError(f"The file '{clip(path)}' does not exist.")
+        if p.is_dir():
+            raise ImageError(f"'{clip(path)}' is a folder, not an image.")
+
+
 def _data_command(sub, name: str, func, help: str, description: str, model_help: str, model_flag: str = "--model"):
     """A sub-command running models over a dataset (leaderboard, embed, efficiency): --data and its
     Hub, split and seed flags, then the required ``model_flag``; the caller adds its own flags and

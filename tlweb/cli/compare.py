@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tlweb.cli.common import _common_flags, _settings_from, print_json
+from tlweb.cli.common import _common_flags, _settings_from, need_image_files, print_json
 
 
 def add_compare(sub) -> None:
@@ -19,6 +19,7 @@ def add_compare(sub) -> None:
 
 def cmd_compare(args) -> int:
     settings = _settings_from(args)
+    need_image_files(*args.images)  # before any model work
     from tlweb.engine.compare import iter_compare
 
     last = None

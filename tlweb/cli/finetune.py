@@ -62,13 +62,15 @@ def _progress_line(e) -> str | None:
             parts.append(f"val loss {e.val_loss:.4f}")
         if e.val_accuracy is not None:
             parts.append(f"val acc {e.val_accuracy * 100:.1f}%")
+        elif getattr(e, "val_metric", None) is not None:  # another task's metric (mIoU, mAP …)
+            parts.append(f"val {e.metric} {e.val_metric * 100:.1f}%")
         if e.images_per_s:
             parts.append(f"{e.images_per_s:,.0f} img/s")
         if e.eta_s is not None:
             parts.append(f"ETA {e.eta_s:.0f} s")
         return " · ".join(parts)
-    if e.kind in ("done", "stopped", "error"):
-        return f"{e.kind}: {e.message}"
+    if e.kind in ("done", "stopped", "error"):  # "done in 7.7 s; …" says what it is already
+        return e.message if e.message.startswith(e.kind) else f"{e.kind}: {e.message}"
     return None
 
 

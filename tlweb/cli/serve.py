@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tlweb.cli.common import _settings_from
 from tlweb.config import set_settings
+from tlweb.errors import TlwebError
 
 
 def add_serve(sub) -> None:
@@ -35,7 +36,13 @@ def cmd_serve(args) -> int:
 
     print(f"tlweb: starting on http://{settings.host}:{settings.port}" + (" (demo models)" if settings.demo else "")
           + (" in shared mode: clients never name server paths" if settings.shared else ""), flush=True)
-    launch(settings)
+    try:
+        launch(settings)
+    except OSError as exc:  # the port is taken (gradio: "Cannot find empty port …"), the host is not ours …
+        if "port" in str(exc).lower() or getattr(exc, "errno", None) in (98, 48, 99, 49, 13):
+            raise TlwebError(f"Cannot serve on {settings.host}:{settings.port}: the port is in use or the address "
+                             "is not this machine's; pick another with --port (or --host).") from None
+        raise
     return 0
 
 

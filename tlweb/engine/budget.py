@@ -211,8 +211,8 @@ def charge(client: str | None, nbytes: int, settings: Settings, what: str) -> No
         entry = _entry(client)
         if entry["bytes"] + nbytes > limit:
             raise DataError(f"{what} would unpack {human(nbytes)}; this session has already unpacked "
-                            f"{human(entry['bytes'])} and may unpack {human(limit)} in all "
-                            "(TLWEB_SESSION_DISK_MB). Reload the page to start a new session.")
+                            f"{human(entry['bytes'])} of the {human(limit)} one session may unpack "
+                            "(TLWEB_SESSION_DISK_MB). Load a smaller zip, or keep working with the data loaded.")
         entry["bytes"] += nbytes
     _adjust_usage(settings, nbytes)
 

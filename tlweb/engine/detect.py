@@ -289,3 +289,14 @@ def detect_loaded(img, loaded: LoadedModel, queries=None, threshold: float | Non
     boxes = postprocess(loaded, outputs, prep, floor, q)
     return DetectResult(boxes=boxes, threshold=threshold, min_score=floor, zero_shot=zero_shot, queries=q or [],
                         **result_facts(loaded, prep, t0))
+
+
+def before_after(image, base: str | ModelSpec, tuned: str | ModelSpec, threshold: float | None = None,
+                 settings: Settings | None = None) -> tuple[DetectResult, DetectResult]:
+    """One picture through the base detector (its own classes) and through the fine-tuned one (the
+    user's classes), at the same threshold: what fine-tuning changed, side by side."""
+    settings = settings or get_settings()
+    img = load_image(image, settings)
+    before = detect_loaded(img, load_detector(base, None, settings), None, threshold)
+    after = detect_loaded(img, load_detector(tuned, None, settings), None, threshold)
+    return before, after

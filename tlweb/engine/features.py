@@ -11,10 +11,12 @@ images-per-class budget) starts training the head at once.
 
 The same cache serves the linear probe, the backbone leaderboard, k-NN and the projector
 (:func:`split_features` is the one entry point; :class:`Backbone` loads the model only when a
-forward pass is really needed). What a model costs (parameters, GFLOPs, latency per image) is
-measured once per (weights, input geometry, device, precision) and kept beside the features
-(:func:`model_facts`), so a second leaderboard on the same data runs no forward pass at all —
-:func:`forward_passes` counts them.
+forward pass is really needed). What a model costs is split by how it can change: parameters and
+GFLOPs are counted once per (weights, input geometry, device, precision) and kept beside the
+features; the latency per image is timed afresh on every call (median of warm passes,
+:func:`model_facts`) — one stale measurement taken while the machine was busy must not decide a
+Pareto front for good. A second leaderboard on the same data runs no forward pass over the data
+(:func:`forward_passes` counts them); only the few timing passes (:func:`timing_passes`).
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ log = logging.getLogger(__name__)
 
 HEAD_NAMES = ("classifier", "head", "fc", "score", "heads")
 FEATURES_VERSION = 1  # the "v" of a cache key (bump when what is cached changes meaning)
-_COUNT = {"forward": 0}
+_COUNT = {"forward": 0, "timing": 0}
 
 
 def forward_passes() -> int:
-    """Forward passes (batches) run by this module since the process started (tests count them)."""
+    """Forward passes (batches of data, and FLOP counts) run by this module since the process started
+    (tests count them); the latency timing passes are counted apart (:func:`timing_passes`)."""
     return _COUNT["forward"]
+
+
+def timing_passes() -> int:
+    """One-image forward passes run to time a model's latency (warm-ups included)."""
+    return _COUNT["timing"]
 
 
 def find_head(model):
@@ -89,7 +97,7 @@ def model_identity(spec) -> str:
     """A stamp of the backbone weights: Hub id, or folder + weight files' sizes and mtimes."""
     parts = [spec.hub_id]
     folder = Path(spec.hub_id)
-    if folder.is_dir():
+    if spec.is_local and folder.is_dir():  # a Hub id is never looked up as a folder
         for p in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
             st = p.stat()
             parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
@@ -207,7 +215,6 @@ class Backbone:
     def __init__(self, name, settings: Settings | None = None, random_init: bool = False, seed: int = 0,
                  model=None, processor=None):
         from tlweb.catalog import resolve
-        from tlweb.engine import loading as L
 
         self.settings = settings or get_settings()
         self.spec = name if not isinstance(name, str) else resolve(name, settings=self.settings)
@@ -216,15 +223,12 @@ class Backbone:
         self._model = model
         self.processor = processor
         if self.processor is None:
-            if self.spec.source == "demo":
-                from tlweb.engine.demo import ensure_built
+            from tlweb.catalog import CLASSIFICATION
+            from tlweb.engine import loading
 
-                ensure_built(self.spec.key, self.settings)
-            local = Path(self.spec.hub_id).is_dir()
-            config = L._load_config(self.spec, self.spec.hub_id, local, self.settings)
+            self.spec, config = loading.load_config(self.spec, settings=self.settings)
             _check_backbone_config(self.spec, config)
-            self.processor = L._load_processor(self.spec, self.spec.hub_id, local, "image-classification",
-                                               self.settings)
+            self.processor = loading.load_processor(self.spec, task=CLASSIFICATION, settings=self.settings)
 
     @classmethod
     def loaded(cls, spec, model, processor, settings: Settings | None = None) -> Backbone:
@@ -253,42 +257,12 @@ class Backbone:
 
 
 def load_backbone(spec, random_init: bool = False, seed: int = 0, settings: Settings | None = None):
-    """An fp32 eval-mode ``AutoModelForImageClassification`` on the CPU, following
-    :mod:`tlweb.engine.loading`'s rules (safetensors from typed ids and folders unless pickle is
-    allowed, cached files first, never remote code)."""
-    import torch
-    from transformers import AutoModelForImageClassification
+    """An fp32 eval-mode ``AutoModelForImageClassification`` on the CPU, through the one gate
+    (:func:`tlweb.engine.loading.load_backbone`: the serving mode's location rules, safetensors
+    unless pickle is allowed, cached files first, never remote code)."""
+    from tlweb.engine import loading
 
-    from tlweb.engine import loading as L
-    from tlweb.errors import ModelError
-
-    settings = settings or get_settings()
-    L._quiet_transformers()
-    source = spec.hub_id
-    local = Path(source).is_dir()
-    kwargs: dict = {"trust_remote_code": False}
-    if local:
-        kind = L._weights_kind(Path(source))
-        if kind == "none" and not random_init:
-            raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
-        if kind == "pickle" and L._user_typed(spec) and not settings.allow_pickle:
-            raise ModelError(f"The folder '{source}' only has pickle weights (.bin), which can run code when loaded. "
-                             "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them.")
-        kwargs["local_files_only"] = True
-    elif L._user_typed(spec) and not settings.allow_pickle:
-        kwargs["use_safetensors"] = True
-    config = L._load_config(spec, source, local, settings)
-    _check_backbone_config(spec, config)
-    if random_init:
-        torch.manual_seed(seed)
-        model = AutoModelForImageClassification.from_config(config)
-    else:
-        model = L._from_pretrained(AutoModelForImageClassification, spec, source, local, kwargs, settings)
-    model = model.float().cpu().eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
+    return loading.load_backbone(spec, random_init=random_init, seed=seed, settings=settings)
 
 
 # --------------------------------------------------------------------------- features of a split
@@ -397,9 +371,10 @@ def cached_json(key_parts: dict, compute, settings: Settings | None = None, pref
     return out, False
 
 
-def time_forward(fn, device: str, runtime, runs: int = 20, time_budget_s: float = 1.0) -> tuple[float, int]:
-    """(median milliseconds, timed runs) of ``fn()`` after one warm-up call: up to ``runs`` calls
-    within ``time_budget_s``, device work waited for, under the runtime's autocast."""
+def time_forward(fn, device: str, runtime, runs: int = 20, time_budget_s: float = 1.0, warmup: int = 2,
+                 min_runs: int = 3) -> tuple[float, int]:
+    """(median milliseconds, timed runs) of ``fn()`` after ``warmup`` untimed calls: up to ``runs`` calls
+    within ``time_budget_s`` (but at least ``min_runs``), device work waited for, under the runtime's autocast."""
     import statistics
 
     import torch
@@ -408,29 +383,30 @@ def time_forward(fn, device: str, runtime, runs: int = 20, time_budget_s: float 
 
     times: list[float] = []
     with torch.inference_mode():
-        for i in range(max(2, runs + 1)):
+        for i in range(max(0, warmup) + max(1, runs)):
             _sync(device)
             t0 = time.perf_counter()
             with runtime.autocast():
                 fn()
             _sync(device)
-            if i:  # the first call is the warm-up
+            _COUNT["timing"] += 1
+            if i >= warmup:
                 times.append(time.perf_counter() - t0)
-            if sum(times) > time_budget_s:
+            if len(times) >= min_runs and sum(times) > time_budget_s:
                 break
-    _COUNT["forward"] += len(times) + 1
     return statistics.median(times) * 1000, len(times)
 
 
 def model_facts(backbone: Backbone, runtime=None, settings: Settings | None = None, runs: int = 20,
                 time_budget_s: float = 1.0) -> dict:
     """``{"params", "gflops", "latency_ms", "input_size", "device", "precision", "runs", "cached"}``
-    of the backbone without its head, for one image, measured once per (weights, geometry,
-    device, precision) and cached on disk beside the features.
+    of the backbone without its head, for one image.
 
-    ``gflops``: torch's FLOP counter on one image (2 FLOPs per multiply-add, as the Compare tab).
-    ``latency_ms``: median of up to ``runs`` timed one-image forward passes after a warm-up,
-    within ``time_budget_s``, on the device and precision the features are computed with."""
+    ``params``, ``gflops`` (torch's FLOP counter on one image, 2 FLOPs per multiply-add, as the Compare
+    tab) and ``input_size`` are counted once per (weights, geometry, device, precision) and cached on disk
+    beside the features (``cached``: they came from there). ``latency_ms`` is timed afresh on every call:
+    the median of up to ``runs`` one-image forward passes after two warm-ups, within ``time_budget_s``, on
+    the device and precision the features are computed with (``runs``: how many were timed)."""
     from tlweb.engine.accel import Runtime
     from tlweb.engine.data import processor_geometry
 
@@ -438,22 +414,29 @@ def model_facts(backbone: Backbone, runtime=None, settings: Settings | None = No
     runtime = runtime or Runtime(settings)
     key = {"facts": backbone.identity(), "geometry": processor_geometry(backbone.processor),
            "device": str(runtime.device), "precision": runtime.precision, "v": FEATURES_VERSION}
+    model = x = None
 
-    def measure() -> dict:
+    def ready():
+        nonlocal model, x
+        if model is None:
+            model = backbone.model.to(runtime.device)
+            x = probe_pixels(backbone.processor, runtime.device)
+        return model, x
+
+    def count() -> dict:
         from tlweb.engine.compare import count_flops
 
-        model = backbone.model.to(runtime.device)
-        x = probe_pixels(backbone.processor, runtime.device)
-        flops = count_flops(model, x)
+        m, pixels = ready()
+        flops = count_flops(m, pixels)
         _COUNT["forward"] += 1
-        latency, n = time_forward(lambda: model(pixel_values=x), str(runtime.device), runtime, runs, time_budget_s)
-        total = sum(p.numel() for p in model.parameters())
-        return {"params": int(total - head_params(model)), "gflops": flops / 1e9, "latency_ms": latency,
-                "input_size": int(x.shape[-1]), "device": str(runtime.device), "precision": runtime.precision,
-                "runs": n}
+        total = sum(p.numel() for p in m.parameters())
+        return {"params": int(total - head_params(m)), "gflops": flops / 1e9, "input_size": int(pixels.shape[-1]),
+                "device": str(runtime.device), "precision": runtime.precision}
 
-    facts, hit = cached_json(key, measure, settings)
-    return {**facts, "cached": hit}
+    facts, hit = cached_json(key, count, settings)
+    m, pixels = ready()
+    latency, n = time_forward(lambda: m(pixel_values=pixels), str(runtime.device), runtime, runs, time_budget_s)
+    return {**facts, "latency_ms": latency, "runs": n, "cached": hit}
 
 
 def probe_pixels(processor, device):

@@ -38,17 +38,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf pixels are handled below
-            arr = np.asarray(img, dtype=np.float64)
-        finite = arr[np.isfinite(arr)]
-        if finite.size == 0:
-            arr = np.zeros(arr.shape)
-            lo, hi = 0.0, 1.0
-        else:
-            lo, hi = float(finite.min()), float(finite.max())
-        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
-        scaled = np.zeros(arr.shape, dtype=np.uint8) if hi <= lo else ((arr - lo) / (hi - lo) * 255).round().astype(np.uint8)
-        return Image.fromarray(scaled, mode="L").convert("RGB")
+        return Image.fromarray(_stretched(img), mode="L").convert("RGB")
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -59,6 +49,25 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode == "CMYK":
         return img.convert("RGB")
     return img.convert("RGB")
+
+
+def _stretched(img: Image.Image) -> np.ndarray:
+    """A 16-bit or 32-bit grey picture stretched to 0–255 (uint8), NaN and inf pixels clamped; float32,
+    in place where it can (a float64 copy of an 8000 × 8000 picture is 512 MB)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        arr = np.asarray(img).astype(np.float32)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return np.zeros(arr.shape, dtype=np.uint8)
+    lo, hi = float(arr[finite].min()), float(arr[finite].max())
+    del finite
+    np.nan_to_num(arr, copy=False, nan=lo, posinf=hi, neginf=lo)
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    arr -= lo
+    arr *= 255.0 / (hi - lo)
+    np.rint(arr, out=arr)
+    return arr.astype(np.uint8)
 
 
 def load_image(source, settings: Settings | None = None, name: str | None = None,
@@ -160,7 +169,7 @@ def probe(data: bytes, settings: Settings | None = None, label: str = "the image
         raise ImageError(f"{label[:1].upper()}{label[1:]} is over {settings.max_upload_mb} MB, the upload limit. "
                          "Resize or compress it and try again.")
     img = _guarded(_open, data, settings, label)
-    _check_pixels(img.size, settings, label)
+    check_header(img, settings, label)
     return (img.format or "png").lower()
 
 
@@ -182,20 +191,66 @@ def _open(data: bytes, settings: Settings, label: str) -> Image.Image:
     return img
 
 
+def decoded_bytes(img: Image.Image) -> int:
+    """Bytes the image decodes to, from its header: width × height × bands × bytes per sample (a 16-bit
+    RGBA PNG counts 8 bytes a pixel, whatever PIL keeps of it)."""
+    w, h = img.size
+    bands = len(img.getbands())
+    raw = " ".join(str(getattr(t, "args", "") or "") for t in (getattr(img, "tile", None) or []))
+    if img.mode in ("I", "F") or "32" in raw:
+        per_sample = 4
+    elif img.mode.startswith("I;16") or ";16" in raw:
+        per_sample = 2
+    else:
+        per_sample = 1
+    return w * h * bands * per_sample
+
+
+def check_header(img: Image.Image, settings: Settings, label: str) -> None:
+    """The limits read from a header, before any pixel is decoded: pixels and decoded bytes."""
+    _check_pixels(img.size, settings, label)
+    nbytes, limit = decoded_bytes(img), settings.max_decoded_mb * 1024 * 1024
+    if nbytes > limit:
+        w, h = img.size
+        raise ImageError(f"'{label}' is {w}×{h} pixels in {img.mode} ({len(img.getbands())} bands) and would decode "
+                         f"to {_human(nbytes)}; the limit is {_human(limit)}. Downscale it or save it as 8-bit RGB.")
+
+
 def _decode(data: bytes, settings: Settings, label: str, draft: int | None = None) -> Image.Image:
-    """Open (header only), check the pixel count against *this call's* limit, then decode.
+    """Open (header only), check the pixels and the decoded bytes against *this call's* limits, then
+    decode within the decode budget (:mod:`tlweb.engine.memory`): at most ``TLWEB_DECODE_BUDGET_MB``
+    held by all decodes in flight, and the memory given back once none is.
 
     PIL's own decompression-bomb check reads the process-wide ``Image.MAX_IMAGE_PIXELS``; it stays
     at :data:`PIL_PIXEL_CEILING` (set once at import) as a backstop, and the per-call limit is
     checked here, in front of the decode, so concurrent calls with different limits never meet.
     """
+    from tlweb.engine.memory import decode_budget
+
     img = _open(data, settings, label)
-    _check_pixels(img.size, settings, label)  # the header's size, before any pixel is decoded
-    if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(img.size) >= 4 * draft:
-        # keep >= 2x the needed side so the processor still downsamples from a sharp picture
-        w, h = img.size
+    check_header(img, settings, label)  # the header's size, before any pixel is decoded
+    w, h = img.size
+    if draft and img.format == "JPEG" and img.mode in ("RGB", "L") and min(w, h) >= 4 * draft:
+        # the JPEG decoder itself decodes at 1/2, 1/4 or 1/8 scale, keeping >= 2x the needed side
         scale = 2 * draft / min(w, h)
         img.draft(img.mode, (max(1, int(w * scale)), max(1, int(h * scale))))
+    # PIL keeps up to 4 bytes a pixel; converting a full-size picture to RGB copies it about twice more
+    cost = img.size[0] * img.size[1] * 4 * (1 if draft else 3)
+    with decode_budget(settings.decode_budget_mb * 1024 * 1024).hold(cost):
+        img = _load(img, settings, label)
+        if draft and min(img.size) >= 4 * draft:  # other formats: shrink right after decoding, before copies
+            img = _reduced(img, max(1, min(img.size) // (2 * draft)))
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a broken EXIF block must not lose the picture
+            pass
+        try:
+            return _to_rgb(img)
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"'{label}' uses a colour format this app cannot convert ({first_line(exc, 120)}).") from None
+
+
+def _load(img: Image.Image, settings: Settings, label: str) -> Image.Image:
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
@@ -207,14 +262,24 @@ def _decode(data: bytes, settings: Settings, label: str, draft: int | None = Non
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"'{label}' is truncated or corrupt and cannot be decoded ({first_line(exc, 120)}).") from None
     _check_pixels(img.size, settings, label)  # a frame may grow the canvas (GIF)
+    return img
+
+
+def _reduced(img: Image.Image, factor: int) -> Image.Image:
+    """``img`` shrunk by a whole ``factor`` (box filter), keeping its EXIF for the orientation; as it is
+    when the mode cannot be reduced."""
+    if factor < 2:
+        return img
     try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not lose the picture
+        small = img.reduce(factor)
+    except (ValueError, OSError):
+        return img
+    small.info.update(img.info)
+    try:
+        small.getexif().update(img.getexif())
+    except Exception:  # noqa: BLE001 - orientation is a nicety
         pass
-    try:
-        return _to_rgb(img)
-    except (OSError, ValueError) as exc:
-        raise ImageError(f"'{label}' uses a colour format this app cannot convert ({first_line(exc, 120)}).") from None
+    return small
 
 
 def _from_array(arr: np.ndarray, settings: Settings, label: str) -> Image.Image:

@@ -9,8 +9,9 @@ source, per-class uploads, or the built-in sample). For each backbone:
 - **k-NN accuracy**: cosine, ``k`` by leave-one-out on the training images
   (:func:`tlweb.engine.embeddings.knn_accuracy`);
 - **latency per image, parameters, GFLOPs** of the backbone without its head
-  (:func:`tlweb.engine.features.model_facts`), and the **feature time** (forward passes over both
-  splits; the stored time when the features came from the cache).
+  (:func:`tlweb.engine.features.model_facts`: the latency timed afresh on every run, the median of
+  warm one-image passes; parameters and GFLOPs counted once), and the **feature time** (forward
+  passes over both splits; the stored time when the features came from the cache).
 
 An optional **zero-shot row** (:mod:`tlweb.engine.zeroshot`): a CLIP or SigLIP model classifies
 the same test split from the class names alone — the "0 images per class" baseline.
@@ -18,8 +19,8 @@ the same test split from the class names alone — the "0 images per class" base
 The **Pareto front** holds the models no other model beats on both accuracy and latency; the
 **best trade-off** is the fastest model on it whose accuracy is within one standard error (at
 least 1 point) of the most accurate one. A model that fails keeps its row with the reason; the
-others still run. Everything is cached, so a second leaderboard on the same data runs no forward
-pass.
+others still run. Features are cached, so a second leaderboard on the same data runs no forward
+pass over the data — only the few passes that time each model again.
 """
 
 from __future__ import annotations

@@ -14,16 +14,22 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tlweb import registry
+from tlweb import access, registry
 from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, resolve, shown_name, task_from_config
 from tlweb.config import Settings, get_settings
+from tlweb.engine.modelcache import (  # noqa: F401 - re-exported: callers import them from here
+    LoadedModel,
+    ModelCache,
+    get_cache,
+    pick_device,
+    pick_dtype,
+    reset_cache,
+)
 from tlweb.errors import ModelError, ModelUnavailableError, explain, first_line
 
 log = logging.getLogger(__name__)
@@ -31,31 +37,6 @@ log = logging.getLogger(__name__)
 # Kept for callers of the old names; the records in tlweb.registry are the source.
 TASK_NAMES = {t.name: t.noun for t in registry.tasks()}  # with their article, for sentences
 UNIVERSAL_SEGMENTATION = frozenset(registry.task(SEGMENTATION).auto_class_for)
-
-
-@dataclass
-class LoadedModel:
-    spec: ModelSpec
-    model: object  # a transformers PreTrainedModel, in eval mode, on ``device``
-    processor: object  # image processor (or processor with a tokenizer for zero-shot models)
-    device: str
-    dtype: str
-    nbytes: int
-    load_s: float
-    evicted: list[str] = field(default_factory=list)  # models evicted to make room for this one
-    warm: bool = False  # has run once (the first call pays one-time set-up; see engine.classify)
-
-    _params: int | None = None
-
-    @property
-    def params(self) -> int:
-        if self._params is None:
-            self._params = sum(p.numel() for p in self.model.parameters())
-        return self._params
-
-    @property
-    def input_size(self) -> int | None:
-        return self.spec.input_size
 
 
 @dataclass(kw_only=True)
@@ -94,39 +75,6 @@ def facts_json(result) -> dict:
             "input_size": result.spec.input_size, "license": result.spec.license}
 
 
-# --------------------------------------------------------------------------- devices
-
-
-def pick_device(settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
-    import torch
-
-    want = (settings.device or "auto").lower()
-    if want != "auto":
-        if want.startswith("cuda") and not torch.cuda.is_available():
-            raise ModelError(f"TLWEB_DEVICE={settings.device} but no CUDA GPU is available on this machine.")
-        return want
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(device: str, settings: Settings | None = None):
-    """bf16 for inference on CUDA GPUs that support it, fp32 elsewhere (or what settings say)."""
-    settings = settings or get_settings()
-    import torch
-
-    named = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
-    if settings.dtype and settings.dtype.lower() in named:
-        return named[settings.dtype.lower()]
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
 # --------------------------------------------------------------------------- hub reachability
 
 _REACH: dict[str, tuple[float, bool]] = {}
@@ -159,113 +107,29 @@ def hub_reachable(timeout: float | None = None, settings: Settings | None = None
     return ok
 
 
-def offline_message(model_id: str) -> str:
-    return (
-        f"The model '{model_id}' is not in the local cache and the Hugging Face Hub cannot be reached "
-        "from this machine. Download it where the Hub is reachable with "
-        f"`python -m tlweb download {model_id}` (copy the cache folder over), pick a cached or local model, "
-        "or start the app with --demo for tiny random-weight demo models."
-    )
+def offline_message(model_id: str, settings: Settings | None = None) -> str:
+    """What to do about a model that is neither cached nor reachable (in demo mode: pick a demo model, not
+    "start the app with --demo", which it already was)."""
+    head = (f"The model '{model_id}' is not in the local cache and the Hugging Face Hub cannot be reached "
+            "from this machine.")
+    download = f"`python -m tlweb download {model_id}` where the Hub is reachable (copy the cache folder over)"
+    if (settings or get_settings()).demo:
+        return f"{head} Pick a model marked ✓ (the demo models run offline), or run {download}."
+    return (f"{head} Download it with {download}, pick a cached or local model, or start the app with --demo for "
+            "tiny random-weight demo models.")
 
 
-# --------------------------------------------------------------------------- cache
+# --------------------------------------------------------------------------- the gate
 
 
-class ModelCache:
-    """LRU cache of loaded models bounded by a memory budget (bytes of weights)."""
-
-    def __init__(self, budget_bytes: int):
-        self.budget = budget_bytes
-        self._items: OrderedDict[tuple, LoadedModel] = OrderedDict()
-        self._lock = threading.RLock()
-        self._key_locks: dict[tuple, threading.Lock] = {}
-        self.evictions: list[str] = []
-
-    def __contains__(self, key) -> bool:
-        return key in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def used(self) -> int:
-        return sum(m.nbytes for m in self._items.values())
-
-    def keys(self) -> list[tuple]:
-        return list(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def get_or_load(self, key: tuple, loader) -> LoadedModel:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                hit = self._items[key]
-                hit.evicted = []
-                return hit
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # one load per key even when several requests race
-            with self._lock:
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    return self._items[key]
-            loaded = loader()
-            with self._lock:
-                evicted = []
-                while self._items and self.used + loaded.nbytes > self.budget:
-                    old_key, old = self._items.popitem(last=False)
-                    evicted.append(shown_name(old.spec))
-                    log.info("evicted %s to stay under the model memory budget", old_key)
-                loaded.evicted = evicted
-                self.evictions.extend(evicted)
-                self._items[key] = loaded
-                if evicted:
-                    _free_device_memory()
-                return loaded
-
-
-def _free_device_memory() -> None:
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:  # pragma: no cover - best effort
-        pass
-
-
-_CACHE: ModelCache | None = None
-
-
-def get_cache(settings: Settings | None = None) -> ModelCache:
-    global _CACHE
-    settings = settings or get_settings()
-    if _CACHE is None:
-        _CACHE = ModelCache(settings.model_budget_mb * 1024 * 1024)
-    return _CACHE
-
-
-def reset_cache(budget_mb: int | None = None) -> ModelCache:
-    """Empty the cache (tests, settings changes); optionally with a new budget."""
-    global _CACHE
-    settings = get_settings()
-    _CACHE = ModelCache((budget_mb or settings.model_budget_mb) * 1024 * 1024)
-    _free_device_memory()
-    return _CACHE
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
+    """No library progress bars or advice in the terminal (see :func:`tlweb.events.quiet_libraries`)."""
     from tlweb.events import quiet_libraries
 
     quiet_libraries()
+
+
+_quiet_transformers = quiet_transformers  # kept for callers of the old name (benchmarks)
 
 
 def auto_model_class(task: str, model_type: str | None = None):
@@ -297,6 +161,86 @@ def _user_typed(spec: ModelSpec) -> bool:
     return spec.source != "catalog"
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where a model's files are read from, as decided by :func:`_locate` (nowhere else)."""
+
+    spec: ModelSpec
+    source: str  # what from_pretrained reads: a folder (absolute in shared mode) or a Hub id
+    local: bool  # a folder on this machine: nothing is fetched
+    kwargs: dict  # the weights rules as from_pretrained arguments
+
+
+def _spec(name: str | ModelSpec, task: str | None, settings: Settings) -> ModelSpec:
+    """The spec a name means: every name from a client or the command line goes through
+    :func:`tlweb.catalog.resolve` (mode-aware); a spec handed in is checked again by :func:`_locate`."""
+    return name if isinstance(name, ModelSpec) else resolve(name, task=task, settings=settings)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _locate(spec: ModelSpec, settings: Settings, weights: bool = True) -> _Where:
+    """The location and weights rules, once for every way a model is loaded.
+
+    Shared mode: catalog and Hub models come from an absolute snapshot folder (:func:`hub_folder`:
+    a cache, or a download sized first), so a Hub-shaped name never reads a folder under the working
+    directory; a folder is read only when it is a demo model or a run this client may see; anything
+    else is refused with the shared-mode sentence. Local mode: a folder is read where it is.
+    Everywhere: never remote code; pickle weights only for the curated catalog or with
+    ``TLWEB_ALLOW_PICKLE=1`` (``use_safetensors=True`` otherwise, whatever else a folder holds).
+    ``weights=False``: only the config and the processor are read (random initialisation)."""
+    shown = shown_name(spec)
+    if spec.source == "demo":
+        from tlweb.engine.demo import ensure_built
+
+        ensure_built(spec.key, settings)
+    source = spec.hub_id
+    if settings.shared:
+        if spec.source in ("catalog", "hub"):
+            source = hub_folder(spec, settings)  # an absolute snapshot folder: never a path the client named
+        elif not _trusted_folder(spec, settings):
+            raise access.refuse_path(spec.key)
+        local = True
+    else:
+        try:
+            local = Path(source).is_dir()
+        except OSError:  # a name too long for the file system
+            local = False
+    kwargs: dict = {"trust_remote_code": False}
+    if spec.revision and not local:
+        kwargs["revision"] = spec.revision
+    pickle_ok = settings.allow_pickle or not _user_typed(spec)
+    if local:
+        kind = _weights_kind(Path(source))
+        if weights and kind == "none":
+            raise ModelError(f"The model '{shown}' has a config.json but no weights (model.safetensors).")
+        if weights and kind == "pickle" and not pickle_ok:
+            raise ModelError(
+                f"The model '{shown}' only has pickle weights (.bin), which can run code when loaded. "
+                "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them.")
+        kwargs["local_files_only"] = True
+    if not pickle_ok:
+        kwargs["use_safetensors"] = True  # never the .bin beside a decoy *.safetensors
+    return _Where(spec, source, local, kwargs)
+
+
+def _trusted_folder(spec: ModelSpec, settings: Settings) -> bool:
+    """Shared mode: a folder may be read only when it is a demo model or a run this client may see."""
+    from tlweb.engine import owners
+
+    folder = Path(spec.hub_id)
+    if spec.source == "demo":
+        return _inside(folder, settings.demo_dir)
+    if spec.source == "run":
+        return _inside(folder, settings.runs_dir) and owners.visible(folder.parent, settings)
+    return False
+
+
 def load(name: str | ModelSpec, task: str | None = None, settings: Settings | None = None,
          attn_implementation: str | None = None) -> LoadedModel:
     """Load (or fetch from the cache) a model and its processor, ready for inference.
@@ -307,60 +251,41 @@ def load(name: str | ModelSpec, task: str | None = None, settings: Settings | No
     cache key: an eager copy never replaces the default (SDPA) one other tabs use.
     """
     settings = settings or get_settings()
-    spec = name if isinstance(name, ModelSpec) else resolve(name, task=task, settings=settings)
+    spec = _spec(name, task, settings)
     task = task or spec.task
     device = pick_device(settings)
     dtype = pick_dtype(device, settings)
     key = (spec.hub_id, task, device, str(dtype)) + ((attn_implementation,) if attn_implementation else ())
+    if settings.shared and spec.source == "run":
+        key += (_owner_key(spec, settings),)  # a run is cached per owner: never served to another session
     return get_cache(settings).get_or_load(
         key, lambda: _load_uncached(spec, task, device, dtype, settings, attn_implementation))
 
 
+def _owner_key(spec: ModelSpec, settings: Settings) -> str:
+    from tlweb.engine import owners
+
+    if not _trusted_folder(spec, settings):
+        raise access.refuse_path(spec.key)
+    return owners.owner_of(Path(spec.hub_id).parent, settings) or ""
+
+
 def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Settings,
                    attn_implementation: str | None = None) -> LoadedModel:
-    _quiet_transformers()
+    quiet_transformers()
     t0 = time.perf_counter()
-    if spec.source == "demo":
-        from tlweb.engine.demo import ensure_built
-
-        ensure_built(spec.key, settings)
-
-    shown = shown_name(spec)
-    source = spec.hub_id
-    if settings.shared and spec.source in ("catalog", "hub"):
-        source = hub_folder(spec, settings)  # an absolute snapshot folder: never a path the client named
-    local = Path(source).is_absolute() and Path(source).is_dir() if settings.shared else Path(source).is_dir()
-    kwargs: dict = {"trust_remote_code": False}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    if spec.revision and not local:
-        kwargs["revision"] = spec.revision
-    pickle_ok = settings.allow_pickle or not _user_typed(spec)
-    if local:
-        kind = _weights_kind(Path(source))
-        if kind == "none":
-            raise ModelError(f"The model '{shown}' has a config.json but no weights (model.safetensors).")
-        if kind == "pickle" and not pickle_ok:
-            raise ModelError(
-                f"The model '{shown}' only has pickle weights (.bin), which can run code when loaded. "
-                "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them."
-            )
-        kwargs["local_files_only"] = True
-    if not pickle_ok:
-        kwargs["use_safetensors"] = True  # never the .bin beside a decoy *.safetensors
-
-    config = _load_config(spec, source, local, settings)
+    where = _locate(spec, settings)
+    config = _config(where, settings)
     model_type = getattr(config, "model_type", None)
     actual_task = task_from_config(config.to_dict()) if spec.source in ("hub", "local") else spec.task
     if not _task_compatible(task, actual_task, model_type):
         raise ModelError(
-            f"'{shown}' looks like {registry.task_noun(actual_task)} ({model_type}), "
+            f"'{shown_name(spec)}' looks like {registry.task_noun(actual_task)} ({model_type}), "
             f"not {registry.task_noun(task)}. Pick a model made for this tab."
         )
-
-    cls = auto_model_class(task, model_type)
-    model = _from_pretrained(cls, spec, source, local, kwargs, settings)
-    processor = _load_processor(spec, source, local, task, settings)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = _weights(auto_model_class(task, model_type), where, settings, **extra)
+    processor = _processor(where, task, settings)
 
     import torch
 
@@ -378,11 +303,105 @@ def _load_uncached(spec: ModelSpec, task: str, device: str, dtype, settings: Set
 def _task_compatible(wanted: str, actual: str, model_type: str | None) -> bool:
     if wanted == actual:
         return True
-    if wanted == FEATURES:
-        return True  # any backbone gives features
-    if wanted == CLASSIFICATION and actual == FEATURES:
-        return False
-    return False
+    return wanted == FEATURES  # any backbone gives features
+
+
+# --------------------------------------------------------------------------- the gate for training and features
+
+
+def load_config(name: str | ModelSpec, *, task: str | None = None,
+                settings: Settings | None = None) -> tuple[ModelSpec, object]:
+    """(spec, transformers config) of a model, through the same rules as :func:`load` (no weights read)."""
+    settings = settings or get_settings()
+    quiet_transformers()
+    spec = _spec(name, task, settings)
+    return spec, _config(_locate(spec, settings, weights=False), settings)
+
+
+def load_processor(name: str | ModelSpec, *, task: str, settings: Settings | None = None):
+    """The image processor (with its tokenizer for image-text tasks) of a model, through the same rules."""
+    settings = settings or get_settings()
+    quiet_transformers()
+    return _processor(_locate(_spec(name, task, settings), settings, weights=False), task, settings)
+
+
+ZERO_SHOT_FAMILIES = frozenset(t for record in registry.tasks() if record.needs_text for t in record.model_types)
+
+
+def load_for_training(name: str | ModelSpec, *, task: str, class_names, pretrained: bool = True, seed: int = 0,
+                      settings: Settings | None = None):
+    """(model, processor, spec) to fine-tune for ``task`` on ``class_names``: the task's Auto class (per its
+    record in :mod:`tlweb.registry`: a classifier, a semantic or universal (Mask2Former, MaskFormer)
+    segmentation model, an object detector) with a new head sized to the classes (``id2label`` /
+    ``label2id``, mismatched head weights dropped), or the same architecture with seeded random weights
+    when not ``pretrained``; fp32, on the CPU, in train mode. Uncached: each run gets its own copy.
+    A model that cannot do the task gets a sentence."""
+    import torch
+
+    settings = settings or get_settings()
+    quiet_transformers()
+    spec = _spec(name, task, settings)
+    where = _locate(spec, settings, weights=pretrained)
+    config = _config(where, settings)
+    cls = _trainable_class(spec, config, task)
+    names = [str(n) for n in class_names]
+    id2label = dict(enumerate(names))
+    label2id = {n: i for i, n in enumerate(names)}
+    torch.manual_seed(seed)
+    if pretrained:
+        model = _weights(cls, where, settings, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True)
+    else:  # the architecture only, random weights
+        config.id2label = id2label
+        config.label2id = label2id
+        config.num_labels = len(names)
+        model = cls.from_config(config)
+    processor = _processor(where, task, settings)
+    spec = _enrich(spec, model, processor, task)
+    model = model.float().cpu()
+    model.train()
+    return model, processor, spec
+
+
+def _trainable_class(spec: ModelSpec, config, task: str):
+    """The Auto class that fine-tunes ``config`` for ``task``, or a sentence why there is none."""
+    model_type = getattr(config, "model_type", "") or ""
+    actual = task_from_config(config.to_dict())
+    wanted = registry.task_noun(task)
+    if actual != task and (actual not in (CLASSIFICATION, FEATURES) or model_type in ZERO_SHOT_FAMILIES):
+        what = f"{wanted} or a backbone"
+        raise ModelError(f"'{shown_name(spec)}' is {registry.task_noun(actual)}, not {what}; "
+                         f"pick {wanted} or a backbone to fine-tune.")
+    cls = auto_model_class(task, model_type)
+    if type(config) not in cls._model_mapping:
+        raise ModelError(f"transformers has no {task} head for '{model_type}' models, "
+                         "so they cannot be fine-tuned here.")
+    return cls
+
+
+def load_backbone(name: str | ModelSpec, *, random_init: bool = False, seed: int = 0,
+                  settings: Settings | None = None):
+    """A frozen fp32 eval-mode ``AutoModelForImageClassification`` on the CPU for features (the head's
+    input is what a feature is), through the same rules; ``random_init``: the same architecture with
+    seeded random weights. Uncached (the feature cache decides whether it is needed at all)."""
+    import torch
+
+    settings = settings or get_settings()
+    quiet_transformers()
+    spec = _spec(name, CLASSIFICATION, settings)
+    where = _locate(spec, settings, weights=not random_init)
+    cls = auto_model_class(CLASSIFICATION)
+    if random_init:
+        torch.manual_seed(seed)
+        model = cls.from_config(_config(where, settings))
+    else:
+        model = _weights(cls, where, settings)
+    model = model.float().cpu().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+# --------------------------------------------------------------------------- reading the files
 
 
 def _fetch(fn, spec: ModelSpec, local: bool, settings: Settings, errors: tuple, describe):
@@ -408,16 +427,25 @@ def _weights_error(exc: BaseException) -> bool:
     return any(word in text for word in ("SafetensorError", "Unpickling", "deserializ", "invalid load key"))
 
 
-def _load_config(spec: ModelSpec, source: str, local: bool, settings: Settings):
+def _plain(where: _Where) -> dict:
+    """The rules for files that hold no weights (config, processor): no remote code, the revision."""
+    return {k: v for k, v in where.kwargs.items() if k in ("trust_remote_code", "revision")}
+
+
+def _config(where: _Where, settings: Settings):
     from transformers import AutoConfig
 
-    return _fetch(lambda **kw: AutoConfig.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
-                  spec, local, settings, (ValueError,),
+    spec = where.spec
+    return _fetch(lambda **kw: AutoConfig.from_pretrained(where.source, **_plain(where), **kw),
+                  spec, where.local, settings, (ValueError,),
                   lambda msg: f"'{shown_name(spec)}' is not a model architecture transformers knows ({msg}). "
                               "tlweb never runs a repository's own code.")
 
 
-def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dict, settings: Settings):
+def _weights(cls, where: _Where, settings: Settings, **extra):
+    """``cls.from_pretrained`` under the weights rules of ``where`` (plus ``extra`` load options)."""
+    spec, kwargs = where.spec, {**where.kwargs, **extra}
+
     def describe(msg: str) -> str:
         shown = shown_name(spec)
         low = msg.lower()
@@ -429,7 +457,7 @@ def _from_pretrained(cls, spec: ModelSpec, source: str, local: bool, kwargs: dic
                     "Pick another model, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust it.")
         return f"'{shown}' could not be loaded as {registry.task_noun(spec.task)}: {msg}"
 
-    return _fetch(lambda **kw: cls.from_pretrained(source, **{**kwargs, **kw}), spec, local, settings,
+    return _fetch(lambda **kw: cls.from_pretrained(where.source, **{**kwargs, **kw}), spec, where.local, settings,
                   (OSError, ValueError, KeyError, RuntimeError), describe)
 
 
@@ -438,17 +466,14 @@ def _weights_error_text(low: str) -> bool:
                                   "weights only load failed"))
 
 
-def _load_processor(spec: ModelSpec, source: str, local: bool, task: str, settings: Settings):
+def _processor(where: _Where, task: str, settings: Settings):
     from transformers import AutoImageProcessor, AutoProcessor
 
+    spec = where.spec
     cls = AutoProcessor if registry.task(task).needs_text else AutoImageProcessor
-    return _fetch(lambda **kw: cls.from_pretrained(source, trust_remote_code=False, **_rev(spec, local), **kw),
-                  spec, local, settings, (OSError, ValueError, KeyError),
+    return _fetch(lambda **kw: cls.from_pretrained(where.source, **_plain(where), **kw),
+                  spec, where.local, settings, (OSError, ValueError, KeyError),
                   lambda msg: f"'{shown_name(spec)}' has no usable image processor: {msg}")
-
-
-def _rev(spec: ModelSpec, local: bool) -> dict:
-    return {"revision": spec.revision} if spec.revision and not local else {}
 
 
 def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings):
@@ -476,7 +501,6 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
         if not hub_reachable(settings=settings):
             raise ModelUnavailableError(offline_message(shown_name(spec))) from None
         raise ModelError(f"'{shown_name(spec)}' could not be downloaded: {text}") from cached_error
-
 
 
 def _patterns(spec: ModelSpec, settings: Settings) -> list[str]:

@@ -29,6 +29,7 @@ from tlweb.engine.stop import Stop
 log = logging.getLogger(__name__)
 
 OWNER_FILE = ".owner"
+ENDED_FILE = ".ended"  # written when the owning browser session ends: the run's time to live starts then
 
 
 def tag(client: str) -> str:
@@ -90,14 +91,28 @@ def writable_or_refuse(path: Path, settings: Settings | None = None) -> Path:
     return path
 
 
-def _running(folder: Path) -> bool:
+def unfinished(folder: Path) -> bool:
+    """Not finished yet: an experiment whose experiment.json says "running", or a run folder without
+    metrics.json (also one just made for a run that has not started: a Stop there must reach it)."""
     exp = folder / "experiment.json"
     if exp.is_file():
         try:
             return json.loads(exp.read_text(encoding="utf-8")).get("status") == "running"
         except (OSError, ValueError):
             return False
-    return (folder / "config.json").is_file() and not (folder / "metrics.json").exists()
+    return not (folder / "metrics.json").exists()
+
+
+def running(folder: Path) -> bool:
+    """A run or experiment still being run: its process holds the folder's lock (or one of its runs')."""
+    from tlweb.engine import runlock
+
+    if runlock.held(folder):
+        return True
+    try:
+        return any(runlock.held(d) for d in folder.iterdir() if d.is_dir())
+    except OSError:
+        return False
 
 
 def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
@@ -113,8 +128,26 @@ def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
                 continue
         except OSError:
             continue
-        if _running(folder) and not Stop(folder).requested():
+        if (running(folder) or unfinished(folder)) and not Stop(folder).requested():
             Stop(folder).request()
             stopped.append(folder)
             log.info("browser session closed: stopping %s", folder.name)
     return stopped
+
+
+def mark_ended(client: str | None, settings: Settings) -> list[Path]:
+    """The session ended: every top-level run and experiment it owns gets an ``.ended`` file, from which
+    :mod:`tlweb.engine.cleanup` counts the time it is kept (``TLWEB_RUN_TTL_HOURS``)."""
+    from tlweb.engine.runs import now_iso
+
+    if not client or not settings.runs_dir.is_dir():
+        return []
+    mine, marked = tag(client), []
+    for folder in settings.runs_dir.iterdir():
+        try:
+            if folder.is_dir() and (folder / OWNER_FILE).read_text(encoding="utf-8").strip() == mine:
+                (folder / ENDED_FILE).write_text(now_iso() + "\n", encoding="utf-8")
+                marked.append(folder)
+        except OSError:
+            continue
+    return marked

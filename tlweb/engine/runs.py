@@ -35,9 +35,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.engine import owners
+from tlweb.engine import owners, runlock
+from tlweb.engine.runlock import alive
 from tlweb.engine.stop import STOP_FILE, Stop  # noqa: F401 - STOP_FILE: the file name, for readers of run folders
-from tlweb.errors import DataError, TlwebError
+from tlweb.errors import DataError, TlwebError, clip
 
 STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -165,11 +166,18 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
+RUN_ROOM = 64 * 1024 * 1024  # disk a new run must find under the home budget (events, metrics, a small model)
+
+
 def new_run_dir(settings: Settings | None = None, name: str | None = None,
                 parent: Path | None = None) -> tuple[str, Path]:
     """Create ``runs_dir/<run_id>/`` (id: time stamp, a slug of ``name``, 4 random hex digits), or
-    the same inside ``parent`` (an experiment folder)."""
+    the same inside ``parent`` (an experiment folder). Refused with a sentence when the home budget
+    (``TLWEB_HOME_BUDGET_MB``) has no :data:`RUN_ROOM` left even after cleaning the caches."""
+    from tlweb.engine import budget
+
     settings = settings or get_settings()
+    budget.make_room(RUN_ROOM, settings, what="A new run")
     root = Path(parent) if parent is not None else settings.runs_dir
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -190,7 +198,7 @@ def new_run_dir(settings: Settings | None = None, name: str | None = None,
 def _check_id(ref: str, what: str = "run") -> str:
     ref = str(ref or "").strip()
     if not _RUN_ID.match(ref) or ".." in ref:
-        raise DataError(f"'{ref[:80]}' is not a {what} id.")
+        raise DataError(f"'{clip(ref)}' is not a {what} id.")
     return ref
 
 
@@ -228,7 +236,7 @@ def find_run(run_id: str, settings: Settings | None = None) -> Path | None:
 def run_path(run_id: str, settings: Settings | None = None) -> Path:
     path = find_run(_check_id(run_id), settings)
     if path is None:
-        raise DataError(f"There is no run '{run_id}' (it may have been deleted).")
+        raise DataError(f"There is no run '{clip(run_id)}' (it may have been deleted).")
     return path
 
 
@@ -236,7 +244,7 @@ def experiment_path(experiment_id: str, settings: Settings | None = None) -> Pat
     settings = settings or get_settings()
     path = settings.runs_dir / _check_id(experiment_id, "experiment")
     if not is_experiment(path) or not owners.visible(path, settings):
-        raise DataError(f"There is no experiment '{experiment_id}' (it may have been deleted).")
+        raise DataError(f"There is no experiment '{clip(experiment_id)}' (it may have been deleted).")
     return path
 
 
@@ -249,7 +257,7 @@ def entry_path(ref: str, settings: Settings | None = None) -> Path:
         return path
     found = find_run(ref, settings)
     if found is None:
-        raise DataError(f"There is no run or experiment '{ref}' (it may have been deleted).")
+        raise DataError(f"There is no run or experiment '{clip(ref)}' (it may have been deleted).")
     return found
 
 
@@ -259,6 +267,7 @@ def new_experiment(kind: str, base_model: str, strategies, settings: Settings | 
     if kind not in EXPERIMENT_KINDS:
         raise DataError(f"Unknown experiment kind '{kind}'.")
     exp_id, path = new_run_dir(settings, f"{kind} {short_model(base_model)}")
+    runlock.hold(path)  # "running" while this process holds it (released by finish_experiment, or at exit)
     _write_json(path / EXPERIMENT_FILE, {
         "experiment_id": exp_id, "kind": kind, "base_model": str(base_model), "strategies": list(strategies),
         "shots": [int(s) for s in shots], "data": data or {}, "created": now_iso(), "status": "running",
@@ -268,10 +277,13 @@ def new_experiment(kind: str, base_model: str, strategies, settings: Settings | 
 
 def finish_experiment(exp_dir: Path, status: str) -> None:
     """Record how an experiment ended ("done", "stopped" or "failed")."""
-    if status == "failed" and not any(d.is_dir() for d in Path(exp_dir).iterdir()):
-        shutil.rmtree(exp_dir, ignore_errors=True)  # failed before its first run: nothing to keep
-        return
-    update_experiment(exp_dir, status=status if status in STATUSES else "failed", finished=now_iso())
+    try:
+        if status == "failed" and not any(d.is_dir() for d in Path(exp_dir).iterdir()):
+            shutil.rmtree(exp_dir, ignore_errors=True)  # failed before its first run: nothing to keep
+            return
+        update_experiment(exp_dir, status=status if status in STATUSES else "failed", finished=now_iso())
+    finally:
+        runlock.release(exp_dir)
 
 
 def update_experiment(exp_dir: Path, **changes) -> None:
@@ -304,6 +316,7 @@ class RunWriter:
         self.run_id = run_id
         self.run_dir = Path(run_dir)
         self._lock = threading.Lock()
+        runlock.hold(self.run_dir)  # the run is "running" exactly while this process holds it
         self._events = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
 
     def write_config(self, config: dict) -> None:
@@ -330,6 +343,7 @@ class RunWriter:
         with self._lock:
             if not self._events.closed:
                 self._events.close()
+        runlock.release(self.run_dir)
 
 
 def _json_default(o):
@@ -396,26 +410,6 @@ def read_events_since(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     return out, offset + end
 
 
-def _pid_alive(pid) -> bool:
-    try:
-        pid = int(pid)
-    except (TypeError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def _last_event_kind(run_dir: Path) -> str | None:
     path = run_dir / "events.jsonl"
     try:
@@ -449,7 +443,7 @@ def _info(run_dir: Path, experiment_id: str = "") -> RunInfo | None:
         elif kind in ("done", "stopped"):  # finished but metrics.json missing: treat as failed to save
             status = "failed"
         else:
-            status = "running" if _pid_alive(cfg.get("pid")) else "failed"
+            status = "running" if alive(run_dir, cfg) else "failed"
     if status not in STATUSES:
         status = "failed"
     return RunInfo(
@@ -512,8 +506,8 @@ def _experiment_info(exp_dir: Path) -> ExperimentInfo | None:
         return None
     runs = sorted(_runs_in(exp_dir, exp_dir.name), key=lambda r: (r.created, r.run_id))
     status = str(cfg.get("status") or "failed")
-    if status == "running" and not _pid_alive(cfg.get("pid")):
-        status = "failed"  # the process that ran it is gone
+    if status == "running" and not alive(exp_dir, cfg):
+        status = "failed"  # the process that ran it is gone (the cleaner writes it down)
     return ExperimentInfo(
         experiment_id=exp_dir.name, exp_dir=exp_dir, kind=str(cfg.get("kind", "")),
         base_model=str(cfg.get("base_model", "")), strategies=[str(s) for s in cfg.get("strategies") or []],
@@ -572,7 +566,7 @@ def load_run(run_id: str, settings: Settings | None = None) -> tuple[RunInfo, li
     path = run_path(run_id, settings)
     info = _info(path, path.parent.name if is_experiment(path.parent) else "")
     if info is None:
-        raise DataError(f"The run '{run_id}' has no readable config.json.")
+        raise DataError(f"The run '{clip(run_id)}' has no readable config.json.")
     metrics = _read_json(path / "metrics.json")
     return info, read_events(path), metrics if isinstance(metrics, dict) else {}
 
@@ -642,7 +636,7 @@ def export_zip(run_id: str, settings: Settings | None = None) -> Path:
     path = run_path(run_id, settings)
     model_dir = path / "model"
     if not (model_dir / "config.json").exists():
-        raise DataError(f"The run '{run_id}' has no saved model (it failed or is still running).")
+        raise DataError(f"The run '{clip(run_id)}' has no saved model (it failed or is still running).")
     out = path / f"{run_id}-model.zip"
     newest = max(p.stat().st_mtime for p in model_dir.rglob("*") if p.is_file())
     if out.exists() and out.stat().st_mtime >= newest:

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from tlweb import registry
 from tlweb.access import SHARED_RULE
 from tlweb.config import SHARED, Settings, get_settings, serving_mode, set_settings
-from tlweb.ui import guard
-from tlweb.viz.common import THEME_CSS
+from tlweb.ui import guard, queue, style
 
 log = logging.getLogger("tlweb.ui")
 
@@ -51,44 +51,7 @@ LINKS: tuple[Callable[[AppParts], None], ...] = (
     _link("classify_to_explain"), _link("mistakes_to_explain"), _link("embeddings_to_finetune"),
     _link("finetune_to_classify"), _link("learn_steps"))
 
-CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto; padding-top: 6px !important;}
-#tl-header-row {align-items: center; gap: 10px;}
-#tl-header h1 {margin: 0; font-size: 1.4em; line-height: 1.25;}
-#tl-header p {margin: 0; color: var(--body-text-color-subdued); font-size: 0.88em;}
-#tl-badges {text-align: right;}
-#tl-badges .tl-badge {margin: 1px 0 1px 6px;}
-.tl-intro {font-size: 0.92em; padding: 0 0 0.2em 0; color: var(--body-text-color-subdued);}
-.tl-intro p {margin: 0.1em 0;}
-.tl-badge {display:inline-block; padding: 2px 10px; border-radius: 999px; font-size: 0.8em; margin-right: 6px;
-           background: var(--block-background-fill); border: 1px solid var(--border-color-primary);}
-.tl-badge.warn {background: #FEF3C7; color: #92400E; border-color: #FCD34D;}
-.tl-badge.ok {background: #D1FAE5; color: #065F46; border-color: #6EE7B7;}
-.tl-top1 {font-size: 1.35em; font-weight: 600; margin: 0.2em 0 0.4em 0;}
-.tl-top1 span {color: var(--color-accent); margin-left: 0.4em;}
-.tl-model-state {font-size: 0.88em; padding: 2px 2px;}
-.tl-model-state.ok {color: #047857;}
-/* table headers wrap between words, never inside one ("strateg y") */
-table th, table th * {word-break: normal !important; overflow-wrap: normal !important; hyphens: manual;}
-footer {display: none !important;}
-/* a gallery keeps its columns when it holds fewer pictures (gradio would stretch one picture full width) */
-#ft-mistakes .grid-container {--grid-cols: 3 !important;}
-#compare-preview .grid-container {--grid-cols: 6 !important;}
-#emb-neighbours .grid-container {--grid-cols: 7 !important;}
-/* Learn: every step's text takes the free height, so the "Show me" buttons line up at one size */
-.tl-step > .prose, .tl-step > div:first-child {flex-grow: 1;}
-.tl-step > button {flex: 0 0 auto !important;}
-/* presenter mode (?present=1 or the header toggle): large type, technical cards hidden */
-body.tl-present {--text-xxs: 12px; --text-xs: 14px; --text-sm: 16px; --text-md: 19px; --text-lg: 22px;
-  --text-xl: 28px; --text-xxl: 34px; --body-text-size: 19px; --block-label-text-size: 16px;
-  --block-info-text-size: 15px; --block-title-text-size: 18px; --button-large-text-size: 22px;
-  --button-medium-text-size: 19px; --button-small-text-size: 16px; --checkbox-label-text-size: 17px;
-  --input-text-size: 19px; --prose-text-size: 19px; --section-header-text-size: 19px;}
-body.tl-present .tl-tech, body.tl-present #tl-header p, body.tl-present #tl-badges {display: none !important;}
-body.tl-present .tl-top1 {font-size: 1.8em;}
-body.tl-present button.primary {min-width: max-content !important;}
-body.tl-present .gradio-container {max-width: 1400px !important; padding-bottom: 70vh !important;}
-""" + THEME_CSS
+CSS = style.CSS  # (tlweb.ui.style: layout, sections, dark theme, presenter mode)
 
 def _theme():
     # No web fonts: the app must render offline and in kiosk demos.
@@ -123,6 +86,48 @@ def _badges(settings: Settings) -> str:
 PRESENT_JS = "() => { document.body.classList.toggle('tl-present'); }"
 PRESENT_FROM_URL_JS = ("() => { if (new URLSearchParams(window.location.search).get('present') === '1') "
                        "document.body.classList.add('tl-present'); }")
+# In presenter mode chart text grows with the page's text: every plotly chart's fonts (layout, title, axes,
+# legend, annotations, the traces' own text) and its top, bottom and left margins are multiplied by
+# PRESENT_CHART_SCALE, and divided back when presenter mode ends. Charts are drawn by the server at their
+# normal sizes, so a new figure arriving in presenter mode is scaled when it appears (a light check every
+# 0.6 s; it only relayouts a chart whose factor is wrong).
+PRESENT_CHART_SCALE = 1.3
+CHARTS_FOLLOW_PRESENTER_JS = """() => {
+  const K = __SCALE__;
+  const num = (v) => (typeof v === 'number' && isFinite(v)) ? v : null;
+  const fonts = (gd, f) => {
+    const L = gd._fullLayout, upd = {};
+    const put = (path, v) => { if (num(v) !== null) upd[path] = v * f; };
+    const size = (o) => o && o.font && o.font.size;
+    put('font.size', L.font && L.font.size);
+    put('title.font.size', size(L.title));
+    put('title.subtitle.font.size', L.title && size(L.title.subtitle));
+    put('legend.font.size', size(L.legend));
+    put('legend.title.font.size', L.legend && size(L.legend.title));
+    for (const k of Object.keys(L).filter((k) => /^[xy]axis[0-9]*$/.test(k))) {
+      put(k + '.tickfont.size', L[k].tickfont && L[k].tickfont.size);
+      put(k + '.title.font.size', size(L[k].title));
+    }
+    (L.annotations || []).forEach((a, i) => put('annotations[' + i + '].font.size', size(a)));
+    for (const side of ['t', 'b', 'l']) put('margin.' + side, L.margin && L.margin[side]);  // room for the larger text
+    return upd;
+  };
+  const scale = (gd) => {
+    if (!window.Plotly || !gd._fullLayout || !gd._fullLayout.font || gd._tlBusy) return;
+    // a new figure from the server comes at its own sizes: forget the factor of the one it replaced
+    if (gd._tlSize !== undefined && gd._fullLayout.font.size !== gd._tlSize) gd._tlK = 1;
+    const want = document.body.classList.contains('tl-present') ? K : 1, have = gd._tlK || 1;
+    if (Math.abs(want - have) < 1e-3) return;
+    const f = want / have, upd = fonts(gd, f);
+    const texts = (gd._fullData || []).map((t) => t.textfont && num(t.textfont.size) !== null ? t.textfont.size * f : null);
+    gd._tlBusy = true;
+    gd._tlK = want;
+    let chain = Promise.resolve(window.Plotly.relayout(gd, upd));
+    texts.forEach((v, i) => { if (v !== null) chain = chain.then(() => window.Plotly.restyle(gd, {'textfont.size': v}, [i])); });
+    chain.catch(() => {}).then(() => { gd._tlSize = gd._fullLayout.font.size; gd._tlBusy = false; });
+  };
+  setInterval(() => document.querySelectorAll('.js-plotly-plot').forEach(scale), 600);
+}""".replace("__SCALE__", str(PRESENT_CHART_SCALE))
 # In presenter mode a tab's main button brings its results into view (they fit on one screen).
 RESULTS_IN_VIEW_JS = """() => {
   const anchors = %s;
@@ -180,6 +185,7 @@ def _header(settings: Settings) -> gr.HTML:
 def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppParts], None]] | None = None) -> gr.Blocks:
     """Every registered tab in order; ``links`` (default :data:`LINKS`) wire them together."""
     settings = set_settings(settings) if settings is not None else get_settings()
+    guard.install_input_checks()  # gradio's own input checks answer in sentences
     with gr.Blocks(title="tlweb — transfer learning workbench", analytics_enabled=False,
                    delete_cache=guard.delete_cache(settings)) as demo:
         badges = _header(settings)
@@ -196,14 +202,16 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
         demo.load(None, js=PRESENT_FROM_URL_JS, api_name="presenter_from_url", queue=False)
         demo.load(None, js=RESULTS_IN_VIEW_JS % json.dumps(_result_anchors(handles)), api_name="results_in_view",
                   queue=False)
+        demo.load(None, js=CHARTS_FOLLOW_PRESENTER_JS, api_name="charts_follow_presenter", queue=False)
 
         def end_session(request: gr.Request):
             """The browser tab closed: its running fine-tunes, ladders and curves stop (through their
             folders' STOP file), and in shared mode its uploads and unpacked zips go."""
-            from tlweb.engine.owners import stop_sessions_runs
+            from tlweb.engine.owners import mark_ended, stop_sessions_runs
 
             client = getattr(request, "session_hash", None)
             stop_sessions_runs(client, settings)
+            mark_ended(client, settings)  # its runs are kept TLWEB_RUN_TTL_HOURS from now (shared mode)
             guard.release(client, settings)
 
         demo.unload(end_session)
@@ -222,20 +230,25 @@ def launch_kwargs(settings: Settings) -> dict:
         "css": CSS,
         "footer_links": ["api"],
         "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
+        # a request body is capped before it is parsed (a 400 MB JSON body took 1.2 GB to be refused)
+        # connections that wait for answers are counted, so jobs of clients that went away are dropped
+        "app_kwargs": {"middleware": [Middleware(guard.BodyLimit, settings=settings),
+                                      Middleware(queue.ListenerMiddleware)]},
         # No allowed_paths: the runs folder is never served as such. Handlers return a run's files
         # after checking who asks (tlweb.engine.owners), as copies in gradio's cache (guard.serve_file).
     }
 
 
-QUEUE_SIZE = 64  # visitors who may wait at once (TLWEB_QUEUE_SIZE); the next one is told the queue is full
+QUEUE_SIZE = queue.QUEUE_SIZE  # jobs waiting in all (TLWEB_QUEUE_SIZE); bounds per session: tlweb.ui.queue
+queue_kwargs = queue.queue_kwargs
 
 
-def queue_kwargs() -> dict:
-    """``demo.queue(...)``: an explicit ``max_size`` — Gradio 6 makes it 1 on a ZeroGPU Space when none is given,
-    so a third visitor would get "queue is full" instead of a place in the line; each waiting visitor sees their
-    position and an estimate (the status tracker in the page, ``job.status()`` through the API)."""
-    size = os.environ.get("TLWEB_QUEUE_SIZE", "").strip()
-    return {"default_concurrency_limit": 2, "max_size": int(size) if size.isdigit() and int(size) > 0 else QUEUE_SIZE}
+def serve_queue(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
+    """``demo.queue(...)`` with tlweb's bounds (:mod:`tlweb.ui.queue`): per session, training apart, gone
+    clients dropped, sentences instead of "Queue is full"; the run cleaner runs on the same thread."""
+    demo.queue(**queue_kwargs())
+    queue.install(demo, settings)
+    return demo
 
 
 def launch(settings: Settings | None = None, **overrides):
@@ -261,7 +274,7 @@ def launch(settings: Settings | None = None, **overrides):
     kwargs.update(overrides)
     block = not kwargs.pop("prevent_thread_lock", False)
     kwargs.setdefault("quiet", True)
-    demo.queue(**queue_kwargs())
+    serve_queue(demo, settings)
     forks = _forks_workers()
     if forks:  # torch in the parent before any request can fork a worker
         warmup.start(background=False)
@@ -289,4 +302,4 @@ def launch_single(name: str, build) -> None:
     title = registry.tab(name).title if name in {t.id for t in registry.tabs()} else name
     with gr.Blocks(title=f"tlweb · {title}") as demo:
         build(settings)
-    demo.queue(**queue_kwargs()).launch(**launch_kwargs(settings))
+    serve_queue(demo, settings).launch(**launch_kwargs(settings))

@@ -51,19 +51,7 @@ def handle_outputs(**paths: str) -> property:
     return property(lambda self: {name: get(self) for name, get in getters.items()})
 
 
-def _raw_preprocess(self, payload):
-    """Hand the handler the uploaded file untouched (see :func:`SafeImage`); a pasted image (a
-    base64 data URL) is checked against the file limits and stored as is (:func:`guard.data_url_to_file`)."""
-    if payload is None:
-        return None
-    if payload.url and payload.url.startswith("data:"):
-        try:
-            return guard.data_url_to_file(payload.url, self.GRADIO_CACHE, get_settings())
-        except TlwebError as exc:
-            raise gr.Error(guard.message(exc), print_exception=False) from None
-    if payload.path is None:
-        return None
-    return str(payload.path)
+_raw_preprocess = guard.raw_image  # kept for callers of the old name
 
 
 def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a component class
@@ -77,25 +65,34 @@ def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a componen
     """
     kwargs.setdefault("type", "filepath")
     kwargs.setdefault("image_mode", None)
+    kwargs["elem_classes"] = _with_class(kwargs.get("elem_classes"), guard.RAW_IMAGE)
     image = gr.Image(*args, **kwargs)
-    image.preprocess = types.MethodType(_raw_preprocess, image)
+    image.preprocess = types.MethodType(guard.raw_image, image)
+    guard.install_input_checks()  # the marker keeps it raw after a handler updates the image
     return image
 
 
-def _lenient_preprocess(self, payload):
-    """Pass the ticked values through; values from an older set of choices are dropped later."""
-    if payload is None:
-        return []
-    return list(payload) if isinstance(payload, (list, tuple)) else [payload]
+def _with_class(classes, marker: str) -> list[str]:
+    classes = [classes] if isinstance(classes, str) else list(classes or [])
+    return classes if marker in classes else [*classes, marker]
 
 
-def lenient_choices(component):
-    """Let a CheckboxGroup / multiselect Dropdown whose choices a handler replaces accept a value
-    that raced with the update (the front end may still send a choice of the previous result).
-    Stock components reject it with a raw "not in the list of choices" error; the handler
-    ignores unknown names instead."""
-    component.preprocess = types.MethodType(_lenient_preprocess, component)
-    return component
+def lenient(component):
+    """Let a component whose choices or bounds a handler replaces accept a value that raced with
+    the update (the front end may still send a choice of the previous result, the API its default):
+    stock components reject it with gradio's raw "not in the list of choices" / "greater than maximum
+    value"; the handler ignores unknown names, or checks the number itself (:data:`tlweb.ui.guard.LENIENT`)."""
+    return guard.mark(component, guard.LENIENT)
+
+
+lenient_choices = lenient  # a CheckboxGroup / multiselect Dropdown whose choices a handler replaces
+
+
+def model_input(component):
+    """Mark a component whose value names a model: whatever it holds reaches the one gate
+    (:func:`tlweb.catalog.resolve` via :mod:`tlweb.engine.loading`), which answers a name that is not in
+    the list like any other name it refuses, never gradio's "not in the list of choices"."""
+    return guard.mark(component, guard.LENIENT, guard.MODEL_INPUT)
 
 
 def user_errors(fn=None, *, toast: bool = True):
@@ -197,9 +194,10 @@ def custom_model_box(settings: Settings, elem_id: str, example: str, local_examp
                      **kwargs) -> gr.Textbox:
     """The free-text box for any Hub id — and, in local mode only, a folder on this machine (a shared
     server never takes server paths from clients, :data:`tlweb.access.SHARED_RULE`)."""
-    return gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
-                      placeholder=f"e.g. {example}" + ("" if settings.shared else f" or {local_example}"),
-                      info=SHARED_RULE if settings.shared else None, elem_id=elem_id, max_lines=1, **kwargs)
+    return model_input(gr.Textbox(label="…or any Hugging Face model id" + ("" if settings.shared else " / local folder"),
+                                  placeholder=f"e.g. {example}" + ("" if settings.shared else f" or {local_example}"),
+                                  info=SHARED_RULE if settings.shared else None, elem_id=elem_id, max_lines=1,
+                                  **kwargs))
 
 
 def other_model_box(settings: Settings, elem_id: str, example: str, local_example: str = "./my-model") -> gr.Textbox:
@@ -217,7 +215,7 @@ def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "
     choices = model_choices(task, settings)
     if value is None:
         value = [c[1] for c in choices[:2]] if multiselect else first_ready(choices)
-    dropdown = gr.Dropdown(
+    dropdown = model_input(gr.Dropdown(
         choices=choices,
         value=value,
         multiselect=multiselect,
@@ -225,7 +223,7 @@ def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "
         info=info or "✓ runs here now · ⬇ needs a download; demo models are tiny, most with random weights.",
         elem_id=f"{elem_prefix}-model",
         filterable=True,
-    )
+    ))
     custom = custom_model_box(settings, f"{elem_prefix}-custom-model", "google/vit-base-patch16-224",
                               elem_classes=["tl-tech"])
     return dropdown, custom
@@ -308,19 +306,9 @@ def report_download(elem_prefix: str, label: str = "Download report") -> tuple[g
 
 
 def downloadable(path) -> str:
-    """A file gradio may serve: the temp folder is always allowed; anything else (a run's report in
-    its run folder) is copied into a fresh temp folder first."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    src = Path(path).resolve()
-    tmp = Path(tempfile.gettempdir()).resolve()
-    if src.is_relative_to(tmp):
-        return str(src)
-    dst = Path(tempfile.mkdtemp(prefix="tlweb-report-")) / src.name
-    shutil.copyfile(src, dst)
-    return str(dst)
+    """A report file as a download: served from the one bounded report cache (:func:`guard.serve_report`),
+    never left as a folder in the temporary directory."""
+    return guard.serve_report(path)
 
 
 def wire_report(button: gr.Button, file: gr.File, make, inputs, api_name: str) -> None:

@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 from tlweb.config import Settings
@@ -132,6 +133,56 @@ def serve_file(path) -> str:
     return str(dst)
 
 
+REPORTS_DIR = "tlweb-reports"  # under gradio's upload folder: the one cache of reports handed out
+REPORTS_KEEP = 64  # reports kept at most (the oldest go first) …
+REPORTS_BYTES = 256 * 1024 * 1024  # … and bytes
+
+
+def serve_report(path) -> str:
+    """A report made for a client, served from the one bounded report cache (:data:`REPORTS_DIR`: at most
+    :data:`REPORTS_KEEP` files and :data:`REPORTS_BYTES`, oldest removed first, and aged out by gradio's
+    ``delete_cache`` too). A report written to a fresh temporary folder (``tlweb-report-*``) is moved
+    there, so no folder is left in the temporary directory; one kept elsewhere (a run's) is copied."""
+    import secrets
+    import shutil
+    import tempfile
+
+    src = Path(path).resolve()
+    root = upload_root() / REPORTS_DIR
+    folder = root / secrets.token_hex(12)
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / src.name
+    shutil.copyfile(src, dst)
+    scratch = src.parent
+    if scratch.name.startswith("tlweb-report-") and scratch.parent == Path(tempfile.gettempdir()).resolve():
+        shutil.rmtree(scratch, ignore_errors=True)
+    prune_reports(root)
+    return str(dst)
+
+
+def prune_reports(root: Path, keep: int | None = None, max_bytes: int | None = None) -> int:
+    """Remove the oldest report folders beyond ``keep`` of them or ``max_bytes`` (default :data:`REPORTS_KEEP`,
+    :data:`REPORTS_BYTES`); returns how many went."""
+    import shutil
+
+    from tlweb.engine.budget import tree_size
+
+    keep = REPORTS_KEEP if keep is None else keep
+    max_bytes = REPORTS_BYTES if max_bytes is None else max_bytes
+    try:
+        entries = sorted(((p.stat().st_mtime_ns, tree_size(p), p) for p in root.iterdir() if p.is_dir()),
+                         key=lambda e: e[0], reverse=True)
+    except OSError:
+        return 0
+    total, removed = 0, 0
+    for i, (_, size, folder) in enumerate(entries):
+        total += size
+        if i >= keep or total > max_bytes:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def serve_gallery(items) -> list:
     """(path, caption) pairs with each path served by :func:`serve_file`."""
     out = []
@@ -194,3 +245,250 @@ def message(exc: BaseException, where: str = "") -> str:
         text = (f"Something went wrong ({type(exc).__name__}: {clip(first_line(exc), 120)}). The app is still "
                 "running; try another image or model.")
     return clip(scrub(text), 600)
+
+
+# --------------------------------------------------------------------------- inputs gradio checks itself
+
+LENIENT = "tl-lenient"  # elem_classes marker: the value reaches the handler as sent (it checks it itself)
+RAW_IMAGE = "tl-raw-image"  # elem_classes marker: an image upload reaches the handler undecoded (SafeImage)
+_CHECKED = ("Dropdown", "Radio", "CheckboxGroup", "Slider", "Number", "Checkbox")
+_INSTALLED: list[str] = []
+
+
+def _field(component) -> str:
+    """How a sentence names a component: its label, else its id."""
+    label = getattr(component, "label", None) or getattr(component, "elem_id", None) or "A field"
+    return clip(str(label).strip().rstrip(":"), 60)
+
+
+MODEL_INPUT = "tl-model-input"  # elem_classes marker: the value names a model (the one gate checks it)
+
+
+def mark(component, *markers: str):
+    """Add ``markers`` to a component's ``elem_classes``, in its constructor arguments too (a copy
+    gradio makes for a session keeps them). Returns the component."""
+    classes = getattr(component, "elem_classes", None) or []
+    classes = [classes] if isinstance(classes, str) else list(classes)
+    classes += [m for m in markers if m not in classes]
+    component.elem_classes = classes
+    args = getattr(component, "_constructor_args", None)
+    if args:
+        args[0]["elem_classes"] = classes
+    install_input_checks()
+    return component
+
+
+def _marked(component, marker: str) -> bool:
+    classes = getattr(component, "elem_classes", None) or []
+    return marker in ([classes] if isinstance(classes, str) else list(classes))
+
+
+def _bounds(component) -> str:
+    lo, hi = getattr(component, "minimum", None), getattr(component, "maximum", None)
+    if lo is not None and hi is not None:
+        return f"a number from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f"a number of at least {lo:g}"
+    if hi is not None:
+        return f"a number of at most {hi:g}"
+    return "a number"
+
+
+def field_sentence(component, payload) -> str:
+    """The one sentence for a value gradio's own check refused: the field by its label, the value clipped."""
+    name, value = _field(component), clip(payload, 60)
+    kind = type(component).__name__
+    if kind in ("Slider", "Number"):
+        return f"{name} takes {_bounds(component)}; '{value}' is not one."
+    if kind == "Checkbox":
+        return f"{name} takes true or false; '{value}' is neither."
+    return f"{name}: '{value}' is not one of its choices."
+
+
+def _as_sent(component, payload):
+    """A lenient component's value, as plain data (names are the gate's to check)."""
+    kind = type(component).__name__
+    if payload is None:
+        return [] if kind == "CheckboxGroup" or getattr(component, "multiselect", False) else None
+    if kind in ("Slider", "Number"):
+        try:
+            number = float(payload)
+        except (TypeError, ValueError, OverflowError):
+            number = float("nan")
+        if not math.isfinite(number):
+            raise _error(field_sentence(component, payload))
+        return number
+    if isinstance(payload, (list, tuple)):
+        return [str(v) for v in payload[:64]]
+    return payload if isinstance(payload, (str, int, float, bool)) else str(payload)
+
+
+def _error(text: str):
+    import gradio as gr
+
+    return gr.Error(clip(scrub(text), 600), print_exception=False)
+
+
+def _checked_preprocess(original):
+    def preprocess(self, payload):
+        if _marked(self, LENIENT):
+            return _as_sent(self, payload)
+        try:
+            return original(self, payload)
+        except Exception:  # noqa: BLE001 - gradio's "Value: … is not in the list of choices: […]" and the like
+            raise _error(field_sentence(self, payload)) from None
+
+    preprocess.__wrapped__ = original
+    return preprocess
+
+
+def _image_preprocess(original):
+    def preprocess(self, payload):
+        if _marked(self, RAW_IMAGE):
+            return raw_image(self, payload)
+        return original(self, payload)
+
+    preprocess.__wrapped__ = original
+    return preprocess
+
+
+def raw_image(component, payload):
+    """An image upload as the handler gets it: the uploaded file's path, undecoded (the engine decodes
+    it within the limits); a pasted image (a base64 data URL) is checked against the file limits and
+    stored as is (:func:`data_url_to_file`)."""
+    from tlweb.config import get_settings
+
+    if payload is None:
+        return None
+    if payload.url and payload.url.startswith("data:"):
+        try:
+            return data_url_to_file(payload.url, component.GRADIO_CACHE, get_settings())
+        except TlwebError as exc:
+            raise _error(message(exc)) from None
+    if payload.path is None:
+        return None
+    return str(payload.path)
+
+
+def install_input_checks() -> None:
+    """Every value gradio checks before a handler runs (dropdown choices, slider bounds, numbers) is
+    refused with one sentence naming the field and clipping the value, never gradio's own text (which
+    echoes the value whole and lists the choices); components marked :data:`LENIENT` pass their value
+    on (the handler and the one gate check it); images marked :data:`RAW_IMAGE` reach the handler
+    undecoded. Installed on the classes once: gradio rebuilds a component for a session whenever a
+    handler updates it, so a per-instance patch would not last (the markers are constructor arguments,
+    which do)."""
+    import gradio as gr
+
+    if _INSTALLED:
+        return
+    for name in _CHECKED:
+        cls = getattr(gr, name)
+        cls.preprocess = _checked_preprocess(cls.preprocess)
+    gr.Image.preprocess = _image_preprocess(gr.Image.preprocess)
+    _INSTALLED.append("done")
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def body_limit(path: str, settings: Settings) -> int:
+    """Bytes one request body may hold: file uploads (gradio's multipart route, written to disk as they
+    stream) up to 40 files at the upload limit; anything else (JSON, with images inline as base64) up to
+    three times the upload limit, so a pasted image at the limit fits and a 400 MB JSON body is never parsed."""
+    mb = settings.max_upload_mb * 1024 * 1024
+    return 40 * mb if path.rstrip("/").endswith("/upload") else 3 * mb
+
+
+def too_large_sentence(nbytes: int | None, limit: int) -> str:
+    size = f"is {_human(nbytes)}" if nbytes is not None else "is larger than that"
+    return (f"The request {size}; this server takes at most {_human(limit)} in one request "
+            "(send smaller images, or fewer at once).")
+
+
+def _human(n: int) -> str:
+    from tlweb.engine.budget import human
+
+    return human(n)
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body would pass :func:`body_limit` is answered 413 with one
+    sentence, from its Content-Length before anything is read, or as soon as the bytes streamed in
+    pass the limit (nothing is parsed)."""
+
+    def __init__(self, app, settings: Settings | None = None):
+        from tlweb.config import get_settings
+
+        self.app = app
+        self.settings = settings or get_settings()
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        limit = body_limit(scope.get("path", ""), self.settings)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            length = int(declared) if declared is not None else None
+        except ValueError:
+            length = None
+        if length is not None and length > limit:
+            return await self._refuse(send, too_large_sentence(length, limit))
+        if length is None and not scope.get("path", "").rstrip("/").endswith("/upload"):
+            return await self._buffered(scope, receive, send, limit)
+        seen = {"bytes": 0, "started": False}
+
+        async def counted_receive():
+            message = await receive()
+            if message.get("type") == "http.request":
+                seen["bytes"] += len(message.get("body") or b"")
+                if seen["bytes"] > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracked_send(message):
+            if message.get("type") == "http.response.start":
+                seen["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not seen["started"]:
+                await self._refuse(send, too_large_sentence(None, limit))
+
+    async def _buffered(self, scope, receive, send, limit: int):
+        """A body sent without its length (chunked): read up to the limit first (the JSON parser would hold it
+        all anyway), then handed on; one byte more and it is refused before the app sees any of it."""
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message.get("type") != "http.request":
+                return  # the client went away
+            body = message.get("body") or b""
+            total += len(body)
+            if total > limit:
+                return await self._refuse(send, too_large_sentence(None, limit))
+            chunks.append(body)
+            if not message.get("more_body"):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+    @staticmethod
+    async def _refuse(send, sentence: str) -> None:
+        import json
+
+        body = json.dumps({"detail": sentence, "error": sentence}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

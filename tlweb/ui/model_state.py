@@ -23,10 +23,13 @@ RUN_GROUP = "Runs › "  # runs fine-tuned here form their own group, after the 
 
 
 def labelled_choices(specs: list[ModelSpec], settings: Settings) -> list[tuple[str, str]]:
-    """(label with its state, key) for a dropdown."""
+    """(label with its state, key) for a dropdown, what runs now first: the ready models in their order (cached
+    catalog models, demo models), then the runs fine-tuned here (their own group), then what needs a download —
+    so with the Hub out of reach a list does not open on ten models that cannot run."""
     states = availability.model_states(specs, settings)
+    items = sorted(zip(specs, states), key=lambda item: (not item[1].ready, item[0].source == "run"))
     return [(f"{RUN_GROUP if spec.source == 'run' else ''}{spec.label} · {state.short()}", spec.key)
-            for spec, state in zip(specs, states)]
+            for spec, state in items]
 
 
 def first_ready(choices: list[tuple[str, str]]) -> str | None:
@@ -105,7 +108,10 @@ def wire(pickers, custom, task: str, settings: Settings, elem_prefix: str, html:
     def fetch(*values, progress=gr.Progress()):
         from tlweb.engine import loading
 
-        missing = not_ready(_names(values[:n], values[n]), task, settings)
+        names = _names(values[:n], values[n])
+        for name in names:  # a name the gate refuses is refused here too, never an empty "done"
+            resolve(name, task=task, settings=settings)
+        missing = not_ready(names, task, settings)
         done_names = []
         for i, (spec, _state) in enumerate(missing):
             what = f"Downloading {spec.hub_id}" + (f" ({i + 1} of {len(missing)})" if len(missing) > 1 else "")
@@ -138,5 +144,5 @@ def build_demo_models(names: Iterable[str], task: str, settings: Settings, progr
             continue
         if spec.source == "demo" and not is_built(spec.key, settings):
             if progress is not None:
-                progress(0.05, desc=f"Building the demo model {spec.key} (first use: a few seconds, once)…")
+                progress(0.05, desc=f"Preparing the demo model {spec.key}: first use only, later picks are instant…")
             ensure_built(spec.key, settings)

@@ -7,7 +7,7 @@ import math
 
 import plotly.graph_objects as go
 
-from tlweb.viz.common import PALETTE, message_figure, style
+from tlweb.viz.common import HEAT_SCALE, PALETTE, TEXT, heat_labels, message_figure, style
 
 
 def _ok(result: dict) -> list[dict]:
@@ -180,18 +180,21 @@ def confidence_bars(result: dict, height: int | None = None) -> go.Figure:
             labels.append(preds[0]["label"] if preds else "")
         top = max([top] + [s for s in scores if s is not None])
         fig.add_trace(go.Bar(
-            y=names, x=scores, name=image, orientation="h", text=labels, textposition="inside",
-            insidetextanchor="start", textfont={"color": "white"}, constraintext="inside",
+            # the label inside a bar long enough for it, else just past the bar's end (never shrunk to 7 px)
+            y=names, x=scores, name=image, orientation="h", text=labels, textposition="auto", constraintext="none",
+            insidetextanchor="start", insidetextfont={"color": "#FFFFFF"}, outsidetextfont={"color": TEXT},
+            cliponaxis=False,
             marker_color=_color(j + 1 if len(images) > 1 else 0),
             hovertemplate=f"<b>%{{y}}</b> on {image}<br>top-1: %{{text}}<br>confidence: %{{x:.1f}}%<extra></extra>",
         ))
-    fig.update_layout(barmode="group", bargap=0.22, bargroupgap=0.05,
+    fig.update_layout(barmode="group", bargap=0.22, bargroupgap=0.05, uniformtext={"minsize": 11, "mode": "show"},
                       legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right",
                               "title": {"text": "image "}, "traceorder": "normal"})
     fig.update_xaxes(range=[0, min(100.0, max(top * 1.15, 5.0))], ticksuffix="%")
     fig.update_yaxes(autorange="reversed", automargin=True, title_standoff=8, ticklabelstandoff=6)
     height = height or max(380, 70 + len(rows) * (18 * len(images) + 22) + 60)
-    fig = style(fig, title="Top-1 confidence per model (bar text: the top-1 label)", x="top-1 confidence (%)",
+    # a short title, so it fits beside the legend when presenter mode enlarges the text
+    fig = style(fig, title="Top-1 confidence per model", x="top-1 confidence (%) · bar text: the top-1 label",
                 y="model", height=height, legend=len(images) > 1)
     fig.update_layout(margin={"l": _left_margin(names)})
     return fig
@@ -208,11 +211,11 @@ def agreement_heatmap(result: dict, height: int = 380) -> go.Figure:
     text = [["–" if v is None else f"{v:.0f}%" for v in row] for row in z]
     n_images = len(result.get("images", []))
     fig = go.Figure(go.Heatmap(
-        z=z, x=names, y=names, text=text, texttemplate="%{text}", textfont={"size": 13},
-        zmin=0, zmax=100, colorscale=[[0, "#F1F5F9"], [0.5, "#A5B4FC"], [1, "#4338CA"]],
+        z=z, x=names, y=names, text=text, zmin=0, zmax=100, colorscale=HEAT_SCALE,  # (text: heat_labels)
         colorbar={"title": {"text": "agree (%)"}, "ticksuffix": "%", "thickness": 14},
         hovertemplate="%{y} vs %{x}: same top-1 on %{z:.0f}% of images<extra></extra>", xgap=2, ygap=2,
     ))
+    heat_labels(fig, names, names, z, text)
     fig.update_yaxes(autorange="reversed", automargin=True, title_standoff=8, ticklabelstandoff=6)
     fig.update_xaxes(automargin=True, tickangle=-30 if len(names) > 3 else 0)
     what = f"{n_images} images" if n_images != 1 else "1 image"

@@ -116,7 +116,7 @@ def leaderboard_rows(result: dict) -> list[list]:
         if r["model"] == best:
             notes.append("★ best trade-off")
         if r.get("cached"):
-            notes.append("from cache")
+            notes.append("features from cache")
         if r.get("error"):
             notes.append(r["error"])
         params = r.get("params")
@@ -176,12 +176,15 @@ def projector_figure(projections, webgl: bool = True, height: int = 520) -> go.F
                 customdata=[[i, p.splits[i]] for i in idx],
                 hovertemplate=f"<b>{cname}</b> · %{{customdata[1]}} image · point %{{customdata[0]}}<extra></extra>",
             ), row=1, col=k + 1)
-        axis = "PC" if p.method == "PCA" else "t-SNE "
+        # PCA: each axis with its share of the variance; t-SNE: say that its distances carry no scale
         ex = p.explained or []
-        xt = f"{axis}1" + (f" ({ex[0] * 100:.0f}% of variance)" if len(ex) > 0 else "")
-        yt = f"{axis}2" + (f" ({ex[1] * 100:.0f}% of variance)" if len(ex) > 1 else "")
-        fig.update_xaxes(title_text=xt + " (no unit)", row=1, col=k + 1, zeroline=False)
-        fig.update_yaxes(title_text=yt + " (no unit)", row=1, col=k + 1, zeroline=False)
+        if p.method == "PCA":
+            xt = "PC1" + (f" ({ex[0] * 100:.0f}% of variance)" if len(ex) > 0 else "")
+            yt = "PC2" + (f" ({ex[1] * 100:.0f}% of variance)" if len(ex) > 1 else "")
+        else:
+            xt, yt = "t-SNE 1 (no scale: only neighbours count)", "t-SNE 2"
+        fig.update_xaxes(title_text=xt, row=1, col=k + 1, zeroline=False)
+        fig.update_yaxes(title_text=yt, row=1, col=k + 1, zeroline=False)
     for ann in fig.layout.annotations:
         ann.font = {"size": 12}
     total = projections[0].total_images

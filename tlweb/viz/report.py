@@ -11,10 +11,15 @@ versions and the date. The figures come from the same functions the tabs use
 Two layers:
 
 - ``*_report_html(...) -> str`` builds the document (pure: results in, HTML out);
-- ``report_for_*(...) -> Path`` writes it and returns the path, so a tab's "Download report"
-  button is one line (``btn.click(lambda st: report_for_compare(st), [state], [file])``).
-  Run reports go into the run folder (``report.html``), the others into a fresh temporary
-  folder (both are folders Gradio may serve).
+- ``report_for_*(...) -> Path`` writes it into a fresh temporary folder (which Gradio may serve) and
+  returns the path, so a tab's "Download report" button is one line
+  (``btn.click(lambda st: report_for_compare(st), [state], [file])``). A run's or an experiment's
+  report is named after it (``demo-vit-linear-14-02-report.html``), the others after what they show
+  and when (``compare-20261206-140211.html``).
+
+Paths in a report (:func:`shown_path`): never a server path in shared mode (only a folder's own
+name), and locally relative to the home (``~/.cache/tlweb/runs/…``, or ``$TLWEB_HOME/…`` when the
+tlweb home is elsewhere). The CLI's ``--json`` output keeps absolute paths: it is for scripts.
 
 A new kind of result is one small function: start a :class:`Report`,
 add figures / images / tables / facts, ``render()``.
@@ -88,8 +93,9 @@ def image_data_url(image, max_side: int = IMAGE_SIDE) -> str:
     from PIL import Image
 
     if isinstance(image, (str, Path)):
-        with Image.open(image) as im:
-            img = im.convert("RGB")
+        from tlweb.engine.images import load_image
+
+        img = load_image(image, draft=max_side)  # within the decode limits and budget, shrunk as it decodes
     elif isinstance(image, np.ndarray):
         img = Image.fromarray(image).convert("RGB")
     else:
@@ -274,12 +280,46 @@ def spec_facts(spec) -> list[tuple[str, object]]:
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def write_report(markup: str, path=None, name: str = "report") -> Path:
-    """Write ``markup`` to ``path`` (default: a new temporary folder, which Gradio may serve)."""
+def shown_path(value, settings=None) -> str:
+    """A path as a report shows it. Shared mode: only its last part (a folder's own name), never where it lives
+    on the server. Local mode: ``~/…`` under the user's home, ``$TLWEB_HOME/…`` under a tlweb home kept
+    elsewhere, else the path as it is (the user's own machine)."""
+    from tlweb.config import get_settings
+
+    settings = settings or get_settings()
+    path = Path(str(value)).expanduser()
+    if settings.shared:
+        return path.name or str(value)
+    for root, label in ((Path.home(), "~"), (settings.home, "$TLWEB_HOME")):
+        try:
+            return str(Path(label) / path.resolve().relative_to(Path(root).resolve()))
+        except (ValueError, OSError):
+            continue
+    return str(path)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith(("/", "~")) or bool(re.match(r"^[A-Za-z]:[\\/]", text))
+
+
+def shown_paths(obj, settings=None):
+    """``obj`` (a configuration: dicts, lists, strings) with every absolute path shown by :func:`shown_path`."""
+    if isinstance(obj, dict):
+        return {k: shown_paths(v, settings) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [shown_paths(v, settings) for v in obj]
+    if isinstance(obj, str) and _looks_like_path(obj):
+        return shown_path(obj, settings)
+    return obj
+
+
+def write_report(markup: str, path=None, name: str = "report", stamp: bool = True) -> Path:
+    """Write ``markup`` to ``path`` (default: ``<name>[-<date-time>].html`` in a new temporary folder, which
+    Gradio may serve; ``stamp``: add the date and time)."""
     if path is None:
         folder = Path(tempfile.mkdtemp(prefix="tlweb-report-"))
         stem = _SLUG.sub("-", name).strip("-") or "report"
-        path = folder / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}.html"
+        path = folder / (f"{stem}-{datetime.now():%Y%m%d-%H%M%S}.html" if stamp else f"{stem}.html")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(markup, encoding="utf-8")
@@ -314,12 +354,18 @@ def accuracy_sentence(accuracy, n) -> str:
 # --------------------------------------------------------------------------- one line per "Download report" button
 
 
+def _named(title: str) -> str:
+    """A download's file name from a run's or an experiment's title ("demo-vit · linear · 14:02")."""
+    return _SLUG.sub("-", title.replace("·", " ").replace(":", "-")).strip("-") + "-report"
+
+
 def report_for_run(run, settings=None) -> Path:
-    """Fine-tune run (folder, run id or RunResult) → ``<run folder>/report.html``."""
+    """Fine-tune run (folder, run id or RunResult) → a temporary ``<its title>-report.html``."""
+    from tlweb.engine.runs import run_title
     from tlweb.viz.report_training import run_folder, run_report_html
 
     path = run_folder(run, settings)
-    return write_report(run_report_html(path, settings), path / "report.html")
+    return write_report(run_report_html(path, settings), name=_named(run_title(path)), stamp=False)
 
 
 def report_for_ladder(runs, settings=None) -> Path:
@@ -330,10 +376,15 @@ def report_for_ladder(runs, settings=None) -> Path:
 
 
 def report_for_experiment(experiment, settings=None) -> Path:
-    """A ladder or data-efficiency experiment (id, folder or ExperimentInfo) → a temporary ``….html``."""
+    """A ladder or data-efficiency experiment (id, folder or ExperimentInfo) → a temporary
+    ``<its title>-report.html`` (``demo-vit-ladder-14-02-report.html``)."""
+    from tlweb.engine.runs import ExperimentInfo, entry_info
     from tlweb.viz.report_training import experiment_report_html
 
-    return write_report(experiment_report_html(experiment, settings), name="experiment")
+    info = experiment if isinstance(experiment, ExperimentInfo) else entry_info(
+        Path(experiment).name if isinstance(experiment, Path) else str(experiment), settings)
+    name = _named(info.title) if isinstance(info, ExperimentInfo) else "experiment"
+    return write_report(experiment_report_html(info, settings), name=name, stamp=False)
 
 
 def report_for_efficiency(rows, chance: float | None = None) -> Path:

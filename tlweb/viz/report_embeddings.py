@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tlweb.viz.report import Report, _pct, wilson
+from tlweb.viz.report import Report, _pct, shown_paths, wilson
 from tlweb.viz.training import as_dict
 
 
@@ -21,7 +21,7 @@ def leaderboard_report_html(result) -> str:
     """A LeaderboardResult (or its dict): the accuracy-vs-latency chart, the table, the data and the device."""
     from tlweb.viz.embeddings import LEADERBOARD_COLUMNS, leaderboard_chart, leaderboard_rows
 
-    d = as_dict(result)
+    d = shown_paths(as_dict(result))  # a local backbone folder or data folder: ~/… (never a server path)
     rows = d.get("rows") or []
     ok = [r for r in rows if not r.get("error")]
     rep = Report("Backbone leaderboard", f"{len(ok)} of {len(rows)} models · {len(d.get('classes') or [])} classes · "

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tlweb.engine.runs import short_model
-from tlweb.viz.report import Report, _pct, accuracy_sentence, wilson
+from tlweb.viz.report import Report, _pct, accuracy_sentence, shown_path, shown_paths, wilson
 from tlweb.viz.training import as_dict
 
 
@@ -55,7 +55,7 @@ def _mistake_items(path: Path, metrics: dict) -> list[tuple[Path, str]]:
     return out
 
 
-def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: list[dict]) -> None:
+def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: list[dict], settings=None) -> None:
     from tlweb.viz.training import (
         class_counts_bar,
         confusion_heatmap,
@@ -86,7 +86,7 @@ def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: lis
     if data.get("counts"):
         rep.section("Data")
         rep.figure(class_counts_bar(data["counts"]))
-        rep.facts([("source", data.get("source")), ("test split", data.get("test_from")),
+        rep.facts([("source", shown_paths(data.get("source"), settings)), ("test split", data.get("test_from")),
                    ("training images", data.get("train_images")), ("validation images", data.get("val_images")),
                    ("test images", data.get("test_images")), ("epoch kept by", data.get("selection")),
                    ("images skipped (unreadable)", data.get("skipped_total")), ("fingerprint", data.get("fingerprint"))])
@@ -103,15 +103,17 @@ def run_report_html(run, settings=None) -> str:
     strategy = cfg.get("strategy", "")
     rep = Report(f"Fine-tune run · {cfg.get('name') or path.name}",
                  f"{strategy} · base model {short_model(cfg.get('base_model', '?'))} · run {cfg.get('run_id', path.name)}", kind="run")
-    _run_sections(rep, path, cfg, metrics, events)
+    _run_sections(rep, path, cfg, metrics, events, settings)
     rep.section("Model")
-    rep.facts([("base model", cfg.get("base_model")), ("weights from", cfg.get("base_model_path")),
+    weights = cfg.get("base_model_path")
+    rep.facts([("base model", shown_paths(cfg.get("base_model"), settings)),
+               ("weights from", shown_path(weights, settings) if weights else None),
                ("family", cfg.get("family")), ("strategy", strategy), ("classes", ", ".join(cfg.get("class_names") or [])),
                ("created", cfg.get("created")), ("status", metrics.get("status") or "no final metrics")])
     rep.section("Configuration")
     if cfg.get("hyperparameters"):
-        rep.json(cfg["hyperparameters"], "Hyper-parameters (resolved)")
-    rep.json(cfg.get("train_config") or {}, "Training configuration (as given)")
+        rep.json(shown_paths(cfg["hyperparameters"], settings), "Hyper-parameters (resolved)")
+    rep.json(shown_paths(cfg.get("train_config") or {}, settings), "Training configuration (as given)")
     rep.environment(cfg.get("device"), cfg.get("precision"))
     return rep.render()
 

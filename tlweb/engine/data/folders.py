@@ -253,8 +253,10 @@ def _flatten(classes: dict[str, list[str]], names: list[str]) -> tuple[list[str]
 # --------------------------------------------------------------------------- zips
 
 
-def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tuple[Path, list[str]]:
+def extract_zip(path: str | os.PathLike, settings: Settings | None = None,
+                keep: tuple[str, ...] = ()) -> tuple[Path, list[str]]:
     """Extract a zip of class folders safely into the cache; returns (folder, skipped files).
+    ``keep``: more suffixes to extract (detection's ``.json`` / ``.txt`` annotations), cached apart.
 
     Refused: files over :data:`MAX_ZIP_BYTES`, more than :data:`MAX_FILES` entries, more than
     ``Settings.max_unzipped_mb`` once extracted (all entries together, counted while writing, so a
@@ -274,7 +276,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     if size > MAX_ZIP_BYTES:
         raise DataError(f"The zip '{name}' is {size / 1024**3:.1f} GB; the limit is {MAX_ZIP_BYTES / 1024**3:.0f} GB.")
     digest = _file_sha(path)
-    dest = settings.cache_dir / "zips" / digest[:24]
+    dest = settings.cache_dir / "zips" / (digest[:24] + ("-" + "".join(sorted(keep)).replace(".", "") if keep else ""))
     marker = dest / ".tlweb-complete"
     budget.hold(access.current_client(), dest)  # before looking: a session ending now keeps it for us
     if marker.exists():
@@ -294,15 +296,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
         files = [i for i in infos if i.filename and not i.filename.endswith("/")]  # ZipInfo.is_dir fails on ""
         if len(files) > MAX_FILES:
             raise DataError(f"The zip '{name}' has {len(files):,} files; the limit is {MAX_FILES:,}.")
-        total = sum(i.file_size for i in files)
-        limit = settings.max_unzipped_mb * 1024**2
-        if total > limit:
-            raise DataError(f"The zip '{name}' unpacks to {budget.human(total)}; the limit is {budget.human(limit)} "
-                            "(TLWEB_MAX_UNZIPPED_MB).")
-        packed = sum(i.compress_size for i in files)
-        if total > RATIO_FLOOR and total > MAX_RATIO * max(1, packed):
-            raise DataError(f"The zip '{name}' would unpack {budget.human(packed)} into {budget.human(total)}, "
-                            f"more than {MAX_RATIO}:1 like a zip bomb; it was refused.")
+        _check_sizes(path, infos, files, size, name, settings)
         plan = []
         for info in files:
             entry = info.filename.replace("\\", "/")
@@ -317,7 +311,7 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
                 raise DataError(f"The zip '{name}' is encrypted; unzip it with its password first.")
             if not parts or any(_is_hidden(p) for p in parts):  # "." or "./" names nothing (found by fuzzing)
                 continue
-            if not _image_ext(parts[-1]):
+            if not _image_ext(parts[-1]) and Path(parts[-1]).suffix.lower() not in keep:
                 skipped.append(f"{'/'.join(parts)}: not an image file")
                 continue
             if info.file_size > settings.max_upload_bytes:
@@ -371,6 +365,52 @@ def extract_zip(path: str | os.PathLike, settings: Settings | None = None) -> tu
     except OSError:  # another process extracted the same zip meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
     return dest / "data", skipped
+
+
+def _check_sizes(path: Path, infos, files, size: int, name: str, settings: Settings) -> None:
+    """What the headers claim, checked before anything is written: the total against
+    ``TLWEB_MAX_UNZIPPED_MB``, entries whose data overlap, and the ratio against the file itself."""
+    total = sum(i.file_size for i in files)
+    limit = settings.max_unzipped_mb * 1024**2
+    if total > limit:
+        raise DataError(f"The zip '{name}' unpacks to {budget.human(total)}; the limit is {budget.human(limit)} "
+                        "(TLWEB_MAX_UNZIPPED_MB).")
+    overlap = _overlapping(path, infos)
+    if overlap is not None:  # one entry's data quoting another's header: the sizes in the headers bound nothing
+        raise DataError(f"The zip '{name}' has entries whose data overlap ('{clip(overlap)}'), like a zip bomb; "
+                        "it was refused.")
+    packed = min(size, sum(i.compress_size for i in files))  # never more than the file itself holds
+    if total > RATIO_FLOOR and total > MAX_RATIO * max(1, packed):
+        raise DataError(f"The zip '{name}' would unpack {budget.human(packed)} into {budget.human(total)}, "
+                        f"more than {MAX_RATIO}:1 like a zip bomb; it was refused.")
+
+
+def _overlapping(path: Path, infos) -> str | None:
+    """The name of an entry whose bytes (local header, name, extra field, compressed data) overlap
+    another entry's, else None. Each local header is read for its own name and extra lengths."""
+    import struct
+
+    spans = []
+    damaged = DataError(f"The zip '{clip(path.name)}' is damaged (an entry's header is missing).")
+    with open(path, "rb") as f:
+        for info in infos:
+            if info.header_offset < 0:
+                raise damaged
+            try:
+                f.seek(info.header_offset)
+                head = f.read(30)
+            except (OSError, ValueError, OverflowError):
+                raise damaged from None
+            if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                raise damaged
+            name_len, extra_len = struct.unpack("<HH", head[26:30])
+            spans.append((info.header_offset, info.header_offset + 30 + name_len + extra_len + info.compress_size,
+                          info.filename))
+    spans.sort()
+    for (_, end, _), (start, _, later) in zip(spans, spans[1:]):
+        if start < end:
+            return later
+    return None
 
 
 def _file_sha(path: Path) -> str:

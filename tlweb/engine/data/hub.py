@@ -24,9 +24,11 @@ def _load_hub(source: str, *, image_column, label_column, split, test_fraction, 
 
 
 def fetch_hub(source: str, split: str | None, settings):
-    """A Hub dataset as datasets loads it (offline from the cache when the Hub does not answer; sized
-    first in shared mode) → (``DatasetDict`` or ``Dataset``, the training split still to select or None).
-    ``split`` as :func:`tlweb.engine.data.load_data` takes it: ``"train[:2000]"``, ``"train,validation"``."""
+    """A Hub dataset (an id already checked) as datasets loads it (offline from the cache when the Hub
+    does not answer; sized first in shared mode) → (``DatasetDict`` or ``Dataset``, the training split
+    still to select or None). ``split`` as :func:`tlweb.engine.data.load_data` takes it: ``"train[:2000]"``,
+    ``"train,validation"`` (with two names a DatasetDict of exactly those two, as "train" and "test").
+    Failures are sentences."""
     import datasets
 
     from tlweb.engine.loading import hub_reachable

@@ -25,7 +25,8 @@ from tlweb.config import Settings, get_settings
 
 # Builder modules, imported on first use of the registry (each is light at import time).
 MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo.pretrained", "tlweb.engine.demo.segmentation",
-           "tlweb.engine.demo.segmenter", "tlweb.engine.demo.detection", "tlweb.engine.demo.zeroshot",
+           "tlweb.engine.demo.segmenter", "tlweb.engine.demo.detection", "tlweb.engine.demo.detector",
+           "tlweb.engine.demo.zeroshot",
            "tlweb.engine.demo.depth")
 
 BUILD_VERSION = 2  # bump to rebuild every demo model after a builder change

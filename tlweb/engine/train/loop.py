@@ -20,6 +20,7 @@ class LoopTask:
     and implement the methods below."""
 
     model = None
+    max_grad_norm: float | None = None  # clip the gradients' total norm to this after backward (None: never)
 
     def start_epoch(self, epoch: int) -> None:
         """Train mode, a fresh shuffle."""
@@ -105,6 +106,9 @@ class Loop:
         loss, images, *parts = self.task.loss(b)
         self.optimizer.zero_grad(set_to_none=True)
         self.runtime.backward(loss)
+        if self.task.max_grad_norm:
+            self.runtime.clip_grad_norm(getattr(self.task, "train_model", None) or self.task.model,
+                                        self.task.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlweb.config import Settings, get_settings
+from tlweb.config import Settings
 from tlweb.engine.data import PreparedData, image_sources, row_name
 from tlweb.engine.train.config import MAX_MISTAKES
 from tlweb.engine.train.strategies import get_strategy
-from tlweb.errors import ModelError, TlwebError
+from tlweb.errors import TlwebError
 
 
 def load_for_training(spec, class_names: list[str], strategy, seed: int = 0, settings: Settings | None = None):
@@ -31,73 +31,14 @@ def load_for_training(spec, class_names: list[str], strategy, seed: int = 0, set
 def load_for_task(spec, *, task: str, class_names: list[str], pretrained: bool = True, seed: int = 0,
                   settings: Settings | None = None):
     """The one place a training run loads a model: (model, processor, spec) for ``task`` with a head
-    sized to ``class_names`` (``ignore_mismatched_sizes``; id2label / label2id set), random weights
-    when not ``pretrained``; fp32, train mode, on the CPU. Every TrainTask's ``load_model`` goes
-    through here (issue 17 moves it behind the loading module's gate).
+    sized to ``class_names`` (id2label / label2id set), random weights when not ``pretrained``; fp32,
+    train mode, on the CPU. Every TrainTask's ``load_model`` goes through here, and this goes through
+    the one gate (:func:`tlweb.engine.loading.load_for_training`: the serving mode's location rules,
+    safetensors unless pickle is allowed, never remote code)."""
+    from tlweb.engine import loading
 
-    :mod:`tlweb.engine.loading`'s rules: local folders need safetensors (pickle only with
-    ``allow_pickle``), Hub ids are fetched only when cached or the Hub answers, never remote code.
-    """
-    import torch
-
-    from tlweb.engine import loading as L
-
-    settings = settings or get_settings()
-    L._quiet_transformers()
-    if spec.source == "demo":
-        from tlweb.engine.demo import ensure_built
-
-        ensure_built(spec.key, settings)
-    source = spec.hub_id
-    local = Path(source).is_dir()
-    kwargs: dict = {"trust_remote_code": False}
-    if local:
-        kind = L._weights_kind(Path(source))
-        if kind == "none" and pretrained:
-            raise ModelError(f"The folder '{source}' has a config.json but no weights (model.safetensors).")
-        if kind == "pickle" and L._user_typed(spec) and not settings.allow_pickle:
-            raise ModelError(
-                f"The folder '{source}' only has pickle weights (.bin), which can run code when loaded. "
-                "Convert them to safetensors, or start the app with TLWEB_ALLOW_PICKLE=1 if you trust them.")
-        kwargs["local_files_only"] = True
-    elif L._user_typed(spec) and not settings.allow_pickle:
-        kwargs["use_safetensors"] = True
-    config = L._load_config(spec, source, local, settings)
-    auto = _auto_class_for(spec, config, task)
-    id2label = {i: str(n) for i, n in enumerate(class_names)}
-    label2id = {str(n): i for i, n in enumerate(class_names)}
-    torch.manual_seed(seed)
-    if not pretrained:  # the architecture only, random weights
-        config.id2label = id2label
-        config.label2id = label2id
-        config.num_labels = len(class_names)
-        model = auto.from_config(config)
-    else:
-        model = L._from_pretrained(auto, spec, source, local, {**kwargs, "id2label": id2label, "label2id": label2id,
-                                                               "ignore_mismatched_sizes": True}, settings)
-    processor = L._load_processor(spec, source, local, task, settings)
-    spec = L._enrich(spec, model, processor, task)
-    model = model.float().cpu()
-    model.train()
-    return model, processor, spec
-
-
-def _auto_class_for(spec, config, task: str):
-    """The transformers Auto class that puts a ``task`` head on this checkpoint, or one sentence."""
-    from tlweb.catalog import CLASSIFICATION, FEATURES, task_from_config
-    from tlweb.engine import loading as L
-
-    if task == CLASSIFICATION:
-        found = task_from_config(config.to_dict())
-        if found not in (CLASSIFICATION, FEATURES) or config.model_type in ("clip", "siglip", "siglip2", "owlvit",
-                                                                              "owlv2"):
-            raise ModelError(f"'{spec.key}' is {L.TASK_NAMES.get(found, found)}, not an image classifier or backbone; "
-                             "pick a classification model or a backbone to fine-tune.")
-    auto = L.auto_model_class(task, config.model_type)
-    if type(config) not in auto._model_mapping:
-        raise ModelError(f"transformers has no {task} head for '{config.model_type}' models, "
-                         "so they cannot be fine-tuned here.")
-    return auto
+    return loading.load_for_training(spec, task=task, class_names=class_names, pretrained=pretrained, seed=seed,
+                                     settings=settings)
 
 
 def _reset_head(model, seed: int) -> None:

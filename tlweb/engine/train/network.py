@@ -79,6 +79,7 @@ class NetworkTask(LoopTask):
         dev = runtime.device
         self.train_model, self.model, self.runtime, self.feed = train_model, model, runtime, feed
         self.task = ctx.task
+        self.max_grad_norm = ctx.task.max_grad_norm
         self.augment = hp["augment"]
         self.bs = hp["batch_size"]
         self.fit = on_device(holdout.fit, dev)

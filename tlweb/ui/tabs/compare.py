@@ -9,6 +9,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.compare import MAX_MODELS, MIN_MODELS, PRESETS, iter_compare, parse_models, preset_models
+from tlweb.errors import clip
 from tlweb.ui import model_state
 from tlweb.ui.components import (
     TabHandle,
@@ -16,6 +17,7 @@ from tlweb.ui.components import (
     example_images,
     intro,
     model_choices,
+    model_input,
     nothing_yet,
     refresh_choices,
     report_download,
@@ -114,7 +116,7 @@ def status_markdown(message: str, result: dict, finished: bool, demo_rows: bool)
     failed = [m for m in result.get("models", []) if m.get("error")]
     if failed:
         lines.append(f"⚠️ {len(failed)} model(s) could not run (the others were compared):")
-        lines.extend(f"&nbsp;&nbsp;• `{m['model']}`: {m['error']}" for m in failed)
+        lines.extend(f"&nbsp;&nbsp;• `{clip(m['model'])}`: {m['error']}" for m in failed)  # a name as typed, clipped
     evicted = result.get("evicted") or []
     if evicted:
         lines.append(f"ℹ️ Unloaded {', '.join(evicted)} to stay within the model memory budget "
@@ -191,7 +193,7 @@ def build(settings: Settings | None = None) -> TabHandle:
     choices = model_choices(CLASSIFICATION, settings)
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
-            models = gr.Dropdown(
+            models = model_input(gr.Dropdown(
                 choices=choices,
                 value=_default_models(settings, choices),
                 multiselect=True,
@@ -200,7 +202,7 @@ def build(settings: Settings | None = None) -> TabHandle:
                 info="✓ runs here now · ⬇ needs a download; demo models are tiny, most with random weights.",
                 elem_id="compare-models",
                 filterable=True,
-            )
+            ))
             custom = gr.Textbox(
                 label="…and/or Hugging Face model ids" + ("" if settings.shared else " or local folders")
                       + ", comma-separated",

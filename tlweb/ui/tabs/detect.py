@@ -23,6 +23,7 @@ from tlweb.ui.components import (
     image_input,
     intro,
     model_choices,
+    model_input,
     need_image,
     nothing_yet,
     other_model_box,
@@ -131,8 +132,8 @@ def _controls(settings: Settings, choices, first, first_zs):
     """The detector dropdown with the Detect button beside it (in view without scrolling), the
     queries, the state row and the free-text box folded away."""
     with gr.Row(equal_height=True):
-        model = gr.Dropdown(choices=choices, value=first, label="Detector", elem_id="detect-model", filterable=True,
-                            scale=4)
+        model = model_input(gr.Dropdown(choices=choices, value=first, label="Detector", elem_id="detect-model",
+                                        filterable=True, scale=4))
         button = gr.Button("Detect", variant="primary", elem_id="detect-btn", scale=0, min_width=104)
     queries = gr.Textbox(label="What to look for (zero-shot models only)", value="cat, remote control, person",
                          placeholder="comma-separated, e.g. cat, remote control, sofa",

@@ -19,12 +19,13 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
 from tlweb.config import Settings, get_settings
-from tlweb.errors import DataError, TlwebError
+from tlweb.errors import DataError, TlwebError, clip
 from tlweb.ui.components import (
     for_session,
     handle_alias,
     handle_outputs,
     intro,
+    model_input,
     nothing_yet,
     report_download,
     user_errors,
@@ -49,12 +50,6 @@ MODES = [("Pretrained vs random weights (same architecture)", "random"),
          ("Before vs after fine-tuning (a run)", "run"), ("This model only", "single")]
 METHODS = [("PCA", "pca"), ("t-SNE (slower)", "tsne")]
 RENDERERS = [("auto (WebGL when the browser has it)", "auto"), ("WebGL", "webgl"), ("SVG", "svg")]
-STYLE = """<style>
-.emb-sec h3 {margin: 14px 0 0 0;} .emb-sec p {margin: 2px 0 0 0; color: var(--body-text-color-subdued);}
-#emb-best {font-size: 1.02em; padding: 8px 12px; border-radius: 10px; background: #EEF2FF; color: #312E81;
-  border: 1px solid #C7D2FE;}
-#emb-best:empty {display: none;}
-</style>"""
 
 
 @dataclass
@@ -187,7 +182,7 @@ def status_markdown(message: str, result: dict, finished: bool) -> str:
     failed = [r for r in result.get("rows", []) if r.get("error") and r["error"] != "stopped"]
     if failed:
         lines.append(f"⚠️ {len(failed)} model(s) could not run (the others were ranked):")
-        lines.extend(f"&nbsp;&nbsp;• `{r['model']}`: {html.escape(r['error'])}" for r in failed)
+        lines.extend(f"&nbsp;&nbsp;• `{html.escape(clip(r['model']))}`: {html.escape(r['error'])}" for r in failed)
     if finished and result.get("rows"):
         lines.append(f"Same split for every model: {result.get('train_images')} training / {result.get('test_images')} "
                      f"test images ({html.escape(str(result.get('test_from')))}). Linear probe: the C of the "
@@ -230,15 +225,14 @@ def _webgl_js(renderer_pos: int) -> str:
 # Layout and handlers
 
 
-def _heading(title: str, text: str, style: str = "") -> None:
-    """A section's number, title and one-sentence explanation."""
-    gr.HTML(f"{style}<div class='emb-sec'><h3>{title}</h3><p>{text}</p></div>")
+def _heading(title: str, text: str) -> None:
+    """A section's number, title and one-sentence explanation (styled by :mod:`tlweb.ui.style`)."""
+    gr.HTML(f"<div class='emb-sec'><h3>{title}</h3><p>{text}</p></div>")
 
 
 def _data_section() -> dict:
     """Section 1 (a column beside the leaderboard's inputs, so the Rank button stays in view)."""
-    _heading("1 · Your data", "The same sources as the Fine-tune tab; every model sees the same stratified split.",
-             STYLE)
+    _heading("1 · Your data", "The same sources as the Fine-tune tab; every model sees the same stratified split.")
     c: dict = {}
     c["source"] = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="emb-source")
     c["zip_file"] = gr.File(label="Zip of class folders", file_types=[".zip"], elem_id="emb-zip", visible=False)
@@ -263,21 +257,24 @@ def _leaderboard_section(settings: Settings, choices) -> dict:
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
-            c["models"] = gr.Dropdown(choices=choices, value=default_backbones(choices, settings), multiselect=True,
-                                      max_choices=8, label="Backbones (2–8)", elem_id="emb-models", filterable=True)
+            c["models"] = model_input(gr.Dropdown(choices=choices, value=default_backbones(choices, settings),
+                                                  multiselect=True, max_choices=8, label="Backbones (2–8)",
+                                                  elem_id="emb-models", filterable=True))
             local = "" if settings.shared else " or local folders"  # a shared server takes no server paths
-            c["custom_models"] = gr.Textbox(label=f"…and/or Hub model ids{local}, comma-separated",
-                                            max_lines=1, elem_id="emb-custom-models")
+            c["custom_models"] = model_input(gr.Textbox(label=f"…and/or Hub model ids{local}, comma-separated",
+                                                        max_lines=1, elem_id="emb-custom-models",
+                                                        elem_classes=["tl-tech"]))
         with gr.Column(scale=5):
             zs_choices = zero_shot_choices(settings)
             zs_default = next((v for _, v in zs_choices if v in ("demo-clip", "clip-vit-base")), "")
-            c["zero_shot"] = gr.Dropdown(choices=zs_choices, value=zs_default, label="Zero-shot row (CLIP or SigLIP)",
-                                         elem_id="emb-zero-shot", allow_custom_value=True)
+            c["zero_shot"] = model_input(gr.Dropdown(choices=zs_choices, value=zs_default,
+                                                     label="Zero-shot row (CLIP or SigLIP)", elem_id="emb-zero-shot",
+                                                     allow_custom_value=True))
+            # the section's button, in view at 1366×768 without scrolling (presenter mode too)
+            c["button"] = gr.Button("Rank the backbones", variant="primary", elem_id="emb-leaderboard-btn")
             c["templates"] = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=2, max_lines=8,
                                         label="Prompt templates ({} = class name; one per line, averaged)",
-                                        elem_id="emb-templates")
-            # the section's button, in view at 1366×768 without scrolling
-            c["button"] = gr.Button("Rank the backbones", variant="primary", elem_id="emb-leaderboard-btn")
+                                        elem_id="emb-templates", elem_classes=["tl-tech"])
     return c
 
 
@@ -305,12 +302,13 @@ def _projector_section(settings: Settings, choices) -> dict:
     c: dict = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
-            c["model"] = gr.Dropdown(choices=choices, value=(default_backbones(choices, settings) or [None])[0],
-                                     label="Backbone", elem_id="emb-projector-model", filterable=True,
-                                     allow_custom_value=True)
+            c["model"] = model_input(gr.Dropdown(choices=choices,
+                                                 value=(default_backbones(choices, settings) or [None])[0],
+                                                 label="Backbone", elem_id="emb-projector-model", filterable=True,
+                                                 allow_custom_value=True))
             c["mode"] = gr.Radio(MODES, value="random", label="Show", elem_id="emb-mode")
-            c["run"] = gr.Dropdown(choices=[], value=None, label="Run (for before vs after)", elem_id="emb-run",
-                                   visible=False, allow_custom_value=True)
+            c["run"] = model_input(gr.Dropdown(choices=[], value=None, label="Run (for before vs after)",
+                                               elem_id="emb-run", visible=False, allow_custom_value=True))
         with gr.Column(scale=4):
             c["method"] = gr.Radio(METHODS, value="pca", label="Projection", elem_id="emb-method")
             c["max_points"] = gr.Slider(100, 5000, value=2000, step=100, label="At most this many points",

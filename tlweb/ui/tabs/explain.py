@@ -16,13 +16,17 @@ from tlweb.catalog import CLASSIFICATION, run_specs
 from tlweb.config import Settings, get_settings
 from tlweb.engine.explain import METHOD_NAMES, before_after, describe, explain
 from tlweb.engine.images import load_image
+from tlweb.engine.runs import short_model
+from tlweb.ui import model_state
 from tlweb.ui.components import (
     for_session,
     handle_alias,
     handle_outputs,
     image_input,
     intro,
+    lenient,
     model_choices,
+    model_input,
     model_picker,
     need_image,
     nothing_yet,
@@ -78,6 +82,12 @@ METHOD_HELP = {
                 "principal components of its feature vector, so regions the model groups together share a colour "
                 "(the DINO-style view). Early layers respond to colours and edges, deep layers to parts and objects.",
 }
+# What the model is doing while the page waits (the progress bar's words)
+STORY = {"gradcam": "one forward and one backward pass, then a map for every layer",
+         "rollout": "one forward pass, following the attention through every layer",
+         "attention": "one forward pass, reading the attention of every layer",
+         "occlusion": "one forward pass for each hidden square of the picture (about 120)",
+         "features": "one forward pass, reading what every layer computes"}
 SANITY_HELP = "Same architecture, random weights (Adebayo et al., 2018): a faithful map changes."
 BEFORE_AFTER_INTRO = (
     "Pick a model you fine-tuned in the *Fine-tune* tab: the same picture goes through the model it started from "
@@ -183,20 +193,25 @@ def _head_value(choice) -> int | None:
     return int(str(choice).split()[-1]) if choice and str(choice).startswith("head ") else None
 
 
-def _controls(settings: Settings):
-    image = image_input("explain-image", height=300)
-    model, custom = model_picker(CLASSIFICATION, settings, "explain", label="Classifier", value=_default_model(settings),
-                                 info="Catalog, demo and fine-tuned models; demo-vit-shapes and demo-resnet-shapes "
-                                      "learned something (six generated shapes), the other demo models are random.")
-    method = gr.Radio(METHODS, value="gradcam", label="Method", elem_id="explain-method")
+def _pickers(settings: Settings):
+    """Model and method side by side, at the top of the results column (in view at 1366×768, presenter mode too)."""
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=240):
+            model, custom = model_picker(CLASSIFICATION, settings, "explain", label="Classifier",
+                                         value=_default_model(settings),
+                                         info="demo-vit-shapes and demo-resnet-shapes learned six generated shapes; "
+                                              "the other demo models are random.")
+        method = gr.Radio(METHODS, value="gradcam", label="Method", elem_id="explain-method")
+    return model, custom, method
+
+
+def _settings_rows():
+    """Layer, head, class, opacity and the sanity check, under the picture (the method's explanation first)."""
     method_help = gr.Markdown(METHOD_HELP["gradcam"], elem_id="explain-method-help", elem_classes=["tl-intro"])
-    return image, model, custom, method, method_help
-
-
-def _settings_row():
     with gr.Row():
-        layer = gr.Slider(0, 11, value=11, step=1, label="Layer (0 = nearest the pixels)", elem_id="explain-layer",
-                          scale=3)
+        # its bounds follow the picked model; any number passes (ignored on "default layer", else checked by the engine)
+        layer = lenient(gr.Slider(0, 11, value=11, step=1, label="Layer (0 = nearest the pixels)",
+                                  elem_id="explain-layer", scale=3))
         auto_layer = gr.Checkbox(True, label="method's default layer", elem_id="explain-auto-layer", scale=1,
                                  min_width=120)
     with gr.Row():
@@ -208,8 +223,7 @@ def _settings_row():
         opacity = gr.Slider(0.0, 1.0, value=0.55, step=0.05, label="Map opacity", elem_id="explain-opacity", scale=3)
         random_weights = gr.Checkbox(False, label="randomize weights (sanity check)", elem_id="explain-random",
                                      info=SANITY_HELP, scale=2)
-    button = gr.Button("Explain", variant="primary", elem_id="explain-btn")
-    return layer, auto_layer, head, target, opacity, random_weights, button
+    return method_help, layer, auto_layer, head, target, opacity, random_weights
 
 
 def _before_after_section(settings: Settings):
@@ -217,9 +231,9 @@ def _before_after_section(settings: Settings):
         gr.Markdown(BEFORE_AFTER_INTRO, elem_classes=["tl-intro"])
         with gr.Row():
             runs = _run_choices(settings)
-            run = gr.Dropdown(runs, value=runs[0][1] if runs else None, label="Fine-tuned run", elem_id="explain-run",
-                              filterable=True, allow_custom_value=True, scale=3,
-                              info="Models fine-tuned in this app (the Fine-tune tab).")
+            run = model_input(gr.Dropdown(runs, value=runs[0][1] if runs else None, label="Fine-tuned run",
+                                          elem_id="explain-run", filterable=True, allow_custom_value=True, scale=3,
+                                          info="Models fine-tuned in this app (the Fine-tune tab)."))
             ba_method = gr.Radio([("Grad-CAM", "gradcam"), ("Attention rollout", "rollout")], value="gradcam",
                                  label="Method", elem_id="explain-ba-method", scale=2)
             ba_button = gr.Button("Compare before / after", elem_id="explain-ba-btn", scale=1)
@@ -237,9 +251,11 @@ def build(settings: Settings | None = None) -> ExplainTab:
     state = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=320):
-            image, model, custom, method, method_help = _controls(settings)
+            image = image_input("explain-image", height=240)
+            method_help, layer, auto_layer, head, target, opacity, random_weights = _settings_rows()
         with gr.Column(scale=7):
-            layer, auto_layer, head, target, opacity, random_weights, button = _settings_row()
+            model, custom, method = _pickers(settings)
+            button = gr.Button("Explain", variant="primary", elem_id="explain-btn")
             out = gr.Image(label="Map over the picture (ring: the peak)", type="pil", format="png", interactive=False,
                            elem_id="explain-overlay", height=420, buttons=["download", "fullscreen"])
             facts = gr.HTML(elem_id="explain-facts")
@@ -271,10 +287,14 @@ def build(settings: Settings | None = None) -> ExplainTab:
 
 def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
     @user_errors
-    def run_explain(image_path, choice, custom_id, method, layer, auto, head, target, random_weights, opacity):
+    def run_explain(image_path, choice, custom_id, method, layer, auto, head, target, random_weights, opacity,
+                    progress=gr.Progress()):
         need_image(image_path)
         img = load_image(image_path, settings)
-        res = explain(img, picked_model(choice, custom_id), method, layer=None if auto else int(layer),
+        name = picked_model(choice, custom_id)
+        model_state.build_demo_models([name], CLASSIFICATION, settings, progress)
+        progress(0.3, desc=f"{METHOD_NAMES.get(method, method)} with {name}: {STORY.get(method, 'running')}…")
+        res = explain(img, name, method, layer=None if auto else int(layer),
                       head=_head_value(head), target=None if target in (None, "", TOP1) else target,
                       random_weights=bool(random_weights), strip=True, settings=settings)
         st = {"result": res, "image": img if max(img.size) <= STATE_SIDE else _shrink(img)}
@@ -323,11 +343,20 @@ def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
         ba = before_after(img, run, method, settings=settings)
         small = img if max(img.size) <= STATE_SIDE else _shrink(img)
         view = side_by_side(overlay(small, ba.base.map, opacity), overlay(small, ba.tuned.map, opacity),
-                            (f"before · {ba.base.target} · {ba.base_model}", f"after · {ba.tuned.target} · {ba.run}"))
+                            (f"before · {ba.base.target} · {short_model(ba.base_model)}",
+                             f"after · {ba.tuned.target} · {_run_name(ba.run, settings)}"))
         return view, before_after_figure(ba), _before_after_facts(ba)
 
     h.ba_button.click(run_before_after, inputs=[h.image, h.run, h.ba_method, h.opacity],
                       outputs=[h.ba_view, h.ba_plot, h.ba_facts], api_name="explain_before_after")
+
+
+def _run_name(run_id: str, settings: Settings) -> str:
+    """A run's short readable name ("demo-resnet-shapes · linear · 14:02") for captions; its id stays in the facts."""
+    from tlweb.engine.runs import find_run, run_title
+
+    folder = find_run(run_id, settings)
+    return run_title(folder) if folder is not None else run_id
 
 
 def _shrink(img):

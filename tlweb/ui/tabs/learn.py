@@ -36,10 +36,12 @@ INTRO = ("**Transfer learning in six steps.** Each step is a minute of talk and 
 @dataclass
 class Preset:
     """What a step does in its tab: ``values`` (component → value, or a function giving it at
-    click time), then a click on ``run`` (None: only open the tab)."""
+    click time), then a click on ``run`` (None: only open the tab). ``note``: a sentence (or a function
+    giving it at click time) added to the step's status, e.g. why the demo shows a generated picture."""
 
     values: dict = field(default_factory=dict)
     run: gr.Button | None = None
+    note: str | Callable[[], str] = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,50 @@ def ready_model(task: str, settings: Settings, prefer: tuple[str, ...] = ()) -> 
     return pick
 
 
+SHAPE = "ring"  # the generated picture shown to a model pretrained on the demo's shapes
+SHAPE_NOTE = ("Demo mode: this model learned six generated shapes, not photos, so it is shown a {shape} it has never "
+              "seen — on a photo it could only answer with a shape name.")
+
+
+def _knows_shapes(name: str | None, settings: Settings) -> bool:
+    """True for a demo model pretrained on the generated shapes (demo-resnet-shapes, demo-vit-shapes)."""
+    from tlweb.catalog import resolve
+    from tlweb.engine.demo.pretrained import PRETRAINED_ON
+    from tlweb.errors import TlwebError
+
+    try:
+        return bool(name) and resolve(name, settings=settings).pretrained_on == PRETRAINED_ON
+    except TlwebError:
+        return False
+
+
+def shape_picture(kind: str = SHAPE) -> str:
+    """A generated picture of one of the shapes the demo backbones learned (drawn once, beside the example copies)."""
+    import numpy as np
+    from PIL import Image
+
+    from tlweb.engine.data import draw_shape
+
+    path = Path(example_copies()[0]).parent / f"shape-{kind}.png"
+    if not path.is_file():
+        rng = np.random.default_rng(5)
+        Image.fromarray(draw_shape(kind, rng, size=320, color=(240, 180, 40), background=(40, 60, 90))).save(path)
+    return str(path)
+
+
+def picture_for(pick: Callable[[], str | None], settings: Settings, photo: str = "cat.jpg"):
+    """(image, note) functions for a step: the cat photo, or — when ``pick()`` gives a model pretrained on the
+    demo's generated shapes — a generated shape it can name, and a sentence that says why."""
+
+    def image() -> str:
+        return shape_picture() if _knows_shapes(pick(), settings) else example(photo)
+
+    def note() -> str:
+        return SHAPE_NOTE.format(shape=SHAPE) if _knows_shapes(pick(), settings) else ""
+
+    return image, note
+
+
 def _handle(parts: AppParts, tab: str, *fields: str) -> TabHandle | None:
     h = parts.handles.get(tab)
     return h if isinstance(h, TabHandle) and all(getattr(h, f, None) is not None for f in fields) else None
@@ -99,11 +145,13 @@ def _photo_preset(parts: AppParts, tab: str, task: str, settings: Settings, **in
     h = _handle(parts, tab, "image", "model", "button")
     if h is None:
         return None
-    values = {h.image: lambda: example("cat.jpg"), h.model: ready_model(task, settings)}
+    pick = ready_model(task, settings)
+    image, note = picture_for(pick, settings)
+    values = {h.image: image, h.model: pick}
     if h.custom_model is not None:
         values[h.custom_model] = ""
     values.update({h.inputs[name]: value for name, value in inputs.items() if name in h.inputs})
-    return Preset(values, h.button)
+    return Preset(values, h.button, note)
 
 
 def pretrained_preset(parts: AppParts, settings: Settings) -> Preset | None:
@@ -158,15 +206,17 @@ def inside_preset(parts: AppParts, settings: Settings) -> Preset | None:
     h = parts.handles.get("explain")
     if h is None or getattr(h, "button", None) is None or getattr(h, "image", None) is None:
         return None
-    values = {h.image: lambda: example("cat.jpg")}
+    pick = ready_model(CLASSIFICATION, settings, prefer=("demo-vit-shapes",))
+    image, note = picture_for(pick, settings)
+    values = {h.image: image}
     if getattr(h, "model", None) is not None:
-        values[h.model] = ready_model(CLASSIFICATION, settings, prefer=("demo-vit-shapes",))
+        values[h.model] = pick
     custom = getattr(h, "custom", None) or getattr(h, "custom_model", None)
     if custom is not None:
         values[custom] = ""
     if getattr(h, "method", None) is not None:
         values[h.method] = "rollout"
-    return Preset(values, h.button)
+    return Preset(values, h.button, note)
 
 
 STEPS: tuple[Step, ...] = (
@@ -243,10 +293,11 @@ def _wire_step(parts: AppParts, step: Step, button: gr.Button, status: gr.Markdo
         button.click(open_tab, outputs=[parts.tabs, status], api_name=api, queue=False)
         return
     targets = list(preset.values)
-    note = f"Opened **{known[step.tab]}** and ran it with demo data."
+    opened = f"Opened **{known[step.tab]}** and ran it with demo data."
 
     def apply():
-        return (gr.Tabs(selected=step.tab), note, *_resolve(preset.values))
+        extra = preset.note() if callable(preset.note) else preset.note
+        return (gr.Tabs(selected=step.tab), f"{opened} {extra}".strip(), *_resolve(preset.values))
 
     event = button.click(apply, outputs=[parts.tabs, status, *targets], api_name=api, queue=False)
     js = _click_js(preset.run)

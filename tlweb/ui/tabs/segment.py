@@ -140,11 +140,12 @@ def _picker(settings: Settings):
     free-text box folded away."""
     choices = ui.model_choices(SEGMENTATION, settings)
     with gr.Row(equal_height=True):
-        model = gr.Dropdown(choices=choices, value=model_state.first_ready(choices), label="Segmentation model",
-                            elem_id="segment-model", filterable=True, scale=4)
+        model = ui.model_input(gr.Dropdown(choices=choices, value=model_state.first_ready(choices),
+                                           label="Segmentation model", elem_id="segment-model", filterable=True,
+                                           scale=4))
         button = gr.Button("Segment", variant="primary", elem_id="segment-btn", scale=0, min_width=104)
-    model_b = gr.Dropdown(choices=[NONE_CHOICE, *choices], value="", label="Compare with (optional)",
-                          elem_id="segment-model-b", filterable=True)
+    model_b = ui.model_input(gr.Dropdown(choices=[NONE_CHOICE, *choices], value="", label="Compare with (optional)",
+                                         elem_id="segment-model-b", filterable=True))
     state_html, download = model_state.state_row("segment")
     custom = ui.other_model_box(settings, "segment-custom-model", "nvidia/segformer-b0-finetuned-ade-512-512")
     return model, button, model_b, custom, state_html, download

@@ -28,4 +28,4 @@ __all__ = [
 ]
 
 # the plug-ins (each registers its TrainTask when imported)
-from tlweb.engine.train.tasks import segmentation  # noqa: E402, F401
+from tlweb.engine.train.tasks import detection, segmentation  # noqa: E402, F401

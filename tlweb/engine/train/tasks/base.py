@@ -176,6 +176,9 @@ class TrainTask:
     # one), when there are at least min_images_for_validation of them; else the last epoch is kept
     validation_fraction: float = 0.15
     min_images_for_validation: int = 8
+    # clip the gradients' total norm to this after each backward pass (None: never); DETR-family
+    # detectors diverge or crawl without it
+    max_grad_norm: float | None = None
 
     # ---- data
     def load_data(self, source, *, seed: int = 0, settings: Settings | None = None, **opts) -> TaskData:

@@ -21,6 +21,7 @@ from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.ui import model_state
 from tlweb.ui.components import handle_alias, handle_outputs, intro, model_choices, refresh_choices, wire_report
+from tlweb.ui.queue import TRAIN_CONCURRENCY  # fine-tunes, ladders and curves share one queue: one job per GPU
 from tlweb.ui.tabs.finetune.handlers import Handlers
 from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
     FtSession,
@@ -29,6 +30,7 @@ from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, 
     class_uploads,
     data_key,
     data_notes,
+    job_story,
     parse_auto,
     prepare_data,
     status_html,
@@ -54,7 +56,6 @@ INTRO = (
     "trained on a handful of examples. The curves, the confusion matrix and above all the *strategy ladder* "
     "and *data-efficiency curve* show what the pretrained weights buy you compared with training from scratch."
 )
-TRAIN_CONCURRENCY = "tlweb-train"  # fine-tunes, ladders and curves share one queue: one job per GPU
 
 
 def train_slots() -> int:
@@ -158,6 +159,13 @@ def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
         concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], queue=False)
 
 
+def _picked(ref):
+    """Another run or experiment picked: the files offered for the last one go (its model zip, its report), and
+    the last note ("Deleted …") too, unless the pick was emptied by that very delete."""
+    hide = gr.update(value=None, visible=False)
+    return hide, hide, "" if ref else gr.skip()
+
+
 def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
     runs = tab.runs
     runs.refresh_btn.click(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], api_name="runs")
@@ -176,7 +184,12 @@ def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
     runs.confirm_no.click(lambda: gr.update(visible=False), None, [runs.confirm_box], api_name="delete_cancel",
                           queue=False)
     runs.confirm_yes.click(h.delete, [runs.run_pick], [runs.confirm_box, runs.table, runs.run_pick, runs.details],
-                           api_name="delete_run")
+                           api_name="delete_run").success(  # (said once, under the buttons)
+        lambda said: (said, ""), [runs.details], [runs.note, runs.details], api_name="delete_said",
+        api_visibility="private", queue=False)
+    # another pick: what was offered for the last one (its model zip, its report, "Deleted …") goes
+    runs.run_pick.change(_picked, [runs.run_pick], [runs.export_file, runs.report[1], runs.note], api_name="run_picked",
+                         api_visibility="private", queue=False, show_progress="hidden")
 
 
 def _wire_reports(tab: FinetuneTab, h: Handlers) -> None:

@@ -8,16 +8,19 @@ folder, which the training loop checks between steps wherever it runs."""
 from __future__ import annotations
 
 import html
+import time
 
 import gradio as gr
 
 from tlweb.config import Settings
+from tlweb.engine.accel import cpu_threads, training_threads
 from tlweb.errors import DataError, TlwebError
 from tlweb.ui.components import user_errors
 from tlweb.ui.guard import serve_file, serve_gallery
 from tlweb.ui.tabs.finetune.helpers import (
     N_SLOTS,
     SHOTS,
+    Every,
     FtSession,
     Progress,
     Worker,
@@ -26,6 +29,7 @@ from tlweb.ui.tabs.finetune.helpers import (
     _paths,
     data_key,
     data_notes,
+    job_story,
     parse_auto,
     prepare_data,
     status_html,
@@ -152,17 +156,21 @@ class Handlers:
         worker = Worker(iter_finetune(cfg, self.settings))
         progress = Progress()
         empty = message_figure("Training…")
-        try:
-            yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
-            for batch in worker.batches():
-                if not batch:
-                    continue
-                progress.add(batch)
-                yield (progress.html(), tv.training_curves(progress.events), gr.skip(), gr.skip(), gr.skip(),
-                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
-        finally:
-            worker.close()
-            sess.start(None)  # nothing trains any more: Stop has nothing to stop
+        redraw = Every(0.5)  # the curves at most twice a second, the status line with every batch
+        with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
+            try:
+                yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
+                for batch in worker.batches():
+                    if not batch:
+                        continue
+                    progress.add(batch)
+                    curves = tv.training_curves(progress.events) if redraw.due() else gr.skip()
+                    yield (progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0)), curves,
+                           gr.skip(), gr.skip(), gr.skip(),
+                           gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            finally:
+                worker.close()
+                sess.start(None)  # nothing trains any more: Stop has nothing to stop
         result = worker.result
         sess.last_run = result.run_id
         yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
@@ -219,11 +227,13 @@ class Handlers:
         return exp_dir
 
     @staticmethod
-    def _finish(exp_dir, sess: FtSession, ok: bool) -> bool:
+    def _finish(exp_dir, sess: FtSession, ok: bool, closed: bool = False) -> bool:
+        """Record how the experiment ended: stopped (Stop, or the page closed: ``closed``), done, or failed
+        (an error). A closed page is not a failure: its runs stop cleanly and keep their models."""
         from tlweb.engine.runs import finish_experiment, stop_requested
 
-        stopped = stop_requested(exp_dir)
-        finish_experiment(exp_dir, "failed" if not ok else "stopped" if stopped else "done")
+        stopped = stop_requested(exp_dir) or closed
+        finish_experiment(exp_dir, "stopped" if stopped else "done" if ok else "failed")
         return stopped
 
     @user_errors
@@ -240,36 +250,41 @@ class Handlers:
         chance = _chance(data)
         seeds = _seeds(seeds)
         exp_dir = self._experiment(sess, "ladder", name, data, order, seeds=seeds, **kwargs)
-        results, events, ok, worker = [], [], False, None
-        try:
-            yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
-                              "on the same split and budget…", 0.0), \
-                tv.ladder_chart([], chance=chance), tv.training_curves([])
-            # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
-            worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
-                                        seeds=seeds, **kwargs))
-            progress = Progress()
-            for batch in worker.batches():
-                if len(worker.results) > len(results):
-                    results = list(worker.results)
-                    progress = Progress()
-                    yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
-                if not batch:
-                    continue
-                progress.add(batch)
-                events.extend(batch)
-                d = progress.latest
-                i = len(results)
-                runs = len(order) * seeds
-                frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
-                yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac), gr.skip(), \
-                    tv.training_curves(events, title="Ladder runs")
-            ok = True
-        finally:
-            if worker is not None:
-                worker.close()
-            sess.start(None)
-            stopped = self._finish(exp_dir, sess, ok) or any(r.stopped for r in results)
+        results, events, ok, closed, worker = [], [], False, False, None
+        with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
+            try:
+                yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
+                                  "on the same split and budget…", 0.0), \
+                    tv.ladder_chart([], chance=chance), tv.training_curves([])
+                # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
+                worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
+                                            seeds=seeds, **kwargs))
+                progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
+                for batch in worker.batches():
+                    if len(worker.results) > len(results):
+                        results = list(worker.results)
+                        progress = Progress()
+                        yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+                    if not batch:
+                        continue
+                    progress.add(batch)
+                    events.extend(batch)
+                    d = progress.latest
+                    i = len(results)
+                    runs = len(order) * seeds
+                    frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
+                    story = job_story(d.get("strategy"), i, runs, time.monotonic() - started)
+                    yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac, detail=story), gr.skip(), \
+                        tv.training_curves(events, title="Ladder runs") if redraw.due() else gr.skip()
+                ok = True
+            except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
+                closed = True
+                raise
+            finally:
+                if worker is not None:
+                    worker.close()
+                sess.start(None)
+                stopped = self._finish(exp_dir, sess, ok, closed) or any(r.stopped for r in results)
         text = f"<b>Ladder {'stopped' if stopped else 'done'}</b> · {len(results)} runs"
         means: dict[str, list[float]] = {}
         for r in results:
@@ -307,38 +322,45 @@ class Handlers:
         note = f"Skipped {', '.join(map(str, skipped))} per class (the smallest class has {smallest})." if skipped else ""
         baseline = check_zero_shot(zero_shot, templates, self.settings)  # a sentence before the experiment exists
         exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, seeds=seeds, **kwargs)
-        rows, ok, worker = [], False, None
+        rows, ok, closed, worker = [], False, False, None
         zs_note = f" + the zero-shot baseline {baseline[0]}" if baseline else ""
-        try:
-            yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
-                              f"{seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
-                              detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
-            # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
-            # The zero-shot baseline, when picked, comes first: its dashed line is there before the first point.
-            worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
-                                            experiment=exp_dir, seeds=seeds, zero_shot=baseline and baseline[0],
-                                            templates=baseline and baseline[1], **kwargs))
-            progress = Progress()
-            for batch in worker.batches():
-                if len(worker.results) > len(rows):
-                    rows = list(worker.results)
+        with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
+            try:
+                yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
+                                  f"{seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
+                                  detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
+                # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
+                # The zero-shot baseline, when picked, comes first: its dashed line is there before the first point.
+                worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
+                                                experiment=exp_dir, seeds=seeds, zero_shot=baseline and baseline[0],
+                                                templates=baseline and baseline[1], **kwargs))
+                progress, started, redraw = Progress(), time.monotonic(), Every(5.0)  # (a folded chart: seldom)
+                for batch in worker.batches():
+                    if len(worker.results) > len(rows):
+                        rows = list(worker.results)
+                        done = len(rows) - bool(baseline_of(rows))
+                        progress = Progress()
+                        yield status_html(f"{done}/{total} runs done", done / total, detail=note), \
+                            tv.efficiency_curves(rows, chance=chance), gr.skip()
+                    if not batch:
+                        continue
+                    progress.add(batch)
                     done = len(rows) - bool(baseline_of(rows))
-                    progress = Progress()
-                    yield status_html(f"{done}/{total} runs done", done / total, detail=note), \
-                        tv.efficiency_curves(rows, chance=chance), gr.skip()
-                if not batch:
-                    continue
-                progress.add(batch)
-                done = len(rows) - bool(baseline_of(rows))
-                k = usable[min(done // max(1, len(order) * seeds), len(usable) - 1)]
-                yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total), \
-                    gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class")
-            ok = True
-        finally:
-            if worker is not None:
-                worker.close()
-            sess.start(None)
-            stopped = self._finish(exp_dir, sess, ok)
+                    k = usable[min(done // max(1, len(order) * seeds), len(usable) - 1)]
+                    story = job_story(progress.latest.get("strategy"), done, total, time.monotonic() - started)
+                    yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total,
+                                        detail=" ".join(x for x in (story, note) if x)), \
+                        gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class") \
+                        if redraw.due() else gr.skip()
+                ok = True
+            except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
+                closed = True
+                raise
+            finally:
+                if worker is not None:
+                    worker.close()
+                sess.start(None)
+                stopped = self._finish(exp_dir, sess, ok, closed)
         zs = baseline_of(rows)
         text = f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows) - bool(zs)} runs"
         yield status_html(text + (f" · {html.escape(tv.zero_shot_sentence(rows, zs))}" if zs else ""),

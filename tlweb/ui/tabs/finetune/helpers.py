@@ -183,6 +183,39 @@ def _fmt_s(seconds) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
+def job_story(strategy: str | None, done: int, total: int, elapsed_s: float, what: str = "runs") -> str:
+    """Sentences under a ladder's or a curve's status line: what the run now training does (its strategy's
+    explanation) and how far the job is, with the time left once a run has finished (from the runs so far);
+    ``total`` 0: the explanation only (a single run, whose line has its own ETA)."""
+    from tlweb.engine.train.strategies import get_strategy
+
+    try:
+        explanation = get_strategy(strategy).explanation if strategy else ""
+    except TlwebError:
+        explanation = ""
+    where = f"{done} of {total} {what} done" if total else ""
+    if done and done < total:
+        where += f"; about {_fmt_s(elapsed_s / done * (total - done))} left (from the {what} so far)"
+    return html.escape(" ".join(x for x in (explanation, where + "." if where else "") if x))
+
+
+class Every:
+    """True at most once every ``seconds`` (``due()``): live curves are redrawn less often than the status line.
+    Building a plotly figure of a ladder's curves takes 0.1-0.2 s of a small CPU; four a second took a large
+    share of a 2-core machine away from the training it showed."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
+
+
 def status_html(text: str, fraction: float | None = None, state: str = "running", detail: str = "") -> str:
     bar = ""
     if fraction is not None:
@@ -209,10 +242,12 @@ class Progress:
                 if v is not None and v != "":
                     self.latest[k] = v
 
-    def html(self, prefix: str = "", fraction: float | None = None) -> str:
+    def html(self, prefix: str = "", fraction: float | None = None, detail: str = "") -> str:
+        """The status line; ``detail``: sentences under it (what the job is doing, how long it has left)."""
         d = self.latest
         if not d:
-            return status_html(f"{prefix}Preparing: loading the model and decoding the images once…", 0.0)
+            return status_html(f"{prefix}Preparing: loading the model and decoding the images once…", fraction or 0.0,
+                               detail=detail)
         strategy = strategy_label(str(d.get("strategy", "")))
         parts = [f"<b>{html.escape(prefix + strategy)}</b>"]
         if d.get("C") is not None:  # the linear probe: a sweep over its regularization, not epochs
@@ -239,7 +274,7 @@ class Progress:
         kind = last.get("kind")
         state = {"done": "done", "stopped": "stopped"}.get(kind, "running")
         message = html.escape(str(last.get("message") or "")) if kind in ("start", "stopped", "error") else ""
-        return status_html(" · ".join(parts), fraction, state, message)
+        return status_html(" · ".join(parts), fraction, state, " ".join(m for m in (detail, message) if m))
 
 
 # ----------------------------------------------------------------------------------------------

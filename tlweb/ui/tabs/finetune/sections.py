@@ -11,7 +11,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings
 from tlweb.ui import model_state
-from tlweb.ui.components import SafeImage, model_picker, report_download
+from tlweb.ui.components import SafeImage, model_input, model_picker, report_download
 from tlweb.ui.tabs.finetune.helpers import (
     BATCH_CHOICES,
     EPOCH_CHOICES,
@@ -26,33 +26,10 @@ from tlweb.ui.tabs.finetune.helpers import (
 from tlweb.viz import training as tv
 from tlweb.viz.common import message_figure
 
-STYLE = """
-<style>
-.ft-sec {display:flex; gap:12px; align-items:flex-start; margin:18px 0 4px 0;}
-.ft-sec .ft-num {flex:none; width:30px; height:30px; border-radius:50%; background:#4F46E5; color:white;
-  font-weight:700; display:flex; align-items:center; justify-content:center; font-size:15px; margin-top:2px;}
-.ft-sec h3 {margin:0; font-size:1.2em; line-height:1.3;}
-.ft-sec p {margin:2px 0 0 0; color:var(--body-text-color-subdued); font-size:0.93em;}
-.ft-status {font-size:0.95em; padding:8px 12px; border-radius:10px; border:1px solid var(--border-color-primary);
-  background:var(--block-background-fill);}
-.ft-status .bar {height:6px; border-radius:3px; background:#E0E7FF; margin-top:7px; overflow:hidden;}
-.ft-status .bar > div {height:6px; background:#4F46E5; border-radius:3px;}
-.ft-status.done .bar > div {background:#10B981;}
-.ft-status.stopped .bar > div {background:#F97316;}
-.ft-status .muted {color:var(--body-text-color-subdued);}
-.ft-hint {font-size:0.92em; padding:8px 12px; border-radius:10px; background:#EEF2FF; color:#312E81;
-  border:1px solid #C7D2FE; margin-top:6px;}
-.ft-hint.ft-warn {background:#FEF3C7; color:#92400E; border-color:#FCD34D;}
-.ft-notes {font-size:0.9em; color:var(--body-text-color-subdued);}
-.ft-notes ul {margin:4px 0 0 18px;}
-#ft-mistakes .caption-label {white-space:normal; max-width:94%; font-size:12px; opacity:0.92;}
-.ft-confirm {border:1px solid #FCA5A5; background:#FEF2F2; border-radius:10px; padding:8px 12px;}
-</style>
-"""
 
-
-def section(num: int, title: str, text: str, style: str = "") -> None:
-    gr.HTML(f"{style}<div class='ft-sec'><span class='ft-num'>{num}</span><div><h3>{title}</h3><p>{text}</p></div></div>")
+def section(num: int, title: str, text: str) -> None:
+    """A step's numbered badge, title and one-sentence explanation (styled by :mod:`tlweb.ui.style`)."""
+    gr.HTML(f"<div class='ft-sec'><span class='ft-num'>{num}</span><div><h3>{title}</h3><p>{text}</p></div></div>")
 
 
 def _default_model(choices: list[tuple[str, str]], settings: Settings) -> str | None:
@@ -119,7 +96,7 @@ def _class_slots():
             files.append(gr.File(label=f"Class {i + 1} images", file_count="multiple", file_types=["image"],
                                  value=[], height=120, scale=5, elem_id=f"ft-class-{i + 1}-files"))
         rows.append(row)
-    add_class = gr.Button("＋ Add a class", size="sm", elem_id="ft-add-class")
+    add_class = gr.Button("+ Add a class", size="sm", elem_id="ft-add-class")
     with gr.Accordion("Capture with the webcam", open=False):
         capture = SafeImage(label="Snapshot", sources=["webcam"], height=220, elem_id="ft-capture")
         with gr.Row():
@@ -131,7 +108,7 @@ def _class_slots():
 
 def data_section() -> DataSection:
     section(1, "Your data", "Pick where the images come from, then <b>Load data</b> to check the classes "
-            "and how many images each has before training.", style=STYLE)
+            "and how many images each has before training.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             source = gr.Radio(SOURCES, value="sample", label="Data source", elem_id="ft-source",
@@ -313,27 +290,29 @@ def compare_section(settings: Settings | None = None) -> CompareSection:
             "several seeds — the clearest picture of what pretraining is worth (data, backbone, settings: steps 1–2).")
     choices = strategy_choices()
     with gr.Row(equal_height=False):
+        # each column opens with its button, so both stay in view at 1366×768 (presenter mode too)
         with gr.Column(scale=4, min_width=260):
+            ladder_btn = gr.Button("Run the strategy ladder", variant="primary", elem_id="ft-ladder-btn")
             ladder_strategies = gr.CheckboxGroup(choices, value=[v for _, v in choices],
                                                  label="Strategy ladder: test accuracy and macro-F1 of each",
                                                  elem_id="ft-ladder-strategies")
-            ladder_btn = gr.Button("Run the strategy ladder", variant="primary", elem_id="ft-ladder-btn")
         with gr.Column(scale=4, min_width=260):
+            eff_btn = gr.Button("Draw the data-efficiency curve", variant="primary", elem_id="ft-efficiency-btn")
             eff_strategies = gr.CheckboxGroup(choices, value=["linear", "scratch"],
                                               label="Data efficiency: accuracy vs images per class",
                                               elem_id="ft-efficiency-strategies")
             eff_shots = gr.CheckboxGroup([str(s) for s in SHOTS], value=[str(s) for s in SHOTS],
                                          label="Images per class", elem_id="ft-efficiency-shots")
-            eff_btn = gr.Button("Draw the data-efficiency curve", variant="primary", elem_id="ft-efficiency-btn")
         with gr.Column(scale=3, min_width=220):
             seeds = gr.Radio(SEED_CHOICES, value=DEFAULT_SEEDS, label="Seeds per run", elem_id="ft-seeds",
                              info="One run can be lucky: with 3 seeds each point is a mean, drawn with its "
                                   "min–max spread.")
             zs_choices, zs_default = zero_shot_choices(settings or get_settings())
-            zero_shot = gr.Dropdown(zs_choices, value=zs_default, label="Zero-shot baseline (CLIP / SigLIP, optional)",
-                                    info="Classifies the same test images from the class names alone: a dashed "
-                                         "line on the curve (0 images per class).", elem_id="ft-zero-shot",
-                                    allow_custom_value=True)  # any CLIP/SigLIP Hub id (API callers; checked by the engine)
+            zero_shot = model_input(gr.Dropdown(
+                zs_choices, value=zs_default, label="Zero-shot baseline (CLIP / SigLIP, optional)",
+                info="Classifies the same test images from the class names alone: a dashed "
+                     "line on the curve (0 images per class).", elem_id="ft-zero-shot",
+                allow_custom_value=True))  # any CLIP/SigLIP Hub id (API callers; checked by the engine)
             with gr.Accordion("Prompt templates of the zero-shot baseline", open=False, elem_classes=["tl-tech"]):
                 templates = gr.Textbox(value="\n".join(DEFAULT_TEMPLATES), lines=3, max_lines=8, show_label=False,
                                        info="{} = the class name; one template per line, averaged",
@@ -379,6 +358,7 @@ class RunsSection:
     query: gr.Textbox  # filters the list and the table
     open_btn: gr.Button  # the step's primary action: the picked run's model in the Classify tab
     report: tuple = ()  # ("Download report" button, its file): the picked run or experiment
+    note: gr.HTML | None = None  # under the action buttons: what was just done ("Deleted the run …")
 
 
 def _run_actions():
@@ -386,7 +366,9 @@ def _run_actions():
     with gr.Row():
         open_btn = gr.Button("Open in Classify ▶", variant="primary", elem_id="ft-run-open-classify", scale=2)
         export_btn = gr.Button("⬇ Download model (.zip)", elem_id="ft-export-btn", scale=2)
-        delete_btn = gr.Button("🗑 Delete…", elem_id="ft-delete-btn", scale=1, min_width=90)
+        # its bin is drawn by CSS (tlweb.ui.style.ICONS): an emoji needs a font the machine may not have
+        delete_btn = gr.Button("Delete…", elem_id="ft-delete-btn", elem_classes=["tl-icon-trash"], scale=1,
+                               min_width=90)
     with gr.Group(visible=False, elem_classes=["ft-confirm"]) as confirm_box:
         confirm_text = gr.HTML(elem_id="ft-delete-question")
         with gr.Row():
@@ -394,7 +376,8 @@ def _run_actions():
             confirm_no = gr.Button("Cancel", size="sm", elem_id="ft-delete-cancel")
     export_file = gr.File(label="Model zip (click the name to save it)", visible=False, height=70,
                           elem_id="ft-export-file", interactive=False)
-    return open_btn, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no
+    note = gr.HTML(elem_id="ft-runs-note")
+    return open_btn, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no, note
 
 
 def _push():
@@ -419,7 +402,8 @@ def runs_section() -> RunsSection:
         run_pick = gr.Dropdown(choices=[], value=None, label="Run or experiment", elem_id="ft-run", scale=4,
                                allow_custom_value=True)
         refresh_btn = gr.Button("↻ Refresh", size="sm", scale=0, min_width=110, elem_id="ft-runs-refresh")
-    open_btn, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no = _run_actions()
+    (open_btn, export_btn, export_file, delete_btn, confirm_box, confirm_text, confirm_yes, confirm_no,
+     note) = _run_actions()
     table = gr.Dataframe(headers=tv.RUNS_HEADERS, value=[], interactive=False, elem_id="ft-runs-table",
                          max_height=300, wrap=True)
     with gr.Row(equal_height=False):
@@ -432,4 +416,4 @@ def runs_section() -> RunsSection:
             report = report_download("ft-run")
     return RunsSection(refresh_btn, run_pick, table, curves, details, export_btn, export_file, delete_btn, confirm_box,
                        confirm_text, confirm_yes, confirm_no, repo_id, token, private, push_btn, push_result, query,
-                       open_btn, report)
+                       open_btn, report, note)
