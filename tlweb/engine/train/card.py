@@ -66,11 +66,14 @@ _SNAPSHOT = re.compile(r"models--([^/]+?)--([^/]+)/snapshots/")
 def base_facts(spec) -> dict:
     """What the card says about the base model, recorded in the run's config.json when the run starts:
     ``hub_id`` (None when it has none), ``name`` (never a path), ``source``, ``license`` (a Hub licence
-    id or None), ``pretrained_on`` and ``random_weights``."""
+    id or None), ``pretrained_on``, ``demo`` (a tlweb demo model, also one copied into a folder) and ``random_weights``."""
     hub_id = recorded_hub_id(spec)
     name = spec.hub_id if spec.source in ("catalog", "hub") else spec.key
+    on = spec.pretrained_on or ""
+    # a demo model copied into a folder still records its demo key: the card warns about it all the same
+    demo = spec.source == "demo" or str(spec.key or "").startswith("demo-")
     return {"hub_id": hub_id, "name": _plain(name), "source": spec.source, "license": _license_of(spec, hub_id),
-            "pretrained_on": spec.pretrained_on or "", "random_weights": bool(spec.random_weights)}
+            "pretrained_on": on, "demo": demo, "random_weights": demo and on.startswith("nothing")}
 
 
 def _plain(name: str) -> str:
@@ -230,7 +233,7 @@ def card_data(config: dict, metrics: dict, model_name: str):
                for _, kind, name, value in test_metrics(config, metrics)]
     strategy = str(config.get("strategy") or "")
     tags = ["tlweb", "transfer-learning", task_name] + ([strategy] if strategy else [])
-    if base.get("source") == "demo":
+    if base.get("demo") or base.get("source") == "demo":
         tags.append("tlweb-demo")
     return ModelCardData(library_name=LIBRARY, pipeline_tag=task_name, base_model=base_model,
                          datasets=[ds_hub] if ds_hub else None, license=base.get("license") or None,

@@ -105,7 +105,7 @@ def _limits(config: dict, metrics: dict, tests: list) -> list[str]:
                    f"computed for it, and on {'so few' if n < 50 else 'these'} images another split can move it by "
                    "several points.")
     base = config.get("base") or {}
-    if base.get("source") == "demo":
+    if base.get("demo") or base.get("source") == "demo":
         out.append("**Demo base.** " + DEMO_NOTE[bool(base.get("random_weights"))])
     if metrics.get("stopped"):
         out.append("**Stopped early.** The run was stopped before its last epoch; this is the best model it had.")
