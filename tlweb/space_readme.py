@@ -72,8 +72,13 @@ Set these as Space variables (`hf spaces variables add your-name/tlweb -e TLWEB_
 - `TLWEB_ZEROGPU=off` turns the ZeroGPU wrapping off; `emulate` runs every GPU function in a
   forked worker, as ZeroGPU does, on any machine (to try the Space locally before a push).
 
-Without persistent storage, fine-tuned runs live in the container and disappear when the
-Space restarts. With persistent storage (`/data`) they are kept under `/data/tlweb`.
+## Storage
+
+**Without persistent storage, fine-tuned runs vanish when the Space restarts** (a restart
+happens on every push, on a settings change and after the Space sleeps), and every model is
+downloaded again. Add persistent storage in the Space's settings and tlweb uses it by default:
+runs and caches under `/data/tlweb` (`TLWEB_HOME`), the Hugging Face cache (downloaded models
+and datasets) under `/data/.huggingface` (`HF_HOME`). Set either variable to put them elsewhere.
 
 ## ZeroGPU
 
