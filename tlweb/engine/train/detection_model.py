@@ -49,14 +49,10 @@ def class_head_modules(model) -> list[tuple[str, object]]:
 
 def checkpoint_config(spec, settings):
     """The checkpoint's own config (its class names), read by the same rules as the training load; no
-    weights. (With the loading gate: ``loading.load_config(spec, task=TASK, settings=settings)[1]``.)"""
-    from tlweb.engine import loading as L
+    weights (the loading gate's :func:`~tlweb.engine.loading.load_config`, which builds a demo model first)."""
+    from tlweb.engine import loading
 
-    if spec.source == "demo":
-        from tlweb.engine.demo import ensure_built
-
-        ensure_built(spec.key, settings)
-    return L._load_config(spec, spec.hub_id, Path(spec.hub_id).is_dir(), settings)
+    return loading.load_config(spec, task=TASK, settings=settings)[1]
 
 
 def checkpoint_labels(config) -> list[str]:
