@@ -56,7 +56,7 @@ def checkpoint_config(spec, settings):
         from tlweb.engine.demo import ensure_built
 
         ensure_built(spec.key, settings)
-    return L._load_config(spec, spec.hub_id, Path(spec.hub_id).is_dir(), settings)
+    return L.load_config(spec, task="object-detection", settings=settings)[1]
 
 
 def checkpoint_labels(config) -> list[str]:
