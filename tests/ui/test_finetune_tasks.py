@@ -121,6 +121,19 @@ def test_one_short_run_gives_results_and_a_pickable_model(th, settings, task, mo
     # the run is listed for the Segment / Detect tab by its short title
     specs = {s.key: s for s in list_for_pickers(task, settings) if s.source == "run"}
     assert run_id in specs
+    # "Use this model in Segment / Detect" picks it there
+    from tlweb.ui.links import run_in_task_tab
+
+    _, seg_pick, det_pick = run_in_task_tab(sess.task_run, settings)
+    picked, other = (seg_pick, det_pick) if task == SEGMENTATION else (det_pick, seg_pick)
+    assert picked["value"] == run_id and run_id in [v for _, v in picked["choices"]]
+    assert isinstance(other, type(gr.skip()))
+    # the run's report shows the task's numbers, not classification's
+    from tlweb.viz.report_training import run_report_html
+
+    page = run_report_html(run_id, settings)
+    assert ("IoU" if task == SEGMENTATION else "AP@[.5:.95]") in page and "Per class on the test set" in page
+    assert "confusion" not in page.lower()
     nxt = th.next_before_after(sess)
     assert nxt[0] is not None and sess.task_run["index"] == 1
 

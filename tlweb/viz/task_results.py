@@ -302,3 +302,40 @@ def result_cards(metrics: Mapping, task: str) -> str:
         small = (f"<br>⚠️ Only {n_test} test images: these numbers can move by several points with another "
                  "draw of the data.")
     return score_cards(cards) + f"<div class='ft-notes'>{html.escape(counts)}{small}</div>"
+
+
+# --------------------------------------------------------------------------- the run's report
+
+
+def report_sections(rep, path: Path, cfg: Mapping, metrics: Mapping, events: list[dict]) -> None:
+    """A segmentation or detection run's sections of its report (:mod:`tlweb.viz.report_training`): the
+    result cards, the curves, per-class IoU / AP (chart and table) and the worst test images."""
+    task = metrics.get("task") or cfg.get("task")
+    metric = "miou" if task == SEGMENTATION else "map"
+    data = cfg.get("data") or {}
+    if metrics:
+        rep.section("Result")
+        rep.raw(result_cards(metrics, task))
+    else:
+        rep.section("Result").raw("<p class='warn'>This run has no final metrics (it is still running, was "
+                                  "interrupted or failed); what it logged so far is shown.</p>")
+    rep.section("Training curves", f"Loss per step{' (and its parts)' if task == DETECTION else ''} and per epoch, "
+                                   f"validation {metric_label(metric)} per epoch.")
+    rep.figure(task_curves(events, metric))
+    key = "per_class_iou" if task == SEGMENTATION else "per_class_ap"
+    if metrics.get(key):
+        counts = (data.get("counts") or {}).get("test") or {}
+        rep.section("Per class on the test set", f"{metrics.get('test_images', '?')} test images the model never "
+                                                 "trained on.")
+        rep.figure(per_class_metric_bars(metrics[key], metric, counts=counts))
+        word = "IoU" if task == SEGMENTATION else "AP@[.5:.95]"
+        rep.table(["class", word, "test images holding it"],
+                  [[c, f"{_num(v) * 100:.1f}%" if _num(v) is not None else "n/a", counts.get(c)]
+                   for c, v in metrics[key].items()], numeric=(1, 2))
+    if task == SEGMENTATION:
+        worst = seg_worst_gallery(metrics.get("worst") or [], list(cfg.get("class_names") or []), path)
+    else:
+        worst = det_worst_gallery(metrics.get("worst_images") or [], path)
+    if worst:
+        rep.section("Worst test images", "Truth on the left, the fine-tuned model's prediction on the right.")
+        rep.images(worst)
