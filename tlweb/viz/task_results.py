@@ -116,8 +116,10 @@ def per_class_metric_bars(values: Mapping[str, float | None], metric: str = "mio
     fig.update_layout(uniformtext={"minsize": 11, "mode": "show"}, showlegend=False)
     fig.update_xaxes(type="category", automargin=True)
     fig.update_yaxes(range=[0, 112], tickvals=[0, 20, 40, 60, 80, 100], ticksuffix="%")
-    return style(fig, title=title or f"Per-class {word} on the test images", x="class",
-                 y=f"{word} on the test images (%)", height=height)
+    fig = style(fig, title=title or f"Per-class {word} on the test images", x="class", y=f"{word} (%)",
+                height=height)
+    fig.update_layout(showlegend=False)
+    return fig
 
 
 # --------------------------------------------------------------------------- pictures

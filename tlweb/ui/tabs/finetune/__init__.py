@@ -256,9 +256,7 @@ def _wire_tasks(tab: FinetuneTab, h: Handlers) -> None:
     if tab.steps is not None:
         m.next_btn.click(lambda: gr.Tabs(selected="ft-step-train"), outputs=[tab.steps], api_name="ft_task_next_train",
                          queue=False)
-    train = _with_signature(th.train, ["task", *d.input_names(), "model", "strategy", "epochs", "batch_size", "lr",
-                                       "per_class", "session"])
-    t.start_btn.click(train, [tab.task, *d.inputs, m.model, m.strategy, m.epochs, m.batch_size, m.lr, m.per_class,
+    t.start_btn.click(th.train, [tab.task, *d.inputs, m.model, m.strategy, m.epochs, m.batch_size, m.lr, m.per_class,
                               tab.session],
                       [t.status, t.curves, r.metrics, r.hint, r.per_class_plot, r.worst, r.before, r.after, r.ba_note,
                        runs.table, runs.run_pick], api_name="finetune_task", concurrency_limit=train_slots(),
