@@ -77,6 +77,11 @@ def test_finetune_task_walk_in_browser(page, app_url, case, tmp_path):
 
     title = next(r.title for r in list_runs() if r.run_id == run_id)
 
+    # step 5 says that the page compares strategies for classification only
+    step(page, "5 · Compare strategies")
+    text_in(page, "ft-compare-task-note", "classification only")
+    assert not page.locator("#ft-ladder-btn").is_visible()
+    step(page, "4 · Results")
     # the run just trained, in the Segment / Detect tab, used on a picture
     page.click("#ft-open-task")
     page.wait_for_selector(f"#tab-{c['tab']}-button[aria-selected=true]")

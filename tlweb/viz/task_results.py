@@ -273,9 +273,19 @@ def boxes_line(result, top: int = 4) -> str:
     return f"{len(kept)} box{'es' if len(kept) != 1 else ''}" + (f": {shown}" if shown else "")
 
 
-def classes_line(result, top: int = 4) -> str:
-    """"circle 21% · square 9%" — the largest classes of a SegmentResult."""
-    return " · ".join(f"{c.name} {c.share * 100:.0f}%" for c in list(result.classes)[:top])
+def classes_line(result, top: int = 4, names: list[str] | None = None) -> str:
+    """"circle 21% · square 9%" (HTML) — the largest classes of a SegmentResult, each after a chip of its colour
+    in :func:`segment_picture` with the same ``names``."""
+    from tlweb.viz.segment import assign_colors, to_hex
+
+    palette = assign_colors([n for n in (names or sorted(result.class_names.values()))
+                             if n.lower() not in ("background", "bg")])
+    parts = []
+    for c in list(result.classes)[:top]:
+        chip = (f"<span style='display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:3px;"
+                f"background:{to_hex(palette[c.name])}'></span>") if c.name in palette else ""
+        parts.append(f"{chip}{html.escape(c.name)} {c.share * 100:.0f}%")
+    return " · ".join(parts)
 
 
 # --------------------------------------------------------------------------- numbers
