@@ -247,7 +247,7 @@ def det_worst_gallery(worst: Iterable[Mapping], run_dir: Path | None = None) -> 
     return out
 
 
-def segment_picture(image, result, names: list[str] | None = None, opacity: float = 0.55):
+def segment_picture(image, result, names: list[str] | None = None, opacity: float = 0.7):
     """A SegmentResult's label map drawn over its picture, each class in the colour of its NAME among ``names``
     (so the base model's and the fine-tuned model's classes keep one colour each side by side); background
     left as the photo."""

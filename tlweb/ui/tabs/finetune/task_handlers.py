@@ -269,8 +269,8 @@ class TaskHandlers:
                 b, a = before_after(img, run["base"], run["run_id"], self.settings)
                 names = sorted({*b.class_names.values(), *a.class_names.values()})
                 return (vr.segment_picture(img, b, names), vr.segment_picture(img, a, names),
-                        f"<div class='ft-notes'><b>{html.escape(name)}</b> · before (the base model's own classes): "
-                        f"{vr.classes_line(b, names=names)}<br>after: {vr.classes_line(a, names=names)}</div>")
+                        f"<div class='ft-notes'><b>{html.escape(name)}</b> · before (the base model, its own classes): "
+                        f"{vr.classes_line(b, names=names)}<br>after (fine-tuned): {vr.classes_line(a, names=names)}</div>")
             from tlweb.engine.detect import before_after
 
             b, a = before_after(img, run["base"], run["run_id"], settings=self.settings)

@@ -242,9 +242,9 @@ def task_results_section() -> TaskResultsSection:
                                    elem_id="ft-task-worst", object_fit="contain")
             with gr.Column(scale=5):
                 with gr.Row():
-                    before = gr.Image(label="Before: the base model", type="pil", interactive=False, height=230,
+                    before = gr.Image(label="Before", type="pil", interactive=False, height=230,
                                       elem_id="ft-task-before", format="png")
-                    after = gr.Image(label="After: fine-tuned", type="pil", interactive=False, height=230,
+                    after = gr.Image(label="After", type="pil", interactive=False, height=230,
                                      elem_id="ft-task-after", format="png")
                 ba_note = gr.HTML(elem_id="ft-task-ba-note")
                 ba_next = gr.Button("Another test image", size="sm", elem_id="ft-task-ba-next")
