@@ -49,7 +49,7 @@ def _link(name: str) -> Callable[[AppParts], None]:
 
 LINKS: tuple[Callable[[AppParts], None], ...] = (
     _link("classify_to_explain"), _link("mistakes_to_explain"), _link("embeddings_to_finetune"),
-    _link("finetune_to_classify"), _link("learn_steps"))
+    _link("finetune_to_classify"), _link("finetune_to_task_tabs"), _link("learn_steps"))
 
 CSS = style.CSS  # (tlweb.ui.style: layout, sections, dark theme, presenter mode)
 

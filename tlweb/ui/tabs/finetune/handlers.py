@@ -86,6 +86,11 @@ class Handlers:
 
     # ------------------------------------------------------------------ data
 
+    @staticmethod
+    def classifying(sess) -> bool:
+        """The page's task is classification (the task switch of step 1; API callers: always)."""
+        return getattr(sess, "task", "image-classification") == "image-classification"
+
     def ensure_data(self, sess: FtSession, values):
         src, zf, hid, icol, lcol = values[:5]
         names = list(values[5:5 + N_SLOTS])
@@ -99,6 +104,8 @@ class Handlers:
     @user_errors
     def load(self, *args):
         *values, sess = args
+        if not self.classifying(sess):  # the page fine-tunes a segmenter or a detector (task_handlers.py)
+            return gr.skip(), gr.skip()
         data = self.ensure_data(sess, values)
         return tv.class_counts_bar(data.counts(), title=f"Images per class · {len(data.class_names)} classes"), \
             data_notes(data)
@@ -154,6 +161,9 @@ class Handlers:
         from tlweb.engine.train import TrainConfig, iter_finetune, start_run
         from tlweb.ui.components import picked_model
 
+        if not self.classifying(sess):  # the same Start button trains the page's other task (task_handlers.py)
+            yield (gr.skip(),) * 9
+            return
         name = picked_model(model, custom_model)
         cfg = TrainConfig(model=name, data=self.data_for_run(sess), strategy=strategy or "linear",
                           **train_kwargs(epochs, batch_size, lr, per_class))
