@@ -26,12 +26,12 @@ from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load
 from tlweb.engine.pipeline import (
     Prepared,
     float_outputs,
+    inference_task,
     model_side,
     prepare_image,
     result_facts,
     to_model_inputs,
 )
-from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, TlwebError
 from tlweb.registry import task as task_record
 
@@ -200,7 +200,7 @@ def load_detector(model: str | ModelSpec, queries=None, settings: Settings | Non
             raise exc from None
 
 
-@gpu_task(images="image", models="model", image_factor=1.5)
+@inference_task(DETECTION, ZERO_SHOT_DETECTION, image_factor=1.5)
 def detect(image, model: str | ModelSpec, queries=None, threshold: float | None = None,
            settings: Settings | None = None, min_score: float | None = None) -> DetectResult:
     """Detect objects in one image (path, bytes, PIL or array).

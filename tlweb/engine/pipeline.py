@@ -6,21 +6,40 @@ A task's engine module (classification, segmentation, detection, depth …) load
 photos downscaled to :func:`model_side`, extreme aspect ratios padded), runs the processor and the
 model with :func:`to_model_inputs`, post-processes in fp32 (:func:`float_outputs`) and builds its
 result with ``**result_facts(loaded, prep, t0)`` (original size, latency, device, dtype, parameters).
+
+Its runner is declared with :func:`inference_task` right above its definition: the task's record
+(:mod:`tlweb.registry`) then runs it (``task(NAME).run(image, model, settings=…)``, what the CLI,
+the tabs and the tests call) and it runs under ZeroGPU on a Space (:func:`tlweb.engine.zerogpu.gpu_task`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from tlweb.engine.loading import LoadedModel, processor_input_size, run_facts
+from tlweb.engine.zerogpu import gpu_task
+from tlweb.registry import runs
 
 MAX_MODEL_SIDE = 2048  # larger photos are downscaled before the processor (no model reads more)
 MIN_MODEL_SIDE = 1024
 MAX_ASPECT = 10.0  # longer/shorter side; beyond this the image is padded (bottom/right) first
+
+
+def inference_task(*names: str, images: str = "image", models: str = "model", **gpu) -> Callable[[Callable], Callable]:
+    """Declare ``fn(image, model, settings=…, **options)`` as the runner of the tasks ``names`` (their
+    records in :mod:`tlweb.registry` must exist), wrapped for ZeroGPU by
+    :func:`~tlweb.engine.zerogpu.gpu_task` (``images`` / ``models``: the arguments holding them; ``gpu``:
+    its other duration terms, e.g. ``image_factor``)."""
+
+    def declare(fn: Callable) -> Callable:
+        return runs(*names)(gpu_task(images=images, models=models, **gpu)(fn))
+
+    return declare
 
 
 

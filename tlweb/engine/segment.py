@@ -29,12 +29,12 @@ from tlweb.engine.loading import UNIVERSAL_SEGMENTATION, LoadedModel, RunFacts, 
 from tlweb.engine.pipeline import (
     Prepared,
     float_outputs,
+    inference_task,
     model_side,
     prepare_image,
     result_facts,
     to_model_inputs,
 )
-from tlweb.engine.zerogpu import gpu_task
 
 BAND_ELEMENTS = 16_000_000  # floats resampled at once (64 MB in fp32)
 PANOPTIC_THRESHOLD = 0.5  # transformers' defaults for post_process_panoptic_segmentation
@@ -274,7 +274,7 @@ def _panoptic(loaded: LoadedModel, outputs, prep: Prepared, pad_frac, names) -> 
     return segments, ids
 
 
-@gpu_task(images="image", models="model", image_factor=3.0)
+@inference_task(SEGMENTATION, image_factor=3.0)
 def segment(image, model: str | ModelSpec, settings: Settings | None = None, panoptic: bool = True) -> SegmentResult:
     """Segment one image (path, bytes, PIL or array) with ``model``."""
     settings = settings or get_settings()
