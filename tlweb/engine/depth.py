@@ -50,8 +50,8 @@ class DepthKind:
     def axis_title(self) -> str:
         """An axis or colour-bar title with the unit."""
         if self.kind == METRIC:
-            return "depth (m; larger = farther)"
-        return "inverse depth (model units; larger = nearer)"
+            return "depth (m)"
+        return "inverse depth (larger = nearer)"
 
 
 def output_kind(config) -> DepthKind:

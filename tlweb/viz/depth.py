@@ -90,6 +90,6 @@ def depth_surface(result, title: str | None = None, height: int = 460):
         scene={"xaxis": {"title": {"text": "x (pixels)"}},
                "yaxis": {"title": {"text": "y (pixels, top row at the back)"}, "autorange": "reversed"},
                "zaxis": {"title": {"text": result.output.axis_title}},
-               "aspectmode": "manual", "aspectratio": {"x": 1.0, "y": result.height / max(1, result.width), "z": 0.45},
-               "camera": {"eye": {"x": 0.0, "y": -1.9, "z": 1.1}}})
+               "aspectmode": "manual", "aspectratio": {"x": 1.0, "y": result.height / max(1, result.width), "z": 0.6},
+               "camera": {"eye": {"x": 0.7, "y": -1.5, "z": 1.0}}})
     return fig

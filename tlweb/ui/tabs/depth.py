@@ -33,7 +33,7 @@ def facts_html(result) -> str:
     """The model's facts and what its numbers mean."""
     f = result.summary()
     out = result.output
-    meaning = out.axis_title + (f" — {out.note}" if out.note else "")
+    meaning = out.axis_title + ("" if out.unit else ", in the model's own units") + (f" — {out.note}" if out.note else "")
     rows = [
         ("latency", cards.latency(f["latency_ms"], f["device"], f["dtype"])),
         ("family", f["family"]),
