@@ -91,5 +91,5 @@ def depth_surface(result, title: str | None = None, height: int = 460):
                "yaxis": {"title": {"text": "y (pixels, top row at the back)"}, "autorange": "reversed"},
                "zaxis": {"title": {"text": result.output.axis_title}},
                "aspectmode": "manual", "aspectratio": {"x": 1.0, "y": result.height / max(1, result.width), "z": 0.6},
-               "camera": {"eye": {"x": 0.7, "y": -1.5, "z": 1.0}}})
+               "camera": {"eye": {"x": 0.0, "y": -1.2, "z": 1.6}}})
     return fig
