@@ -219,8 +219,10 @@ def _model_endpoints(demo) -> dict[str, list[tuple[str, dict, list[str], bool]]]
     return out
 
 
-# Where a model parameter is read only with another value set: the projector reads its run in "run" mode.
-CONTEXT = {("project", "run"): {"mode": "run"}}
+# Where a model parameter is read only with other values set: the projector reads its run in "run" mode;
+CONTEXT = {("project", "run"): {"mode": "run"},
+           # the task endpoints of Fine-tune train only for segmentation or detection (classification skips them)
+           ("finetune_task", "model"): {"task": "image-segmentation", "strategy": "decoder"}}
 
 
 def _call(client: Client, api: str, params: list[dict], slot: str, name: str, image: str) -> str:
