@@ -58,8 +58,8 @@ def test_finetune_task_walk_in_browser(page, app_url, case, tmp_path):
     set_dropdown(page, "ft-task-epochs", "3")
     assert _in_view(page, "#ft-task-model-next")
     page.click("#ft-task-model-next")  # on to step 3
-    page.wait_for_selector("#ft-start-btn", state="visible")
-    page.click("#ft-start-btn")
+    page.wait_for_selector("#ft-task-start-btn", state="visible")
+    page.click("#ft-task-start-btn")
     text_in(page, "ft-status", "Done", timeout=240_000)
     assert c["metric"] in page.inner_text("#ft-status")
     assert page.locator("#ft-curves-plot .scatterlayer .trace").count() >= 2  # train loss + validation curves

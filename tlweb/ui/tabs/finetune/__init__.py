@@ -242,7 +242,9 @@ def _wire_tasks(tab: FinetuneTab, h: Handlers) -> None:
              ("compare_note", ts.compare_note), ("data_title", d.title), ("model_title", m.title),
              ("results_title", r.title), ("zip", d.zip_file), ("hub", d.hub_id), ("mask_column", d.mask_column),
              ("preview", d.preview), ("counts", d.counts_plot), ("notes", d.notes), ("model", m.model),
-             ("strategy", m.strategy), ("strategy_info", m.strategy_info), ("epochs", m.epochs), ("open", r.open_btn)]
+             ("strategy", m.strategy), ("strategy_info", m.strategy_info), ("epochs", m.epochs), ("open", r.open_btn),
+             # one Start button a task: a visitor's click queues one training event, not one a task
+             ("cls", t.start_btn), ("tasked", t.task_start_btn)]
     keys = [k for k, _ in views]
     tab.task.change(_with_signature(lambda task, sess: th.switch(task, sess, keys), ["task", "session"]),
                     [tab.task, tab.session], [c for _, c in views], api_name="ft_task")
@@ -256,7 +258,7 @@ def _wire_tasks(tab: FinetuneTab, h: Handlers) -> None:
     if tab.steps is not None:
         m.next_btn.click(lambda: gr.Tabs(selected="ft-step-train"), outputs=[tab.steps], api_name="ft_task_next_train",
                          queue=False)
-    t.start_btn.click(th.train, [tab.task, *d.inputs, m.model, m.strategy, m.epochs, m.batch_size, m.lr, m.per_class,
+    t.task_start_btn.click(th.train, [tab.task, *d.inputs, m.model, m.strategy, m.epochs, m.batch_size, m.lr, m.per_class,
                               tab.session],
                       [t.status, t.curves, r.metrics, r.hint, r.per_class_plot, r.worst, r.before, r.after, r.ba_note,
                        runs.table, runs.run_pick], api_name="finetune_task", concurrency_limit=train_slots(),
