@@ -123,6 +123,6 @@ def test_download_reports_progress_and_one_event_line(settings, demo_models, mon
 def test_download_without_the_hub_is_a_sentence(settings, monkeypatch):
     from tlweb.errors import ModelUnavailableError
 
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: False)
     with pytest.raises(ModelUnavailableError, match="cannot be reached"):
         loading.download("vit-base", settings)

@@ -115,11 +115,11 @@ class _FakeApi:
 def test_push_to_hub_never_stores_the_token(run, settings, monkeypatch, caplog):
     import huggingface_hub
 
-    import tlweb.engine.loading as loading
+    import tlweb.engine.availability as availability
 
     token = "hf_" + "SeCrEt" * 6
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeApi)
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: True)
     _FakeApi.calls, _FakeApi.fail_with = [], None
     url = R.push_to_hub(run.run_id, "me/my-model", token, private=True, settings=settings)
     assert url == "https://huggingface.co/me/my-model"

@@ -325,7 +325,8 @@ def prefetch(task: GpuTask, args, kwargs) -> None:
     for name in _models(named):
         try:
             from tlweb.catalog import ModelSpec, resolve
-            from tlweb.engine.loading import download, hub_offline_forced
+            from tlweb.engine.availability import hub_offline_forced
+            from tlweb.engine.loading import download
 
             spec = name if isinstance(name, ModelSpec) else resolve(str(name), settings=settings)
             if spec.is_local or hub_offline_forced() or (spec.hub_id, spec.revision) in _FETCHED:

@@ -70,7 +70,8 @@ def _badges(settings: Settings) -> str:
     if settings.demo:
         badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights</span>')
     try:
-        from tlweb.engine.loading import hub_reachable, pick_device
+        from tlweb.engine.availability import hub_reachable
+        from tlweb.engine.loading import pick_device
 
         device = pick_device(settings)
         badges.append(f'<span class="tl-badge">device: {device}</span>')

@@ -69,9 +69,7 @@ def status(names: list[str], task: str, settings: Settings) -> tuple[str, bool]:
     missing = not_ready(names, task, settings)
     if not missing:
         return "", False
-    from tlweb.engine import loading
-
-    hub_up = loading.hub_reachable(settings=settings)
+    hub_up = availability.hub_reachable(settings=settings)
     sentences = [availability.state_sentence(spec, state, hub_up) for spec, state in missing]
     icon = "⬇" if hub_up else "⚠️"
     body = "<br>".join(escape(s) for s in sentences)

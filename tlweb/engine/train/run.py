@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.engine.stop import STOP_FILE, Stop
+from tlweb.engine.stop import STOP_FILE, Stop, now_iso
 from tlweb.engine.train import linear, network
 from tlweb.engine.train.callbacks import (
     Callback,
@@ -180,7 +180,6 @@ def _maybe_float(value) -> float | None:
 
 def _run(plan: RunPlan, on_event, should_stop, settings: Settings, extra: list | None = None) -> RunResult:
     from tlweb.engine.accel import Runtime
-    from tlweb.engine.runs import now_iso
 
     t0 = time.perf_counter()
     cfg, spec = plan.cfg, plan.spec
