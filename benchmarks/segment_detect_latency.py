@@ -69,8 +69,9 @@ def _picture(path: Path, size: str | None):
 def bench_one(name: str, img, runs: int, threshold: float, settings) -> dict:
     from transformers import pipeline
 
-    from tlweb.catalog import SEGMENTATION, ZERO_SHOT_DETECTION, resolve
+    from tlweb.catalog import SEGMENTATION, ZERO_SHOT_DETECTION
     from tlweb.engine.detect import detect_loaded, load_detector
+    from tlweb.engine.listing import resolve
     from tlweb.engine.loading import load
     from tlweb.engine.segment import segment_loaded
 

@@ -8,9 +8,10 @@ import shutil
 import pytest
 
 from tests import fake_hub
-from tlweb.catalog import CLASSIFICATION, list_models, resolve
+from tlweb.catalog import CLASSIFICATION
 from tlweb.engine import availability, loading
 from tlweb.engine.availability import ByteProgress, ModelState, human_size, model_state, state_sentence
+from tlweb.engine.listing import list_models, resolve
 
 
 def test_human_size_uses_decimal_units():

@@ -114,7 +114,7 @@ def test_before_after_on_runs_fine_tuned_here(settings, demo_models, example_ima
                        settings=settings)
     vit_run = finetune(TrainConfig("demo-vit-shapes", data, "full", epochs=2, name="explain before/after vit"),
                        settings=settings)
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     assert run_base_model(resolve(cnn_run.run_id, settings=settings), settings).key == "demo-resnet-shapes"
     ba = before_after(example_image, cnn_run.run_id, "gradcam", settings=settings)

@@ -63,7 +63,7 @@ def test_runs_survive_a_restart_and_classify(run, settings, example_image):
     code = (
         "import json, sys\n"
         "from tlweb.engine.runs import list_runs\n"
-        "from tlweb.catalog import list_models\n"
+        "from tlweb.engine.listing import list_models\n"
         "from tlweb.engine.classify import classify\n"
         f"rid = {run.run_id!r}\n"
         "info = [i for i in list_runs() if i.run_id == rid][0]\n"

@@ -375,7 +375,7 @@ def pretrained_vs_random(data, model, *, method: str = "pca", max_points: int = 
 
 def run_base_model(run: str, settings: Settings | None = None) -> tuple[str, str]:
     """(the run's model folder, the backbone it was fine-tuned from) for a run key or folder."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     settings = settings or get_settings()
     spec = resolve(run, settings=settings)
@@ -399,8 +399,8 @@ def run_base_model(run: str, settings: Settings | None = None) -> tuple[str, str
 def before_after(data, run: str, *, method: str = "pca", max_points: int = MAX_POINTS, seed: int = 0,
                  settings: Settings | None = None, on_progress=None, should_stop=None):
     """(backbone before, fine-tuned after) projections of the same points for a run."""
-    from tlweb.catalog import resolve
     from tlweb.engine.accel import Runtime
+    from tlweb.engine.listing import resolve
 
     settings = settings or get_settings()
     runtime = Runtime(settings)

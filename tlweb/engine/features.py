@@ -214,7 +214,7 @@ class Backbone:
 
     def __init__(self, name, settings: Settings | None = None, random_init: bool = False, seed: int = 0,
                  model=None, processor=None):
-        from tlweb.catalog import resolve
+        from tlweb.engine.listing import resolve
 
         self.settings = settings or get_settings()
         self.spec = name if not isinstance(name, str) else resolve(name, settings=self.settings)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tlweb import access, registry
-from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, resolve, shown_name, task_from_config
+from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, shown_name, task_from_config
 from tlweb.config import Settings, get_settings
 from tlweb.engine import availability
+from tlweb.engine.listing import resolve
 from tlweb.engine.modelcache import (  # noqa: F401 - re-exported: callers import them from here
     LoadedModel,
     ModelCache,
@@ -139,7 +140,7 @@ class _Where:
 
 def _spec(name: str | ModelSpec, task: str | None, settings: Settings) -> ModelSpec:
     """The spec a name means: every name from a client or the command line goes through
-    :func:`tlweb.catalog.resolve` (mode-aware); a spec handed in is checked again by :func:`_locate`."""
+    :func:`tlweb.engine.listing.resolve` (mode-aware); a spec handed in is checked again by :func:`_locate`."""
     return name if isinstance(name, ModelSpec) else resolve(name, task=task, settings=settings)
 
 
@@ -211,7 +212,7 @@ def load(name: str | ModelSpec, task: str | None = None, settings: Settings | No
          attn_implementation: str | None = None) -> LoadedModel:
     """Load (or fetch from the cache) a model and its processor, ready for inference.
 
-    ``name`` is anything :func:`tlweb.catalog.resolve` accepts. ``task`` is what the caller
+    ``name`` is anything :func:`tlweb.engine.listing.resolve` accepts. ``task`` is what the caller
     needs; a checkpoint made for another task is refused with a clear message.
     ``attn_implementation`` ("eager" for attention maps) is a load option, so it is part of the
     cache key: an eager copy never replaces the default (SDPA) one other tabs use.

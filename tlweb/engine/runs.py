@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from tlweb.access import HUB_ID
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners, runlock
 from tlweb.engine.runlock import alive
@@ -658,9 +659,7 @@ def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
     if not (model_dir / "config.json").exists():
         raise DataError(f"The run '{clip(run_id)}' has no saved model to push.")
     repo_id = str(repo_id or "").strip()
-    from tlweb.catalog import _HUB_ID
-
-    if "/" not in repo_id or not _HUB_ID.match(repo_id):
+    if "/" not in repo_id or not HUB_ID.match(repo_id):
         raise ModelError("Give the Hub repository as 'your-name/model-name'.")
     token = str(token or "").strip()
     if not token:

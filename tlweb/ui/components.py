@@ -13,9 +13,9 @@ import gradio as gr
 
 from tlweb.access import SHARED_RULE, client_scope
 from tlweb.assets import examples_dir
-from tlweb.catalog import list_for_pickers
 from tlweb.config import Settings, get_settings
 from tlweb.engine import warmup
+from tlweb.engine.listing import list_for_pickers
 from tlweb.errors import ImageError, TlwebError, clip, scrub
 from tlweb.ui import guard
 
@@ -32,7 +32,7 @@ class TabHandle:
 
     button: gr.Button | None = None  # the main action
     image: gr.components.Component | None = None  # the image input (a file path; Compare: its files)
-    model: gr.components.Component | None = None  # the model dropdown (values tlweb.catalog.resolve takes)
+    model: gr.components.Component | None = None  # the model dropdown (values tlweb.engine.listing.resolve takes)
     custom_model: gr.Textbox | None = None  # the free-text model id / folder
     outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
     inputs: dict[str, gr.components.Component] = field(default_factory=dict)  # other inputs by name (Detect: queries)
@@ -90,7 +90,7 @@ lenient_choices = lenient  # a CheckboxGroup / multiselect Dropdown whose choice
 
 def model_input(component):
     """Mark a component whose value names a model: whatever it holds reaches the one gate
-    (:func:`tlweb.catalog.resolve` via :mod:`tlweb.engine.loading`), which answers a name that is not in
+    (:func:`tlweb.engine.listing.resolve` via :mod:`tlweb.engine.loading`), which answers a name that is not in
     the list like any other name it refuses, never gradio's "not in the list of choices"."""
     return guard.mark(component, guard.LENIENT, guard.MODEL_INPUT)
 
@@ -182,7 +182,7 @@ def for_session(fn):
 
 
 def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
-    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes,
+    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.engine.listing.resolve` takes,
     the label says whether the model is ready or needs a download (:mod:`tlweb.ui.model_state`)."""
     from tlweb.ui.model_state import labelled_choices
 

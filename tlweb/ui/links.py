@@ -196,7 +196,7 @@ def embeddings_to_finetune(parts: AppParts) -> None:
 def run_in_classify(ref: str | None, settings) -> tuple:
     """(tab strip, Classify's dropdown, Classify's free-text box) that open a run's model in Classify;
     an experiment opens its best run. The run joins the list if the list does not show it yet."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
     from tlweb.engine.runs import ExperimentInfo, entry_info
     from tlweb.ui.model_state import RUN_GROUP
 

@@ -14,9 +14,10 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import ModelSpec, resolve
+from tlweb.catalog import ModelSpec
 from tlweb.config import Settings
 from tlweb.engine import availability
+from tlweb.engine.listing import resolve
 from tlweb.errors import TlwebError
 
 RUN_GROUP = "Runs › "  # runs fine-tuned here form their own group, after the catalog and the demo models

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
+from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION
 from tlweb.config import Settings, get_settings
+from tlweb.engine.listing import list_models
 from tlweb.errors import DataError, TlwebError, clip
 from tlweb.ui.components import (
     for_session,

@@ -75,8 +75,8 @@ def ready_model(task: str, settings: Settings, prefer: tuple[str, ...] = ()) -> 
     fine-tuned here come last)."""
 
     def pick() -> str | None:
-        from tlweb.catalog import list_models
         from tlweb.engine.availability import model_states
+        from tlweb.engine.listing import list_models
 
         specs = list_models(task, settings)
         states = model_states(specs, settings)
@@ -97,8 +97,8 @@ SHAPE_NOTE = ("Demo mode: this model learned six generated shapes, not photos, s
 
 def _knows_shapes(name: str | None, settings: Settings) -> bool:
     """True for a demo model pretrained on the generated shapes (demo-resnet-shapes, demo-vit-shapes)."""
-    from tlweb.catalog import resolve
     from tlweb.engine.demo.pretrained import PRETRAINED_ON
+    from tlweb.engine.listing import resolve
     from tlweb.errors import TlwebError
 
     try:
