@@ -8,7 +8,7 @@ import json
 from tests.engine.ft_helpers import one_thread  # noqa: F401 - fixture
 from tlweb.catalog import CLASSIFICATION
 from tlweb.engine.data import SAMPLE_CLASSES, sample_data
-from tlweb.engine.demo.pretrained import KEY, SOURCE_CLASSES, VIT_KEY
+from tlweb.engine.demo_recipes.pretrained import KEY, SOURCE_CLASSES, VIT_KEY
 from tlweb.engine.listing import list_models, resolve, run_specs
 from tlweb.engine.runs import list_runs
 from tlweb.engine.train import TrainConfig, data_efficiency, finetune

@@ -139,7 +139,7 @@ def test_pretrained_demo_detector_finds_its_shapes(settings, tmp_path):
     generated scenes well above chance, through the task's evaluation (boxes really come back)."""
     from tlweb.engine.data.boxscenes import write_detection_dataset
     from tlweb.engine.data.detection import load_detection_data
-    from tlweb.engine.demo.detector import KEY, SOURCE_CLASSES
+    from tlweb.engine.demo_recipes.detector import KEY, SOURCE_CLASSES
     from tlweb.engine.listing import resolve
     from tlweb.engine.loading import load
 

@@ -97,7 +97,7 @@ SHAPE_NOTE = ("Demo mode: this model learned six generated shapes, not photos, s
 
 def _knows_shapes(name: str | None, settings: Settings) -> bool:
     """True for a demo model pretrained on the generated shapes (demo-resnet-shapes, demo-vit-shapes)."""
-    from tlweb.engine.demo.pretrained import PRETRAINED_ON
+    from tlweb.engine.demo_recipes.pretrained import PRETRAINED_ON
     from tlweb.engine.listing import resolve
     from tlweb.errors import TlwebError
 
