@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.progress import run_with_progress
 from tlweb.engine.zerogpu import TRAIN_CAP_S, gpu_task
 from tlweb.errors import DataError, ModelError
 
@@ -426,8 +427,6 @@ def iter_projections(data, model, mode: str = "random", *, method: str = "pca", 
     """The projector's GPU function: yields progress messages (str) while it works, then the tuple of
     :class:`Projection` (``mode``: "random" = :func:`pretrained_vs_random`, "single" = :func:`embed`, "run" =
     :func:`before_after` with ``model`` the run). Everything it yields pickles (ZeroGPU streams it)."""
-    from tlweb.engine.leaderboard import run_with_progress
-
     if mode not in PROJECTION_MODES:
         raise DataError(f"Unknown projector mode '{mode}': pick one of {', '.join(PROJECTION_MODES)}.")
     kw = {"method": method, "max_points": max_points, "seed": seed, "settings": settings}
