@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import operator
 import types
@@ -11,13 +10,14 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from tlweb.access import SHARED_RULE, client_scope
+from tlweb.access import SHARED_RULE
 from tlweb.assets import examples_dir
 from tlweb.config import Settings, get_settings
-from tlweb.engine import warmup
 from tlweb.engine.listing import list_for_pickers
-from tlweb.errors import ImageError, TlwebError, clip, scrub
+from tlweb.errors import TlwebError
 from tlweb.ui import guard
+from tlweb.ui.model_state import first_ready, labelled_choices
+from tlweb.ui.session import for_session, user_errors
 
 log = logging.getLogger("tlweb.ui")
 
@@ -95,70 +95,6 @@ def model_input(component):
     return guard.mark(component, guard.LENIENT, guard.MODEL_INPUT)
 
 
-def user_errors(fn=None, *, toast: bool = True):
-    """Turn every failure into a ``gr.Error`` sentence (:func:`guard.message`): never a stack
-    trace, an absolute server path or a whole 5,000-character name; refusals reach API clients
-    as errors, never as an empty success.
-
-    Each call runs as its browser session (:func:`tlweb.access.client_scope`) so the engine keeps
-    per-session budgets and run ownership; uploaded copies an image refusal names are deleted at once.
-    Works for plain functions and generators (long work that yields progress). With
-    ``toast=False`` the sentence is not shown as a toast (which would cover results) but kept
-    for :func:`tlweb.ui.failures.replace_on_error`, which shows it in place of the outputs;
-    API clients receive the error either way.
-    """
-    if fn is None:
-        return functools.partial(user_errors, toast=toast)
-
-    def _convert(exc: Exception, args) -> gr.Error:
-        if isinstance(exc, gr.Error):
-            err = gr.Error(clip(scrub(exc.message), 600), print_exception=False)
-        else:
-            if isinstance(exc, ImageError):
-                guard.discard_refused(args, get_settings())
-            err = gr.Error(guard.message(exc, fn.__name__), print_exception=False)
-        if not toast:
-            from tlweb.ui.failures import remember
-
-            remember(fn, err.message)
-            err.visible = False
-        return err
-
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args, **kwargs):
-            warmup.wait()
-            client = guard.client_id()
-            gen = fn(*args, **kwargs)
-            try:
-                while True:
-                    try:
-                        with client_scope(client):
-                            item = next(gen)
-                    except StopIteration:
-                        return
-                    except Exception as exc:  # noqa: BLE001
-                        raise _convert(exc, args) from None
-                    yield item
-            finally:
-                gen.close()
-
-        return gen_wrapper
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        warmup.wait()
-        client = guard.client_id()
-        try:
-            with client_scope(client):
-                return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise _convert(exc, args) from None
-
-    return wrapper
-
-
 NEED_IMAGE = "Upload, paste or capture an image first (or click an example)."
 
 
@@ -168,24 +104,9 @@ def need_image(image_path) -> None:
         raise gr.Error(NEED_IMAGE)
 
 
-def for_session(fn):
-    """Run a small handler (one without :func:`user_errors`, e.g. a ``queue=False`` widget update)
-    as its browser session, so run look-ups see that session's runs (shared mode)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        warmup.wait()
-        with client_scope(guard.client_id()):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs for a dropdown; the value is what :func:`tlweb.engine.listing.resolve` takes,
     the label says whether the model is ready or needs a download (:mod:`tlweb.ui.model_state`)."""
-    from tlweb.ui.model_state import labelled_choices
-
     settings = settings or get_settings()
     return labelled_choices(list_for_pickers(task, settings), settings)
 
@@ -210,8 +131,6 @@ def other_model_box(settings: Settings, elem_id: str, example: str, local_exampl
 def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",
                  multiselect: bool = False, value=None, info: str | None = None):
     """A dropdown over the catalog (plus demo models and fine-tuned runs) and a free-text box."""
-    from tlweb.ui.model_state import first_ready
-
     choices = model_choices(task, settings)
     if value is None:
         value = [c[1] for c in choices[:2]] if multiselect else first_ready(choices)

@@ -19,6 +19,7 @@ from tlweb.config import Settings
 from tlweb.engine import availability
 from tlweb.engine.listing import resolve
 from tlweb.errors import TlwebError
+from tlweb.ui.session import for_session, user_errors
 
 RUN_GROUP = "Runs › "  # runs fine-tuned here form their own group, after the catalog and the demo models
 
@@ -97,8 +98,6 @@ def wire(pickers, custom, task: str, settings: Settings, elem_prefix: str, html:
     def show(*values):
         text, offer = status(_names(values[:n], values[n]), task, settings)
         return gr.update(value=text, visible=bool(text)), gr.update(visible=offer)
-
-    from tlweb.ui.components import for_session, user_errors
 
     triggers = [p.change for p in pickers] + [custom.blur, custom.submit]
     gr.on(triggers, for_session(show), inputs=[*pickers, custom], outputs=[html, button], api_name=f"{elem_prefix}_model_state",
