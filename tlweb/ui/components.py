@@ -39,6 +39,15 @@ class TabHandle:
     state: gr.State | None = None  # the stored result the outputs are drawn from
 
 
+@dataclass
+class AppParts:
+    """What a link between tabs can reach: the tab strip (select a tab by id) and every handle."""
+
+    tabs: gr.Tabs
+    handles: dict  # tab id → TabHandle (or None for a tab whose build returns nothing)
+    settings: Settings
+
+
 def handle_alias(path: str) -> property:
     """A :class:`TabHandle` name on a tab's own handle class, read from its field ``path``
     (dotted for a section's field: ``"train.start_btn"``)."""

@@ -19,17 +19,12 @@ each other:
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.errors import TlwebError
-from tlweb.ui.components import NEED_IMAGE, model_choices, user_errors
-
-if TYPE_CHECKING:
-    from tlweb.ui.app import AppParts
-
+from tlweb.ui.components import NEED_IMAGE, AppParts, model_choices, user_errors
 
 
 @contextlib.contextmanager

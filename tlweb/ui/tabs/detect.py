@@ -226,6 +226,6 @@ def _queries_info(zero_shot: bool | None) -> str:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single("detect", build)

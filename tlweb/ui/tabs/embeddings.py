@@ -497,6 +497,6 @@ def _neighbours_handler(settings: Settings):
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single(TITLE, build)

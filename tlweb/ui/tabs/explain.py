@@ -384,6 +384,6 @@ def _before_after_facts(ba) -> str:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single(TITLE, build)

@@ -16,17 +16,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from tlweb import registry
 from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_DETECTION
 from tlweb.config import Settings, get_settings
-from tlweb.ui.components import TabHandle, example_copies, intro
-
-if TYPE_CHECKING:  # the app imports this module's link(); no import cycle at run time
-    from tlweb.ui.app import AppParts
+from tlweb.ui.components import AppParts, TabHandle, example_copies, intro
 
 INTRO = ("**Transfer learning in six steps.** Each step is a minute of talk and a *Show me* button: it opens the "
          "tab that shows the idea, with demo data, and runs it. Read the step aloud, press the button, point at the "
@@ -315,6 +311,6 @@ def link(parts: AppParts) -> None:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single("learn", build)
