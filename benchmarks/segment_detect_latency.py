@@ -119,10 +119,10 @@ def main(argv=None) -> int:
         args.image = str(example_image("cat.jpg"))
 
     from tlweb.config import get_settings
-    from tlweb.engine.loading import _quiet_transformers
+    from tlweb.engine.loading import quiet_transformers
 
     settings = get_settings()
-    _quiet_transformers()
+    quiet_transformers()
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.runs} warm runs each, interleaved; "

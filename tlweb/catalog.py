@@ -41,8 +41,6 @@ class ModelSpec:
     input_size: int | None = None  # square input side in pixels
     license: str = "unknown"
     description: str = ""
-    supports_attention: bool = False  # attention maps make sense (transformers)
-    supports_gradcam: bool = False  # has conv/patch feature maps for Grad-CAM
     source: str = "catalog"  # catalog | demo | run | local | hub
     pretrained_on: str = ""
     revision: str | None = None  # a Hub branch/commit, e.g. DETR's "no_timm" (no timm dependency)
@@ -80,7 +78,7 @@ class ModelSpec:
         }
 
 
-def _cls(key, hub_id, family, params_m, size=224, license="apache-2.0", desc="", attn=False, on="ImageNet-1k"):
+def _cls(key, hub_id, family, params_m, size=224, license="apache-2.0", desc="", on="ImageNet-1k"):
     return ModelSpec(
         key=key,
         hub_id=hub_id,
@@ -90,19 +88,17 @@ def _cls(key, hub_id, family, params_m, size=224, license="apache-2.0", desc="",
         input_size=size,
         license=license,
         description=desc,
-        supports_attention=attn,
-        supports_gradcam=True,
         pretrained_on=on,
     )
 
 
 CATALOG: tuple[ModelSpec, ...] = (
     # ---- image classification (ImageNet-1k heads) ----
-    _cls("vit-base", "google/vit-base-patch16-224", "vit", 86.6, attn=True,
+    _cls("vit-base", "google/vit-base-patch16-224", "vit", 86.6,
          desc="ViT-B/16, pretrained on ImageNet-21k, fine-tuned on ImageNet-1k", on="ImageNet-21k → 1k"),
-    _cls("deit-small", "facebook/deit-small-patch16-224", "vit", 22.1, attn=True,
+    _cls("deit-small", "facebook/deit-small-patch16-224", "vit", 22.1,
          desc="DeiT-S/16: a data-efficient ViT trained on ImageNet-1k only"),
-    _cls("swin-tiny", "microsoft/swin-tiny-patch4-window7-224", "swin", 28.3, attn=True,
+    _cls("swin-tiny", "microsoft/swin-tiny-patch4-window7-224", "swin", 28.3,
          desc="Swin-T: hierarchical ViT with shifted windows"),
     _cls("convnext-tiny", "facebook/convnext-tiny-224", "convnext", 28.6,
          desc="ConvNeXt-T: a CNN modernised with transformer design choices"),
@@ -112,16 +108,16 @@ CATALOG: tuple[ModelSpec, ...] = (
          desc="EfficientNet-B0: compound-scaled mobile CNN"),
     _cls("mobilenet-v2", "google/mobilenet_v2_1.0_224", "mobilenet_v2", 3.5, license="other",
          desc="MobileNetV2 1.0: inverted residuals for phones"),
-    _cls("dinov2-small-linear", "facebook/dinov2-small-imagenet1k-1-layer", "dinov2", 22.8, attn=True,
+    _cls("dinov2-small-linear", "facebook/dinov2-small-imagenet1k-1-layer", "dinov2", 22.8,
          desc="DINOv2 ViT-S/14 self-supervised features + a linear ImageNet head",
          on="LVD-142M (self-supervised) + linear head on ImageNet-1k"),
-    _cls("beit-base", "microsoft/beit-base-patch16-224", "beit", 86.5, attn=True,
+    _cls("beit-base", "microsoft/beit-base-patch16-224", "beit", 86.5,
          desc="BEiT-B/16: BERT-style masked image modelling, fine-tuned on ImageNet-1k",
          on="ImageNet-21k → 1k"),
     # ---- backbones for features / fine-tuning ----
     ModelSpec("dinov2-small", "facebook/dinov2-small", FEATURES, "dinov2", 22.1, 224, "apache-2.0",
               "DINOv2 ViT-S/14 self-supervised backbone (no head): strong frozen features",
-              supports_attention=True, supports_gradcam=True, pretrained_on="LVD-142M"),
+              pretrained_on="LVD-142M"),
     # ---- semantic segmentation ----
     ModelSpec("segformer-b0-ade", "nvidia/segformer-b0-finetuned-ade-512-512", SEGMENTATION, "segformer",
               3.8, 512, "other", "SegFormer-B0 fine-tuned on ADE20k (150 classes)", pretrained_on="ADE20k"),
@@ -134,7 +130,7 @@ CATALOG: tuple[ModelSpec, ...] = (
     ModelSpec("detr-resnet-50", "facebook/detr-resnet-50", DETECTION, "detr", 41.6, 800, "apache-2.0",
               "DETR: end-to-end detection with a transformer decoder (COCO)", pretrained_on="COCO 2017", revision="no_timm"),
     ModelSpec("yolos-tiny", "hustvl/yolos-tiny", DETECTION, "yolos", 6.5, 512, "apache-2.0",
-              "YOLOS-Ti: a plain ViT as a detector (COCO)", supports_attention=True, pretrained_on="COCO 2017"),
+              "YOLOS-Ti: a plain ViT as a detector (COCO)", pretrained_on="COCO 2017"),
     ModelSpec("rtdetr-r18", "PekingU/rtdetr_r18vd", DETECTION, "rt_detr", 20.2, 640, "apache-2.0",
               "RT-DETR R18: real-time DETR (COCO)", pretrained_on="COCO 2017"),
     # ---- zero-shot ----
@@ -144,7 +140,7 @@ CATALOG: tuple[ModelSpec, ...] = (
               "apache-2.0", "OWL-ViT: open-vocabulary detection from text queries"),
     ModelSpec("clip-vit-base", "openai/clip-vit-base-patch32", ZERO_SHOT_CLASSIFICATION, "clip", 151.3, 224,
               "not stated on the Hub card (openai/CLIP code: MIT)",
-              "CLIP ViT-B/32: zero-shot classification from label names", supports_attention=True),
+              "CLIP ViT-B/32: zero-shot classification from label names"),
 )
 
 RUN_LABEL_SUFFIX = " (fine-tuned here)"
@@ -170,8 +166,6 @@ def local_spec(folder: Path, source: str = "local", key: str | None = None) -> M
         input_size=int(size) if isinstance(size, (int, float)) else None,
         license=meta.get("license", "see the source model"),
         description=meta.get("description", ""),
-        supports_attention=cfg.get("model_type") in ("vit", "deit", "dinov2", "beit", "swin", "yolos", "clip"),
-        supports_gradcam=True,
         source=source,
         pretrained_on=meta.get("pretrained_on", ""),
     )

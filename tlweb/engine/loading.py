@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tlweb import access, registry
-from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, shown_name, task_from_config
+from tlweb.catalog import CLASSIFICATION, FEATURES, ModelSpec, shown_name, task_from_config
 from tlweb.config import Settings, get_settings
 from tlweb.engine import availability
 from tlweb.engine.listing import resolve
@@ -33,9 +33,6 @@ from tlweb.errors import ModelError, ModelUnavailableError, explain, first_line
 
 log = logging.getLogger(__name__)
 
-# Kept for callers of the old names; the records in tlweb.registry are the source.
-TASK_NAMES = {t.name: t.noun for t in registry.tasks()}  # with their article, for sentences
-UNIVERSAL_SEGMENTATION = frozenset(registry.task(SEGMENTATION).auto_class_for)
 
 
 @dataclass(kw_only=True)
@@ -96,7 +93,6 @@ def quiet_transformers() -> None:
     quiet_libraries()
 
 
-_quiet_transformers = quiet_transformers  # kept for callers of the old name (benchmarks)
 
 
 def auto_model_class(task: str, model_type: str | None = None):

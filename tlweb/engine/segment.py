@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tlweb import registry
 from tlweb.catalog import SEGMENTATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.loading import (
-    UNIVERSAL_SEGMENTATION,
     LoadedModel,
     RunFacts,
     facts_json,
@@ -37,6 +37,8 @@ from tlweb.engine.loading import (
 )
 from tlweb.engine.zerogpu import gpu_task
 
+# families whose processor also answers panoptic segmentation (the segmentation task's record says)
+UNIVERSAL_SEGMENTATION = frozenset(registry.task(SEGMENTATION).auto_class_for)
 MAX_MODEL_SIDE = 2048  # larger photos are downscaled before the processor (no model reads more)
 MIN_MODEL_SIDE = 1024
 MAX_ASPECT = 10.0  # longer/shorter side; beyond this the image is padded (bottom/right) first

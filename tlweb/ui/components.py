@@ -60,9 +60,6 @@ def handle_outputs(**paths: str) -> property:
     return property(lambda self: {name: get(self) for name, get in getters.items()})
 
 
-_raw_preprocess = guard.raw_image  # kept for callers of the old name
-
-
 def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a component class
     """``gr.Image`` that hands the handler the uploaded file path untouched.
 

@@ -41,7 +41,6 @@ class DemoModel:
     task: str
     build: Callable[[Path], None]  # writes save_pretrained output into the folder
     description: str = ""
-    supports_attention: bool = False
     # what the builder really trained it on ("" = nothing: random weights) and the dropdown's note
     pretrained_on: str = ""
     label_note: str = ""
@@ -91,8 +90,6 @@ def demo_model_specs(settings: Settings | None = None) -> list:
                 input_size=None,
                 license=dm.license,
                 description=dm.description or f"Tiny random-weight {dm.family} — for trying the UI, predictions are noise",
-                supports_attention=dm.supports_attention,
-                supports_gradcam=True,
                 source="demo",
                 pretrained_on=dm.pretrained_on or "nothing (random weights)",
                 label_note=dm.label_note,
