@@ -48,15 +48,11 @@ def class_head_modules(model) -> list[tuple[str, object]]:
 
 
 def checkpoint_config(spec, settings):
-    """The checkpoint's own config (its class names), read by the same rules as the training load; no
-    weights. (With the loading gate: ``loading.load_config(spec, task=TASK, settings=settings)[1]``.)"""
-    from tlweb.engine import loading as L
+    """The checkpoint's own config (its class names), through the loading gate's rules (a demo model is
+    built on first use); no weights read."""
+    from tlweb.engine.loading import load_config
 
-    if spec.source == "demo":
-        from tlweb.engine.demo import ensure_built
-
-        ensure_built(spec.key, settings)
-    return L._load_config(spec, spec.hub_id, Path(spec.hub_id).is_dir(), settings)
+    return load_config(spec, task=TASK, settings=settings)[1]
 
 
 def checkpoint_labels(config) -> list[str]:
