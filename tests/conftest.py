@@ -45,6 +45,25 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 
 
+# Tiers (pyproject's markers): each test gets exactly one of unit / app / browser, from where it lives
+# and what it asks for; `slow` is set by hand on long tests. The fast tier is `-m "unit and not slow"`.
+_BROWSER_FIXTURES = {"page", "browser"}
+_APP_FIXTURES = {"app_url", "client"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        parts = Path(str(item.fspath)).parts
+        if "e2e" in parts or fixtures & _BROWSER_FIXTURES or item.get_closest_marker("browser"):
+            tier = "browser"
+        elif "ui" in parts or fixtures & _APP_FIXTURES:
+            tier = "app"
+        else:
+            tier = "unit"
+        item.add_marker(getattr(pytest.mark, tier))
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
 

@@ -233,11 +233,16 @@ def test_space_installs_and_serves_in_a_fresh_venv_without_the_repository(tmp_pa
 
     folder = space.build_space(tmp_path / "space").folder
     venv = tmp_path / "venv"
-    # --without-pip: the venv's own old setuptools would shadow the one torch requires; the
-    # installed pip (seen through the system site-packages) installs into the venv all the same.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True,
-                   timeout=120)
+    # A venv that sees this environment's packages (so `pip install --no-index` finds them installed) but
+    # not this repository: a .pth naming the site-packages folders of the interpreter running the tests.
+    # (--system-site-packages would see the *base* interpreter's, which lack them when the tests themselves
+    # run in a venv made as the README says.) --without-pip: the installed pip is seen through the .pth.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    outer = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+    (Path(purelib) / "_tlweb_test_outer.pth").write_text("\n".join(outer) + "\n")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     env = _clean_env(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")

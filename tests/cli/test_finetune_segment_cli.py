@@ -103,3 +103,23 @@ def test_missing_masks_warn_and_other_strategies_refuse(dataset, checkpoint, cap
     assert result["train_images"] + result["val_images"] == 10  # the 12 scenes less the 2 without a mask
     code, out, err = _finetune(capsys, "--model", str(checkpoint), "--data", str(data), "--strategy", "linear")
     assert code == 2 and "'linear' is a strategy for image classification" in err
+
+
+def test_efficiency_curve_for_segmentation(dataset, checkpoint, capsys, settings):
+    """`tlweb efficiency --task image-segmentation`: mIoU at each masks-per-class size, decoder and scratch by
+    default, one experiment; a classification strategy is one sentence."""
+    code = main(["efficiency", "--task", "image-segmentation", "--model", str(checkpoint), "--data", str(dataset),
+                 "--shots", "1,2", "--seeds", "1", "--epochs", "1", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    rows = result["rows"]
+    assert sorted({r["strategy"] for r in rows}) == ["decoder", "scratch"]
+    assert sorted({r["per_class"] for r in rows}) == [1, 2]
+    assert all(r["task"] == "image-segmentation" and r["metric"] == "miou" for r in rows), rows
+    assert all(0.0 <= r["test_miou"] == r["test_metric"] <= 1.0 for r in rows)
+    assert all(r["test_images"] == 4 for r in rows) and result["experiment"]
+    code = main(["efficiency", "--task", "image-segmentation", "--model", str(checkpoint), "--data", str(dataset),
+                 "--strategies", "linear"])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("error:") == 1 and "linear" in err

@@ -18,7 +18,9 @@ def _ints(text: str) -> list[int]:
 
 
 def add_efficiency(sub) -> None:
-    from tlweb.engine.train import DEFAULT_SEEDS
+    from tlweb.engine.train import DEFAULT_SEEDS, train_tasks
+
+    tasks = train_tasks()
 
     p = _data_command(sub, "efficiency", cmd_efficiency,
                       help="data-efficiency curve: accuracy vs training images per class "
@@ -28,7 +30,14 @@ def add_efficiency(sub) -> None:
                       model_help="backbone: catalog key, Hub id or local folder")
     p.add_argument("--shots", default="1,2,5,10,25", help="training images per class, comma-separated "
                                                          "(default 1,2,5,10,25; sizes above the smallest class are skipped)")
-    p.add_argument("--strategies", default="linear,scratch", help="comma-separated (default linear,scratch)")
+    p.add_argument("--task", choices=[t.name for t in tasks], default=tasks[0].name,
+                   help=f"what to train for (default {tasks[0].name}); the data is read the task's way and the "
+                        "curve shows the task's metric (accuracy, mIoU, mAP)")
+    p.add_argument("--strategies", help="comma-separated (default: linear,scratch for classification, the task's "
+                                        "first strategy and scratch for the others)")
+    p.add_argument("--mask-column", help="segmentation, Hub datasets: the mask column (auto-detected)")
+    p.add_argument("--labels", help="segmentation: the class names when the data has no labels.txt (a file or "
+                                    "names separated by commas)")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                    help=f"runs per point, each with another draw of the images (default {DEFAULT_SEEDS})")
     p.add_argument("--epochs", type=int, help="epochs of the network strategies (default: per strategy)")
@@ -45,12 +54,15 @@ def cmd_efficiency(args) -> int:
     import threading
 
     settings = _settings_from(args)
-    from tlweb.engine.train import data_efficiency, get_strategy
+    from tlweb.engine.train import data_efficiency, train_task
     from tlweb.engine.train.baseline import check_zero_shot
+    from tlweb.engine.train.tasks import CLASSIFICATION
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    task = train_task(args.task)
+    default = "linear,scratch" if task.name == CLASSIFICATION else f"{task.strategies[0]},scratch"
+    strategies = [s.strip() for s in (args.strategies or default).split(",") if s.strip()]
     for s in strategies:
-        get_strategy(s)  # an unknown strategy is a sentence before the data is loaded
+        task.strategy(s)  # an unknown strategy, or another task's, is a sentence before the data is loaded
     shots = _ints(args.shots)
     check_zero_shot(args.zero_shot, args.templates, settings)  # so is a model that is not CLIP/SigLIP
     stop = threading.Event()
@@ -63,8 +75,10 @@ def cmd_efficiency(args) -> int:
 
     old = signal.signal(signal.SIGINT, on_signal) if threading.current_thread() is threading.main_thread() else None
     try:
-        data = _load(args, settings)
+        data = _load_for(task, args, settings)
         kw = {"epochs": args.epochs} if args.epochs else {}
+        if task.name != CLASSIFICATION:
+            kw["task"] = task.name
         rows = data_efficiency(args.model, data, shots=shots, strategies=strategies, seed=args.seed, seeds=args.seeds,
                                zero_shot=args.zero_shot, templates=args.templates, should_stop=stop.is_set,
                                on_event=_progress, settings=settings, **kw)
@@ -72,6 +86,19 @@ def cmd_efficiency(args) -> int:
         if old is not None:
             signal.signal(signal.SIGINT, old)
     return _print(args, rows, data, settings)
+
+
+def _load_for(task, args, settings):
+    """The dataset read the task's way (classification: :func:`tlweb.cli.common._load`)."""
+    from tlweb.engine.train.tasks import CLASSIFICATION
+
+    if task.name == CLASSIFICATION:
+        return _load(args, settings)
+    data = task.load_data(args.data, image_column=args.image_column, label_column=args.label_column, split=args.split,
+                          test_fraction=args.test_fraction, seed=args.seed, settings=settings,
+                          mask_column=args.mask_column, labels=args.labels)
+    print(f"data: {data.summary()}", file=sys.stderr, flush=True)
+    return data
 
 
 def _progress(e) -> None:
@@ -102,8 +129,11 @@ def _print(args, rows: list[dict], data, settings) -> int:
                     "classes": len(data.class_names)})
         return 0
     for r in runs:
+        metric = r.get("metric") or "accuracy"
+        value = r.get("test_metric", r.get("test_accuracy"))
+        shown = "—" if value is None else f"{value * 100:5.1f}%"
         print(f"{r['strategy']:10s} {r['per_class']:>4} per class  seed {r['seed']}  "
-              f"{r['test_accuracy'] * 100:5.1f}% of {r['test_images']} test images  {r['run_id']}")
+              f"{metric} {shown} on {r['test_images']} test images  {r['run_id']}")
     if sentence:
         print(sentence)
     if experiment:
