@@ -1,7 +1,7 @@
 """The Fine-tune tab's strategy ladder and data-efficiency curve with the tab's defaults on demo data, timed
 through the tab's own handlers (as a page drains them), with and without the one-CPU-thread rule for tiny models.
 
-    python benchmarks/demo_experiments.py [--only ladder|efficiency] [--baseline] [--json out.json]
+    python benchmarks/demo_experiments.py [--only ladder|efficiency] [--baseline] [--json out.json] [--smoke]
 
 Defaults of the tab in demo mode: the backbone ``demo-resnet-shapes``, the built-in sample (4 classes × 32 training
 / 8 test pictures), every strategy in the ladder and linear + scratch at 1, 2, 5, 10 and 25 pictures per class in
@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["ladder", "efficiency"])
     ap.add_argument("--baseline", action="store_true", help="tiny models on torch's default threads (the rule off)")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--smoke", action="store_true",
+                    help="smallest setting (a smoke, not a timing): linear and scratch once, 1 and 2 per class, 1 epoch")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="tlweb-bench-")
     os.environ.update(TLWEB_HOME=f"{home}/home", HF_HOME=f"{home}/hf", HF_HUB_OFFLINE="1", TLWEB_DEMO="1",
@@ -48,10 +50,11 @@ def main() -> None:
         ft.training_threads = lambda *a, **k: None
     h, sess = ft.Handlers(settings), FtSession()
     h.load("sample", None, "", "", "", *([""] * N_SLOTS), *([None] * N_SLOTS), sess)
-    jobs = {"ladder": lambda: h.ladder("demo-resnet-shapes", "", [v for _, v in strategy_choices()], "auto", "auto",
-                                       "auto", 0, DEFAULT_SEEDS, sess),
-            "efficiency": lambda: h.efficiency("demo-resnet-shapes", "", ["linear", "scratch"], [str(s) for s in SHOTS],
-                                               "auto", "auto", "auto", DEFAULT_SEEDS, "", None, sess)}
+    strategies = ["linear", "scratch"] if args.smoke else [v for _, v in strategy_choices()]
+    shots, seeds, epochs = ([1, 2], 1, 1) if args.smoke else (SHOTS, DEFAULT_SEEDS, "auto")
+    jobs = {"ladder": lambda: h.ladder("demo-resnet-shapes", "", strategies, epochs, "auto", "auto", 0, seeds, sess),
+            "efficiency": lambda: h.efficiency("demo-resnet-shapes", "", ["linear", "scratch"], [str(s) for s in shots],
+                                               epochs, "auto", "auto", seeds, "", None, sess)}
     out = {"threads": "torch default" if args.baseline else "tlweb rule (1 for tiny models)"}
     try:
         for name, job in jobs.items():

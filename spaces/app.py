@@ -11,7 +11,10 @@ Runs in two layouts:
 source repository the folder ``spaces/`` (no ``__init__.py``) would stand in for a missing
 package as an empty namespace package, so ``gpu_package()`` checks for ``spaces.GPU``.
 Environment: ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (default 0.0.0.0:7860), and
-everything ``tlweb.config.Settings.from_env`` reads (``TLWEB_DEMO``, ``TLWEB_HOME`` ...).
+everything ``tlweb.config.Settings.from_env`` reads (``TLWEB_DEMO``, ``TLWEB_HOME`` ...). On a Space
+with persistent storage (``/data``), :func:`use_persistent_storage` points ``TLWEB_HOME`` (runs, caches)
+and ``HF_HOME`` (the Hub cache: downloaded models and datasets) there before anything imports
+huggingface_hub, which reads ``HF_HOME`` once, at import.
 """
 
 from __future__ import annotations
@@ -34,7 +37,20 @@ def gpu_package() -> ModuleType | None:
     return module if callable(getattr(module, "GPU", None)) else None
 
 
-SPACES = gpu_package()  # first: before sys.path changes and before torch can touch CUDA
+def use_persistent_storage(env=None, data: Path = Path("/data")) -> bool:
+    """On a Space (``SPACE_ID`` set) whose persistent storage ``data`` is writable: ``TLWEB_HOME`` and
+    ``HF_HOME`` default to folders in it, so runs, caches and downloaded models survive restarts. A value
+    already set wins. Returns whether the storage is used."""
+    env = os.environ if env is None else env
+    if not env.get("SPACE_ID") or not data.is_dir() or not os.access(data, os.W_OK):
+        return False
+    env.setdefault("TLWEB_HOME", str(data / "tlweb"))
+    env.setdefault("HF_HOME", str(data / ".huggingface"))
+    return True
+
+
+PERSISTENT = use_persistent_storage()  # before `spaces` (and through it huggingface_hub) is imported
+SPACES = gpu_package()  # first of the packages: before sys.path changes and before torch can touch CUDA
 
 
 def ensure_tlweb_importable() -> Path | None:

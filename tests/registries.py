@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tlweb import registry
+from tlweb.engine import inference  # noqa: F401 - every task's engine module, so each record has its runner
 from tlweb.engine.demo import registry as demo_registry
 
 

@@ -29,3 +29,45 @@ def test_example_images_have_a_licence_note():
     licence = (examples / "LICENSE.md").read_text()
     for img in examples.glob("*.jpg"):
         assert img.name in licence
+
+
+def _recipe_blocks() -> str:
+    """The python blocks of docs/architecture.md's "Adding a task / a tab / a CLI command" recipes."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    part = doc[doc.index("### Adding a task"):doc.index("### Adding a demo family")]
+    part += doc[doc.index("### Adding a tab"):doc.index("### Adding a demo family")]
+    return "\n".join(re.findall(r"```python\n(.*?)```", part, re.S))
+
+
+def test_the_add_a_task_recipe_names_real_functions_and_records():
+    """Every name the recipe imports exists where it says, every decorator it uses is one of them, every file it
+    names exists, and its registry lines are the registry's own."""
+    import importlib
+
+    code = _recipe_blocks()
+    imported: dict[str, object] = {}
+    for module, names in re.findall(r"^\s*from (tlweb[\w.]*) import ([\w, ]+?)\s*(?:#.*)?$", code, re.M):
+        mod = importlib.import_module(module)
+        for item in (n.strip() for n in names.split(",")):
+            name, _, alias = item.partition(" as ")
+            target = getattr(mod, name, None)
+            if target is None:  # a submodule: "from tlweb.engine import depth"
+                target = importlib.import_module(f"{module}.{name}")
+            imported[alias or name] = target
+    assert {"inference_task", "task", "depth_picture", "depth_surface", "load", "prepare_image"} <= set(imported)
+    for decorator in re.findall(r"^\s*@([\w.]+)", code, re.M):
+        root = decorator.split(".")[0]
+        assert root in imported, f"@{decorator} is not imported in the recipe"
+        obj = imported[root]
+        for part in decorator.split(".")[1:]:
+            obj = getattr(obj, part)
+        assert callable(obj), decorator
+    for path in re.findall(r"^# (tlweb/\S+\.py)", code, re.M):
+        assert (ROOT / path).is_file(), path
+    registry_src = (ROOT / "tlweb" / "registry.py").read_text()
+    for line in re.findall(r"^register_(?:tab|command)\(.*\)$", code, re.M):
+        assert line in registry_src, line
+    from tlweb.engine import depth as depth_engine
+    from tlweb.engine.inference import task
+
+    assert task("depth-estimation").runner() is depth_engine.estimate_depth

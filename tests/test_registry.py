@@ -31,14 +31,15 @@ def test_task_record_points_at_real_things(name):
         assert record.auto_model_class(model_type) is getattr(transformers, cls)
         assert loading.auto_model_class(name, model_type) is getattr(transformers, cls)
     assert loading.auto_model_class(name) is record.auto_model_class()
-    if record.entry is not None:
-        assert callable(record.engine_entry())
+    if record.runner() is not None:
+        fn = record.runner()
+        assert callable(fn) and fn.__module__.startswith("tlweb.engine.") and hasattr(fn, "gpu_task")
     if record.tab is not None:
         assert record.tab in tab_ids()
     if record.command is not None:
         assert record.command in _subcommands()
     if record.tab is not None or record.command is not None:
-        assert record.entry is not None, "a task served by a tab or a command needs its engine entry point"
+        assert record.runner() is not None, "a task served by a tab or a command needs its runner"
 
 
 def test_unknown_task_is_a_sentence():

@@ -106,6 +106,56 @@ def test_space_settings_bind_what_spaces_expects(monkeypatch, tmp_path):
     assert space.space_settings({"TLWEB_HOST": "10.0.0.1", "TLWEB_PORT": "8000"}).host == "10.0.0.1"
 
 
+def _shim():
+    spec = importlib.util.spec_from_file_location("tlweb_space_shim_storage", SHIM)
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
+    return shim
+
+
+def test_persistent_storage_holds_runs_caches_and_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    use = _shim().use_persistent_storage
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {"SPACE_ID": "me/tlweb"}
+    assert use(env, data) and env == {"SPACE_ID": "me/tlweb", "TLWEB_HOME": str(data / "tlweb"),
+                                      "HF_HOME": str(data / ".huggingface")}
+    env = {"SPACE_ID": "me/tlweb", "HF_HOME": "/elsewhere"}
+    assert use(env, data) and env["HF_HOME"] == "/elsewhere"  # a value set by the owner wins
+    assert not use({"SPACE_ID": "me/tlweb"}, tmp_path / "no-storage")  # no /data: nothing changes
+    env = {}
+    assert not use(env, data) and env == {}  # not a Space (running locally): nothing changes
+    # the app reads the home from the environment the shim prepared
+    from tlweb.config import Settings
+
+    monkeypatch.setenv("TLWEB_HOME", str(data / "tlweb"))
+    assert Settings.from_env().runs_dir == data / "tlweb" / "runs"
+    # in the code a Space runs, HF_HOME is set before anything imports huggingface_hub
+    code = ("import importlib.util, sys, json\n"
+            f"spec = importlib.util.spec_from_file_location('shim', {str(SHIM)!r})\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+            "from huggingface_hub import constants\n"
+            "print(json.dumps([m.PERSISTENT, constants.HF_HUB_CACHE]))\n")
+    shim_copy = tmp_path / "app.py"
+    shim_copy.write_text(SHIM.read_text().replace('Path("/data")', repr(str(data)).join(("Path(", ")"))))
+    code = code.replace(repr(str(SHIM)), repr(str(shim_copy)))
+    env = _clean_env(SPACE_ID="me/tlweb")
+    env.pop("HF_HOME", None)
+    env.pop("HF_HUB_CACHE", None)
+    env.pop("TLWEB_HOME", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120, check=True)
+    persistent, hub_cache = json.loads(out.stdout.strip().splitlines()[-1])
+    assert persistent and Path(hub_cache).is_relative_to(data / ".huggingface")
+
+
+def test_space_readme_says_runs_vanish_without_storage():
+    text = space.render_readme("6.0.0")
+    assert "Without persistent storage, fine-tuned runs vanish when the Space restarts" in text
+    assert "/data/tlweb" in text and "/data/.huggingface" in text
+
+
 # --------------------------------------------------------------------------- the shim and `spaces`
 
 

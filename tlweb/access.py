@@ -41,6 +41,20 @@ def current_client() -> str | None:
     return CLIENT.get()
 
 
+ACCOUNT = "hf:"  # the client id of a visitor signed in with Hugging Face (on a Space): "hf:<username>"
+
+
+def account_client(username) -> str | None:
+    """The client id of a signed-in Hugging Face account (its runs follow it across sessions and devices),
+    or None for a name that is not a Hub user name."""
+    name = str(username or "").strip()
+    return f"{ACCOUNT}{name}" if name and "/" not in name and is_hub_id(name) else None
+
+
+def is_account(client: str | None) -> bool:
+    return bool(client) and str(client).startswith(ACCOUNT)
+
+
 @contextmanager
 def client_scope(client: str | None):
     """Run the body as ``client`` (the UI wraps each request in one)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from tlweb.errors import clip
 from tlweb.registry import (  # noqa: F401 - the task names and task_from_config are re-exported
     CLASSIFICATION,
+    DEPTH,
     DETECTION,
     FEATURES,
     SEGMENTATION,
@@ -133,6 +134,13 @@ CATALOG: tuple[ModelSpec, ...] = (
               "YOLOS-Ti: a plain ViT as a detector (COCO)", pretrained_on="COCO 2017"),
     ModelSpec("rtdetr-r18", "PekingU/rtdetr_r18vd", DETECTION, "rt_detr", 20.2, 640, "apache-2.0",
               "RT-DETR R18: real-time DETR (COCO)", pretrained_on="COCO 2017"),
+    # ---- depth estimation (relative inverse depth: larger = nearer) ----
+    ModelSpec("dpt-hybrid-midas", "Intel/dpt-hybrid-midas", DEPTH, "dpt", 123.0, 384, "apache-2.0",
+              "DPT-Hybrid (MiDaS 3.0): a ViT-hybrid backbone with a convolutional decoder, relative depth",
+              pretrained_on="MIX 6 (1.4 M images from 10 depth datasets)"),
+    ModelSpec("depth-anything-v2-small", "depth-anything/Depth-Anything-V2-Small-hf", DEPTH, "depth_anything",
+              24.8, 518, "apache-2.0", "Depth Anything V2 Small: a DINOv2 ViT-S backbone with a DPT head, relative depth",
+              pretrained_on="595 k synthetic images + 62 M pseudo-labelled real images"),
     # ---- zero-shot ----
     ModelSpec("owlv2-base", "google/owlv2-base-patch16-ensemble", ZERO_SHOT_DETECTION, "owlv2", 155.0, 960,
               "apache-2.0", "OWLv2: open-vocabulary detection from text queries"),

@@ -7,7 +7,9 @@ importing it imports neither torch nor transformers nor gradio.
 
 Adding one is one record (see docs/architecture.md for the whole recipe):
 
-- a task: its engine module, then ``register_task(Task(...))`` below;
+- a task: ``register_task(Task(...))`` below (what loads and tells it), then its engine module, whose
+  runner declares itself with ``@inference_task(NAME, …)`` (:mod:`tlweb.engine.pipeline`) and which
+  :mod:`tlweb.engine.inference` imports; callers run it as ``task(NAME).run(image, model, settings=…)``;
 - a tab: ``tlweb/ui/tabs/<id>.py`` with ``build(settings)``, then ``register_tab(Tab(...))``;
 - a CLI module: ``tlweb/cli/<name>.py`` with ``COMMANDS``, then ``register_command(Command(...))``.
 
@@ -61,8 +63,7 @@ class Task:
     needs_text: bool = False  # the processor has a tokenizer (AutoProcessor, not AutoImageProcessor)
     architectures: tuple[str, ...] = ()  # parts of config.json "architectures" names that mean this task
     model_types: tuple[str, ...] = ()  # if set, only checkpoints of these families are this task (see task_from_config)
-    entry: str | None = None  # engine entry point "module:function", called (image, model, settings=…, **example)
-    example: Mapping[str, object] = field(default_factory=dict)  # what else the entry needs on a sample image
+    example: Mapping[str, object] = field(default_factory=dict)  # what else the runner needs on a sample image
     tab: str | None = None  # id of the tab that serves it
     command: str | None = None  # the CLI command that serves it
 
@@ -72,12 +73,37 @@ class Task:
 
         return getattr(transformers, self.auto_class_for.get(model_type or "", self.auto_class))
 
-    def engine_entry(self) -> Callable | None:
-        """The engine function that runs this task on one image (imports its module)."""
-        if self.entry is None:
-            return None
-        module, _, func = self.entry.partition(":")
-        return getattr(importlib.import_module(module), func)
+    def runner(self) -> Callable | None:
+        """The engine function that runs this task on one picture, as its engine module declared it
+        (:func:`runs`); None until that module is imported (:mod:`tlweb.engine.inference` imports them all)."""
+        return _RUNNERS.get(self.name)
+
+    def run(self, image, model, *, settings=None, **options):
+        """Run this task on one picture (a path, bytes, PIL image or array) with ``model`` (a name or a
+        ``ModelSpec``): ``runner(image, model, settings=settings, **options)``."""
+        fn = self.runner()
+        if fn is None:
+            raise LookupError(f"No engine module has declared a runner for {self.name!r} "
+                              "(import tlweb.engine.inference first).")
+        return fn(image, model, settings=settings, **options)
+
+
+_RUNNERS: dict[str, Callable] = {}  # task name → the engine function that runs it (declared by its module)
+
+
+def runs(*names: str) -> Callable[[Callable], Callable]:
+    """Decorator for the engine function that runs tasks ``names`` on one picture, called
+    ``fn(image, model, settings=…, **options)``. The tasks must be registered first (a KeyError
+    otherwise); engine modules use :func:`tlweb.engine.pipeline.inference_task`, which adds the
+    ZeroGPU wrapper."""
+
+    def declare(fn: Callable) -> Callable:
+        for name in names:
+            task(name)  # KeyError for a task nobody registered
+            _RUNNERS[name] = fn
+        return fn
+
+    return declare
 
 
 TASKS: Records[Task] = Records("name")
@@ -101,6 +127,7 @@ DETECTION = "object-detection"
 ZERO_SHOT_DETECTION = "zero-shot-object-detection"
 ZERO_SHOT_CLASSIFICATION = "zero-shot-image-classification"
 FEATURES = "image-feature-extraction"
+DEPTH = "depth-estimation"
 
 # Families whose class names mislead (checked by a test against transformers' Auto mappings).
 _ZERO_SHOT_DETECTORS = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino", "omdet-turbo")
@@ -111,25 +138,27 @@ _UNIVERSAL = "AutoModelForUniversalSegmentation"
 register_task(Task(
     CLASSIFICATION, "an image classifier", "AutoModelForImageClassification",
     architectures=("ForImageClassification", "ForImageClassificationWithTeacher"),
-    entry="tlweb.engine.classify:classify", tab="classify", command="classify"))
+    tab="classify", command="classify"))
 register_task(Task(
     SEGMENTATION, "a segmentation model", "AutoModelForSemanticSegmentation",
     auto_class_for={"mask2former": _UNIVERSAL, "maskformer": _UNIVERSAL, "oneformer": _UNIVERSAL},
     architectures=("ForSemanticSegmentation", "ForUniversalSegmentation", "ForInstanceSegmentation"),
-    entry="tlweb.engine.segment:segment", tab="segment", command="segment"))
+    tab="segment", command="segment"))
 register_task(Task(
     DETECTION, "an object detector", "AutoModelForObjectDetection", architectures=("ForObjectDetection",),
-    entry="tlweb.engine.detect:detect", tab="detect", command="detect"))
+    tab="detect", command="detect"))
 register_task(Task(
     ZERO_SHOT_DETECTION, "a zero-shot detector", "AutoModelForZeroShotObjectDetection", needs_text=True,
     architectures=("ForObjectDetection",), model_types=_ZERO_SHOT_DETECTORS,
-    entry="tlweb.engine.detect:detect", example={"queries": "cat, remote control"}, tab="detect", command="detect"))
+    example={"queries": "cat, remote control"}, tab="detect", command="detect"))
 register_task(Task(
     ZERO_SHOT_CLASSIFICATION, "a zero-shot classifier", "AutoModelForZeroShotImageClassification", needs_text=True,
     architectures=("Model", "ForImageTextRetrieval"), model_types=_IMAGE_TEXT,
-    entry="tlweb.engine.zeroshot:classify_labels", example={"labels": "cat, dog, car"}, tab="classify",
-    command="classify"))
+    example={"labels": "cat, dog, car"}, tab="classify", command="classify"))
 register_task(Task(FEATURES, "a feature backbone", "AutoModel", architectures=("VisionModel",)))
+register_task(Task(
+    DEPTH, "a depth estimator", "AutoModelForDepthEstimation", architectures=("ForDepthEstimation",),
+    tab="depth", command="depth"))
 
 
 def task_from_config(cfg: dict) -> str:
@@ -187,6 +216,7 @@ register_tab(Tab("classify", "Classify", "tlweb.ui.tabs.classify", order=10))
 register_tab(Tab("compare", "Compare", "tlweb.ui.tabs.compare", order=20))
 register_tab(Tab("finetune", "Fine-tune", "tlweb.ui.tabs.finetune", order=30))
 register_tab(Tab("segment", "Segment", "tlweb.ui.tabs.segment", order=40))
+register_tab(Tab("depth", "Depth", "tlweb.ui.tabs.depth", order=45))
 register_tab(Tab("detect", "Detect", "tlweb.ui.tabs.detect", order=50))
 register_tab(Tab("explain", "Explain", "tlweb.ui.tabs.explain", order=60))
 register_tab(Tab("embeddings", "Embeddings", "tlweb.ui.tabs.embeddings", order=70))
@@ -218,7 +248,9 @@ register_command(Command("tlweb.cli.compare", order=30))
 register_command(Command("tlweb.cli.finetune", order=40))
 register_command(Command("tlweb.cli.efficiency", order=42))
 register_command(Command("tlweb.cli.runs", order=45))
+register_command(Command("tlweb.cli.publish", order=46))
 register_command(Command("tlweb.cli.segment_detect", order=50))
+register_command(Command("tlweb.cli.depth", order=52))
 register_command(Command("tlweb.cli.explain", order=55))
 register_command(Command("tlweb.cli.leaderboard", order=56))
 register_command(Command("tlweb.cli.embed", order=57))

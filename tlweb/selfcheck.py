@@ -5,7 +5,7 @@ that the answers make sense for the models the app lists:
 
 - *structure* checks (any model; demo models when the app lists them): the right outputs come
   back, with the right shapes (k bars for top-k, one table row per compared model, a mask, a
-  box table whose labels are the queries …);
+  box table whose labels are the queries, a depth picture and surface on a generated scene …);
 - *real* checks (curated checkpoints): the cat photo's top-5 holds a cat class, the detector
   finds a cat box, zero-shot detection finds the queried cat. They run against a URL (a
   deployed Space) by default, and locally only with ``--real`` (they download checkpoints). A
@@ -279,6 +279,34 @@ def segment_structure(ctx: Context) -> str:
     return f"overlay {size[0]}×{size[1]}; {len(shares)} classes, largest {max(shares):.1f}%"
 
 
+@check("depth", "Depth")
+def depth_structure(ctx: Context) -> str:
+    """A generated scene through /depth: a picture of the scene's size, one 3-D surface, and — the scene's
+    ground coming nearer toward the bottom — its bottom rows painted nearer (brighter) than its top."""
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+
+    scene = ctx.examples.get("scene")
+    _expect(scene is not None, "this tlweb install has no generated scene picture (tlweb/assets/examples/scenes).")
+    ctx.model = ctx.demo_or_first("/depth", ("demo-dpt-scenes",))
+    out = ctx.call("/depth", {"Image": handle_file(str(scene)), "Dropdown": ctx.model})
+    picture = ctx.output("/depth", out, "Image")
+    size = image_size(picture)
+    with Image.open(scene) as im:
+        _expect(abs((im.width / im.height) / (size[0] / size[1]) - 1) < 0.02,
+                f"the depth picture's aspect ratio differs from the scene's ({size}).")
+    traces = plot_data(ctx.output("/depth", out, "Plot"))
+    _expect([t.get("type") for t in traces] == ["surface"], "the 3-D view is not one surface.")
+    with Image.open(picture.get("path") if isinstance(picture, dict) else picture) as im:
+        grey = np.asarray(im.convert("L"), dtype=np.float64)
+    band = max(1, grey.shape[0] // 8)
+    top, bottom = grey[:band].mean(), grey[-band:].mean()
+    _expect(bottom > top, f"the ground at the bottom is not painted nearer than the top ({bottom:.0f} ≤ {top:.0f}).")
+    ctx.ran.add("/depth")
+    return f"depth picture {size[0]}×{size[1]}, a 3-D surface; bottom rows nearer than the top ({bottom:.0f} > {top:.0f})"
+
+
 def _detect(ctx: Context, model: str, queries: str, threshold: float) -> list[list]:
     from gradio_client import handle_file
 
@@ -527,12 +555,15 @@ def format_table(results: list[Result], url: str = "") -> str:
 def connect(url: str, token: str | None = None, real: bool = False) -> Context:
     from gradio_client import Client
 
-    from tlweb.assets import example_images
+    from tlweb.assets import example_images, scene_images
     from tlweb.errors import TlwebError
 
     found = {p.stem: p for p in example_images()}
     examples = {name: found.get(name) for name in ("cat", "coffee")}
     missing = [n for n, p in examples.items() if p is None]
+    scenes = scene_images()
+    if scenes:
+        examples["scene"] = scenes[0]
     if missing:
         raise TlwebError(f"The example photos ({', '.join(missing)}) are missing from this tlweb install.")
     try:

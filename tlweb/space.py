@@ -57,6 +57,8 @@ REQUIREMENTS = (
     "spaces>=0.30",
     "captum>=0.7",
     "pycocotools>=2.0.7,<3",
+    "authlib>=1.3",  # gradio's `oauth` extra: Sign in with Hugging Face (hf_oauth: true in README.md)
+    "itsdangerous>=2.0",
 )
 
 

@@ -13,6 +13,11 @@ pinned: false
 license: apache-2.0
 short_description: See what pretrained vision models know, then fine-tune
 suggested_hardware: {hardware}
+hf_oauth: true
+hf_oauth_expiration_minutes: 480
+hf_oauth_scopes:
+  - write-repos
+  - manage-repos
 ---
 
 # tlweb: a transfer-learning workbench for computer vision
@@ -72,8 +77,23 @@ Set these as Space variables (`hf spaces variables add your-name/tlweb -e TLWEB_
 - `TLWEB_ZEROGPU=off` turns the ZeroGPU wrapping off; `emulate` runs every GPU function in a
   forked worker, as ZeroGPU does, on any machine (to try the Space locally before a push).
 
-Without persistent storage, fine-tuned runs live in the container and disappear when the
-Space restarts. With persistent storage (`/data`) they are kept under `/data/tlweb`.
+## Storage
+
+**Without persistent storage, fine-tuned runs vanish when the Space restarts** (a restart
+happens on every push, on a settings change and after the Space sleeps), and every model is
+downloaded again. Add persistent storage in the Space's settings and tlweb uses it by default:
+runs and caches under `/data/tlweb` (`TLWEB_HOME`), the Hugging Face cache (downloaded models
+and datasets) under `/data/.huggingface` (`HF_HOME`). Set either variable to put them elsewhere.
+
+## Sign in with Hugging Face
+
+The front matter's `hf_oauth: true` adds a **Sign in with Hugging Face** button. A signed-in
+visitor's fine-tuned runs belong to their Hub account: they are listed after a reload and on
+another device, are not removed when the tab closes, and only they can delete them. The
+Fine-tune tab pushes a run to their namespace (or an organisation they let the Space write to)
+with their sign-in (scopes `write-repos` to upload, `manage-repos` to create the repository): no
+token to paste. Anonymous visitors keep per-session runs, removed `TLWEB_RUN_TTL_HOURS` (24)
+after their tab closes.
 
 ## ZeroGPU
 

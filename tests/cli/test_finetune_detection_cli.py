@@ -44,7 +44,7 @@ def test_every_strategy_prints_the_detection_json(strategy, coco, capsys, tmp_pa
     assert set(result["per_class_ap"]) == {"circle", "square", "triangle"}
     assert all(v is None or 0.0 <= v <= 1.0 for v in result["per_class_ap"].values())
     assert result["model_dir"] == str(tmp_path / "run" / "model")
-    assert "data: 3 classes · 10 train / 4 test images" in err and "done: " in err
+    assert "data: 3 classes · 10 train / 4 test images" in err and "done in " in err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["task"] == "object-detection" and math.isclose(metrics["test_map"], result["test_map"])
 

@@ -6,6 +6,7 @@ model) show up on the CPU as well.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tlweb.engine import loading
@@ -33,6 +34,12 @@ def test_every_demo_family_runs_in_bf16(bf16, demo_models, example_image):
             assert r.label_map.shape == (r.height, r.width) and r.classes
         elif dm.task == "object-detection":
             r = detect(example_image, key, settings=bf16, threshold=0.0)
+        elif dm.task == "depth-estimation":
+            from tlweb.engine.inference import task
+
+            r = task(dm.task).run(example_image, key, settings=bf16)
+            assert r.depth.shape == (r.height, r.width) and r.depth.dtype == np.float32
+            assert np.isfinite(r.depth).all() and r.depth_max > r.depth_min
         elif dm.task == "zero-shot-image-classification":
             from tlweb.engine.zeroshot import classify_labels
 

@@ -20,7 +20,7 @@ from tests.registries import demo_keys
 from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION
 from tlweb.engine import detect as det
 from tlweb.engine.loading import load
-from tlweb.engine.segment import prepare_image
+from tlweb.engine.pipeline import prepare_image
 from tlweb.errors import ImageError, ModelError, ModelUnavailableError
 
 CLOSED = demo_keys(DETECTION)

@@ -66,8 +66,8 @@ def test_held_out_rule_same_head_and_same_cache_as_the_leaderboard(demo_models, 
     ref = H.auto_head(tr.features, tr.labels, 4, seed=3)
     w, b = _saved_head(res)
     assert torch.allclose(w, ref.weight, atol=1e-5) and torch.allclose(b, ref.bias, atol=1e-5)
-    # a leaderboard on the same data afterwards runs no forward pass and loads no model …
-    monkeypatch.setattr(F, "load_backbone", lambda *a, **k: pytest.fail("a backbone was loaded"))
+    # a leaderboard on the same data afterwards runs no forward pass over the data (its features are cached;
+    # the model is loaded only to time warm one-image passes, counted apart) …
     before = F.forward_passes()
     board = leaderboard(twelve, list(MODELS), seed=3, settings=settings)
     assert F.forward_passes() == before

@@ -3,7 +3,7 @@
 
 The demo builders stamp the task into config.json, which once hid that a plain OWLv2 folder
 ("architectures": ["Owlv2ForObjectDetection"]) was taken for a closed-set detector. Here each
-family goes through resolve() → load() → its task's engine entry point without that help.
+family goes through resolve() → load() → its task's runner (``task.run``) without that help.
 """
 
 from __future__ import annotations
@@ -50,10 +50,8 @@ def test_plain_save_pretrained_folder_works_for_its_task(settings, demo_models, 
     assert loaded.params > 0 and loaded.spec.task == dm.task
 
     task = registry.task(dm.task)
-    entry = task.engine_entry()
-    if entry is None:
-        pytest.skip(f"the task {dm.task} has no engine entry point registered yet")
-    result = entry(make_image(size=(80, 60)), str(folder), settings=settings, **task.example)
+    assert task.runner() is not None, f"no engine module declares a runner for {dm.task}"
+    result = task.run(make_image(size=(80, 60)), str(folder), settings=settings, **task.example)
     out = result.as_dict()
     assert out["latency_ms"] > 0 and out["family"] == dm.family
     if task.needs_text and "queries" in task.example:

@@ -108,40 +108,44 @@ class _FakeApi:
             raise RuntimeError(_FakeApi.fail_with)
         return type("Url", (), {"url": f"https://huggingface.co/{repo_id}"})()
 
-    def upload_folder(self, folder_path, repo_id, repo_type="model", commit_message=""):
-        _FakeApi.calls.append(("upload_folder", folder_path, repo_id))
+    def create_commit(self, repo_id, operations, commit_message="", repo_type="model"):
+        _FakeApi.calls.append(("create_commit", repo_id, sorted(op.path_in_repo for op in operations)))
 
 
 def test_push_to_hub_never_stores_the_token(run, settings, monkeypatch, caplog):
     import huggingface_hub
 
     import tlweb.engine.availability as availability
+    from tlweb.engine.publish import push_run
 
     token = "hf_" + "SeCrEt" * 6
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeApi)
     monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: True)
     _FakeApi.calls, _FakeApi.fail_with = [], None
-    url = R.push_to_hub(run.run_id, "me/my-model", token, private=True, settings=settings)
+    url = push_run(run.run_id, "me/my-model", token, private=True, settings=settings)
     assert url == "https://huggingface.co/me/my-model"
     assert ("init", token) in _FakeApi.calls
-    assert ("upload_folder", str(run.model_dir), "me/my-model") in _FakeApi.calls
+    committed = next(c for c in _FakeApi.calls if c[0] == "create_commit")
+    assert committed[1] == "me/my-model" and {"config.json", "model.safetensors", "README.md"} <= set(committed[2])
     _FakeApi.fail_with = f"401 Client Error: Unauthorized (token {token})"
     with pytest.raises(ModelError) as info:
-        R.push_to_hub(run.run_id, "me/my-model", token, settings=settings)
-    assert token not in str(info.value) and "refused the token" in str(info.value)
+        push_run(run.run_id, "me/my-model", token, settings=settings)
+    assert token not in str(info.value) and "refused" in str(info.value)
     for path in run.run_dir.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
     assert token not in caplog.text
     with pytest.raises(ModelError, match="token"):
-        R.push_to_hub(run.run_id, "me/my-model", "", settings=settings)
+        push_run(run.run_id, "me/my-model", "", settings=settings)
     with pytest.raises(ModelError, match="your-name/model-name"):
-        R.push_to_hub(run.run_id, "no-owner", token, settings=settings)
+        push_run(run.run_id, "no-owner", token, settings=settings)
 
 
 def test_push_offline_says_so(run, settings):
+    from tlweb.engine.publish import push_run
+
     with pytest.raises(ModelError, match="cannot be reached"):
-        R.push_to_hub(run.run_id, "me/my-model", "hf_x", settings=settings)
+        push_run(run.run_id, "me/my-model", "hf_x", settings=settings)
 
 
 def test_bad_run_ids_and_runs_without_models(settings):

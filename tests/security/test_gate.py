@@ -78,18 +78,20 @@ def _answer(call, *names: str) -> tuple[str, str]:
 
 
 def _entries():
-    """(task, entry point, a demo model of that task): every task of the registry that runs on an image."""
+    """(task, a demo model of that task): every task of the registry that runs on an image (has a runner)."""
     out = []
     for record in registry.tasks():
         keys = demo_keys(record.name)
-        if record.entry and keys:
+        if record.runner() and keys:
             out.append(pytest.param(record, keys[0], id=record.name))
     return out
 
 
 def _trainable():
+    from tlweb.engine.train.tasks import train_task_names
+
     return [pytest.param(t.name, demo_keys(t.name)[0], id=t.name) for t in registry.tasks()
-            if not t.needs_text and t.name != registry.FEATURES and demo_keys(t.name)]
+            if t.name in train_task_names() and demo_keys(t.name)]
 
 
 def _paths(root: Path, key: str) -> list[str]:
@@ -100,7 +102,7 @@ def _paths(root: Path, key: str) -> list[str]:
 
 @pytest.mark.parametrize("record,key", _entries())
 def test_every_task_refuses_server_folders_in_shared_mode(record, key, server_cwd, shared_settings, make_image):
-    entry, image = record.engine_entry(), make_image(size=(64, 48))
+    entry, image = record.runner(), make_image(size=(64, 48))
     for name in _paths(server_cwd, key):
         outcome, text = _answer(lambda n=name: entry(image, n, settings=shared_settings, **record.example))
         assert outcome == "ModelError" and access.SHARED_RULE in text, (name, text)
@@ -217,8 +219,10 @@ def _model_endpoints(demo) -> dict[str, list[tuple[str, dict, list[str], bool]]]
     return out
 
 
-# Where a model parameter is read only with another value set: the projector reads its run in "run" mode.
-CONTEXT = {("project", "run"): {"mode": "run"}}
+# Where a model parameter is read only with other values set: the projector reads its run in "run" mode;
+CONTEXT = {("project", "run"): {"mode": "run"},
+           # the task endpoints of Fine-tune train only for segmentation or detection (classification skips them)
+           ("finetune_task", "model"): {"task": "image-segmentation", "strategy": "decoder"}}
 
 
 def _call(client: Client, api: str, params: list[dict], slot: str, name: str, image: str) -> str:

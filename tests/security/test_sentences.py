@@ -97,7 +97,7 @@ def test_unexpected_errors_shown_without_paths_or_whole_names():
 
 @pytest.mark.parametrize("args,words", [
     (["classify", "IMG", "--model", LONG], "too long"),
-    (["classify", "x" * 5000 + ".jpg", "--model", "demo-vit", "--demo"], "cannot be read"),
+    (["classify", "x" * 5000 + ".jpg", "--model", "demo-vit", "--demo"], "too long"),
     (["classify", "IMG", "--model", "/no/such/folder"], "does not exist"),
     (["compare", "IMG", "--models", f"demo-vit,{LONG}", "--demo"], None),
     (["segment", "IMG", "--model", LONG], "too long"),

@@ -47,3 +47,9 @@ def example_image(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no example image '{name}' in {examples_dir()}")
     return path
+
+
+def scene_images() -> list[Path]:
+    """Generated scenes with known depth (``examples/scenes/``, the Depth tab's examples), sorted by name."""
+    folder = examples_dir() / "scenes"
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []

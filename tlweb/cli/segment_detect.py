@@ -16,10 +16,12 @@ def add_segment(sub) -> None:
 def cmd_segment(args) -> int:
     settings = _settings_from(args)
     from tlweb.engine.images import load_image
-    from tlweb.engine.segment import save_mask, segment
+    from tlweb.engine.inference import task
+    from tlweb.engine.segment import save_mask
+    from tlweb.registry import SEGMENTATION
 
     img = load_image(args.image, settings)
-    result = segment(img, args.model, settings)
+    result = task(SEGMENTATION).run(img, args.model, settings=settings)
     if args.out or args.overlay:
         from tlweb.viz.segment import color_list, overlay  # PIL only (no plotly)
 
@@ -52,11 +54,13 @@ def add_detect(sub) -> None:
 
 def cmd_detect(args) -> int:
     settings = _settings_from(args)
-    from tlweb.engine.detect import detect
     from tlweb.engine.images import load_image
+    from tlweb.engine.inference import task
+    from tlweb.registry import DETECTION
 
     img = load_image(args.image, settings)
-    result = detect(img, args.model, queries=args.queries, threshold=args.threshold, settings=settings)
+    # one runner serves closed-set and zero-shot detectors (it tells them apart by the model)
+    result = task(DETECTION).run(img, args.model, settings=settings, queries=args.queries, threshold=args.threshold)
     if args.out:
         from tlweb.viz.detect import draw_boxes  # PIL only (no plotly)
 

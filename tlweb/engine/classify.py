@@ -9,7 +9,7 @@ from tlweb.catalog import CLASSIFICATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load, run_facts
-from tlweb.engine.zerogpu import gpu_task
+from tlweb.engine.pipeline import inference_task
 
 
 @dataclass
@@ -68,7 +68,7 @@ def top_k(loaded: LoadedModel, probs_row, k: int) -> list[Prediction]:
     return [Prediction(label_name(loaded.model.config, int(i)), float(s)) for s, i in zip(scores, idx)]
 
 
-@gpu_task(images="image", models="model")
+@inference_task(CLASSIFICATION)
 def classify(image, model: str | ModelSpec, top_k_n: int = 5, settings: Settings | None = None) -> ClassifyResult:
     """Classify one image (path, bytes, PIL or array) with ``model``; returns the top-k labels."""
     settings = settings or get_settings()

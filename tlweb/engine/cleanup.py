@@ -9,8 +9,8 @@ schedules it), and from ``python -m tlweb cache --clean``-style callers:
 - **Runs of ended sessions** (shared mode): a run or experiment a browser session made is removed
   ``TLWEB_RUN_TTL_HOURS`` (default 24) after the session ended (its ``.ended`` file, written when the
   page closed), or after its last write when the session never said goodbye (API clients), unless it
-  is running or its session is still connected. Runs made from the command line have no owner and
-  are never removed here.
+  is running or its session is still connected. Runs made from the command line have no owner, and
+  runs of visitors signed in with Hugging Face belong to their account: neither is removed here.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def sweep(settings: Settings | None = None, live_owners: set[str] | frozenset[st
         if not settings.shared:
             continue
         owner = owners.owner_of(folder, settings)
-        if owner is None or owner in live_owners or owners.running(folder):
+        if owner is None or owners.is_account_tag(owner) or owner in live_owners or owners.running(folder):
             continue
         try:
             idle = now - _last_write(folder)

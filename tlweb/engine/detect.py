@@ -7,7 +7,7 @@ Coordinates: the processor's own post-processing (``post_process_object_detectio
 ``post_process_grounded_object_detection``) turns normalised boxes into pixels of the image
 the processor was given — for OWLv2 that includes its square padding (it scales by the
 longer side). That image may itself be a downscaled and/or padded copy of the original
-(see :func:`tlweb.engine.segment.prepare_image`), so :func:`to_original` divides by the
+(see :func:`tlweb.engine.pipeline.prepare_image`), so :func:`to_original` divides by the
 downscale factor and clips to the original frame; boxes that lie wholly in padding go.
 """
 
@@ -24,15 +24,15 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
 from tlweb.engine.listing import resolve
 from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load
-from tlweb.engine.segment import (
+from tlweb.engine.pipeline import (
     Prepared,
     float_outputs,
+    inference_task,
     model_side,
     prepare_image,
     result_facts,
     to_model_inputs,
 )
-from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, TlwebError
 from tlweb.registry import task as task_record
 
@@ -201,7 +201,7 @@ def load_detector(model: str | ModelSpec, queries=None, settings: Settings | Non
             raise exc from None
 
 
-@gpu_task(images="image", models="model", image_factor=1.5)
+@inference_task(DETECTION, ZERO_SHOT_DETECTION, image_factor=1.5)
 def detect(image, model: str | ModelSpec, queries=None, threshold: float | None = None,
            settings: Settings | None = None, min_score: float | None = None) -> DetectResult:
     """Detect objects in one image (path, bytes, PIL or array).

@@ -12,6 +12,7 @@ Hub-hosted ``mean_iou`` computes (mean IoU, pixel accuracy, per-class IoU) from 
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -20,6 +21,26 @@ CLASSIFICATION_METRIC = "tlweb_classification"
 SEGMENTATION_METRIC = "tlweb_segmentation"
 METRICS = (CLASSIFICATION_METRIC, SEGMENTATION_METRIC)
 IGNORE_INDEX = 255  # mask pixels left out of training and of every metric
+
+Z95 = 1.959963984540054  # the 97.5 % point of the standard normal
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion ``successes / n`` (95 % by default).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or n
+    successes, which matters for the small test sets of a quick fine-tune (Newcombe 1998).
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be between 0 and n ({successes} of {n})")
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
 
 _LOADED: dict[str, object] = {}
 _LOCK = threading.Lock()

@@ -10,6 +10,11 @@ id itself). In shared mode (:attr:`Settings.shared`):
   may delete, push or stop them from the web app;
 - an entry the client may not see answers exactly like one that does not exist.
 
+A visitor signed in with Hugging Face (on a Space, :func:`tlweb.access.account_client`) is one client
+across sessions, reloads and devices: their entries carry an account tag (``account-`` + hash of the
+user name), are not stopped or timed out when a tab closes, and are kept until they delete them.
+Anonymous visitors keep per-session entries with the time limit (``TLWEB_RUN_TTL_HOURS``).
+
 In local mode (one person) everything is visible, as before. When a browser session ends, its
 running fine-tunes, ladders and data-efficiency curves are stopped through their folders' STOP
 file (:func:`stop_sessions_runs`), so a closed tab does not keep the machine busy.
@@ -32,9 +37,19 @@ OWNER_FILE = ".owner"
 ENDED_FILE = ".ended"  # written when the owning browser session ends: the run's time to live starts then
 
 
+ACCOUNT_TAG = "account-"
+
+
 def tag(client: str) -> str:
-    """The stored form of a session id: a hash, so reading a run folder never yields a live session."""
-    return hashlib.sha256(f"tlweb-owner:{client}".encode()).hexdigest()[:32]
+    """The stored form of a session id: a hash, so reading a run folder never yields a live session; a
+    signed-in account's starts with :data:`ACCOUNT_TAG` (its entries outlive its sessions)."""
+    digest = hashlib.sha256(f"tlweb-owner:{client}".encode()).hexdigest()[:32]
+    return ACCOUNT_TAG + digest if access.is_account(client) else digest
+
+
+def is_account_tag(owner: str | None) -> bool:
+    """An entry owned by a signed-in account (kept until its owner deletes it)."""
+    return bool(owner) and owner.startswith(ACCOUNT_TAG)
 
 
 def claim(folder: Path) -> None:
@@ -118,8 +133,8 @@ def running(folder: Path) -> bool:
 def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
     """The session ended: write the STOP file of every running run and experiment it owns (the
     training loop checks it between steps, in this process or another). Returns those folders."""
-    if not client or not settings.runs_dir.is_dir():
-        return []
+    if not client or access.is_account(client) or not settings.runs_dir.is_dir():
+        return []  # a signed-in account is no session: its runs outlive every tab
     mine = tag(client)
     stopped = []
     for folder in settings.runs_dir.iterdir():
@@ -139,8 +154,8 @@ def mark_ended(client: str | None, settings: Settings) -> list[Path]:
     """The session ended: every top-level run and experiment it owns gets an ``.ended`` file, from which
     :mod:`tlweb.engine.cleanup` counts the time it is kept (``TLWEB_RUN_TTL_HOURS``)."""
 
-    if not client or not settings.runs_dir.is_dir():
-        return []
+    if not client or access.is_account(client) or not settings.runs_dir.is_dir():
+        return []  # a signed-in account is no session: its runs outlive every tab
     mine, marked = tag(client), []
     for folder in settings.runs_dir.iterdir():
         try:

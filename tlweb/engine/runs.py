@@ -34,12 +34,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from tlweb.access import HUB_ID
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners, runlock
 from tlweb.engine.runlock import alive
 from tlweb.engine.stop import STOP_FILE, Stop, now_iso  # noqa: F401 - STOP_FILE: the file name, for readers of run folders
-from tlweb.errors import DataError, ModelError, TlwebError, clip, first_line
+from tlweb.errors import DataError, TlwebError, clip
 
 STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -644,40 +643,3 @@ def export_zip(run_id: str, settings: Settings | None = None) -> Path:
                 zf.write(p, arcname=f"{run_id}/{p.relative_to(model_dir).as_posix()}")
     tmp.replace(out)
     return out
-
-
-def push_to_hub(run_id: str, repo_id: str, token: str, private: bool = True,
-                settings: Settings | None = None) -> str:
-    """Upload the run's model folder to the Hub; returns the repo URL.
-
-    The token is passed to ``huggingface_hub`` for this call only: never written to disk, to
-    the run folder, to logs or into error messages.
-    """
-    settings = settings or get_settings()
-    path = owners.writable_or_refuse(run_path(run_id, settings), settings)
-    model_dir = path / "model"
-    if not (model_dir / "config.json").exists():
-        raise DataError(f"The run '{clip(run_id)}' has no saved model to push.")
-    repo_id = str(repo_id or "").strip()
-    if "/" not in repo_id or not HUB_ID.match(repo_id):
-        raise ModelError("Give the Hub repository as 'your-name/model-name'.")
-    token = str(token or "").strip()
-    if not token:
-        raise ModelError("A Hugging Face access token with write permission is needed to push.")
-    from tlweb.engine.availability import hub_reachable
-
-    if not hub_reachable(settings=settings):
-        raise ModelError("The Hugging Face Hub cannot be reached from this machine, so the model cannot be pushed.")
-    try:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        api.upload_folder(folder_path=str(model_dir), repo_id=repo_id, repo_type="model",
-                          commit_message=f"Upload {run_id} from tlweb")
-    except Exception as exc:  # noqa: BLE001 - one sentence, token scrubbed
-        text = first_line(exc, None).replace(token, "***")[:200]  # scrub before cutting
-        if "401" in text or "403" in text or "Unauthorized" in text or "Forbidden" in text:
-            raise ModelError(f"The Hub refused the token for '{clip(repo_id)}' (it needs write permission).") from None
-        raise ModelError(f"Pushing to '{clip(repo_id)}' failed: {text}") from None
-    return str(getattr(url, "url", None) or f"https://huggingface.co/{repo_id}")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from tlweb.catalog import ZERO_SHOT_CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import ClassifyResult, Prediction
-from tlweb.engine.zerogpu import gpu_task
+from tlweb.engine.pipeline import inference_task
 from tlweb.errors import DataError, ModelError
 
 DEFAULT_TEMPLATE = "a photo of a {}."
@@ -181,7 +181,7 @@ class ZeroShotResult(ClassifyResult):
                 "scoring": self.scoring}
 
 
-@gpu_task(images="image", models="model")
+@inference_task(ZERO_SHOT_CLASSIFICATION)
 def classify_labels(image, model, labels, templates=None, top_k: int | None = None,
                     settings: Settings | None = None) -> ZeroShotResult:
     """Score one image (path, bytes, PIL, array) against the user's ``labels`` with CLIP/SigLIP."""

@@ -28,7 +28,7 @@ log = logging.getLogger("tlweb.ui")
 # (e.g. "Explain this image" from Classify: copy the image across and select the Explain tab).
 LINKS: tuple[Callable[[AppParts], None], ...] = (
     links.classify_to_explain, links.mistakes_to_explain, links.embeddings_to_finetune,
-    links.finetune_to_classify, links.learn_steps)
+    links.finetune_to_classify, links.finetune_to_task_tabs, links.learn_steps)
 
 
 def _badges(settings: Settings) -> str:
@@ -149,6 +149,8 @@ def _header(settings: Settings) -> gr.HTML:
                 "<p>See what pretrained vision models know, how backbones compare, and what fine-tuning buys you.</p>"
                 "</div>", padding=False, scale=6)
         badges = gr.HTML("", elem_id="tl-badges", padding=False, scale=5)
+        if guard.sign_in_enabled():  # a Space with hf_oauth: runs follow the account, push in one click
+            gr.LoginButton("Sign in with Hugging Face", size="sm", elem_id="tl-login", scale=0, min_width=200)
         present = gr.Button("Presenter mode", size="sm", elem_id="tl-present-toggle", scale=0, min_width=140)
     present.click(None, js=PRESENT_JS, api_name="presenter_mode", queue=False)
     return badges

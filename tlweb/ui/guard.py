@@ -31,14 +31,56 @@ log = logging.getLogger("tlweb.ui")
 
 
 def client_id() -> str | None:
-    """The session hash of the request being served (None outside a request)."""
+    """Who the request being served comes from (None outside a request): a visitor signed in with
+    Hugging Face as their account (``hf:<username>``, the same in every session and on every device),
+    anyone else as their browser session (gradio's session hash)."""
     try:
         from gradio.context import LocalContext
 
         request = LocalContext.request.get(None)
     except Exception:  # noqa: BLE001 - no gradio context
         return None
-    return getattr(request, "session_hash", None) if request is not None else None
+    if request is None:
+        return None
+    from tlweb.access import account_client
+
+    return account_client(signed_in_user(request)) or getattr(request, "session_hash", None)
+
+
+def sign_in_enabled(env=None) -> bool:
+    """Sign in with Hugging Face is offered on a Space with OAuth (``hf_oauth: true`` sets
+    ``OAUTH_CLIENT_ID``) only; locally nothing changes."""
+    import os
+
+    env = os.environ if env is None else env
+    return bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID"))
+
+
+def _session(request) -> dict:
+    """The request's signed cookie session (gradio's SessionMiddleware, installed with a LoginButton), or {}."""
+    underlying = getattr(request, "request", None) or request
+    scope = getattr(underlying, "scope", None)
+    if isinstance(scope, dict):
+        session = scope.get("session")
+    else:
+        session = getattr(request, "session", None)
+    return session if isinstance(session, dict) else {}
+
+
+def signed_in_user(request) -> str | None:
+    """The Hub user name of a visitor signed in with Hugging Face (a valid, unexpired OAuth session), else None."""
+    import time
+
+    if request is None or not sign_in_enabled():
+        return None
+    info = _session(request).get("oauth_info")
+    if not isinstance(info, dict):
+        return None
+    expires = info.get("expires_at")
+    if isinstance(expires, (int, float)) and expires < time.time():
+        return None
+    user = (info.get("userinfo") or {}).get("preferred_username")
+    return user if isinstance(user, str) and user else None
 
 
 def upload_root() -> Path:

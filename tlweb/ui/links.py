@@ -231,6 +231,45 @@ def finetune_to_classify(parts: AppParts) -> None:
                             outputs=outputs, api_name="ft_run_open_in_classify")
 
 
+# --------------------------------------------------------------------------- Fine-tune's segmenters / detectors → Segment, Detect
+
+TASK_TABS = {"image-segmentation": "segment", "object-detection": "detect"}
+
+
+def run_in_task_tab(run: dict | None, settings) -> tuple:
+    """(tab strip, Segment's dropdown, Detect's dropdown) that open the segmenter or detector just fine-tuned
+    in its tab (the other tab's dropdown untouched); the run joins the list if the list does not show it yet."""
+    from tlweb.engine.listing import resolve
+    from tlweb.ui.model_state import RUN_GROUP
+
+    if not run or run.get("task") not in TASK_TABS:
+        raise TlwebError("Train a segmenter or a detector in step 3 first.")
+    ref, task = run["run_id"], run["task"]
+    if task == "object-detection":
+        from tlweb.ui.tabs.detect import detector_choices
+
+        choices = detector_choices(settings)  # what Detect lists: detectors and zero-shot detectors
+    else:
+        choices = model_choices(task, settings)
+    if ref not in {value for _, value in choices}:
+        choices.append((f"{RUN_GROUP}{resolve(ref, settings=settings).label} · ✓", ref))
+    pick = gr.update(choices=choices, value=ref)
+    return (gr.Tabs(selected=TASK_TABS[task]), *(pick if TASK_TABS[task] == tab else gr.skip()
+                                                 for tab in ("segment", "detect")))
+
+
+def finetune_to_task_tabs(parts: AppParts) -> None:
+    """Fine-tune's "Use this model in Segment / Detect" (the segmenter or detector just trained)."""
+    ft, seg, det = (parts.handles.get(k) for k in ("finetune", "segment", "detect"))
+    tasks = getattr(ft, "tasks", None)
+    if tasks is None or seg is None or det is None:
+        return
+    tasks.results.open_btn.click(user_errors(lambda sess: run_in_task_tab(getattr(sess, "task_run", None),
+                                                                          parts.settings)),
+                                 inputs=[ft.session], outputs=[parts.tabs, seg.model, det.model],
+                                 api_name="ft_open_in_task_tab")
+
+
 # --------------------------------------------------------------------------- Learn → every tab
 
 

@@ -57,7 +57,6 @@ def _mistake_items(path: Path, metrics: dict) -> list[tuple[Path, str]]:
 
 def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: list[dict], settings=None) -> None:
     from tlweb.viz.training import (
-        class_counts_bar,
         confusion_heatmap,
         metrics_html,
         per_class_bars,
@@ -65,6 +64,12 @@ def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: lis
     )
 
     data = cfg.get("data") or {}
+    if (metrics.get("task") or cfg.get("task")) in ("image-segmentation", "object-detection"):
+        from tlweb.viz.task_results import report_sections
+
+        report_sections(rep, path, cfg, metrics, events)
+        _data_section(rep, data, settings)
+        return
     if metrics:
         rep.section("Result")
         rep.raw(metrics_html({**metrics, "run_id": cfg.get("run_id")}))
@@ -83,6 +88,16 @@ def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: lis
         rep.table(["class", "precision", "recall", "F1", "test images"],
                   [[c, _pct(v.get("precision")), _pct(v.get("recall")), _pct(v.get("f1")), v.get("support")]
                    for c, v in per_class.items()], numeric=(1, 2, 3, 4))
+    _data_section(rep, data, settings)
+    mistakes = _mistake_items(path, metrics)
+    if mistakes:
+        rep.section("Most confident mistakes", "Test images the model got wrong with the highest confidence.")
+        rep.images(mistakes)
+
+
+def _data_section(rep: Report, data: dict, settings=None) -> None:
+    from tlweb.viz.training import class_counts_bar
+
     if data.get("counts"):
         rep.section("Data")
         rep.figure(class_counts_bar(data["counts"]))
@@ -90,10 +105,6 @@ def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: lis
                    ("training images", data.get("train_images")), ("validation images", data.get("val_images")),
                    ("test images", data.get("test_images")), ("epoch kept by", data.get("selection")),
                    ("images skipped (unreadable)", data.get("skipped_total")), ("fingerprint", data.get("fingerprint"))])
-    mistakes = _mistake_items(path, metrics)
-    if mistakes:
-        rep.section("Most confident mistakes", "Test images the model got wrong with the highest confidence.")
-        rep.images(mistakes)
 
 
 def run_report_html(run, settings=None) -> str:

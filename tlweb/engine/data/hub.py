@@ -18,7 +18,9 @@ from tlweb.errors import DataError, TlwebError, first_line
 
 def _load_hub(source: str, *, image_column, label_column, split, test_fraction, seed, settings) -> PreparedData:
     loaded, rest = fetch_hub(source, split, settings)
-    return _from_hf(loaded, source, image_column, label_column, rest, test_fraction, seed)
+    data = _from_hf(loaded, source, image_column, label_column, rest, test_fraction, seed)
+    data.hub_id = source
+    return data
 
 
 def fetch_hub(source: str, split: str | None, settings):

@@ -85,6 +85,7 @@ class MaskData:
     base: MaskData | None = field(default=None, repr=False, compare=False)
     train_rows: list[int] | None = field(default=None, repr=False, compare=False)
     _fp: str | None = field(default=None, repr=False, compare=False)
+    hub_id: str = ""  # the Hugging Face dataset it came from ("" for local data); a model card names it
 
     task = TASK
 

@@ -161,8 +161,10 @@ def load_hub_masks(hub_id: str, *, labels=None, image_column=None, mask_column=N
             raise DataError(f"'{clip(source)}' is a folder here, not a Hugging Face dataset id: upload it as a zip, or "
                             "give the folder to the command line.")
     loaded, rest = fetch_hub(source, split, settings)
-    return from_hf_masks(loaded, source, labels=labels, image_column=image_column, mask_column=mask_column, split=rest,
-                         test_fraction=test_fraction, seed=seed, settings=settings)
+    data = from_hf_masks(loaded, source, labels=labels, image_column=image_column, mask_column=mask_column,
+                         split=rest, test_fraction=test_fraction, seed=seed, settings=settings)
+    data.hub_id = source
+    return data
 
 
 def masks_from_saved(folder: Path, *, source_label: str, labels=None, image_column=None, mask_column=None, split=None,

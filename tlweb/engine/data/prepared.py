@@ -31,6 +31,7 @@ class PreparedData:
     base: PreparedData | None = field(default=None, repr=False, compare=False)
     train_rows: list[int] | None = field(default=None, repr=False, compare=False)
     _fp: str | None = field(default=None, repr=False, compare=False)
+    hub_id: str = ""  # the Hugging Face dataset it came from ("" for local data); a model card names it
 
     def counts(self) -> dict[str, dict[str, int]]:
         out = {}

@@ -24,9 +24,13 @@ def load_masks(source, *, labels=None, image_column: str | None = None, mask_col
     has none; ``mask_column`` / ``image_column``: Hub datasets' columns (auto-detected)."""
     settings = settings or get_settings()
     if source is None or not str(source).strip():
-        raise DataError("Give segmentation data: a folder or .zip with images/, masks/ and labels.txt, or a Hugging "
-                        "Face dataset id.")
+        raise DataError("Give segmentation data: a folder or .zip with images/, masks/ and labels.txt, a Hugging "
+                        "Face dataset id, or sample.")
     source = str(source).strip()
+    if source in ("sample", "builtin", "sample:scenes"):
+        from tlweb.engine.data.scenes import segmentation_sample
+
+        return segmentation_sample(settings)
     hub = dict(labels=labels, image_column=image_column, mask_column=mask_column, split=split,
                test_fraction=test_fraction, seed=seed, settings=settings)
     if settings.shared:

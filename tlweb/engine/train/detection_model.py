@@ -48,11 +48,11 @@ def class_head_modules(model) -> list[tuple[str, object]]:
 
 
 def checkpoint_config(spec, settings):
-    """The checkpoint's own config (its class names), through the loading gate's rules (a demo model is
-    built on first use); no weights read."""
-    from tlweb.engine.loading import load_config
+    """The checkpoint's own config (its class names), read by the same rules as the training load; no
+    weights (the loading gate's :func:`~tlweb.engine.loading.load_config`, which builds a demo model first)."""
+    from tlweb.engine import loading
 
-    return load_config(spec, task=TASK, settings=settings)[1]
+    return loading.load_config(spec, task=TASK, settings=settings)[1]
 
 
 def checkpoint_labels(config) -> list[str]:

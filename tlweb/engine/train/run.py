@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tlweb.config import Settings, get_settings
 from tlweb.engine.stop import STOP_FILE, Stop, now_iso
-from tlweb.engine.train import linear, network
+from tlweb.engine.train import card, card_body, linear, network
 from tlweb.engine.train.callbacks import (
     Callback,
     Callbacks,
@@ -94,7 +94,8 @@ def _prepare(plan: RunPlan, runtime, settings: Settings, config: dict, writer, e
     cfg, task, strategy = plan.cfg, plan.task, plan.strategy
     data = _load(plan, settings)
     config["class_names"] = list(data.class_names)
-    config["data"] = {"source": data.source, "test_from": data.test_from, "counts": data.counts(),
+    config["data"] = {"source": data.source, "hub_id": card.hub_dataset(data), "test_from": data.test_from,
+                      "counts": data.counts(),
                       "fingerprint": data.fingerprint(), "skipped": data.skipped[:100],
                       "skipped_total": len(data.skipped), "warnings": list(getattr(data, "warnings", []))[:100]}
     if writer:
@@ -163,6 +164,7 @@ def _finish(ctx: RunContext, outcome: FitOutcome, run_id: str, run_dir: Path, wr
              + f" · test {task.metric_label} {test.metric * 100:.1f}% on {len(ctx.enc_test)} test images")
     if writer:
         writer.write_metrics(metrics)
+        card_body.write_card_quietly(run_dir)  # model/README.md: the Hub's front matter, the figures, their limits
     result_metrics = {k: v for k, v in metrics.items() if k != "mistakes"}
     return RunResult(run_id=run_id, run_dir=run_dir, model_dir=model_dir, strategy=strategy, base_model=plan.base_name,
                      train_images=holdout.n_train, test_images=len(ctx.enc_test),
@@ -199,7 +201,7 @@ def _run(plan: RunPlan, on_event, should_stop, settings: Settings, extra: list |
         "family": spec.family, "experiment_id": exp_dir.name if exp_dir is not None else None,
         "train_config": cfg.as_dict(), "class_names": [], "device": str(runtime.device),
         "precision": runtime.precision, "world_size": runtime.world_size, "task": plan.task.name,
-        "metric": plan.task.metric,
+        "metric": plan.task.metric, "base": card.base_facts(spec),
     }
     if writer:
         writer.write_config(config)

@@ -203,6 +203,9 @@ def build(settings: Settings | None = None) -> TabHandle:
           api_name="detect_render", show_progress="hidden", trigger_mode="always_last")
     gr.on([model.change, custom.blur], for_session(model_changed), inputs=[model, custom], outputs=[queries, threshold],
           api_name="detect_model_kind", queue=False, show_progress="hidden")
+    model.focus(for_session(lambda: gr.update(choices=detector_choices(settings))), outputs=[model],
+                api_name="detect_models",
+                queue=False)  # detectors fine-tuned since the page loaded appear in the list
     model_state.wire([model], custom, DETECTION, settings, "detect", state_html, download,
                      [(model, lambda: detector_choices(settings))])
 

@@ -225,6 +225,8 @@ def build(settings: Settings | None = None) -> ui.TabHandle:
     gr.on([opacity.change, shown.input, view.input], rerender, inputs=[state, opacity, shown, view],
           outputs=[out_a, out_b, legend], api_name="segment_render", show_progress="hidden",
           trigger_mode="always_last")
+    model.focus(lambda: ui.refresh_choices(SEGMENTATION, settings), outputs=[model], api_name="segment_models",
+                queue=False)  # segmenters fine-tuned since the page loaded appear in the list
     model_state.wire([model, model_b], custom, SEGMENTATION, settings, "segment", state_html, download,
                      [(model, lambda: ui.model_choices(SEGMENTATION, settings)),
                       (model_b, lambda: [NONE_CHOICE, *ui.model_choices(SEGMENTATION, settings)])])

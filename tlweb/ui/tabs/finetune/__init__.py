@@ -49,6 +49,18 @@ from tlweb.ui.tabs.finetune.sections import (
     runs_section,
     train_section,
 )
+from tlweb.ui.tabs.finetune.tasks import (
+    DETECTION,
+    SEGMENTATION,
+    TaskDataSection,
+    TaskModelSection,
+    TaskResultsSection,
+    strategy_explanation,
+    task_data_section,
+    task_model_section,
+    task_picker,
+    task_results_section,
+)
 
 TITLE = "Fine-tune"
 INTRO = (
@@ -92,6 +104,8 @@ class FinetuneTab:
     compare: CompareSection
     runs: RunsSection
     steps: gr.Tabs | None = None  # the step sub-tabs (ids in STEPS)
+    task: gr.Radio | None = None  # step 1's task switch: classification, segmentation, detection
+    tasks: TaskSections | None = None  # the segmentation / detection sections (:mod:`.tasks`)
 
     button = handle_alias("train.start_btn")
     image = None  # no single image input
@@ -201,9 +215,62 @@ def _wire_reports(tab: FinetuneTab, h: Handlers) -> None:
                 [tab.session], "efficiency_report")
 
 
+@dataclass
+class TaskSections:
+    """The segmentation / detection sections and the classification columns they replace."""
+
+    data: TaskDataSection
+    model: TaskModelSection
+    results: TaskResultsSection
+    cls_columns: list  # classification's data, backbone, results and compare columns (hidden for other tasks)
+    compare_note: gr.HTML  # step 5's sentence for the other tasks
+
+
+COMPARE_NOTE = (
+    "<div class='ft-hint'>The strategy ladder and the data-efficiency curve are drawn on this page for "
+    "classification only. For segmentation and detection, train each strategy in step <b>3 · Train</b> (pick it "
+    "in step 2) and compare their runs in step <b>6 · Runs</b>.</div>")
+
+
+def _wire_tasks(tab: FinetuneTab, h: Handlers) -> None:
+    """The task switch and the segmentation / detection path (their own endpoints; classification's unchanged)."""
+    from tlweb.ui.tabs.finetune.task_handlers import TaskHandlers
+
+    th, ts, t, runs = TaskHandlers(h), tab.tasks, tab.train, tab.runs
+    d, m, r = ts.data, ts.model, ts.results
+    views = [*(("cls", c) for c in ts.cls_columns), ("tasked", d.box), ("tasked", m.box), ("tasked", r.box),
+             ("compare_note", ts.compare_note), ("data_title", d.title), ("model_title", m.title),
+             ("results_title", r.title), ("zip", d.zip_file), ("hub", d.hub_id), ("mask_column", d.mask_column),
+             ("preview", d.preview), ("counts", d.counts_plot), ("notes", d.notes), ("model", m.model),
+             ("strategy", m.strategy), ("strategy_info", m.strategy_info), ("epochs", m.epochs), ("open", r.open_btn),
+             # one Start button a task: a visitor's click queues one training event, not one a task
+             ("cls", t.start_btn), ("tasked", t.task_start_btn)]
+    keys = [k for k, _ in views]
+    tab.task.change(_with_signature(lambda task, sess: th.switch(task, sess, keys), ["task", "session"]),
+                    [tab.task, tab.session], [c for _, c in views], api_name="ft_task")
+    d.source.change(th.on_source, [d.source], [d.zip_box, d.hub_box], api_name="ft_task_source_view", queue=False)
+    d.load_btn.click(th.load, [tab.task, *d.inputs, tab.session], [d.counts_plot, d.notes, d.preview],
+                     api_name="ft_task_data")
+    m.strategy.change(strategy_explanation, [m.strategy], [m.strategy_info], api_name="ft_task_strategy_info",
+                      queue=False)
+    m.model.focus(lambda task: refresh_choices(task, h.settings) if task in (SEGMENTATION, DETECTION) else gr.skip(),
+                  [tab.task], [m.model], api_name="ft_task_models", queue=False)
+    if tab.steps is not None:
+        m.next_btn.click(lambda: gr.Tabs(selected="ft-step-train"), outputs=[tab.steps], api_name="ft_task_next_train",
+                         queue=False)
+    t.task_start_btn.click(th.train, [tab.task, *d.inputs, m.model, m.strategy, m.epochs, m.batch_size, m.lr, m.per_class,
+                              tab.session],
+                      [t.status, t.curves, r.metrics, r.hint, r.per_class_plot, r.worst, r.before, r.after, r.ba_note,
+                       runs.table, runs.run_pick], api_name="finetune_task", concurrency_limit=train_slots(),
+                      concurrency_id=TRAIN_CONCURRENCY)
+    r.ba_next.click(th.next_before_after, [tab.session], [r.before, r.after, r.ba_note], api_name="ft_before_after")
+
+
 _SECTIONS = {"data": lambda s: data_section(), "model": model_section, "train": lambda s: train_section(),
              "results": lambda s: results_section(), "compare": compare_section,
              "runs": lambda s: runs_section()}
+_TASK_SECTIONS = {"data": lambda s: task_data_section(), "model": task_model_section,
+                  "results": lambda s: task_results_section()}
 
 
 def build(settings: Settings | None = None) -> FinetuneTab:
@@ -211,16 +278,30 @@ def build(settings: Settings | None = None) -> FinetuneTab:
     handlers = Handlers(settings)
     intro(INTRO)
     session = gr.State(FtSession())
+    task = None
     with gr.Tabs(elem_id="ft-steps") as steps:
-        built = {}
+        built, columns, tasked = {}, [], {}
         for step_id, title in STEPS.items():
             with gr.Tab(title, id=f"ft-step-{step_id}", elem_id=f"ft-step-{step_id}"):
-                built[step_id] = _SECTIONS[step_id](settings)
+                if step_id == "data":
+                    task = task_picker()
+                if step_id == "compare":
+                    tasked["note"] = gr.HTML(COMPARE_NOTE, visible=False, elem_id="ft-compare-task-note")
+                if step_id in ("data", "model", "results", "compare"):  # hidden for segmentation and detection
+                    with gr.Column() as column:
+                        built[step_id] = _SECTIONS[step_id](settings)
+                    columns.append(column)
+                else:
+                    built[step_id] = _SECTIONS[step_id](settings)
+                if step_id in _TASK_SECTIONS:
+                    tasked[step_id] = _TASK_SECTIONS[step_id](settings)
     tab = FinetuneTab(session, built["data"], built["model"], built["train"], built["results"], built["compare"],
-                      built["runs"], steps)
+                      built["runs"], steps, task=task,
+                      tasks=TaskSections(tasked["data"], tasked["model"], tasked["results"], columns, tasked["note"]))
     load = _with_signature(handlers.load, DataSection.input_names() + ["session"])
     _wire_inputs(tab, handlers, load)
     _wire_training(tab, handlers, load)
     _wire_runs(tab, handlers)
     _wire_reports(tab, handlers)
+    _wire_tasks(tab, handlers)
     return tab

@@ -15,7 +15,7 @@ import gradio as gr
 from tlweb.config import Settings
 from tlweb.engine.accel import cpu_threads, training_threads
 from tlweb.errors import DataError, TlwebError
-from tlweb.ui.components import user_errors
+from tlweb.ui.components import for_session, user_errors
 from tlweb.ui.guard import serve_file, serve_gallery
 from tlweb.ui.tabs.finetune.helpers import (
     N_SLOTS,
@@ -72,6 +72,12 @@ def _entry_label(entry) -> str:
     return f"{entry.title}{status}"
 
 
+def guard_sign_in() -> bool:
+    from tlweb.ui.guard import sign_in_enabled
+
+    return sign_in_enabled()
+
+
 class Handlers:
     """Every handler of the tab, bound to one app's settings."""
 
@@ -79,6 +85,11 @@ class Handlers:
         self.settings = settings
 
     # ------------------------------------------------------------------ data
+
+    @staticmethod
+    def classifying(sess) -> bool:
+        """The page's task is classification (the task switch of step 1; API callers: always)."""
+        return getattr(sess, "task", "image-classification") == "image-classification"
 
     def ensure_data(self, sess: FtSession, values):
         src, zf, hid, icol, lcol = values[:5]
@@ -93,6 +104,8 @@ class Handlers:
     @user_errors
     def load(self, *args):
         *values, sess = args
+        if not self.classifying(sess):  # the page fine-tunes a segmenter or a detector (task_handlers.py)
+            return gr.skip(), gr.skip()
         data = self.ensure_data(sess, values)
         return tv.class_counts_bar(data.counts(), title=f"Images per class · {len(data.class_names)} classes"), \
             data_notes(data)
@@ -148,6 +161,9 @@ class Handlers:
         from tlweb.engine.train import TrainConfig, iter_finetune, start_run
         from tlweb.ui.components import picked_model
 
+        if not self.classifying(sess):  # the same Start button trains the page's other task (task_handlers.py)
+            yield (gr.skip(),) * 9
+            return
         name = picked_model(model, custom_model)
         cfg = TrainConfig(model=name, data=self.data_for_run(sess), strategy=strategy or "linear",
                           **train_kwargs(epochs, batch_size, lr, per_class))
@@ -433,21 +449,36 @@ class Handlers:
             raise TlwebError("An experiment holds several models: pick one of its runs to download its model.")
         return gr.update(value=serve_file(export_zip(ref, self.settings)), visible=True)
 
-    def push(self, run_id, repo, token_v, private_v):
-        from tlweb.engine.runs import push_to_hub
+    @for_session  # as the visitor (their session, or their account when signed in): only their own runs
+    def push(self, run_id, repo, token_v, private_v, profile: gr.OAuthProfile | None = None,
+             oauth_token: gr.OAuthToken | None = None):
+        """Push the picked run. Signed in with Hugging Face (a Space): no token to paste, the visitor's OAuth
+        token pushes into their namespace or an organisation they may write to (repository left empty: their
+        own, named after the run). Otherwise a pasted token with write access."""
+        from tlweb.engine.publish import namespaces_of, push_run
 
         if not run_id:
             raise gr.Error(NO_PICK, print_exception=False)
-        if not repo or "/" not in repo.strip():
+        typed = (token_v or "").strip()
+        signed_in = profile is not None and oauth_token is not None and not typed
+        namespaces = namespaces_of(dict(profile)) if signed_in else None
+        repo = (repo or "").strip()
+        if signed_in and not repo and namespaces:
+            repo = f"{namespaces[0]}/{run_id}"[:96]
+        if not repo or "/" not in repo:
             raise gr.Error("Type a repository id like 'your-name/my-classifier'.", print_exception=False)
-        if not token_v or not token_v.strip():
-            raise gr.Error("Paste a Hugging Face access token with write access.", print_exception=False)
+        token = oauth_token.token if signed_in else typed
+        if not token:
+            raise gr.Error("Sign in with Hugging Face, or paste an access token with write access."
+                           if guard_sign_in() else "Paste a Hugging Face access token with write access.",
+                           print_exception=False)
         try:
-            url = push_to_hub(run_id, repo.strip(), token_v.strip(), private=bool(private_v), settings=self.settings)
+            url = push_run(run_id, repo, token, private=bool(private_v), settings=self.settings,
+                           namespaces=namespaces)
         except Exception as exc:  # noqa: BLE001 - the message must never carry the token
-            msg = str(exc).replace(token_v.strip(), "***") if isinstance(exc, TlwebError) else \
+            msg = str(exc) if isinstance(exc, TlwebError) else \
                 f"Pushing to the Hub failed ({type(exc).__name__}); check the repository id, the token and the network."
-            raise gr.Error(msg.replace(token_v.strip(), "***"), print_exception=False) from None
+            raise gr.Error(msg.replace(token, "***"), print_exception=False) from None
         return f"Pushed: [{html.escape(url)}]({url})"
 
     # ------------------------------------------------------------------ reports

@@ -59,6 +59,10 @@ class FtSession:
         self.last_run: str | None = None
         self.active: Path | None = None  # the run / experiment folder training now (Stop writes its STOP file)
         self.experiments: dict[str, Path] = {}  # the last ladder / data-efficiency folder (their reports)
+        self.task = "image-classification"  # the task switch of step 1 (classification's endpoints skip others)
+        self.task_data = None  # segmentation / detection data (tasks.py), its key, the last run of that path
+        self.task_data_key = None
+        self.task_run: dict | None = None
 
     def __deepcopy__(self, memo):
         return FtSession()

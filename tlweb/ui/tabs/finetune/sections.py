@@ -195,6 +195,7 @@ class TrainSection:
     stop_btn: gr.Button
     status: gr.HTML
     curves: gr.Plot
+    task_start_btn: gr.Button  # segmentation / detection: its own button (and queue event), shown for those tasks
 
 
 def train_section() -> TrainSection:
@@ -203,11 +204,13 @@ def train_section() -> TrainSection:
             "the latest).")
     with gr.Row():
         start_btn = gr.Button("▶ Start fine-tuning", variant="primary", elem_id="ft-start-btn", scale=3)
+        task_start_btn = gr.Button("▶ Start fine-tuning", variant="primary", elem_id="ft-task-start-btn", scale=3,
+                                   visible=False)
         stop_btn = gr.Button("■ Stop", variant="stop", elem_id="ft-stop-btn", scale=1)
     status = gr.HTML(status_html("Ready: load data (optional with the sample), pick a strategy, press Start.",
                                  None, "idle"), elem_id="ft-status")
     curves = gr.Plot(value=tv.training_curves([]), elem_id="ft-curves-plot", show_label=False)
-    return TrainSection(start_btn, stop_btn, status, curves)
+    return TrainSection(start_btn, stop_btn, status, curves, task_start_btn)
 
 
 @dataclass
