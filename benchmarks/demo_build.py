@@ -8,7 +8,7 @@ training them there by their recipe, and the shapes recipes ÷ their earlier ver
    recipe's build in section 2 (what the first pick cost before the weights shipped).
 2. **recipes**: each side builds the model as ``python -m tlweb.engine.demo.ship KEY`` does: generate
    the source pictures, train from scratch with the engine's own fine-tune (one torch thread), save.
-   "current" is :data:`tlweb.engine.demo.pretrained.RESNET_RECIPE` / ``VIT_RECIPE`` with the ViT's
+   "current" is :data:`tlweb.engine.demo_recipes.pretrained.RESNET_RECIPE` / ``VIT_RECIPE`` with the ViT's
    ``VIT_INIT_RANGE``; "earlier" is the recipe of demo build version 1 (learning rate 3e-3 for both, the
    ViT initialised with transformers' default std 0.02). Sides alternate (A B A B …); medians of
    process CPU seconds (what the build costs, steady under load from other processes) and wall
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def sides(which: str, smoke: bool = False) -> dict:
-    from tlweb.engine.demo import pretrained as P
+    from tlweb.engine.demo_recipes import pretrained as P
 
     if smoke:
         tiny = P.Recipe(per_class=P.TEST_PER_CLASS + 4, epochs=1, lr=P.RESNET_RECIPE.lr, batch=16)
@@ -53,7 +53,7 @@ def sides(which: str, smoke: bool = False) -> dict:
 
 def build_once(which: str, side: str, smoke: bool = False) -> tuple[float, float, float]:
     """(CPU s, wall s, source test accuracy) of one build into a fresh folder."""
-    from tlweb.engine.demo import pretrained as P
+    from tlweb.engine.demo_recipes import pretrained as P
 
     init, recipe = sides(which, smoke)[side]
     with tempfile.TemporaryDirectory(prefix="tlweb-bench-build-") as tmp:
@@ -69,7 +69,7 @@ def first_pick(which: str, settings) -> float:
     import shutil
 
     from tlweb.engine.demo import ensure_built
-    from tlweb.engine.demo import pretrained as P
+    from tlweb.engine.demo_recipes import pretrained as P
 
     key = P.KEY if which == "resnet" else P.VIT_KEY
     fresh = settings.replace(home=Path(tempfile.mkdtemp(prefix="tlweb-bench-pick-")))

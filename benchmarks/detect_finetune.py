@@ -107,8 +107,8 @@ def build_models(root: Path, cuda: bool, names: list[str], labels: list[str]) ->
         folder.mkdir(parents=True, exist_ok=True)
         if not cuda:  # the detector a CPU user fine-tunes: the shipped demo RT-DETR (or the tiny random ones)
             if name == "demo":
-                from tlweb.engine.demo.detector import KEY
                 from tlweb.engine.demo.ship import install
+                from tlweb.engine.demo_recipes.detector import KEY
 
                 install(KEY, folder)
             else:

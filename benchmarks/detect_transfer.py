@@ -4,7 +4,7 @@
                                          [--strategies head,full,scratch] [--epochs N] [--test 60]
                                          [--threads 1] [--json out.json]
 
-The demo detector (:mod:`tlweb.engine.demo.detector`) was pretrained on cross / ring / diamond / x / half
+The demo detector (:mod:`tlweb.engine.demo_recipes.detector`) was pretrained on cross / ring / diamond / x / half
 disc scenes. Here it is fine-tuned through the engine's own run (``finetune(task="object-detection")``,
 the same path as ``python -m tlweb finetune --task object-detection``) on generated scenes of circles,
 squares and triangles — classes it never saw — with ``--per-class`` training pictures per class (a

@@ -69,8 +69,9 @@ def _picture(path: Path, size: str | None):
 def bench_one(name: str, img, runs: int, threshold: float, settings) -> dict:
     from transformers import pipeline
 
-    from tlweb.catalog import SEGMENTATION, ZERO_SHOT_DETECTION, resolve
+    from tlweb.catalog import SEGMENTATION, ZERO_SHOT_DETECTION
     from tlweb.engine.detect import detect_loaded, load_detector
+    from tlweb.engine.listing import resolve
     from tlweb.engine.loading import load
     from tlweb.engine.segment import segment_loaded
 
@@ -118,10 +119,10 @@ def main(argv=None) -> int:
         args.image = str(example_image("cat.jpg"))
 
     from tlweb.config import get_settings
-    from tlweb.engine.loading import _quiet_transformers
+    from tlweb.engine.loading import quiet_transformers
 
     settings = get_settings()
-    _quiet_transformers()
+    quiet_transformers()
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.runs} warm runs each, interleaved; "

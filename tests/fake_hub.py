@@ -79,7 +79,7 @@ def reachable_hub(monkeypatch: pytest.MonkeyPatch, source: Path, delay_s: float 
             calls.append(repo_id)
         return str(write_cached_model(source, repo_id, bar_class=tqdm_class, delay_s=delay_s))
 
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: True)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     monkeypatch.setattr(huggingface_hub, "list_repo_files",
                         lambda repo_id, revision=None, **k: [p.name for p in Path(source).iterdir()])

@@ -6,7 +6,8 @@ import pytest
 
 from tests.registries import demo_keys
 from tlweb import catalog
-from tlweb.catalog import CATALOG, CLASSIFICATION, list_models, resolve
+from tlweb.catalog import CATALOG, CLASSIFICATION
+from tlweb.engine.listing import list_models, resolve
 from tlweb.errors import ModelError
 
 
@@ -81,7 +82,7 @@ def test_task_from_config():
 def test_resolve_finds_fine_tuned_runs_by_key_label_and_folder(settings, demo_models, tmp_path):
     import shutil
 
-    from tlweb.catalog import run_specs
+    from tlweb.engine.listing import run_specs
 
     run_id = "20260101-000000-linear-test-run"
     model_dir = settings.runs_dir / run_id / "model"

@@ -17,9 +17,9 @@ def __getattr__(name: str):  # lazy re-exports keep `import tlweb` cheap
 
         return get_settings
     if name in ("list_models", "resolve"):
-        from tlweb import catalog
+        from tlweb.engine import listing
 
-        return getattr(catalog, name)
+        return getattr(listing, name)
     if name == "classify":
         from tlweb.engine.classify import classify
 

@@ -88,7 +88,7 @@ def looks_like_path(text: str) -> bool:
 
 def model_name(value, settings: Settings) -> str:
     """A model box's text, checked (length, characters; in shared mode, no paths). What it names is
-    decided by :func:`tlweb.catalog.resolve`."""
+    decided by :func:`tlweb.engine.listing.resolve`."""
     text = _checked(value, "a model id or folder")
     if not text:
         raise ModelError("Pick a model from the list or type a Hugging Face model id"

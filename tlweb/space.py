@@ -4,7 +4,7 @@ The folder holds everything the Space needs and nothing from the source reposito
 
     README.md         YAML front matter (sdk_version = the gradio installed here) + how to push
     app.py            imports ``spaces`` first (ZeroGPU), then ``tlweb.space.serve()``; written from the
-                      template ``tlweb/assets/space_app.py.tmpl`` (package data, so an installed wheel has it)
+                      template ``tlweb/space_app.py.tmpl`` (package data, so an installed wheel has it)
     requirements.txt  runtime dependencies (gradio comes from sdk_version)
     tlweb/            this package, copied file by file (no caches), the example photos inside it
                       (tlweb/assets/examples, found through importlib.resources)
@@ -34,7 +34,7 @@ DEFAULT_HOST = "0.0.0.0"  # Spaces routes traffic to the container on every inte
 DEFAULT_PORT = 7860
 PYTHON_VERSION = "3.10"  # ZeroGPU runs one pinned Python (3.10.13); the code is checked to compile on 3.10
 HARDWARE = ("zero-a10g", "cpu-basic")  # suggested_hardware values the README may name
-APP_TEMPLATE = "space_app.py.tmpl"  # in tlweb/assets: the one source of every Space's app.py
+APP_TEMPLATE = "space_app.py.tmpl"  # beside this module: the one source of every Space's app.py
 SKIP = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", ".pytest_cache", ".ruff_cache")
 
 # Runtime dependencies of the Space. gradio is not listed: Spaces installs the version named by
@@ -106,8 +106,8 @@ def serve(settings: Settings | None = None) -> None:
 
 
 def render_app() -> str:
-    """The Space's ``app.py``: the template shipped in the package (``tlweb/assets/space_app.py.tmpl``)."""
-    return resources.files("tlweb.assets").joinpath(APP_TEMPLATE).read_text(encoding="utf-8")
+    """The Space's ``app.py``: the template shipped in the package (``tlweb/space_app.py.tmpl``)."""
+    return resources.files("tlweb").joinpath(APP_TEMPLATE).read_text(encoding="utf-8")
 
 
 def render_requirements() -> str:

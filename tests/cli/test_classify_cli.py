@@ -73,13 +73,13 @@ def test_a_missing_image_is_said_before_any_model_work(monkeypatch, capsys, tmp_
     """`classify missing.jpg --model resnet-50` once answered with the Hub's error after seconds; the file's
     absence is the first thing to say (compare too)."""
     from tlweb.cli import main
-    from tlweb.engine import loading
+    from tlweb.engine import availability, loading
 
     def no_model_work(*args, **kwargs):
         raise AssertionError("a model was loaded before the image was checked")
 
     monkeypatch.setattr(loading, "load", no_model_work)
-    monkeypatch.setattr(loading, "hub_reachable", no_model_work)
+    monkeypatch.setattr(availability, "hub_reachable", no_model_work)
     missing = str(tmp_path / "missing.jpg")
     for argv in (["classify", missing, "--model", "resnet-50"],
                  ["compare", missing, "--models", "resnet-50,vit-base"],

@@ -112,7 +112,7 @@ def test_before_after_on_a_run_made_in_the_finetune_tab(page, app_url, tmp_path)
     idle(page, "explain-overlay", timeout=90_000, started_within=5_000)
     page.locator("#explain-ba button.label-wrap").first.click()
     page.locator("#explain-run input").click()  # the list refreshes on focus: the new run appears
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     label = resolve(run_id).label  # runs are listed by their short name (base model · strategy · time)
     page.locator("#explain-run [role=option]", has_text=label).first.click()

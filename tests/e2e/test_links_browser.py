@@ -71,7 +71,7 @@ def test_a_fine_tune_mistake_then_explain_and_open_in_classify(page, app_url):
     _explained(page)
     text_in(page, "explain-facts", run_id)
     page.locator("#explain-ba button.label-wrap").first.click()
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     assert resolve(run_id).label in page.locator("#explain-run input").input_value()  # preselected
     _shot(page, "links-mistake-to-explain.png", "#explain-image", "#explain-run")

@@ -8,9 +8,10 @@ import shutil
 import pytest
 
 from tests import fake_hub
-from tlweb.catalog import CLASSIFICATION, list_models, resolve
+from tlweb.catalog import CLASSIFICATION
 from tlweb.engine import availability, loading
 from tlweb.engine.availability import ByteProgress, ModelState, human_size, model_state, state_sentence
+from tlweb.engine.listing import list_models, resolve
 
 
 def test_human_size_uses_decimal_units():
@@ -123,6 +124,6 @@ def test_download_reports_progress_and_one_event_line(settings, demo_models, mon
 def test_download_without_the_hub_is_a_sentence(settings, monkeypatch):
     from tlweb.errors import ModelUnavailableError
 
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: False)
     with pytest.raises(ModelUnavailableError, match="cannot be reached"):
         loading.download("vit-base", settings)

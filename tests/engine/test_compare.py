@@ -263,7 +263,7 @@ def test_presets_pick_matching_families(settings):
     assert {"demo-resnet", "demo-convnext", "demo-vit"} <= set(fams)
     hub = settings.replace(demo=False)
     cnn_vit = cmp.preset_models("cnn-vs-vit", hub)
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     specs = [resolve(k, settings=hub) for k in cnn_vit]
     assert sum(s.family in cmp.CNN_FAMILIES for s in specs) == 3

@@ -355,13 +355,13 @@ def test_a_data_load_does_not_switch_the_hub_offline_for_other_threads(tmp_path,
     import datasets
     import huggingface_hub.constants as hc
 
-    from tlweb.engine import loading
+    from tlweb.engine import availability
 
     repo = _cache_like_the_hub("someone/tiny-threads", tmp_path)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: False)  # the Hub does not answer
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: False)  # the Hub does not answer
     rounds, seen, loaded = 8, set(), []
     barrier = threading.Barrier(2)
     done = threading.Event()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 from tests.engine.ft_helpers import one_thread  # noqa: F401 - fixture
-from tlweb.catalog import CLASSIFICATION, list_models, resolve, run_specs
+from tlweb.catalog import CLASSIFICATION
 from tlweb.engine.data import SAMPLE_CLASSES, sample_data
-from tlweb.engine.demo.pretrained import KEY, SOURCE_CLASSES, VIT_KEY
+from tlweb.engine.demo_recipes.pretrained import KEY, SOURCE_CLASSES, VIT_KEY
+from tlweb.engine.listing import list_models, resolve, run_specs
 from tlweb.engine.runs import list_runs
 from tlweb.engine.train import TrainConfig, data_efficiency, finetune
 
@@ -42,7 +43,7 @@ def test_vit_twin_pretrained_on_the_same_shapes_and_listed_honestly(demo_models,
     assert meta["source_test_accuracy"] >= 0.9  # measured: 1.0 on the 48 held-out pictures (pretraining seeds 1, 2: 0.98)
     assert "synthetic shapes" in meta["pretrained_on"] and meta["input_size"] == 32
     spec = next(s for s in list_models(CLASSIFICATION, settings) if s.key == VIT_KEY)
-    assert spec.family == "vit" and spec.supports_attention
+    assert spec.family == "vit"
     assert spec.label == f"{VIT_KEY} (pretrained on synthetic shapes — UI demo)" and not spec.random_weights
 
 

@@ -68,7 +68,7 @@ def test_first_pick_copies_the_shipped_weights_without_training(settings, tmp_pa
 
 def test_a_picked_shapes_model_classifies_as_trained(settings, tmp_path, make_image):
     from tlweb.engine.classify import classify
-    from tlweb.engine.demo.pretrained import KEY, SOURCE_CLASSES
+    from tlweb.engine.demo_recipes.pretrained import KEY, SOURCE_CLASSES
 
     fresh = settings.replace(home=tmp_path / "home")
     result = classify(make_image(size=(48, 48)), KEY, 3, fresh)
@@ -79,7 +79,7 @@ def test_a_picked_shapes_model_classifies_as_trained(settings, tmp_path, make_im
 @pytest.mark.slow  # 19-45 s of wall time on a loaded 2-core CPU (about 10 s of CPU)
 def test_rebuild_reaches_the_shipped_accuracy(tmp_path, capsys, one_thread):  # noqa: F811
     """The cheapest record, rebuilt by its recipe through the command line into a temporary folder."""
-    from tlweb.engine.demo.pretrained import KEY
+    from tlweb.engine.demo_recipes.pretrained import KEY
 
     rec = RECORDS[KEY]
     assert main([KEY, "--out", str(tmp_path)]) == 0

@@ -59,8 +59,8 @@ def _build(family: str):
 
 @pytest.mark.parametrize("family", ["conditional_detr", "deformable_detr", "rt_detr_v2", "d_fine"])
 def test_family_fine_tunes(family, settings, tmp_path):
-    from tlweb.catalog import resolve
     from tlweb.engine.accel import Normalizer, Runtime
+    from tlweb.engine.listing import resolve
 
     torch.manual_seed(0)
     model, processor = _build(family)

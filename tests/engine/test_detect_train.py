@@ -111,7 +111,7 @@ def test_box_arithmetic_matches_albumentations():
 
 
 def test_model_head_parts_batch_loss_and_evaluation(task, settings):
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     data = task.load_data("sample", settings=settings)
     for key in ("demo-detr", "demo-rtdetr", "demo-yolos"):
@@ -137,10 +137,10 @@ def test_model_head_parts_batch_loss_and_evaluation(task, settings):
 def test_pretrained_demo_detector_finds_its_shapes(settings, tmp_path):
     """The shipped demo detector finds the source shapes it was pretrained on: COCO mAP50 on fresh
     generated scenes well above chance, through the task's evaluation (boxes really come back)."""
-    from tlweb.catalog import resolve
     from tlweb.engine.data.boxscenes import write_detection_dataset
     from tlweb.engine.data.detection import load_detection_data
-    from tlweb.engine.demo.detector import KEY, SOURCE_CLASSES
+    from tlweb.engine.demo_recipes.detector import KEY, SOURCE_CLASSES
+    from tlweb.engine.listing import resolve
     from tlweb.engine.loading import load
 
     root = write_detection_dataset(tmp_path / "src", SOURCE_CLASSES, train=2, test=24, size=64, seed=99,
@@ -159,9 +159,9 @@ def test_pretrained_demo_detector_finds_its_shapes(settings, tmp_path):
 def test_worst_pictures_and_before_after(settings, tmp_path):
     from pathlib import Path
 
-    from tlweb.catalog import resolve
     from tlweb.engine.data.detection import load_detection_data
     from tlweb.engine.detect import before_after
+    from tlweb.engine.listing import resolve
 
     task = train_task(TASK)
     data = load_detection_data("sample", settings=settings)
@@ -219,8 +219,8 @@ def test_data_efficiency_curve_runs_for_detection(settings):
 
 
 def test_a_given_valid_split_picks_the_epoch(settings, tmp_path):
-    from tlweb.catalog import resolve
     from tlweb.engine.data.boxscenes import write_detection_dataset
+    from tlweb.engine.listing import resolve
 
     task = train_task(TASK)
     root = write_detection_dataset(tmp_path / "rf", train=12, valid=3, test=4, size=48, seed=5)

@@ -11,8 +11,9 @@ import shutil
 import pytest
 
 from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
-from tlweb.catalog import CLASSIFICATION, list_models, resolve, run_specs
+from tlweb.catalog import CLASSIFICATION
 from tlweb.engine import runs as R
+from tlweb.engine.listing import list_models, resolve, run_specs
 from tlweb.engine.train import TrainConfig, data_efficiency, finetune, ladder, start_experiment
 from tlweb.errors import DataError
 

@@ -77,7 +77,7 @@ def test_demo_vit_shapes_attends_to_the_shape(settings, demo_models):
     """The pretrained demo ViT's rollout and attention put more of their mass on the shape than the same
     architecture with random weights (clean shapes on a plain background: the mask is exact)."""
     from tlweb.engine.data import draw_shape
-    from tlweb.engine.demo.pretrained import SOURCE_CLASSES, VIT_KEY
+    from tlweb.engine.demo_recipes.pretrained import SOURCE_CLASSES, VIT_KEY
 
     rng = np.random.default_rng(123)
     pictures = []
@@ -98,7 +98,7 @@ def test_demo_vit_shapes_attends_to_the_shape(settings, demo_models):
     print("\ndemo-vit-shapes: mass on the shape ÷ its area (1 = no preference), trained vs random-init:", got)
     # measured (demo build version 2): rollout 1.75 vs 0.97, attention 1.67 vs 0.97 (Grad-CAM 1.81 vs 0.92,
     # occlusion 1.59 vs 0.82); pretraining seeds 1 and 2 gave rollout 1.52 / 1.57, attention 1.89 / 1.36
-    # (tlweb/engine/demo/pretrained.py). Version 1 under the cosine schedule: rollout 1.25 vs 1.00.
+    # (tlweb/engine/demo_recipes/pretrained.py). Version 1 under the cosine schedule: rollout 1.25 vs 1.00.
     assert got["rollout"][0] >= got["rollout"][1] + 0.3
     assert got["attention"][0] >= got["attention"][1] + 0.15
 
@@ -114,7 +114,7 @@ def test_before_after_on_runs_fine_tuned_here(settings, demo_models, example_ima
                        settings=settings)
     vit_run = finetune(TrainConfig("demo-vit-shapes", data, "full", epochs=2, name="explain before/after vit"),
                        settings=settings)
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     assert run_base_model(resolve(cnn_run.run_id, settings=settings), settings).key == "demo-resnet-shapes"
     ba = before_after(example_image, cnn_run.run_id, "gradcam", settings=settings)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tlweb.catalog import CLASSIFICATION, DETECTION
-from tlweb.engine import loading
+from tlweb.engine import availability, loading
 from tlweb.errors import ModelError, ModelUnavailableError
 
 
@@ -29,8 +29,8 @@ def test_offline_hub_model_fails_fast_with_instructions(settings, fresh_cache):
 
 
 def test_hub_reachable_false_when_offline_forced():
-    assert loading.hub_offline_forced()
-    assert loading.hub_reachable() is False
+    assert availability.hub_offline_forced()
+    assert availability.hub_reachable() is False
 
 
 def test_loads_local_folder_and_caches(settings, demo_models, fresh_cache):

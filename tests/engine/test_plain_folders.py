@@ -18,9 +18,9 @@ import pytest
 from tests.conftest import ROOT
 from tests.registries import demo_keys
 from tlweb import registry
-from tlweb.catalog import resolve
 from tlweb.engine import loading
 from tlweb.engine.demo import registry as demo_registry
+from tlweb.engine.listing import resolve
 
 
 def plain_copy(demo_folder, out):

@@ -63,7 +63,7 @@ def test_runs_survive_a_restart_and_classify(run, settings, example_image):
     code = (
         "import json, sys\n"
         "from tlweb.engine.runs import list_runs\n"
-        "from tlweb.catalog import list_models\n"
+        "from tlweb.engine.listing import list_models\n"
         "from tlweb.engine.classify import classify\n"
         f"rid = {run.run_id!r}\n"
         "info = [i for i in list_runs() if i.run_id == rid][0]\n"
@@ -115,12 +115,12 @@ class _FakeApi:
 def test_push_to_hub_never_stores_the_token(run, settings, monkeypatch, caplog):
     import huggingface_hub
 
-    import tlweb.engine.loading as loading
+    import tlweb.engine.availability as availability
     from tlweb.engine.publish import push_run
 
     token = "hf_" + "SeCrEt" * 6
     monkeypatch.setattr(huggingface_hub, "HfApi", _FakeApi)
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: True)
     _FakeApi.calls, _FakeApi.fail_with = [], None
     url = push_run(run.run_id, "me/my-model", token, private=True, settings=settings)
     assert url == "https://huggingface.co/me/my-model"

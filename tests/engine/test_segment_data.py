@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from tlweb.engine.data.masks import (
-    load_masks,
     read_mask,
     rgb_to_indices,
     subsample_masks,
 )
 from tlweb.engine.data.scenes import write_scenes
+from tlweb.engine.data.segmentation import load_masks
 from tlweb.errors import DataError
 
 KINDS = ["circle", "square", "triangle"]

@@ -39,7 +39,7 @@ def _feed(processor, names, settings, normalize=None):
 
 
 def _load(task, family, tmp_path, data, settings, strategy="full"):
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     folder = tiny_segmenter(family, tmp_path / family)
     spec = resolve(str(folder), settings=settings)
@@ -171,7 +171,7 @@ def test_finish_and_save_load_in_pipeline_and_segment(task, data, tmp_path, sett
 
 def test_other_tasks_strategies_and_models_are_sentences(task, data, tmp_path, settings):
     from tests.engine.ft_helpers import tiny_resnet
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     for name in ("head", "linear"):
         with pytest.raises(ModelError) as err:

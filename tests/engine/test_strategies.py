@@ -103,7 +103,7 @@ def _trainable(model, head: str) -> tuple[bool, bool]:
 
 @pytest.mark.parametrize("name", [s.name for s in all_strategies("image-classification") if s.setup is not None])
 def test_setup_freezes_what_the_record_says(demo_models, settings, name):
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
     from tlweb.engine.train import load_for_training
 
     model, _, _ = load_for_training(resolve("demo-vit", settings=settings), ["a", "b"], name, 0, settings)

@@ -76,10 +76,10 @@ def test_the_gpu_function_is_a_registered_generator_with_a_rule(settings, demo_m
 
 
 def test_the_model_is_downloaded_before_the_gpu_is_asked_for(settings, monkeypatch):
-    from tlweb.engine import loading
+    from tlweb.engine import availability, loading
 
     fetched = []
-    monkeypatch.setattr(loading, "hub_offline_forced", lambda: False)
+    monkeypatch.setattr(availability, "hub_offline_forced", lambda: False)
     monkeypatch.setattr(loading, "download", lambda name, settings=None: fetched.append(name))
     monkeypatch.setattr(zg, "_FETCHED", set())
     zg.prefetch(zg.GPU_TASKS[NAME], (TrainConfig("someone/a-backbone", FakeData(5), "full"), settings), {})

@@ -164,11 +164,11 @@ def test_a_second_task_streams_through_the_zerogpu_function(ckpt, settings, monk
 
 @pytest.mark.parametrize("which", ["classification", TOY])
 def test_a_run_resolves_its_model_and_looks_its_strategy_up_once(which, ckpt, settings, monkeypatch, tmp_path):
-    import tlweb.catalog
+    import tlweb.engine.listing
     from tlweb.engine.train import strategies as S
 
     calls = {"resolve": 0, "get_strategy": 0}
-    real_resolve, real_get = tlweb.catalog.resolve, S.get_strategy
+    real_resolve, real_get = tlweb.engine.listing.resolve, S.get_strategy
 
     def resolve(*a, **kw):
         calls["resolve"] += 1
@@ -186,7 +186,7 @@ def test_a_run_resolves_its_model_and_looks_its_strategy_up_once(which, ckpt, se
         cfg = TrainConfig(ckpt, data, "full", epochs=1, batch_size=4)
     import tlweb.engine.loading
 
-    monkeypatch.setattr(tlweb.catalog, "resolve", resolve)
+    monkeypatch.setattr(tlweb.engine.listing, "resolve", resolve)
     monkeypatch.setattr(tlweb.engine.loading, "resolve", resolve)  # (it holds its own name for it)
     monkeypatch.setattr(S, "get_strategy", get_strategy)
     finetune(cfg, settings=settings)

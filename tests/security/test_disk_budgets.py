@@ -205,7 +205,7 @@ def fake_hub(monkeypatch, demo_models):
 
     import huggingface_hub
 
-    from tlweb.engine import loading
+    from tlweb.engine import availability, loading
 
     calls = {"downloads": [], "sizes": {"config.json": 1_000, "model.safetensors": 5_000_000,
                                         "pytorch_model.bin": 900_000_000}}
@@ -225,7 +225,7 @@ def fake_hub(monkeypatch, demo_models):
 
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: True)
     loading.reset_cache()
     yield calls
     loading.reset_cache()
@@ -259,7 +259,7 @@ def test_shared_hub_download_over_the_limit_is_refused_before_downloading(fake_h
 def test_shared_dataset_download_is_sized_first(monkeypatch, tmp_path, settings):
     import huggingface_hub
 
-    from tlweb.engine import loading
+    from tlweb.engine import availability
 
     called = []
     monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info",
@@ -268,7 +268,7 @@ def test_shared_dataset_download_is_sized_first(monkeypatch, tmp_path, settings)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: called.append(k) or (
         (_ for _ in ()).throw(huggingface_hub.errors.LocalEntryNotFoundError("x")) if k.get("local_files_only")
         else "/nowhere"))
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(availability, "hub_reachable", lambda *a, **k: True)
     st = settings.replace(home=tmp_path / "home", mode="shared")
     with pytest.raises(TlwebError, match="downloads at most"):
         D.load_hub_dataset("someone/huge", settings=st)

@@ -1,12 +1,12 @@
-"""The serving mode and the one gate every client text passes (tlweb.access, catalog.resolve)."""
+"""The serving mode and the one gate every client text passes (tlweb.access, listing.resolve)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tlweb import access
-from tlweb.catalog import resolve
 from tlweb.config import LOCAL, SHARED, Settings, is_loopback, serving_mode
+from tlweb.engine.listing import resolve
 from tlweb.errors import DataError, ModelError
 
 

@@ -6,7 +6,8 @@ import gradio as gr
 import pytest
 
 from tlweb.errors import ImageError
-from tlweb.ui.components import SafeImage, lenient_choices, picked_model, user_errors
+from tlweb.ui.components import SafeImage, lenient_choices, picked_model
+from tlweb.ui.session import user_errors
 
 
 def test_lenient_choices_accepts_a_value_from_older_choices():

@@ -26,7 +26,8 @@ def _zero_shot_lines(value) -> list[dict]:
 
 
 def test_the_dropdown_lists_zero_shot_models_and_defaults_to_none_offline(ft, settings):
-    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION, resolve
+    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION
+    from tlweb.engine.listing import resolve
 
     api = ft.view_api(print_info=False, return_format="dict")["named_endpoints"]["/data_efficiency"]
     params = {p["parameter_name"]: p for p in api["parameters"]}

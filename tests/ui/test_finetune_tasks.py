@@ -92,7 +92,7 @@ def test_bad_masks_are_a_sentence(th, tmp_path):
 @pytest.mark.parametrize("task,model,strategy,word", [(SEGMENTATION, "demo-upernet-shapes", "decoder", "mIoU"),
                                                       (DETECTION, "demo-rtdetr-shapes", "head", "mAP")])
 def test_one_short_run_gives_results_and_a_pickable_model(th, settings, task, model, strategy, word):
-    from tlweb.catalog import list_for_pickers
+    from tlweb.engine.listing import list_for_pickers
     from tlweb.engine.runs import load_run
 
     sess = FtSession()

@@ -9,7 +9,7 @@ from gradio_client import Client
 from gradio_client.utils import Status
 
 from tests.conftest import wait_until
-from tlweb.ui.app import QUEUE_SIZE, queue_kwargs
+from tlweb.ui.queue import QUEUE_SIZE, queue_kwargs
 from tlweb.ui.tabs.finetune import train_slots
 
 RUNNING = (Status.PROCESSING, Status.ITERATING, Status.PROGRESS)

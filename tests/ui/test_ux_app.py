@@ -106,8 +106,9 @@ def test_a_fresh_home_builds_no_demo_model_before_the_first_pick(tmp_path, capsy
 def test_model_lists_put_what_runs_now_first_and_runs_in_a_group_of_their_own(settings, demo_models):
     """What runs now comes first (here, with no Hub: the demo models), then the runs fine-tuned here as a group (a
     ladder adds one entry: its best run), then the catalog models that need a download."""
-    from tlweb.catalog import CLASSIFICATION, resolve
+    from tlweb.catalog import CLASSIFICATION
     from tlweb.engine.data import sample_data, subsample
+    from tlweb.engine.listing import resolve
     from tlweb.engine.train import ladder
     from tlweb.ui.components import model_choices
     from tlweb.ui.model_state import RUN_GROUP

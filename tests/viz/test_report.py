@@ -14,7 +14,7 @@ import pytest
 
 from tests.viz import report_fixtures
 from tlweb.errors import DataError
-from tlweb.viz import report
+from tlweb.viz import report, report_base
 from tlweb.viz.report_inference import (
     compare_report_html,
     detect_report_html,
@@ -42,11 +42,11 @@ def _check_self_contained(markup: str, figures: int) -> None:
 
 
 def test_wilson_interval():
-    lo, hi = report.wilson(8, 16)
+    lo, hi = report_base.wilson(8, 16)
     assert round(lo, 3) == 0.28 and round(hi, 3) == 0.72
-    assert report.wilson(0, 0) == (0.0, 1.0)
-    assert report.wilson(10, 10)[1] == 1.0 and report.wilson(10, 10)[0] > 0.65
-    assert "8 of 16 test images" in report.accuracy_sentence(0.5, 16)
+    assert report_base.wilson(0, 0) == (0.0, 1.0)
+    assert report_base.wilson(10, 10)[1] == 1.0 and report_base.wilson(10, 10)[0] > 0.65
+    assert "8 of 16 test images" in report_base.accuracy_sentence(0.5, 16)
 
 
 def test_run_report_carries_metrics_curves_data_mistakes_and_config(two_runs):
@@ -70,12 +70,12 @@ def test_paths_in_reports(settings, tmp_path):
     (~ or the tlweb home), else as it is (the user's own machine). Strings that are not paths stay."""
     shared, local = settings.replace(mode="shared"), settings.replace(mode="local")
     demo = settings.home / "demo-models" / "demo-vit"
-    assert report.shown_path(demo, shared) == "demo-vit"
+    assert report_base.shown_path(demo, shared) == "demo-vit"
     home = Path.home().resolve()
-    assert report.shown_path(demo, local) == ("~/" + str(demo.resolve().relative_to(home))
+    assert report_base.shown_path(demo, local) == ("~/" + str(demo.resolve().relative_to(home))
                                               if demo.resolve().is_relative_to(home) else "$TLWEB_HOME/demo-models/demo-vit")
-    assert report.shown_path(Path.home() / "models" / "mine", local) == "~/models/mine"
-    assert report.shown_paths({"out_dir": str(tmp_path / "run"), "lr": 0.001, "data": "sample",
+    assert report_base.shown_path(Path.home() / "models" / "mine", local) == "~/models/mine"
+    assert report_base.shown_paths({"out_dir": str(tmp_path / "run"), "lr": 0.001, "data": "sample",
                                "runs": [str(demo)]}, shared) == {"out_dir": "run", "lr": 0.001, "data": "sample",
                                                                  "runs": ["demo-vit"]}
 

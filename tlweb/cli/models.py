@@ -33,8 +33,8 @@ def add_models(sub) -> None:
 
 def cmd_models(args) -> int:
     settings = _settings_from(args)
-    from tlweb.catalog import list_for_pickers, list_models
     from tlweb.engine.availability import model_states
+    from tlweb.engine.listing import list_for_pickers, list_models
 
     everything = list_models(args.task, settings)
     if args.json:  # every model, runs inside experiments too

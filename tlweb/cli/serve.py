@@ -27,7 +27,7 @@ def cmd_serve(args) -> int:
     from tlweb.ui.app import launch
 
     if not settings.demo and not args.no_demo_fallback:
-        from tlweb.engine.loading import hub_reachable
+        from tlweb.engine.availability import hub_reachable
 
         if not hub_reachable(settings=settings):
             print("tlweb: the Hugging Face Hub is unreachable, so tiny random-weight demo models are listed too "

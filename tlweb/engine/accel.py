@@ -196,7 +196,7 @@ def training_threads(model: str, settings: Settings | None = None) -> int | None
     """The CPU threads a training job on ``model`` should use: 1 on the CPU for a demo model (tiny by
     construction) or a model whose known parameter count is under :data:`SMALL_MODEL_M` million, else
     None (torch's default)."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
     from tlweb.engine.loading import pick_device
     from tlweb.errors import TlwebError
 

@@ -14,10 +14,13 @@ instead of bars in the terminal. Nothing here imports torch or transformers.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from tlweb.catalog import ModelSpec
 from tlweb.config import Settings, get_settings
@@ -223,3 +226,35 @@ class _Bar:
         if name.startswith("_"):
             raise AttributeError(name)
         return lambda *args, **kwargs: None
+
+
+# --------------------------------------------------------------------------- hub reachability
+
+_REACH: dict[str, tuple[float, bool]] = {}
+
+
+def hub_offline_forced() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(timeout: float | None = None, settings: Settings | None = None) -> bool:
+    """A fast TCP check that the Hub answers (cached for 30 s). False when offline mode is set."""
+    if hub_offline_forced():
+        return False
+    settings = settings or get_settings()
+    timeout = settings.hub_timeout_s if timeout is None else timeout
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    now = time.monotonic()
+    hit = _REACH.get(endpoint)
+    if hit and now - hit[0] < 30:
+        return hit[1]
+    parsed = urlparse(endpoint)
+    host = parsed.hostname or "huggingface.co"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            ok = True
+    except OSError:
+        ok = False
+    _REACH[endpoint] = (now, ok)
+    return ok

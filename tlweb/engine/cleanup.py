@@ -56,7 +56,8 @@ def _last_write(folder: Path) -> float:
 
 
 def _reconcile(folder: Path, result: SweepResult) -> None:
-    from tlweb.engine.runs import EXPERIMENT_FILE, now_iso, update_experiment
+    from tlweb.engine.runs import EXPERIMENT_FILE, update_experiment
+    from tlweb.engine.stop import now_iso
 
     path = folder / EXPERIMENT_FILE
     try:

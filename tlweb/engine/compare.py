@@ -34,10 +34,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlweb.catalog import CLASSIFICATION, ModelSpec, list_models
+from tlweb.catalog import CLASSIFICATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import Prediction, label_name
 from tlweb.engine.images import load_image
+from tlweb.engine.listing import list_models
 from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ImageError, ModelError, clip, explain, first_line
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, ModelSpec, resolve
+from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
+from tlweb.engine.listing import resolve
 from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load
 from tlweb.engine.pipeline import (
     Prepared,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.progress import run_with_progress
 from tlweb.engine.zerogpu import TRAIN_CAP_S, gpu_task
 from tlweb.errors import DataError, ModelError
 
@@ -375,7 +376,7 @@ def pretrained_vs_random(data, model, *, method: str = "pca", max_points: int = 
 
 def run_base_model(run: str, settings: Settings | None = None) -> tuple[str, str]:
     """(the run's model folder, the backbone it was fine-tuned from) for a run key or folder."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     settings = settings or get_settings()
     spec = resolve(run, settings=settings)
@@ -399,8 +400,8 @@ def run_base_model(run: str, settings: Settings | None = None) -> tuple[str, str
 def before_after(data, run: str, *, method: str = "pca", max_points: int = MAX_POINTS, seed: int = 0,
                  settings: Settings | None = None, on_progress=None, should_stop=None):
     """(backbone before, fine-tuned after) projections of the same points for a run."""
-    from tlweb.catalog import resolve
     from tlweb.engine.accel import Runtime
+    from tlweb.engine.listing import resolve
 
     settings = settings or get_settings()
     runtime = Runtime(settings)
@@ -426,8 +427,6 @@ def iter_projections(data, model, mode: str = "random", *, method: str = "pca", 
     """The projector's GPU function: yields progress messages (str) while it works, then the tuple of
     :class:`Projection` (``mode``: "random" = :func:`pretrained_vs_random`, "single" = :func:`embed`, "run" =
     :func:`before_after` with ``model`` the run). Everything it yields pickles (ZeroGPU streams it)."""
-    from tlweb.engine.leaderboard import run_with_progress
-
     if mode not in PROJECTION_MODES:
         raise DataError(f"Unknown projector mode '{mode}': pick one of {', '.join(PROJECTION_MODES)}.")
     kw = {"method": method, "max_points": max_points, "seed": seed, "settings": settings}

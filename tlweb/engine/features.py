@@ -187,8 +187,8 @@ def _is_cnn(model) -> bool:
 def _check_backbone_config(spec, config) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
+    from tlweb import registry
     from tlweb.catalog import CLASSIFICATION, FEATURES, task_from_config
-    from tlweb.engine.loading import TASK_NAMES
     from tlweb.errors import ModelError
 
     task = task_from_config(config.to_dict())
@@ -196,7 +196,8 @@ def _check_backbone_config(spec, config) -> None:
         raise ModelError(f"'{spec.key}' is a zero-shot model (image + text); use it as the zero-shot row, "
                          "not as a backbone.")
     if task not in (CLASSIFICATION, FEATURES):
-        raise ModelError(f"'{spec.key}' is {TASK_NAMES.get(task, task)}, not an image classifier or backbone.")
+        noun = next((t.noun for t in registry.tasks() if t.name == task), task)  # with its article
+        raise ModelError(f"'{spec.key}' is {noun}, not an image classifier or backbone.")
     if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
         raise ModelError(f"transformers has no image-classification head for '{config.model_type}' models, "
                          "so tlweb cannot take features from them.")
@@ -214,7 +215,7 @@ class Backbone:
 
     def __init__(self, name, settings: Settings | None = None, random_init: bool = False, seed: int = 0,
                  model=None, processor=None):
-        from tlweb.catalog import resolve
+        from tlweb.engine.listing import resolve
 
         self.settings = settings or get_settings()
         self.spec = name if not isinstance(name, str) else resolve(name, settings=self.settings)

@@ -26,13 +26,12 @@ pass over the data — only the few passes that time each model again.
 from __future__ import annotations
 
 import math
-import queue
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tlweb.config import Settings, get_settings
+from tlweb.engine.progress import run_with_progress
 from tlweb.engine.zerogpu import TRAIN_CAP_S, gpu_task
 from tlweb.errors import TlwebError, first_line
 
@@ -180,43 +179,6 @@ def check_models(models) -> list[str]:
     return compare.check_models(models, MIN_MODELS, MAX_MODELS,
                                 too_few="Pick at least {low} backbones for the leaderboard (you picked {n}).",
                                 too_many="Put at most {high} backbones on the leaderboard (you picked {n}).")
-
-
-def run_with_progress(work, every: float = 0.4):
-    """Run ``work(report)`` in a thread; yield its latest progress message (at most every ``every``
-    seconds) and return its result (``result = yield from run_with_progress(...)``); its exception is re-raised."""
-    q: queue.Queue = queue.Queue()
-    box: dict = {}
-
-    def run():
-        try:
-            box["result"] = work(lambda message: q.put(message))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-        finally:
-            q.put(_DONE)
-
-    threading.Thread(target=run, daemon=True, name="tlweb-leaderboard").start()
-    last = None
-    while True:
-        try:
-            item = q.get(timeout=every)
-        except queue.Empty:
-            if last is not None:
-                yield last
-                last = None
-            continue
-        if item is _DONE:
-            break
-        last = item
-    if last is not None:
-        yield last
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
-
-
-_DONE = object()
 
 
 def _backbone_row(row: LeaderboardRow, data, seed: int, runtime, settings: Settings, stop, report) -> None:

@@ -12,16 +12,15 @@ own cache (``cache_dir/hub``) after its size was checked against the budgets
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlparse
 
 from tlweb import access, registry
-from tlweb.catalog import CLASSIFICATION, FEATURES, SEGMENTATION, ModelSpec, resolve, shown_name, task_from_config
+from tlweb.catalog import CLASSIFICATION, FEATURES, ModelSpec, shown_name, task_from_config
 from tlweb.config import Settings, get_settings
+from tlweb.engine import availability
+from tlweb.engine.listing import resolve
 from tlweb.engine.modelcache import (  # noqa: F401 - re-exported: callers import them from here
     LoadedModel,
     ModelCache,
@@ -34,9 +33,6 @@ from tlweb.errors import ModelError, ModelUnavailableError, explain, first_line
 
 log = logging.getLogger(__name__)
 
-# Kept for callers of the old names; the records in tlweb.registry are the source.
-TASK_NAMES = {t.name: t.noun for t in registry.tasks()}  # with their article, for sentences
-UNIVERSAL_SEGMENTATION = frozenset(registry.task(SEGMENTATION).auto_class_for)
 
 
 @dataclass(kw_only=True)
@@ -75,38 +71,6 @@ def facts_json(result) -> dict:
             "input_size": result.spec.input_size, "license": result.spec.license}
 
 
-# --------------------------------------------------------------------------- hub reachability
-
-_REACH: dict[str, tuple[float, bool]] = {}
-
-
-def hub_offline_forced() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def hub_reachable(timeout: float | None = None, settings: Settings | None = None) -> bool:
-    """A fast TCP check that the Hub answers (cached for 30 s). False when offline mode is set."""
-    if hub_offline_forced():
-        return False
-    settings = settings or get_settings()
-    timeout = settings.hub_timeout_s if timeout is None else timeout
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    now = time.monotonic()
-    hit = _REACH.get(endpoint)
-    if hit and now - hit[0] < 30:
-        return hit[1]
-    parsed = urlparse(endpoint)
-    host = parsed.hostname or "huggingface.co"
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            ok = True
-    except OSError:
-        ok = False
-    _REACH[endpoint] = (now, ok)
-    return ok
-
-
 def offline_message(model_id: str, settings: Settings | None = None) -> str:
     """What to do about a model that is neither cached nor reachable (in demo mode: pick a demo model, not
     "start the app with --demo", which it already was)."""
@@ -129,7 +93,6 @@ def quiet_transformers() -> None:
     quiet_libraries()
 
 
-_quiet_transformers = quiet_transformers  # kept for callers of the old name (benchmarks)
 
 
 def auto_model_class(task: str, model_type: str | None = None):
@@ -173,7 +136,7 @@ class _Where:
 
 def _spec(name: str | ModelSpec, task: str | None, settings: Settings) -> ModelSpec:
     """The spec a name means: every name from a client or the command line goes through
-    :func:`tlweb.catalog.resolve` (mode-aware); a spec handed in is checked again by :func:`_locate`."""
+    :func:`tlweb.engine.listing.resolve` (mode-aware); a spec handed in is checked again by :func:`_locate`."""
     return name if isinstance(name, ModelSpec) else resolve(name, task=task, settings=settings)
 
 
@@ -245,7 +208,7 @@ def load(name: str | ModelSpec, task: str | None = None, settings: Settings | No
          attn_implementation: str | None = None) -> LoadedModel:
     """Load (or fetch from the cache) a model and its processor, ready for inference.
 
-    ``name`` is anything :func:`tlweb.catalog.resolve` accepts. ``task`` is what the caller
+    ``name`` is anything :func:`tlweb.engine.listing.resolve` accepts. ``task`` is what the caller
     needs; a checkpoint made for another task is refused with a clear message.
     ``attn_implementation`` ("eager" for attention maps) is a load option, so it is part of the
     cache key: an eager copy never replaces the default (SDPA) one other tabs use.
@@ -484,7 +447,7 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
         return fn(local_files_only=True)
     except (OSError, ValueError) as exc:  # not cached (or incomplete)
         cached_error = exc
-    if not hub_reachable(settings=settings):
+    if not availability.hub_reachable(settings=settings):
         raise ModelUnavailableError(offline_message(shown_name(spec))) from None
     try:
         return fn()
@@ -498,7 +461,7 @@ def _with_offline_fallback(fn, spec: ModelSpec, local: bool, settings: Settings)
             ) from None
         if "GatedRepo" in name or "401" in text or "403" in text:
             raise ModelError(f"'{shown_name(spec)}' is gated or private: accept its licence on the Hub and log in first.") from None
-        if not hub_reachable(settings=settings):
+        if not availability.hub_reachable(settings=settings):
             raise ModelUnavailableError(offline_message(shown_name(spec))) from None
         raise ModelError(f"'{shown_name(spec)}' could not be downloaded: {text}") from cached_error
 
@@ -532,7 +495,7 @@ def hub_folder(spec: ModelSpec, settings: Settings) -> str:
         if cache_dir is not None:
             budget.touch(own / f"models--{spec.hub_id.replace('/', '--')}")
         return folder
-    if not hub_reachable(settings=settings):
+    if not availability.hub_reachable(settings=settings):
         raise ModelUnavailableError(offline_message(shown_name(spec)))
     nbytes = budget.hub_size(spec.hub_id, spec.revision, "model", patterns)
     budget.check_download(spec.hub_id, nbytes, settings)
@@ -580,7 +543,7 @@ def download(model_id: str, settings: Settings | None = None, on_progress=None) 
         return spec.hub_id
     if settings.shared:  # a client asked (e.g. ZeroGPU's prefetch): sized first, into the app's own cache
         return hub_folder(spec, settings)
-    if not hub_reachable(settings=settings):
+    if not availability.hub_reachable(settings=settings):
         raise ModelUnavailableError(
             f"The Hugging Face Hub cannot be reached from this machine, so '{spec.hub_id}' cannot be downloaded here."
         )
@@ -598,15 +561,14 @@ def download(model_id: str, settings: Settings | None = None, on_progress=None) 
                 raise ModelError(
                     f"'{spec.hub_id}' only has pickle weights (.bin); start with TLWEB_ALLOW_PICKLE=1 to allow them."
                 )
-        from tlweb.engine.availability import ByteProgress, forget_cache_scan, human_size
         from tlweb.events import event
 
         t0 = time.perf_counter()
         folder = snapshot_download(spec.hub_id, revision=spec.revision, allow_patterns=patterns,
-                                   tqdm_class=ByteProgress(on_progress or (lambda done, total: None)))
-        forget_cache_scan()
+                                   tqdm_class=availability.ByteProgress(on_progress or (lambda done, total: None)))
+        availability.forget_cache_scan()
         size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-        event("downloaded %s (%s) in %.0f s", spec.hub_id, human_size(size), time.perf_counter() - t0)
+        event("downloaded %s (%s) in %.0f s", spec.hub_id, availability.human_size(size), time.perf_counter() - t0)
         return folder
     except ModelError:
         raise

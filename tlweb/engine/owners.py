@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tlweb import access
 from tlweb.config import Settings
-from tlweb.engine.stop import Stop
+from tlweb.engine.stop import Stop, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,6 @@ def stop_sessions_runs(client: str | None, settings: Settings) -> list[Path]:
 def mark_ended(client: str | None, settings: Settings) -> list[Path]:
     """The session ended: every top-level run and experiment it owns gets an ``.ended`` file, from which
     :mod:`tlweb.engine.cleanup` counts the time it is kept (``TLWEB_RUN_TTL_HOURS``)."""
-    from tlweb.engine.runs import now_iso
 
     if not client or access.is_account(client) or not settings.runs_dir.is_dir():
         return []  # a signed-in account is no session: its runs outlive every tab

@@ -20,7 +20,8 @@ from tlweb import access
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners
 from tlweb.engine.runs import run_path
-from tlweb.engine.train.card import CARD_FILE, write_card
+from tlweb.engine.train.card import CARD_FILE
+from tlweb.engine.train.card_body import write_card
 from tlweb.errors import DataError, ModelError, clip, first_line
 
 CARD_PICTURES = ("curves.png", "confusion_matrix.png")  # + per_class_*.png: written with the card
@@ -106,7 +107,7 @@ def push_run(run_id: str, repo_id: str, token: str | None = None, private: bool 
     if not token:
         raise ModelError("A Hugging Face access token with write permission is needed to push: sign in, or log in "
                          "on this machine with `hf auth login` (or set HF_TOKEN).")
-    from tlweb.engine.loading import hub_reachable
+    from tlweb.engine.availability import hub_reachable
 
     if not hub_reachable(settings=settings):
         raise ModelError("The Hugging Face Hub cannot be reached from this machine, so the model cannot be pushed.")

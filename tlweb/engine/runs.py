@@ -31,13 +31,13 @@ import time
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners, runlock
 from tlweb.engine.runlock import alive
-from tlweb.engine.stop import STOP_FILE, Stop  # noqa: F401 - STOP_FILE: the file name, for readers of run folders
+from tlweb.engine.stop import STOP_FILE, Stop, now_iso  # noqa: F401 - STOP_FILE: the file name, for readers of run folders
 from tlweb.errors import DataError, TlwebError, clip
 
 STATUSES = ("running", "done", "stopped", "failed")
@@ -159,11 +159,6 @@ def _slug(text: str, limit: int = 40) -> str:
     text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
     text = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
     return text[:limit].strip("-")
-
-
-def now_iso() -> str:
-    """Now, to the millisecond: runs started within the same second still list newest first."""
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
 RUN_ROOM = 64 * 1024 * 1024  # disk a new run must find under the home budget (events, metrics, a small model)

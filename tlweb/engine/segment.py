@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tlweb import registry
 from tlweb.catalog import SEGMENTATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.loading import UNIVERSAL_SEGMENTATION, LoadedModel, RunFacts, facts_json, load
+from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load
 from tlweb.engine.pipeline import (
     Prepared,
     float_outputs,
@@ -36,6 +37,8 @@ from tlweb.engine.pipeline import (
     to_model_inputs,
 )
 
+# families whose processor also answers panoptic segmentation (the segmentation task's record says)
+UNIVERSAL_SEGMENTATION = frozenset(registry.task(SEGMENTATION).auto_class_for)
 BAND_ELEMENTS = 16_000_000  # floats resampled at once (64 MB in fp32)
 PANOPTIC_THRESHOLD = 0.5  # transformers' defaults for post_process_panoptic_segmentation
 PANOPTIC_OVERLAP = 0.8

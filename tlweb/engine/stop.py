@@ -16,6 +16,11 @@ from pathlib import Path
 STOP_FILE = "STOP"
 
 
+def now_iso() -> str:
+    """Now, to the millisecond: runs started within the same second still list newest first."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
 class Stop:
     """The stop request of the folders given (a run folder, then its experiment folder): asked
     when a STOP file is in any of them; :meth:`request` writes it in the first one."""
@@ -40,8 +45,7 @@ class Stop:
         elif not folder.is_dir():
             return None
         path = folder / STOP_FILE
-        path.write_text(datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds") + "\n",
-                        encoding="utf-8")
+        path.write_text(now_iso() + "\n", encoding="utf-8")
         return path
 
     def clear(self) -> None:

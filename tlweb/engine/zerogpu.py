@@ -89,7 +89,8 @@ def model_params_m(model, settings=None) -> float:
     (4 bytes a parameter); anything else (a Hub id not downloaded yet) is assumed large.
     """
     try:
-        from tlweb.catalog import ModelSpec, resolve
+        from tlweb.catalog import ModelSpec
+        from tlweb.engine.listing import resolve
 
         spec = model if isinstance(model, ModelSpec) else resolve(str(model), settings=settings)
         if spec.params_m:
@@ -324,8 +325,10 @@ def prefetch(task: GpuTask, args, kwargs) -> None:
     named = task.models_arg(bound) if callable(task.models_arg) else bound.get(task.models_arg)
     for name in _models(named):
         try:
-            from tlweb.catalog import ModelSpec, resolve
-            from tlweb.engine.loading import download, hub_offline_forced
+            from tlweb.catalog import ModelSpec
+            from tlweb.engine.availability import hub_offline_forced
+            from tlweb.engine.listing import resolve
+            from tlweb.engine.loading import download
 
             spec = name if isinstance(name, ModelSpec) else resolve(str(name), settings=settings)
             if spec.is_local or hub_offline_forced() or (spec.hub_id, spec.revision) in _FETCHED:

@@ -87,7 +87,7 @@ def is_zero_shot(name, settings: Settings | None = None) -> bool:
     """Whether ``name`` (a key, label, folder or Hub id) is a CLIP/SigLIP model — decided from the
     catalog or the folder's config.json, without loading anything (a Hub id outside the catalog:
     from its name)."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     if not name or not str(name).strip():
         return False

@@ -11,53 +11,24 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import gradio as gr
-from starlette.middleware import Middleware
 
 from tlweb import registry
 from tlweb.access import SHARED_RULE
 from tlweb.config import SHARED, Settings, get_settings, serving_mode, set_settings
-from tlweb.ui import guard, queue, style
+from tlweb.ui import guard, links
+from tlweb.ui.components import AppParts
+from tlweb.ui.serving import launch_kwargs, serve_queue
 
 log = logging.getLogger("tlweb.ui")
 
 
-@dataclass
-class AppParts:
-    """What a link between tabs can reach: the tab strip (select a tab by id) and every handle."""
-
-    tabs: gr.Tabs
-    handles: dict  # tab id → TabHandle (or None for a tab whose build returns nothing)
-    settings: Settings
-
-
 # Functions (AppParts) → None that wire one tab to another, run once every tab is built
 # (e.g. "Explain this image" from Classify: copy the image across and select the Explain tab).
-def _link(name: str) -> Callable[[AppParts], None]:
-    """A link function of :mod:`tlweb.ui.links`, imported when the app is built."""
-
-    def run(parts: AppParts) -> None:
-        from tlweb.ui import links
-
-        getattr(links, name)(parts)
-
-    run.__name__ = name
-    return run
-
-
 LINKS: tuple[Callable[[AppParts], None], ...] = (
-    _link("classify_to_explain"), _link("mistakes_to_explain"), _link("embeddings_to_finetune"),
-    _link("finetune_to_classify"), _link("finetune_to_task_tabs"), _link("learn_steps"))
-
-CSS = style.CSS  # (tlweb.ui.style: layout, sections, dark theme, presenter mode)
-
-def _theme():
-    # No web fonts: the app must render offline and in kiosk demos.
-    return gr.themes.Soft(primary_hue="indigo", secondary_hue="orange", neutral_hue="slate",
-                          font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    links.classify_to_explain, links.mistakes_to_explain, links.embeddings_to_finetune,
+    links.finetune_to_classify, links.finetune_to_task_tabs, links.learn_steps)
 
 
 def _badges(settings: Settings) -> str:
@@ -70,7 +41,8 @@ def _badges(settings: Settings) -> str:
     if settings.demo:
         badges.append('<span class="tl-badge warn">Demo mode: tiny offline models, most with random weights</span>')
     try:
-        from tlweb.engine.loading import hub_reachable, pick_device
+        from tlweb.engine.availability import hub_reachable
+        from tlweb.engine.loading import pick_device
 
         device = pick_device(settings)
         badges.append(f'<span class="tl-badge">device: {device}</span>')
@@ -221,38 +193,6 @@ def build_app(settings: Settings | None = None, links: Iterable[Callable[[AppPar
     return demo
 
 
-def launch_kwargs(settings: Settings) -> dict:
-    return {
-        "server_name": settings.host,
-        "server_port": settings.port,
-        # Only our own sentences (gr.Error) reach clients: gradio's raw errors name server paths and
-        # the working directory; every handler turns its failures into sentences (user_errors).
-        "show_error": False,
-        "theme": _theme(),
-        "css": CSS,
-        "footer_links": ["api"],
-        "max_file_size": f"{settings.max_upload_mb * 4}mb",  # zips are larger than images; engine re-checks
-        # a request body is capped before it is parsed (a 400 MB JSON body took 1.2 GB to be refused)
-        # connections that wait for answers are counted, so jobs of clients that went away are dropped
-        "app_kwargs": {"middleware": [Middleware(guard.BodyLimit, settings=settings),
-                                      Middleware(queue.ListenerMiddleware)]},
-        # No allowed_paths: the runs folder is never served as such. Handlers return a run's files
-        # after checking who asks (tlweb.engine.owners), as copies in gradio's cache (guard.serve_file).
-    }
-
-
-QUEUE_SIZE = queue.QUEUE_SIZE  # jobs waiting in all (TLWEB_QUEUE_SIZE); bounds per session: tlweb.ui.queue
-queue_kwargs = queue.queue_kwargs
-
-
-def serve_queue(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
-    """``demo.queue(...)`` with tlweb's bounds (:mod:`tlweb.ui.queue`): per session, training apart, gone
-    clients dropped, sentences instead of "Queue is full"; the run cleaner runs on the same thread."""
-    demo.queue(**queue_kwargs())
-    queue.install(demo, settings)
-    return demo
-
-
 def launch(settings: Settings | None = None, **overrides):
     """Build and serve the app (blocking unless ``prevent_thread_lock=True``).
 
@@ -297,11 +237,3 @@ def _forks_workers() -> bool:
     return zerogpu.mode() != "off"
 
 
-def launch_single(name: str, build) -> None:
-    """Serve one tab alone (``python -m tlweb.ui.tabs.<id>``); ``name`` is its tab id (or a title)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    settings = get_settings()
-    title = registry.tab(name).title if name in {t.id for t in registry.tabs()} else name
-    with gr.Blocks(title=f"tlweb · {title}") as demo:
-        build(settings)
-    serve_queue(demo, settings).launch(**launch_kwargs(settings))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import operator
 import types
@@ -11,13 +10,14 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from tlweb.access import SHARED_RULE, client_scope
+from tlweb.access import SHARED_RULE
 from tlweb.assets import examples_dir
-from tlweb.catalog import list_for_pickers
 from tlweb.config import Settings, get_settings
-from tlweb.engine import warmup
-from tlweb.errors import ImageError, TlwebError, clip, scrub
+from tlweb.engine.listing import list_for_pickers
+from tlweb.errors import TlwebError
 from tlweb.ui import guard
+from tlweb.ui.model_state import first_ready, labelled_choices
+from tlweb.ui.session import for_session, user_errors
 
 log = logging.getLogger("tlweb.ui")
 
@@ -32,11 +32,20 @@ class TabHandle:
 
     button: gr.Button | None = None  # the main action
     image: gr.components.Component | None = None  # the image input (a file path; Compare: its files)
-    model: gr.components.Component | None = None  # the model dropdown (values tlweb.catalog.resolve takes)
+    model: gr.components.Component | None = None  # the model dropdown (values tlweb.engine.listing.resolve takes)
     custom_model: gr.Textbox | None = None  # the free-text model id / folder
     outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
     inputs: dict[str, gr.components.Component] = field(default_factory=dict)  # other inputs by name (Detect: queries)
     state: gr.State | None = None  # the stored result the outputs are drawn from
+
+
+@dataclass
+class AppParts:
+    """What a link between tabs can reach: the tab strip (select a tab by id) and every handle."""
+
+    tabs: gr.Tabs
+    handles: dict  # tab id → TabHandle (or None for a tab whose build returns nothing)
+    settings: Settings
 
 
 def handle_alias(path: str) -> property:
@@ -49,9 +58,6 @@ def handle_outputs(**paths: str) -> property:
     """:attr:`TabHandle.outputs` on a tab's own handle class: each output name read from a field path."""
     getters = {name: operator.attrgetter(path) for name, path in paths.items()}
     return property(lambda self: {name: get(self) for name, get in getters.items()})
-
-
-_raw_preprocess = guard.raw_image  # kept for callers of the old name
 
 
 def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a component class
@@ -90,73 +96,9 @@ lenient_choices = lenient  # a CheckboxGroup / multiselect Dropdown whose choice
 
 def model_input(component):
     """Mark a component whose value names a model: whatever it holds reaches the one gate
-    (:func:`tlweb.catalog.resolve` via :mod:`tlweb.engine.loading`), which answers a name that is not in
+    (:func:`tlweb.engine.listing.resolve` via :mod:`tlweb.engine.loading`), which answers a name that is not in
     the list like any other name it refuses, never gradio's "not in the list of choices"."""
     return guard.mark(component, guard.LENIENT, guard.MODEL_INPUT)
-
-
-def user_errors(fn=None, *, toast: bool = True):
-    """Turn every failure into a ``gr.Error`` sentence (:func:`guard.message`): never a stack
-    trace, an absolute server path or a whole 5,000-character name; refusals reach API clients
-    as errors, never as an empty success.
-
-    Each call runs as its browser session (:func:`tlweb.access.client_scope`) so the engine keeps
-    per-session budgets and run ownership; uploaded copies an image refusal names are deleted at once.
-    Works for plain functions and generators (long work that yields progress). With
-    ``toast=False`` the sentence is not shown as a toast (which would cover results) but kept
-    for :func:`tlweb.ui.failures.replace_on_error`, which shows it in place of the outputs;
-    API clients receive the error either way.
-    """
-    if fn is None:
-        return functools.partial(user_errors, toast=toast)
-
-    def _convert(exc: Exception, args) -> gr.Error:
-        if isinstance(exc, gr.Error):
-            err = gr.Error(clip(scrub(exc.message), 600), print_exception=False)
-        else:
-            if isinstance(exc, ImageError):
-                guard.discard_refused(args, get_settings())
-            err = gr.Error(guard.message(exc, fn.__name__), print_exception=False)
-        if not toast:
-            from tlweb.ui.failures import remember
-
-            remember(fn, err.message)
-            err.visible = False
-        return err
-
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args, **kwargs):
-            warmup.wait()
-            client = guard.client_id()
-            gen = fn(*args, **kwargs)
-            try:
-                while True:
-                    try:
-                        with client_scope(client):
-                            item = next(gen)
-                    except StopIteration:
-                        return
-                    except Exception as exc:  # noqa: BLE001
-                        raise _convert(exc, args) from None
-                    yield item
-            finally:
-                gen.close()
-
-        return gen_wrapper
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        warmup.wait()
-        client = guard.client_id()
-        try:
-            with client_scope(client):
-                return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise _convert(exc, args) from None
-
-    return wrapper
 
 
 NEED_IMAGE = "Upload, paste or capture an image first (or click an example)."
@@ -168,24 +110,9 @@ def need_image(image_path) -> None:
         raise gr.Error(NEED_IMAGE)
 
 
-def for_session(fn):
-    """Run a small handler (one without :func:`user_errors`, e.g. a ``queue=False`` widget update)
-    as its browser session, so run look-ups see that session's runs (shared mode)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        warmup.wait()
-        with client_scope(guard.client_id()):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def model_choices(task: str, settings: Settings | None = None) -> list[tuple[str, str]]:
-    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.catalog.resolve` takes,
+    """(label, value) pairs for a dropdown; the value is what :func:`tlweb.engine.listing.resolve` takes,
     the label says whether the model is ready or needs a download (:mod:`tlweb.ui.model_state`)."""
-    from tlweb.ui.model_state import labelled_choices
-
     settings = settings or get_settings()
     return labelled_choices(list_for_pickers(task, settings), settings)
 
@@ -210,8 +137,6 @@ def other_model_box(settings: Settings, elem_id: str, example: str, local_exampl
 def model_picker(task: str, settings: Settings, elem_prefix: str, label: str = "Model",
                  multiselect: bool = False, value=None, info: str | None = None):
     """A dropdown over the catalog (plus demo models and fine-tuned runs) and a free-text box."""
-    from tlweb.ui.model_state import first_ready
-
     choices = model_choices(task, settings)
     if value is None:
         value = [c[1] for c in choices[:2]] if multiselect else first_ready(choices)

@@ -19,17 +19,12 @@ each other:
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.errors import TlwebError
-from tlweb.ui.components import NEED_IMAGE, model_choices, user_errors
-
-if TYPE_CHECKING:
-    from tlweb.ui.app import AppParts
-
+from tlweb.ui.components import NEED_IMAGE, AppParts, model_choices, user_errors
 
 
 @contextlib.contextmanager
@@ -196,7 +191,7 @@ def embeddings_to_finetune(parts: AppParts) -> None:
 def run_in_classify(ref: str | None, settings) -> tuple:
     """(tab strip, Classify's dropdown, Classify's free-text box) that open a run's model in Classify;
     an experiment opens its best run. The run joins the list if the list does not show it yet."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
     from tlweb.engine.runs import ExperimentInfo, entry_info
     from tlweb.ui.model_state import RUN_GROUP
 
@@ -244,7 +239,7 @@ TASK_TABS = {"image-segmentation": "segment", "object-detection": "detect"}
 def run_in_task_tab(run: dict | None, settings) -> tuple:
     """(tab strip, Segment's dropdown, Detect's dropdown) that open the segmenter or detector just fine-tuned
     in its tab (the other tab's dropdown untouched); the run joins the list if the list does not show it yet."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
     from tlweb.ui.model_state import RUN_GROUP
 
     if not run or run.get("task") not in TASK_TABS:

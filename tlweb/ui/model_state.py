@@ -14,10 +14,12 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import ModelSpec, resolve
+from tlweb.catalog import ModelSpec
 from tlweb.config import Settings
 from tlweb.engine import availability
+from tlweb.engine.listing import resolve
 from tlweb.errors import TlwebError
+from tlweb.ui.session import for_session, user_errors
 
 RUN_GROUP = "Runs › "  # runs fine-tuned here form their own group, after the catalog and the demo models
 
@@ -69,9 +71,7 @@ def status(names: list[str], task: str, settings: Settings) -> tuple[str, bool]:
     missing = not_ready(names, task, settings)
     if not missing:
         return "", False
-    from tlweb.engine import loading
-
-    hub_up = loading.hub_reachable(settings=settings)
+    hub_up = availability.hub_reachable(settings=settings)
     sentences = [availability.state_sentence(spec, state, hub_up) for spec, state in missing]
     icon = "⬇" if hub_up else "⚠️"
     body = "<br>".join(escape(s) for s in sentences)
@@ -98,8 +98,6 @@ def wire(pickers, custom, task: str, settings: Settings, elem_prefix: str, html:
     def show(*values):
         text, offer = status(_names(values[:n], values[n]), task, settings)
         return gr.update(value=text, visible=bool(text)), gr.update(visible=offer)
-
-    from tlweb.ui.components import for_session, user_errors
 
     triggers = [p.change for p in pickers] + [custom.blur, custom.submit]
     gr.on(triggers, for_session(show), inputs=[*pickers, custom], outputs=[html, button], api_name=f"{elem_prefix}_model_state",

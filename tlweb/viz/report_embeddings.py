@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tlweb.viz.report import Report, _pct, shown_paths, wilson
+from tlweb.viz.report_base import Report, _pct, shown_paths, wilson
 from tlweb.viz.training import as_dict
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tlweb.viz.report import Report, _params, spec_facts
+from tlweb.viz.report_base import Report, _params, spec_facts
 from tlweb.viz.training import as_dict
 
 

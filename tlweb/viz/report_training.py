@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tlweb.engine.runs import short_model
-from tlweb.viz.report import Report, _pct, accuracy_sentence, shown_path, shown_paths, wilson
+from tlweb.viz.report_base import Report, _pct, accuracy_sentence, shown_path, shown_paths, wilson
 from tlweb.viz.training import as_dict
 
 

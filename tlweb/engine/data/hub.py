@@ -31,7 +31,7 @@ def fetch_hub(source: str, split: str | None, settings):
     Failures are sentences."""
     import datasets
 
-    from tlweb.engine.loading import hub_reachable
+    from tlweb.engine.availability import hub_reachable
 
     train_split, test_split = _parse_split(split)
     one_split = train_split if train_split and not test_split else None

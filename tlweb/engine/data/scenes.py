@@ -2,7 +2,7 @@
 colours, sizes and places on a textured background, with the mask that says which pixel is which shape.
 Shape colours are drawn independently of the class, so only the outline tells the classes apart.
 
-Used by the demo segmenter's pretraining (:mod:`tlweb.engine.demo.segmenter`), the tests and the
+Used by the demo segmenter's pretraining (:mod:`tlweb.engine.demo_recipes.segmenter`), the tests and the
 benchmarks. Class 0 is ``background``; shape kind i of ``kinds`` is class i + 1.
 """
 

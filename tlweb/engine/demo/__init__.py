@@ -1,6 +1,6 @@
 """Tiny demo models, built into a local folder on first use: random weights from configs, plus
 a few really trained on generated pictures whose weights ship inside the package
-(:mod:`tlweb.engine.demo.ship`: the shapes ResNet and ViT of :mod:`tlweb.engine.demo.pretrained`, the
+(:mod:`tlweb.engine.demo.ship`: the shapes ResNet and ViT of :mod:`tlweb.engine.demo_recipes.pretrained`, the
 scenes depth model of :mod:`tlweb.engine.demo.depth`), so their first pick is a copy.
 
 ``python app.py --demo`` lists them (labelled "random weights — UI demo", or the model's own
@@ -23,11 +23,13 @@ from pathlib import Path
 
 from tlweb.config import Settings, get_settings
 
-# Builder modules, imported on first use of the registry (each is light at import time).
-MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo.pretrained", "tlweb.engine.demo.segmentation",
-           "tlweb.engine.demo.segmenter", "tlweb.engine.demo.detection", "tlweb.engine.demo.detector",
-           "tlweb.engine.demo.zeroshot",
-           "tlweb.engine.demo.depth")
+# Builder modules, imported on first use of the registry (each is light at import time). The demo models that
+# tlweb trains with its own fine-tune live in tlweb.engine.demo_recipes, above the training engine: listed here
+# by name, never imported by this package's code.
+MODULES = ("tlweb.engine.demo.classification", "tlweb.engine.demo_recipes.pretrained",
+           "tlweb.engine.demo.segmentation", "tlweb.engine.demo_recipes.segmenter",
+           "tlweb.engine.demo.detection", "tlweb.engine.demo_recipes.detector",
+           "tlweb.engine.demo.zeroshot", "tlweb.engine.demo.depth")  # in the order the pickers list them
 
 BUILD_VERSION = 2  # bump to rebuild every demo model after a builder change
 
@@ -39,7 +41,6 @@ class DemoModel:
     task: str
     build: Callable[[Path], None]  # writes save_pretrained output into the folder
     description: str = ""
-    supports_attention: bool = False
     # what the builder really trained it on ("" = nothing: random weights) and the dropdown's note
     pretrained_on: str = ""
     label_note: str = ""
@@ -89,8 +90,6 @@ def demo_model_specs(settings: Settings | None = None) -> list:
                 input_size=None,
                 license=dm.license,
                 description=dm.description or f"Tiny random-weight {dm.family} — for trying the UI, predictions are noise",
-                supports_attention=dm.supports_attention,
-                supports_gradcam=True,
                 source="demo",
                 pretrained_on=dm.pretrained_on or "nothing (random weights)",
                 label_note=dm.label_note,

@@ -163,5 +163,5 @@ for _key, _family, _task, _fn, _desc in (
     ("demo-owlvit", "owlvit", ZERO_SHOT, build_owlvit, "OWL-ViT open-vocabulary detector"),
 ):
     what = f"{len(LABELS)} COCO-like classes" if _task == DETECTION else "detects whatever you type"
-    register(DemoModel(key=_key, family=_family, task=_task, build=_fn, supports_attention=_family == "yolos",
+    register(DemoModel(key=_key, family=_family, task=_task, build=_fn,
                        description=f"Tiny random-weight {_desc} ({what})"))

@@ -72,7 +72,6 @@ class Shipped:
     metric: str = ""  # the measure a rebuild must reproduce (a key of what the recipe returns)
     tolerance: float = 0.01  # … within this much (absolute)
     recipe_version: int = 1  # bump when the recipe changes; the tests then ask for rebuilt weights
-    supports_attention: bool = False
 
     @property
     def folder(self) -> Path:
@@ -94,7 +93,7 @@ def ship(record: Shipped) -> Shipped:
         return record  # kept for rebuilds; listed once the task is registered
     register(DemoModel(key=record.key, family=record.family, task=record.task,
                        build=lambda folder, key=record.key: install(key, folder), description=record.description,
-                       supports_attention=record.supports_attention, pretrained_on=record.pretrained_on,
+                       pretrained_on=record.pretrained_on,
                        label_note=record.label_note, shipped=True))
     return record
 

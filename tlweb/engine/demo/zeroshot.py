@@ -79,6 +79,6 @@ for _key, _family, _fn, _how in (
     ("demo-clip", "clip", build_clip, "softmax over your labels"),
     ("demo-siglip", "siglip", build_siglip, "a sigmoid per label"),
 ):
-    register(DemoModel(key=_key, family=_family, task=TASK, build=_fn, supports_attention=True,
+    register(DemoModel(key=_key, family=_family, task=TASK, build=_fn,
                        description=f"Tiny random-weight {_family.upper() if _family == 'clip' else 'SigLIP'} "
                                    f"zero-shot classifier ({_how}; type any labels)"))

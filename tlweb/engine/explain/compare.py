@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlweb.catalog import ModelSpec, resolve
+from tlweb.catalog import ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.explain.layers import ExplainError
 from tlweb.engine.explain.maps import correlation
 from tlweb.engine.explain.run import ExplainResult, explain_loaded, load_for_explain
 from tlweb.engine.images import load_image
+from tlweb.engine.listing import resolve
 from tlweb.engine.zerogpu import gpu_task
 from tlweb.errors import ModelError, TlwebError
 

@@ -29,7 +29,8 @@ def check_zero_shot(model, templates=None, settings: Settings | None = None) -> 
 
     A name that is no model gets the resolver's sentence; a model that is not CLIP/SigLIP gets one
     sentence saying so; bad templates get theirs — all before the curve's first run."""
-    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION, resolve
+    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION
+    from tlweb.engine.listing import resolve
     from tlweb.engine.zeroshot import is_zero_shot, parse_templates
     from tlweb.registry import task_noun
 

@@ -1,8 +1,8 @@
 """A model card in every saved model: ``model/README.md`` with the Hub's front matter and a body that says
 what the model is, how well it did and where that number stops meaning anything.
 
-Written by the one place a run saves its model (:func:`tlweb.engine.train.run.finetune`, after
-metrics.json), read back from the run folder only (config.json, metrics.json, events.jsonl), so a card
+Written by :func:`tlweb.engine.train.card_body.write_card` from the one place a run saves its model
+(:func:`tlweb.engine.train.run.finetune`, after metrics.json), read back from the run folder only (config.json, metrics.json, events.jsonl), so a card
 can be written again for a run made before cards existed (:mod:`tlweb.engine.publish` does, on export and
 push). Generic over the training tasks: the metrics come from the task record's ``metric`` and
 ``json_keys`` (a new task's ``test_*`` numbers and ``per_class_*`` tables appear without a change here).
@@ -18,14 +18,11 @@ confusion matrix or per-class scores) are PNGs beside the card (:mod:`.card_imag
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from pathlib import Path
 
 from tlweb import access
-
-log = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
 LIBRARY = "transformers"
@@ -143,19 +140,6 @@ def hub_dataset(data) -> str | None:
 # --------------------------------------------------------------------------- the card
 
 
-def _read(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _events(run_dir: Path) -> list[dict]:
-    from tlweb.engine.runs import read_events
-
-    return read_events(run_dir)
-
-
 def json_value(key: str, value):
     """A metric as the run's ``--json`` prints it (classification's figures rounded to 6 digits)."""
     if value is None:
@@ -164,7 +148,8 @@ def json_value(key: str, value):
     return round(value, 6) if key in ROUNDED else value
 
 
-def _task(name: str | None):
+def task_record(name: str | None):
+    """The training task's record, or None for a task this version does not know."""
     from tlweb.engine.train.tasks import train_task
 
     try:
@@ -176,7 +161,7 @@ def _task(name: str | None):
 def test_metrics(config: dict, metrics: dict) -> list[tuple[str, str, str, float]]:
     """(metrics.json key, Hub metric type, name, value) of every scalar test figure the task reports:
     its headline ``test_<metric>`` first, then its ``json_keys`` (classification: accuracy and macro-F1)."""
-    task = _task(config.get("task") or metrics.get("task"))
+    task = task_record(config.get("task") or metrics.get("task"))
     stem = (task.metric if task else None) or metrics.get("metric") or "accuracy"
     keys = [f"test_{stem}"] + list((task.json_keys if task else ()) or ("test_accuracy", "test_macro_f1"))
     out, seen = [], set()
@@ -193,7 +178,7 @@ def test_metrics(config: dict, metrics: dict) -> list[tuple[str, str, str, float
 
 def per_class_tables(config: dict, metrics: dict) -> dict[str, dict]:
     """``per_class_*`` tables of scores 0..1 the task reports (IoU, AP), plus classification's F1."""
-    task = _task(config.get("task") or metrics.get("task"))
+    task = task_record(config.get("task") or metrics.get("task"))
     out = {}
     for key in (task.json_keys if task else ()) or ():
         table = metrics.get(key)
@@ -223,7 +208,7 @@ def card_data(config: dict, metrics: dict, model_name: str):
     from huggingface_hub import EvalResult, ModelCardData
 
     task_name = config.get("task") or metrics.get("task") or "image-classification"
-    task = _task(task_name)
+    task = task_record(task_name)
     base = config.get("base") or {}
     base_model = base.get("hub_id") or base.get("name") or _plain(config.get("base_model") or "") or None
     ds_name, ds_type, ds_hub = dataset_facts(config)
@@ -238,32 +223,3 @@ def card_data(config: dict, metrics: dict, model_name: str):
     return ModelCardData(library_name=LIBRARY, pipeline_tag=task_name, base_model=base_model,
                          datasets=[ds_hub] if ds_hub else None, license=base.get("license") or None,
                          tags=tags, model_name=model_name, eval_results=results or None)
-
-
-def write_card(run_dir, out_dir=None, repo_id: str | None = None) -> Path:
-    """Write ``README.md`` and its pictures into ``out_dir`` (default: the run's ``model/`` folder); the
-    usage snippet names ``repo_id`` when given (a push), else the folder. Returns the card's path."""
-    from tlweb.engine.train import card_body
-
-    run_dir = Path(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / "model"
-    config = _read(run_dir / "config.json") or {}
-    metrics = _read(run_dir / "metrics.json") or {}
-    events = _events(run_dir)
-    images = card_body.draw(config, metrics, events, out, per_class_tables(config, metrics))
-    model_name = (repo_id.split("/")[-1] if repo_id else None) or str(config.get("run_id") or run_dir.name)
-    data = card_data(config, metrics, model_name)
-    body = card_body.body(config, metrics, events, images, repo_id=repo_id, model_name=model_name,
-                          tests=test_metrics(config, metrics))
-    path = out / CARD_FILE
-    path.write_text(f"---\n{data.to_yaml()}\n---\n\n{body}", encoding="utf-8")
-    return path
-
-
-def write_card_quietly(run_dir) -> Path | None:
-    """:func:`write_card` for the end of a run: a card that cannot be written is logged, never the run's failure."""
-    try:
-        return write_card(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the model is saved; its card is a convenience
-        log.warning("could not write the model card of %s: %s", Path(run_dir).name, exc)
-        return None

@@ -1,12 +1,17 @@
 """The body of a model card (:mod:`.card`): what the model is, its test figures with their limits, the
 data, the strategy and hyper-parameters, the pictures and a ``pipeline`` snippet. Plain Markdown built
-from the run folder's numbers; pictures are drawn by :mod:`.card_images`."""
+from the run folder's numbers; pictures are drawn by :mod:`.card_images`. :func:`write_card` writes the
+whole card (the front matter from :mod:`.card`, then this body)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
-from tlweb.engine.train import card_images
+from tlweb.engine.train import card, card_images
+
+log = logging.getLogger(__name__)
 
 MAX_ROWS = 60  # classes listed in the data table
 HIDDEN_HP = {"ignored", "C_grid", "objective", "world_size", "device", "precision"}
@@ -27,19 +32,17 @@ def draw(config: dict, metrics: dict, events: list[dict], out: Path, tables: dic
     if metrics.get("confusion_matrix") and card_images.confusion(metrics["confusion_matrix"], names,
                                                                  out / "confusion_matrix.png"):
         images["confusion"] = "confusion_matrix.png"
-    from tlweb.engine.train.card import PER_CLASS
 
     for key, table in tables.items():
-        short, title = PER_CLASS.get(key, (key[len("per_class_"):].upper(), key.replace("_", " ")))
+        short, title = card.PER_CLASS.get(key, (key[len("per_class_"):].upper(), key.replace("_", " ")))
         if card_images.per_class(table, out / f"{key}.png", short, title):
             images[key] = f"{key}.png"
     return images
 
 
 def _task_label(config: dict, metrics: dict, attr: str = "label") -> str:
-    from tlweb.engine.train.card import _task
 
-    task = _task(config.get("task") or metrics.get("task"))
+    task = card.task_record(config.get("task") or metrics.get("task"))
     return str(getattr(task, attr, "") or "") if task else ""
 
 
@@ -61,12 +64,11 @@ def _hub_link(name: str, hub_id: str | None) -> str:
 
 
 def _intro(config: dict, metrics: dict, model_name: str, repo_id: str | None) -> list[str]:
-    from tlweb.engine.train.card import dataset_facts
 
     base = config.get("base") or {}
     strategy = _strategy(str(config.get("strategy") or ""))
     how = strategy.label if strategy else str(config.get("strategy") or "a fine-tune")
-    ds_name, _, ds_hub = dataset_facts(config)
+    ds_name, _, ds_hub = card.dataset_facts(config)
     data = f"[{ds_hub}](https://huggingface.co/datasets/{ds_hub})" if ds_hub else f"`{ds_name}` (local data)"
     names = config.get("class_names") or []
     title = model_name if repo_id else str(config.get("name") or model_name)
@@ -89,7 +91,6 @@ def _results(metrics: dict, tests: list) -> list[str]:
 
 def _limits(config: dict, metrics: dict, tests: list) -> list[str]:
     from tlweb.engine.metrics import wilson_interval
-    from tlweb.engine.train.card import DEMO_NOTE
 
     n = int(metrics.get("test_images") or 0)
     out = []
@@ -106,7 +107,7 @@ def _limits(config: dict, metrics: dict, tests: list) -> list[str]:
                    "several points.")
     base = config.get("base") or {}
     if base.get("demo") or base.get("source") == "demo":
-        out.append("**Demo base.** " + DEMO_NOTE[bool(base.get("random_weights"))])
+        out.append("**Demo base.** " + card.DEMO_NOTE[bool(base.get("random_weights"))])
     if metrics.get("stopped"):
         out.append("**Stopped early.** The run was stopped before its last epoch; this is the best model it had.")
     data = config.get("data") or {}
@@ -166,7 +167,6 @@ def _training(config: dict, metrics: dict) -> list[str]:
 def _pictures(images: dict[str, str], config: dict, metrics: dict) -> list[str]:
     if not images:
         return []
-    from tlweb.engine.train.card import PER_CLASS
 
     lines = ["## Curves and per-class results", ""]
     if "curves" in images:
@@ -175,7 +175,7 @@ def _pictures(images: dict[str, str], config: dict, metrics: dict) -> list[str]:
         lines += ["![Confusion matrix on the test images](confusion_matrix.png)", ""]
     for key, file in images.items():
         if key.startswith("per_class_"):
-            lines += [f"![{PER_CLASS.get(key, (key, key))[1]}]({file})", ""]
+            lines += [f"![{card.PER_CLASS.get(key, (key, key))[1]}]({file})", ""]
     return lines
 
 
@@ -196,3 +196,43 @@ def body(config: dict, metrics: dict, events: list[dict], images: dict[str, str]
              + _data(config) + _training(config, metrics) + _pictures(images, config, metrics)
              + _usage(config, repo_id))
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _read(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _events(run_dir: Path) -> list[dict]:
+    from tlweb.engine.runs import read_events
+
+    return read_events(run_dir)
+
+
+def write_card(run_dir, out_dir=None, repo_id: str | None = None) -> Path:
+    """Write ``README.md`` and its pictures into ``out_dir`` (default: the run's ``model/`` folder); the
+    usage snippet names ``repo_id`` when given (a push), else the folder. Returns the card's path."""
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "model"
+    config = _read(run_dir / "config.json") or {}
+    metrics = _read(run_dir / "metrics.json") or {}
+    events = _events(run_dir)
+    images = draw(config, metrics, events, out, card.per_class_tables(config, metrics))
+    model_name = (repo_id.split("/")[-1] if repo_id else None) or str(config.get("run_id") or run_dir.name)
+    data = card.card_data(config, metrics, model_name)
+    text = body(config, metrics, events, images, repo_id=repo_id, model_name=model_name,
+                tests=card.test_metrics(config, metrics))
+    path = out / card.CARD_FILE
+    path.write_text(f"---\n{data.to_yaml()}\n---\n\n{text}", encoding="utf-8")
+    return path
+
+
+def write_card_quietly(run_dir) -> Path | None:
+    """:func:`write_card` for the end of a run: a card that cannot be written is logged, never the run's failure."""
+    try:
+        return write_card(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the model is saved; its card is a convenience
+        log.warning("could not write the model card of %s: %s", Path(run_dir).name, exc)
+        return None

@@ -1,7 +1,8 @@
 """What a fine-tune takes and gives: :class:`TrainConfig`, :class:`TrainEvent` (the event schema,
 declared once: every producer — the loop, the linear probe's C sweep, the run's start / done /
-error — builds this class, and ``events.jsonl`` holds its ``as_dict()``), :class:`RunResult`, and
-the constants of the validation rule (no model selection on the test split)."""
+error — builds this class, and ``events.jsonl`` holds its ``as_dict()``), :class:`RunResult`, the
+constants of the validation rule (no model selection on the test split), and :class:`TaskData`, what every
+task's data reader returns."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 from tlweb.engine.runs import plain
-
-if TYPE_CHECKING:
-    from tlweb.engine.train.tasks.base import TaskData
 
 MIN_STEPS = 60  # default epochs grow on small data so a run makes at least this many steps
 MAX_EPOCHS_GPU = 100
@@ -28,6 +26,32 @@ MAX_MISTAKES = 12
 MIN_TRAIN_PER_CLASS_FOR_VALIDATION = 4
 VALIDATION_FRACTION = 0.15  # of each class's training images (rounded, at least 1)
 MONITOR_NOTE = "eval on test split — monitoring only, not used for selection"
+
+
+@runtime_checkable
+class TaskData(Protocol):
+    """What every data reader returns (classification's :class:`~tlweb.engine.data.PreparedData` fits).
+
+    The run keeps it picklable (it crosses into the ZeroGPU worker): plain data and ``datasets``
+    objects, no open files, no locks."""
+
+    class_names: list[str]  # index = class id 0..K-1 (detection: no background / "N/A" entry)
+    source: str  # what the user gave, shown to people (never a server path in shared mode)
+    test_from: str  # "test split" | "test/ folder" | "held-out 20% (stratified)" …
+    skipped: list[str]  # "masks/b.png: size 30×40 differs from its image's 32×32" (clipped names)
+    warnings: list[str]  # sentences: "3 boxes partly outside their image were clipped; 1 dropped"
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """split ("train", "test") -> class name -> IMAGES holding the class (not pixels, not boxes)."""
+        ...
+
+    def fingerprint(self) -> str:
+        """A stable hash of the images and targets (the encode and feature caches key on it)."""
+        ...
+
+    def summary(self) -> str:
+        """One line for the UI and the CLI ("3 classes · 40 train / 10 test images · …")."""
+        ...
 
 
 @dataclass

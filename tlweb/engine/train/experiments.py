@@ -31,7 +31,7 @@ def _data_summary(data) -> dict:
 def start_experiment(kind: str, model: str, data, strategies, settings: Settings | None = None,
                      shots=(), **train_kwargs) -> Path:
     """An experiment folder for a ladder or a data-efficiency curve (its runs go inside)."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
     from tlweb.engine.runs import new_experiment
 
     settings = settings or get_settings()

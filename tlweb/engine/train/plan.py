@@ -43,7 +43,7 @@ class RunPlan:
 def resolve_run(cfg: TrainConfig, settings: Settings) -> RunPlan:
     """The task, the strategy (another task's is one sentence) and the model, once; errors people can
     act on (an unknown task, strategy or model) raise before anything is created."""
-    from tlweb.catalog import resolve
+    from tlweb.engine.listing import resolve
 
     task = train_task(cfg.task)
     strategy = task.strategy(cfg.strategy)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
-from tlweb.engine.stop import STOP_FILE, Stop
-from tlweb.engine.train import card, linear, network
+from tlweb.engine.stop import STOP_FILE, Stop, now_iso
+from tlweb.engine.train import card, card_body, linear, network
 from tlweb.engine.train.callbacks import (
     Callback,
     Callbacks,
@@ -164,7 +164,7 @@ def _finish(ctx: RunContext, outcome: FitOutcome, run_id: str, run_dir: Path, wr
              + f" · test {task.metric_label} {test.metric * 100:.1f}% on {len(ctx.enc_test)} test images")
     if writer:
         writer.write_metrics(metrics)
-        card.write_card_quietly(run_dir)  # model/README.md: the Hub's front matter, the figures, their limits
+        card_body.write_card_quietly(run_dir)  # model/README.md: the Hub's front matter, the figures, their limits
     result_metrics = {k: v for k, v in metrics.items() if k != "mistakes"}
     return RunResult(run_id=run_id, run_dir=run_dir, model_dir=model_dir, strategy=strategy, base_model=plan.base_name,
                      train_images=holdout.n_train, test_images=len(ctx.enc_test),
@@ -182,7 +182,6 @@ def _maybe_float(value) -> float | None:
 
 def _run(plan: RunPlan, on_event, should_stop, settings: Settings, extra: list | None = None) -> RunResult:
     from tlweb.engine.accel import Runtime
-    from tlweb.engine.runs import now_iso
 
     t0 = time.perf_counter()
     cfg, spec = plan.cfg, plan.spec

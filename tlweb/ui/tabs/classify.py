@@ -6,9 +6,10 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION, ModelSpec, list_for_pickers, resolve
+from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION, ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.classify import classify
+from tlweb.engine.listing import list_for_pickers, resolve
 from tlweb.engine.zeroshot import classify_labels, is_zero_shot
 from tlweb.errors import TlwebError
 from tlweb.ui import model_state
@@ -164,6 +165,6 @@ def build(settings: Settings | None = None) -> TabHandle:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single("classify", build)

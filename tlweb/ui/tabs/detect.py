@@ -10,10 +10,11 @@ from html import escape
 
 import gradio as gr
 
-from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION, resolve
+from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
 from tlweb.engine.images import load_image
+from tlweb.engine.listing import resolve
 from tlweb.errors import TlwebError
 from tlweb.ui import model_state
 from tlweb.ui.components import (
@@ -228,6 +229,6 @@ def _queries_info(zero_shot: bool | None) -> str:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single("detect", build)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION, list_models
+from tlweb.catalog import CLASSIFICATION, FEATURES, ZERO_SHOT_CLASSIFICATION
 from tlweb.config import Settings, get_settings
+from tlweb.engine.listing import list_models
 from tlweb.errors import DataError, TlwebError, clip
 from tlweb.ui.components import (
     for_session,
@@ -496,6 +497,6 @@ def _neighbours_handler(settings: Settings):
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single(TITLE, build)

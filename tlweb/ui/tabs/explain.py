@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from tlweb.catalog import CLASSIFICATION, run_specs
+from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.explain import METHOD_NAMES, before_after, describe, explain
 from tlweb.engine.images import load_image
+from tlweb.engine.listing import run_specs
 from tlweb.engine.runs import short_model
 from tlweb.ui import model_state
 from tlweb.ui.components import (
@@ -383,6 +384,6 @@ def _before_after_facts(ba) -> str:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single(TITLE, build)

@@ -16,17 +16,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from tlweb import registry
 from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_DETECTION
 from tlweb.config import Settings, get_settings
-from tlweb.ui.components import TabHandle, example_copies, intro
-
-if TYPE_CHECKING:  # the app imports this module's link(); no import cycle at run time
-    from tlweb.ui.app import AppParts
+from tlweb.ui.components import AppParts, TabHandle, example_copies, intro
 
 INTRO = ("**Transfer learning in six steps.** Each step is a minute of talk and a *Show me* button: it opens the "
          "tab that shows the idea, with demo data, and runs it. Read the step aloud, press the button, point at the "
@@ -75,8 +71,8 @@ def ready_model(task: str, settings: Settings, prefer: tuple[str, ...] = ()) -> 
     fine-tuned here come last)."""
 
     def pick() -> str | None:
-        from tlweb.catalog import list_models
         from tlweb.engine.availability import model_states
+        from tlweb.engine.listing import list_models
 
         specs = list_models(task, settings)
         states = model_states(specs, settings)
@@ -97,8 +93,8 @@ SHAPE_NOTE = ("Demo mode: this model learned six generated shapes, not photos, s
 
 def _knows_shapes(name: str | None, settings: Settings) -> bool:
     """True for a demo model pretrained on the generated shapes (demo-resnet-shapes, demo-vit-shapes)."""
-    from tlweb.catalog import resolve
-    from tlweb.engine.demo.pretrained import PRETRAINED_ON
+    from tlweb.engine.demo_recipes.pretrained import PRETRAINED_ON
+    from tlweb.engine.listing import resolve
     from tlweb.errors import TlwebError
 
     try:
@@ -315,6 +311,6 @@ def link(parts: AppParts) -> None:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single("learn", build)

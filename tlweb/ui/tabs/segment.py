@@ -244,6 +244,6 @@ def build(settings: Settings | None = None) -> ui.TabHandle:
 
 
 if __name__ == "__main__":
-    from tlweb.ui.app import launch_single
+    from tlweb.ui.serving import launch_single
 
     launch_single("segment", build)

@@ -47,9 +47,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from tlweb.engine.data.encode import Encoded
+from tlweb.engine.train.config import TaskData
 from tlweb.engine.train.strategies import ModelParts
 from tlweb.errors import ModelError, clip
 
@@ -72,32 +73,6 @@ __all__ = [
 CLASSIFICATION = "image-classification"
 SEGMENTATION = "image-segmentation"
 DETECTION = "object-detection"
-
-
-@runtime_checkable
-class TaskData(Protocol):
-    """What every data reader returns (classification's :class:`~tlweb.engine.data.PreparedData` fits).
-
-    The run keeps it picklable (it crosses into the ZeroGPU worker): plain data and ``datasets``
-    objects, no open files, no locks."""
-
-    class_names: list[str]  # index = class id 0..K-1 (detection: no background / "N/A" entry)
-    source: str  # what the user gave, shown to people (never a server path in shared mode)
-    test_from: str  # "test split" | "test/ folder" | "held-out 20% (stratified)" …
-    skipped: list[str]  # "masks/b.png: size 30×40 differs from its image's 32×32" (clipped names)
-    warnings: list[str]  # sentences: "3 boxes partly outside their image were clipped; 1 dropped"
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """split ("train", "test") -> class name -> IMAGES holding the class (not pixels, not boxes)."""
-        ...
-
-    def fingerprint(self) -> str:
-        """A stable hash of the images and targets (the encode and feature caches key on it)."""
-        ...
-
-    def summary(self) -> str:
-        """One line for the UI and the CLI ("3 classes · 40 train / 10 test images · …")."""
-        ...
 
 
 # Encoded (re-exported from tlweb.engine.data.encode, where the decode-once cache lives):

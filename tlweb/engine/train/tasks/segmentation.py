@@ -46,7 +46,7 @@ class SegmentationTask(TrainTask):
 
     # ---- data
     def load_data(self, source, *, seed: int = 0, settings=None, **opts):
-        from tlweb.engine.data.masks import load_masks
+        from tlweb.engine.data.segmentation import load_masks
 
         return load_masks(source, labels=opts.get("labels"), image_column=opts.get("image_column"),
                           mask_column=opts.get("mask_column"), split=opts.get("split"),

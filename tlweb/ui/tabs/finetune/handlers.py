@@ -208,7 +208,7 @@ class Handlers:
     def _notes(self, name: str, data) -> str:
         """Warnings that belong next to the numbers: a backbone that knows only generated shapes used
         on photos (the built-in sample is generated shapes too)."""
-        from tlweb.catalog import resolve
+        from tlweb.engine.listing import resolve
         from tlweb.viz.uncertainty import synthetic_backbone_note
 
         try:

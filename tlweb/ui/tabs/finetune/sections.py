@@ -274,8 +274,9 @@ def zero_shot_choices(settings: Settings) -> tuple[list[tuple[str, str]], str]:
     (catalog, demo) with its state. The default is the first one already on disk with real weights
     (a few seconds for a meaningful line); otherwise none: a download would add minutes, and a demo
     model's random weights would only draw a second line near chance."""
-    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION, list_for_pickers
+    from tlweb.catalog import ZERO_SHOT_CLASSIFICATION
     from tlweb.engine.availability import model_states
+    from tlweb.engine.listing import list_for_pickers
 
     specs = [s for s in list_for_pickers(ZERO_SHOT_CLASSIFICATION, settings) if s.source != "run"]
     states = model_states(specs, settings)

@@ -176,7 +176,6 @@ ship(Shipped(
 
 ship(Shipped(
     key=VIT_KEY, family="vit", task="image-classification", recipe=build_vit, metric="source_test_accuracy",
-    supports_attention=True,
     description=(f"Tiny ViT pretrained by tlweb on the same {len(SOURCE_CLASSES)} synthetic shapes as {KEY}, so "
                  "attention maps and rollout show what a trained transformer attends to"),
     pretrained_on=PRETRAINED_ON,

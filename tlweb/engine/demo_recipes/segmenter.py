@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlweb.engine.demo.pretrained import SOURCE_CLASSES
 from tlweb.engine.demo.ship import Shipped, ship
+from tlweb.engine.demo_recipes.pretrained import SOURCE_CLASSES
 
 KEY = "demo-upernet-shapes"
 SIDE = 64  # model input and generated scene side, pixels
