@@ -290,5 +290,5 @@ def test_the_whole_app_under_the_stand_in_passes_the_selfcheck():
     assert {c["check"] for c in report["checks"] if c["status"] == "PASS"} >= {*INFERENCE, "explain", "finetune",
                                                                              "leaderboard", "run-report"}
     forked = set(re.findall(r"ZeroGPU stand-in: (\w+) runs in forked worker", out.stderr))
-    assert forked == {"classify", "iter_compare", "segment", "detect", "explain", "finetune_stream",
+    assert forked == {"classify", "iter_compare", "segment", "detect", "estimate_depth", "explain", "finetune_stream",
                       "iter_leaderboard", "iter_projections"}, forked

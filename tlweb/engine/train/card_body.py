@@ -47,12 +47,11 @@ def _task_label(config: dict, metrics: dict, attr: str = "label") -> str:
 
 
 def _strategy(name: str):
-    from tlweb.engine.train.strategies import get_strategy
+    """The record of a strategy name read back from a run's files (None for one this version does not know:
+    it is named as it was recorded). A listing, not the run's own look-up: the run resolved it already."""
+    from tlweb.engine.train.strategies import all_strategies
 
-    try:
-        return get_strategy(name)
-    except Exception:  # noqa: BLE001 - a strategy this version does not know: named as it was recorded
-        return None
+    return next((s for s in all_strategies() if s.name == name), None)
 
 
 def _pct(v) -> str:
