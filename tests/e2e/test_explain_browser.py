@@ -70,7 +70,9 @@ def test_every_method_on_a_cnn_and_a_vit(page, app_url, tmp_path):
         if method in ("rollout", "attention", "features"):
             assert page.locator("#explain-strip img").first.evaluate("e => e.naturalWidth") > 300  # one map per layer
         if method == "features":
-            assert page.locator("#explain-pca img").count() and page.locator("#explain-channels img").count()
+            # the images arrive just after the status text on a busy machine: wait for them (a wait, not a timing)
+            page.wait_for_selector("#explain-pca img", timeout=60_000)
+            page.wait_for_selector("#explain-channels img", timeout=60_000)
         if method in ("rollout", "features", "gradcam"):
             _shot(page, f"explain-{method}-vit.png")
     for method in ("gradcam", "occlusion", "features"):

@@ -113,6 +113,9 @@ body.tl-present {--text-xxs: 12px; --text-xs: 14px; --text-sm: 16px; --text-md: 
   --input-text-size: 19px; --prose-text-size: 19px; --section-header-text-size: 19px;}
 body.tl-present .tl-tech, body.tl-present #tl-header p, body.tl-present #tl-badges {display: none !important;}
 body.tl-present .tl-top1 {font-size: 1.8em;}
+body.tl-present #ft-task {margin: 0 !important; padding: 0 !important; gap: 4px !important;}
+body.tl-present #ft-step-data .ft-sec p {display: none;}  /* the badge and title say it; Load stays in view */
+body.tl-present #ft-task label {padding: 2px 10px !important; min-height: 0 !important; font-size: 15px !important;}
 body.tl-present button.primary {min-width: max-content !important;}
 body.tl-present .gradio-container {max-width: 1400px !important; padding-bottom: 70vh !important;}
 """

@@ -65,9 +65,10 @@ def header(num: int, title: str, text: str) -> str:
 
 
 def task_picker() -> gr.Radio:
-    return gr.Radio(TASKS, value=CLASSIFICATION, label="What should the model learn?", elem_id="ft-task",
-                    info="Segmentation and detection fine-tune the demo segmenter / detector (or a catalog model) "
-                         "on masks or boxes.")
+    # no label or info line: the choices say what each task learns, and step 1's Load button stays in view at
+    # 1366x768 in presenter mode
+    return gr.Radio(TASKS, value=CLASSIFICATION, label="What should the model learn?", show_label=False,
+                    elem_id="ft-task", container=False)
 
 
 def default_model(task: str, settings: Settings) -> tuple[list, str | None]:
