@@ -38,7 +38,7 @@ from tlweb.engine.data.folders import (
     extract_zip,
     from_class_uploads,
 )
-from tlweb.engine.data.hub import _load_hub, detect_columns
+from tlweb.engine.data.hub import _load_hub, detect_columns, hub_source
 from tlweb.engine.data.prepared import SPLIT_NAMES, PreparedData, stratified_split, subsample
 from tlweb.engine.data.shapes import SAMPLE_CLASSES, SAMPLE_VERSION, draw_shape, sample_data, write_shapes_dataset
 from tlweb.errors import DataError, clip
@@ -130,17 +130,9 @@ def load_hub_dataset(hub_id: str, *, image_column: str | None = None, label_colu
     """A Hugging Face dataset by id, in every mode checked as an id (never a path on the server;
     nothing under the working directory is read in its place)."""
     settings = settings or get_settings()
-    source = access.hub_dataset_id(hub_id)
+    source = hub_source(hub_id, settings)
     image_column = access.column_name(image_column, "image column")
     label_column = access.column_name(label_column, "label column")
     split = access.column_name(split, "split")
-    if not settings.shared:
-        try:
-            here = Path(source).exists()
-        except OSError:
-            here = False
-        if here:  # datasets would read the folder instead of the Hub: local data comes in other ways
-            raise DataError(f"'{clip(source)}' is a folder here, not a Hugging Face dataset id: upload it as a zip, "
-                            "or give the folder to the command line (python -m tlweb finetune --data).")
     return _load_hub(source, image_column=image_column, label_column=label_column, split=split,
                      test_fraction=test_fraction, seed=seed, settings=settings)

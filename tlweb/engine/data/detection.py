@@ -82,10 +82,10 @@ def load_hub_detection(hub_id: str, *, split: str | None = None, image_column: s
     """A Hugging Face detection dataset by id (checked as an id in every mode)."""
     import datasets
 
-    from tlweb.engine.data.hub import fetch_hub
+    from tlweb.engine.data.hub import fetch_hub, hub_source
 
     settings = settings or get_settings()
-    source = access.hub_dataset_id(hub_id)
+    source = hub_source(hub_id, settings)
     image_column = access.column_name(image_column, "image column")
     split = access.column_name(split, "split")
     if "," in (split or ""):

@@ -11,9 +11,26 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
+from tlweb import access
 from tlweb.engine.data.prepared import PreparedData, _check_classes, _finish_single
-from tlweb.errors import DataError, TlwebError, first_line
+from tlweb.errors import DataError, TlwebError, clip, first_line
+
+
+def hub_source(hub_id, settings) -> str:
+    """A client's dataset box checked as a Hugging Face dataset id in every mode; locally, a folder of that
+    name is refused too (datasets would read the folder instead of the Hub: local data comes in other ways)."""
+    source = access.hub_dataset_id(hub_id)
+    if not settings.shared:
+        try:
+            here = Path(source).exists()
+        except OSError:
+            here = False
+        if here:
+            raise DataError(f"'{clip(source)}' is a folder here, not a Hugging Face dataset id: upload it as a zip, "
+                            "or give the folder to the command line (python -m tlweb finetune --data).")
+    return source
 
 
 def _load_hub(source: str, *, image_column, label_column, split, test_fraction, seed, settings) -> PreparedData:

@@ -145,21 +145,13 @@ def load_hub_masks(hub_id: str, *, labels=None, image_column=None, mask_column=N
                    test_fraction: float = 0.2, seed: int = 0, settings: Settings | None = None) -> MaskData:
     """A Hugging Face dataset by id (checked as an id in every mode; never a path on the server)."""
     from tlweb import access
-    from tlweb.engine.data.hub import fetch_hub
+    from tlweb.engine.data.hub import fetch_hub, hub_source
 
     settings = settings or get_settings()
-    source = access.hub_dataset_id(hub_id)
+    source = hub_source(hub_id, settings)
     image_column = access.column_name(image_column, "image column")
     mask_column = access.column_name(mask_column, "mask column")
     split = access.column_name(split, "split")
-    if not settings.shared:
-        try:
-            here = Path(source).exists()
-        except OSError:
-            here = False
-        if here:
-            raise DataError(f"'{clip(source)}' is a folder here, not a Hugging Face dataset id: upload it as a zip, or "
-                            "give the folder to the command line.")
     loaded, rest = fetch_hub(source, split, settings)
     data = from_hf_masks(loaded, source, labels=labels, image_column=image_column, mask_column=mask_column,
                          split=rest, test_fraction=test_fraction, seed=seed, settings=settings)
