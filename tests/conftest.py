@@ -33,6 +33,9 @@ except ImportError:
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["TLWEB_DEMO"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The ZeroGPU stand-in forks workers from this process: MKL's memory manager is not fork-safe (see
+# tlweb.engine.zerogpu.fork_safe_environment), and it reads this before torch's first matrix product.
+os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = examples_dir()  # inside the package, found the way the app finds it

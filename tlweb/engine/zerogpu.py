@@ -240,6 +240,18 @@ def mode() -> str:
     return "off"
 
 
+def fork_safe_environment(how: str = "emulate") -> None:
+    """Settings a process that forks model workers needs, set before torch first computes.
+
+    MKL's own memory manager (torch's CPU matrix products) keeps a spin lock that a forked worker can
+    inherit held, and then spins forever in its first ``sgemm``; with ``MKL_DISABLE_FAST_MM`` MKL uses
+    plain ``malloc``, which is fork-safe. Under the stand-in the parent must also not create a CUDA
+    context the forked workers inherit."""
+    os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
+    if how == "emulate":
+        os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+
+
 def spaces_gpu():
     """``spaces.GPU`` when the ZeroGPU package is installed, else None.
 
@@ -276,8 +288,8 @@ def gpu_task(duration: Callable[[dict], float] | None = None, *, images: str | N
                        models_arg=models, signature=inspect.signature(fn))
         task.mode = mode()
         GPU_TASKS[name] = task
-        if task.mode == "emulate":  # the parent must not create a CUDA context the forked workers inherit
-            os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+        if task.mode != "off":
+            fork_safe_environment(task.mode)
         if task.mode == "off":
             fn.gpu_task = task
             return fn
