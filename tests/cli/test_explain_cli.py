@@ -13,8 +13,9 @@ from PIL import Image
 
 from tests.conftest import ROOT
 from tests.engine.explain_helpers import save, tiny_resnet_model, tiny_vit_model
+from tests.registries import explain_methods
 from tlweb.cli import main
-from tlweb.engine.explain import get_method, method_keys
+from tlweb.engine.explain import get_method
 
 CONTRACT = {"method", "model", "layer", "target", "map_size", "peak", "out"}
 
@@ -30,7 +31,7 @@ def _last_json(text: str) -> dict:
 
 
 @pytest.mark.parametrize("kind", ["resnet", "vit"])
-@pytest.mark.parametrize("method", method_keys())
+@pytest.mark.parametrize("method", explain_methods())
 def test_contract_for_every_method(folders, example_image, tmp_path, capsys, kind, method):
     out = tmp_path / f"{kind}-{method}.png"
     argv = ["explain", str(example_image), "--model", str(folders[kind]), "--method", method, "--out", str(out), "--json"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.engine.explain_helpers import save, tiny_resnet_model
+from tests.registries import explain_methods
 from tlweb.engine.explain import (
     ExplainError,
     ExplainMap,
@@ -29,7 +30,7 @@ from tlweb.engine.explain import registry as R
 PROMISED = {"features", "attention", "rollout", "gradcam", "occlusion"}
 
 
-@pytest.mark.parametrize("key", method_keys())
+@pytest.mark.parametrize("key", explain_methods())
 def test_every_method_has_a_label_help_cost_and_runner(key):
     m = get_method(key)
     assert m.key == key and key.isidentifier() and key == key.lower()
@@ -108,3 +109,37 @@ def test_a_registered_method_runs_from_the_cli(spot_method, example_image, tmp_p
     data = json.loads(captured.out.strip().splitlines()[-1])
     assert data["method"] == "spot" and data["layer"] is None and data["map_size"] == [384, 255]
     assert data["peak"] == [int(2.5 * 384 / 4), int(1.5 * 255 / 4)]
+
+
+def _recipe() -> str:
+    """The python block of docs/architecture.md's "Adding an Explain method"."""
+    import re
+
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    part = doc[doc.index("### Adding an Explain method"):]
+    return re.search(r"```python\n(.*?)```", part, re.S).group(1)
+
+
+def test_the_add_an_explain_method_recipe_runs_as_written(monkeypatch, settings, example_image):
+    """The recipe's saliency method, registered as written, runs through explain(); its map is Captum's Saliency
+    (the largest input-gradient magnitude over the colour channels) on the same model input."""
+    from captum.attr import Saliency
+
+    from tlweb.engine.explain import load_for_explain
+    from tlweb.engine.explain.inputs import model_input
+    from tlweb.engine.images import load_image
+
+    monkeypatch.setattr(R.EXPLAIN_METHODS, "_items", dict(R.EXPLAIN_METHODS._items))
+    exec(compile(_recipe(), "architecture.md", "exec"), {})  # noqa: S102 - our own documentation
+    record = get_method("saliency")
+    assert method_keys()[-1] == "saliency" and not record.layers and record.cnn and record.tokens
+    res = explain(example_image, "demo-resnet-shapes", "saliency", settings=settings)
+    assert res.method == "saliency" and res.layer is None and not res.map.is_flat
+    loaded = load_for_explain("demo-resnet-shapes", settings)
+    inp = model_input(load_image(example_image, settings), loaded)
+    sal = Saliency(lambda x: loaded.model(pixel_values=x).logits)
+    ref = sal.attribute(inp.pixel_values.detach(), target=res.target_index, abs=True)[0].amax(dim=0)
+    assert res.map.grid.shape == tuple(ref.shape)
+    np.testing.assert_allclose(res.map.grid, ref.float().numpy(), rtol=1e-4, atol=1e-6 * float(ref.max()))

@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 import tlweb.ui.tabs.explain as explain_tab
+from tests.registries import explain_methods
 from tlweb.cli import build_parser
 from tlweb.engine.explain import all_methods, before_after_methods, explain_method, find_method, get_method
 from tlweb.engine.explain import registry as R
@@ -30,7 +31,7 @@ def test_tab_and_cli_offer_the_registry(settings):
     assert _cli_choices() == [m.key for m in all_methods()]
 
 
-@pytest.mark.parametrize("key", [m.key for m in all_methods()])
+@pytest.mark.parametrize("key", explain_methods())
 def test_help_for_every_method(key):
     assert explain_tab._method_help(key) == get_method(key).help
     assert explain_tab._method_help("no-such-method") == ""
