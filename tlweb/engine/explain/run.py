@@ -1,4 +1,7 @@
-"""``explain(image, model, method, …)``: one picture, one model, one method → an :class:`ExplainResult`."""
+"""``explain(image, model, method, …)``: one picture, one model, one method → an :class:`ExplainResult`.
+
+The five methods' runners are declared here, each with its record (:func:`~tlweb.engine.explain.registry.explain_method`:
+key, label, help, flags), in the order the tab shows them; :func:`explain_loaded` dispatches through the record."""
 
 from __future__ import annotations
 
