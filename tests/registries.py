@@ -22,3 +22,10 @@ def tab_ids() -> list[str]:
 
 def command_modules() -> list[str]:
     return [c.module for c in registry.commands()]
+
+
+def explain_methods() -> list[str]:
+    """Every Explain method's key, in the tab's order."""
+    from tlweb.engine.explain import method_keys
+
+    return method_keys()

@@ -13,9 +13,10 @@ from PIL import Image
 
 from tests.conftest import ROOT
 from tests.engine.explain_helpers import save, tiny_resnet_model, tiny_vit_model
+from tests.registries import explain_methods
 from tlweb.cli import main
+from tlweb.engine.explain import get_method
 
-METHODS = ("features", "attention", "rollout", "gradcam", "occlusion")
 CONTRACT = {"method", "model", "layer", "target", "map_size", "peak", "out"}
 
 
@@ -30,13 +31,14 @@ def _last_json(text: str) -> dict:
 
 
 @pytest.mark.parametrize("kind", ["resnet", "vit"])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", explain_methods())
 def test_contract_for_every_method(folders, example_image, tmp_path, capsys, kind, method):
     out = tmp_path / f"{kind}-{method}.png"
     argv = ["explain", str(example_image), "--model", str(folders[kind]), "--method", method, "--out", str(out), "--json"]
     code = main(argv)
     captured = capsys.readouterr()
-    if kind == "resnet" and method in ("attention", "rollout"):
+    record = get_method(method)
+    if kind == "resnet" and not record.cnn:
         assert code == 2
         err = captured.err.strip()
         assert err.startswith("error: ") and "no attention layers" in err and len(err.splitlines()) == 1
@@ -49,9 +51,9 @@ def test_contract_for_every_method(folders, example_image, tmp_path, capsys, kin
     assert data["map_size"] == [384, 255]  # the image's own size
     assert 0 <= data["peak"][0] < 384 and 0 <= data["peak"][1] < 255
     assert data["target"] in {"circle", "cross"}  # the toy models' classes; class-agnostic methods: the top-1
-    if method in ("features", "attention", "rollout"):
-        assert data["target"] == data["predictions"][0]["label"]
-    if method == "occlusion":
+    if not record.class_specific:
+        assert data["target"] == data["predictions"][0]["label"] and data["class_agnostic"]
+    if not record.layers:
         assert data["layer"] is None
     else:
         assert isinstance(data["layer"], int) and 0 <= data["layer"] < len(data["layers"])

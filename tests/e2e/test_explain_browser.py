@@ -9,13 +9,12 @@ import pytest
 
 from tests.conftest import SCREENSHOTS
 from tests.e2e.browser import bottom, idle, set_dropdown, text_in
-from tlweb.engine.explain import METHOD_NAMES
+from tlweb.engine.explain import all_methods, method_name
 
 pytestmark = pytest.mark.browser
 
 CNN, VIT = "demo-resnet-shapes", "demo-vit-shapes"
-RADIO = {"gradcam": "Grad-CAM", "rollout": "Attention rollout", "attention": "Attention (one layer, one head)",
-         "occlusion": "Occlusion", "features": "Feature maps"}
+RADIO = {m.key: m.label for m in all_methods()}  # the tab's choices, from the methods' records
 
 
 def _shape_picture(path, kind="ring"):
@@ -56,7 +55,7 @@ def _run(page, model: str, method: str) -> None:
     _pick(page, model, method)
     page.click("#explain-btn")
     idle(page, "explain-overlay", timeout=120_000, started_within=5_000)
-    text_in(page, "explain-facts", METHOD_NAMES[method])
+    text_in(page, "explain-facts", method_name(method))
     text_in(page, "explain-facts", model)
     # a map is drawn (the new picture may still be loading when the facts have changed)
     page.wait_for_function("() => { const e = document.querySelector('#explain-overlay img');"

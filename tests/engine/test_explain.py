@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.engine.explain_helpers import save, tiny_resnet_model, tiny_vit_model
-from tlweb.engine.explain import METHODS, ExplainError, explain, explain_loaded, load_for_explain
+from tlweb.engine.explain import ExplainError, all_methods, explain, explain_loaded, load_for_explain
 from tlweb.engine.explain.hooks import hook_count, instrumented
 from tlweb.engine.explain.maps import ExplainMap
 from tlweb.engine.explain.methods import rollout
@@ -166,8 +166,9 @@ def test_large_photo_keeps_its_size(settings, demo_models, tmp_path):
 
 @pytest.mark.parametrize("key", FAMILIES)
 def test_every_demo_family_supported_or_refused_with_a_sentence(settings, demo_models, example_image, key):
-    for method in METHODS:
-        if method in ("attention", "rollout") and key in NO_ATTENTION:
+    for record in all_methods():
+        method = record.key
+        if record.attention and key in NO_ATTENTION:
             with pytest.raises(ExplainError) as err:
                 explain(example_image, key, method, settings=settings)
             text = str(err.value)
@@ -180,7 +181,7 @@ def test_every_demo_family_supported_or_refused_with_a_sentence(settings, demo_m
         assert 1 <= len(res.predictions) <= 5 and res.predictions[0].score >= res.predictions[-1].score
         if method == "features":
             assert res.pca.shape[2] == 3 and res.pca.dtype == np.uint8 and len(res.channels) >= 1
-        if method != "occlusion":
+        if record.layers:
             assert len(res.strip) == len(res.layers) >= 1
         if res.map.is_flat:  # dead random-weight demo models (EfficientNet, MobileNet) say so
             assert any("flat" in n or "empty" in n for n in res.notes)

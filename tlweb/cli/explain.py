@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from tlweb.cli.common import _image_command, _settings_from, print_json
 
-METHOD_CHOICES = ("features", "attention", "rollout", "gradcam", "occlusion")
-
 
 def add_explain(sub) -> None:
+    from tlweb.engine.explain import method_keys  # the methods' records (light: torch loads when one runs)
+
     p = _image_command(sub, "explain", "explain a classifier's decision on an image with a map",
                        "catalog key, Hub id, local folder or fine-tuned run", cmd_explain, "demo-vit-shapes")
-    p.add_argument("--method", choices=METHOD_CHOICES, default="gradcam", help="default: gradcam")
+    p.add_argument("--method", choices=method_keys(), default="gradcam", help="default: gradcam")
     p.add_argument("--layer", help="layer index (0 = nearest the pixels, -1 = last) or module name; "
                                    "default: the method's own choice")
     p.add_argument("--head", type=int, help="attention head (default: the mean of the heads)")

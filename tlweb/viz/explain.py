@@ -157,7 +157,7 @@ def legend_html(low: str = "low", high: str = "high") -> str:
 
 def facts_html(result) -> str:
     """What was explained: method, layer, class, peak, model facts (a card like the other tabs')."""
-    from tlweb.engine.explain import METHOD_NAMES
+    from tlweb.engine.explain import method_name
 
     spec = result.spec
     params = f"{result.params / 1e6:,.2f} M" if result.params >= 1e5 else f"{result.params:,}"
@@ -168,7 +168,7 @@ def facts_html(result) -> str:
         f" · head {result.head}" if result.head is not None else f" · mean of {result.num_heads} heads")
     what = ("the model's top-1 (class-agnostic method)" if result.class_agnostic else "explained class")
     rows = [
-        ("method", escape(METHOD_NAMES.get(result.method, result.method)) + escape(head)),
+        ("method", escape(method_name(result.method)) + escape(head)),
         ("class", f"<b>{escape(result.target)}</b> <span style='opacity:.7'>({what})</span>"),
         ("layer", layer),
         ("peak", f"x {result.map.peak[0]}, y {result.map.peak[1]} of {result.width}×{result.height} px"),

@@ -173,13 +173,13 @@ def detect_report_html(result, image, threshold: float | None = None, settings=N
 
 def explain_report_html(result, image, settings=None, opacity: float = 0.55) -> str:
     """An ExplainResult on its picture: the map, one map per layer, the channels, the model's top-5."""
-    from tlweb.engine.explain import METHOD_NAMES
+    from tlweb.engine.explain import method_name
     from tlweb.viz.classify import topk_bar
     from tlweb.viz.explain import channel_grid, layer_strip, overlay, pca_image
 
     img = _load(image, settings)
     name = result.spec.hub_id if result.spec.source in ("catalog", "hub") else result.spec.key
-    method = METHOD_NAMES.get(result.method, result.method)
+    method = method_name(result.method)
     info = result.layer_info
     rep = Report("Explain", f"{name} · {method} · class “{result.target}”"
                  + (" · random weights (sanity check)" if result.random_weights else ""), kind="explain")

@@ -10,13 +10,12 @@ from tlweb.catalog import ModelSpec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.explain.layers import ExplainError
 from tlweb.engine.explain.maps import correlation
+from tlweb.engine.explain.registry import before_after_methods
 from tlweb.engine.explain.run import ExplainResult, explain_loaded, load_for_explain
 from tlweb.engine.images import load_image
 from tlweb.engine.listing import resolve
 from tlweb.engine.zerogpu import gpu_task
-from tlweb.errors import ModelError, TlwebError
-
-BEFORE_AFTER_METHODS = ("gradcam", "rollout")
+from tlweb.errors import ModelError, TlwebError, clip
 
 
 @dataclass
@@ -65,8 +64,9 @@ def before_after(image, run: str, method: str = "gradcam", *, target=None, setti
     Each model explains its own top-1 class (or ``target`` for the fine-tuned one, when it names one
     of its classes): the base model knows other classes than the run's."""
     settings = settings or get_settings()
-    if method not in BEFORE_AFTER_METHODS:
-        raise ExplainError(f"Before/after shows {' or '.join(BEFORE_AFTER_METHODS)}, not '{method}'.")
+    offered = [m.key for m in before_after_methods()]
+    if method not in offered:
+        raise ExplainError(f"Before/after shows {' or '.join(offered)}, not '{clip(method)}'.")
     spec = resolve(run, settings=settings)
     if spec.source != "run":
         raise ExplainError(f"'{run}' is not a model fine-tuned in this app; pick one of the runs in the list.")

@@ -1,4 +1,7 @@
-"""``explain(image, model, method, …)``: one picture, one model, one method → an :class:`ExplainResult`."""
+"""``explain(image, model, method, …)``: one picture, one model, one method → an :class:`ExplainResult`.
+
+The five methods' runners are declared here, each with its record (:func:`~tlweb.engine.explain.registry.explain_method`:
+key, label, help, flags), in the order the tab shows them; :func:`explain_loaded` dispatches through the record."""
 
 from __future__ import annotations
 
@@ -25,14 +28,11 @@ from tlweb.engine.explain.layers import (
     patch_size,
 )
 from tlweb.engine.explain.maps import ExplainMap, pca_rgb
+from tlweb.engine.explain.registry import explain_method, get_method
 from tlweb.engine.images import load_image
 from tlweb.engine.loading import LoadedModel, RunFacts, facts_json, load, run_facts
 from tlweb.engine.zerogpu import gpu_task
 
-METHODS = ("features", "attention", "rollout", "gradcam", "occlusion")
-METHOD_NAMES = {"features": "Feature maps", "attention": "Attention", "rollout": "Attention rollout",
-                "gradcam": "Grad-CAM", "occlusion": "Occlusion"}
-ATTENTION_METHODS = ("attention", "rollout")
 TOP_K = 5
 TOP_CHANNELS = 8
 RANDOM_SEED = 0
@@ -68,7 +68,7 @@ class ExplainResult(RunFacts):
 
     @property
     def class_agnostic(self) -> bool:
-        return self.method in ("features", "attention", "rollout")
+        return not get_method(self.method).class_specific
 
     def as_dict(self) -> dict:
         return {
@@ -192,8 +192,7 @@ def explain(image, model: str | ModelSpec, method: str = "gradcam", *, layer=Non
             **options) -> ExplainResult:
     """Explain one image (path, bytes, PIL or array) with ``model``: see :func:`explain_loaded`."""
     settings = settings or get_settings()
-    if method not in METHODS:
-        raise ExplainError(f"Unknown method '{method}': pick one of {', '.join(METHODS)}.")
+    get_method(method)  # an unknown method is a sentence before any model loads
     loaded = load_for_explain(model, settings)
     img = load_image(image, settings)
     return explain_loaded(img, loaded, method, layer=layer, head=head, target=target, random_weights=random_weights,
@@ -210,10 +209,9 @@ def explain_loaded(img, loaded: LoadedModel, method: str, *, layer=None, head: i
     uses the block before the last). ``head``: attention head (None: mean). ``target``: class label
     or index (None: top-1). ``strip``: also one small map per layer. ``random_weights``: the same
     architecture re-initialised (the sanity check)."""
-    if method not in METHODS:
-        raise ExplainError(f"Unknown method '{method}': pick one of {', '.join(METHODS)}.")
+    record = get_method(method)
     name = loaded.spec.key if loaded.spec.source != "catalog" else loaded.spec.hub_id
-    if method in ATTENTION_METHODS:
+    if record.attention:
         refusal = attention_refusal(loaded.model, name)
         if refusal:
             raise ExplainError(refusal)
@@ -222,14 +220,12 @@ def explain_loaded(img, loaded: LoadedModel, method: str, *, layer=None, head: i
     inp = model_input(img, subject)
     want = resolve_target(subject, target)
     model = subject.model
-    stack_names = [n for n, _ in blocks(model)] if method != "occlusion" else []
+    stack_names = [n for n, _ in blocks(model)] if record.layers else []
     with instrumented(model) as probe:
         if stack_names:
             probe.capture({n: m for n, m in model.named_modules() if n in set(stack_names)})
-        runner = {"gradcam": _gradcam, "attention": _attention, "rollout": _attention, "features": _features,
-                  "occlusion": _occlusion}[method]
-        parts = runner(subject, inp, probe, stack_names, want, method=method, layer=layer, head=head, strip=strip,
-                       top_channels=top_channels, window=occlusion_window)
+        parts = record.runner(subject, inp, probe, stack_names, want, layer=layer, head=head, strip=strip,
+                              top_channels=top_channels, window=occlusion_window)
     logits = parts.pop("logits")
     probs = probabilities(subject, logits)[0]
     preds = top_k(subject, probs, TOP_K)
@@ -251,6 +247,15 @@ def _emap(grid, inp, label: str = "", layer: int | None = None, stretch: bool = 
     return ExplainMap(np.asarray(grid, dtype=np.float32), inp.width, inp.height, label, layer, stretch)
 
 
+@explain_method(
+    "gradcam", "Grad-CAM", name="Grad-CAM", before_after=True,
+    help="**Grad-CAM** (Selvaraju et al., 2017) asks which parts of a layer's output raise the chosen class's "
+         "score: each channel is weighted by the average gradient of the score with respect to it, the weighted "
+         "channels are summed and the negative part dropped. Deep layers give coarse but class-specific maps; "
+         "early layers are sharp but light up edges for any class. On ViTs the patch tokens are laid out on "
+         "their grid; there Grad-CAM is less reliable than on CNNs (Chefer et al., 2021), so compare it with "
+         "rollout and occlusion. When the head reads only the CLS token, the last block is skipped.",
+    cost="one forward and one backward pass, then a map for every layer")
 def _gradcam(loaded, inp, probe, names, want, *, layer, strip, **_):
     """One pass with gradients for every layer when the strip is wanted or the layers give tokens (the
     hand-written Grad-CAM); a plain feature-map layer's main map goes through Captum's LayerGradCam."""
@@ -297,7 +302,32 @@ def _single_tensor(output) -> bool:
     return isinstance(output, torch.Tensor) and output.dim() == 4
 
 
-def _attention(loaded, inp, probe, names, want, *, method, layer, head, strip, **_):
+@explain_method(
+    "rollout", "Attention rollout", name="Attention rollout", attention=True, cnn=False, class_specific=False,
+    before_after=True,
+    help="**Attention rollout** (Abnar & Zuidema, 2020) follows attention through the layers: each layer's mean "
+         "attention plus the skip connection, multiplied from the first layer up to the chosen one, says how "
+         "much of each patch has flowed into the CLS token. It does not depend on the class: it shows what the "
+         "model gathers from the picture.",
+    cost="one forward pass, following the attention through every layer")
+def _rollout(loaded, inp, probe, names, want, **options):
+    return _attention(loaded, inp, probe, names, want, rolled=True, **options)
+
+
+@explain_method(
+    "attention", "Attention (one layer, one head)", name="Attention", attention=True, cnn=False,
+    class_specific=False,
+    help="**Attention** shows, for one layer and one head (or the mean of the heads), how strongly the CLS "
+         "token — the summary the classifier reads — attends to each image patch. It shows what the model "
+         "*mixes*, not proof of why it decided: a layer can attend broadly and still pass on the answer. "
+         "Transformers with a CLS token only (ViT, DeiT, BEiT, DINOv2); Swin attends within windows.",
+    cost="one forward pass, reading the attention of every layer")
+def _one_layer_attention(loaded, inp, probe, names, want, **options):
+    return _attention(loaded, inp, probe, names, want, rolled=False, **options)
+
+
+def _attention(loaded, inp, probe, names, want, *, rolled: bool, layer, head, strip, **_):
+    """CLS-to-patch attention of one layer and head, or its rollout through the layers (``rolled``)."""
     model = loaded.model
     patch = patch_size(model.config)
     p = M.forward(model, inp.pixel_values, probe, attentions=True)
@@ -317,7 +347,7 @@ def _attention(loaded, inp, probe, names, want, *, method, layer, head, strip, *
     if head is not None and not 0 <= int(head) < n_heads:
         raise ExplainError(f"Head {head} does not exist: this model has {n_heads} heads per layer (0–{n_heads - 1}).")
     grid, prefix = first.grid, first.prefix
-    if method == "rollout":
+    if rolled:
         rolled = M.rollout(stack)
         maps = [M.rollout_map(rolled, i, prefix, grid) for i in range(n_layers)]
         if head is not None:
@@ -339,6 +369,30 @@ def _attention(loaded, inp, probe, names, want, *, method, layer, head, strip, *
     return out
 
 
+@explain_method(
+    "occlusion", "Occlusion", name="Occlusion", layers=False,
+    help="**Occlusion** (Zeiler & Fergus, 2014) hides one square of the picture at a time (filled with the "
+         "average colour) and measures how much the class's probability drops. It only uses the model's "
+         "output, so it works for every model and is easy to trust — but it is slow: one forward pass per "
+         "square (about 120 for the default grid).",
+    cost="one forward pass for each hidden square of the picture (about 120)")
+def _occlusion(loaded, inp, probe, names, want, *, window, **_):
+    model = loaded.model
+    p = M.forward(model, inp.pixel_values, probe)
+    logits = p.logits.detach().float().cpu()
+    t = M.top1(logits) if want is None else want
+    grid = M.occlusion(model, inp.pixel_values, t, lambda lg: probabilities(loaded, lg), window=window)
+    return {"logits": logits, "target": t, "layers": [], "layer": None, "notes": [],
+            "map": _emap(grid, inp, "occlusion")}
+
+
+@explain_method(
+    "features", "Feature maps", name="Feature maps", class_specific=False,
+    help="**Feature maps** show what a layer computes: its most active channels on this picture (blue = low, "
+         "red = high; the main map is their mean). The PCA picture colours each position by the first three "
+         "principal components of its feature vector, so regions the model groups together share a colour "
+         "(the DINO-style view). Early layers respond to colours and edges, deep layers to parts and objects.",
+    cost="one forward pass, reading what every layer computes")
 def _features(loaded, inp, probe, names, want, *, layer, strip, top_channels, **_):
     model = loaded.model
     patch = patch_size(model.config)
@@ -360,13 +414,3 @@ def _features(loaded, inp, probe, names, want, *, layer, strip, top_channels, **
             sp, _ = as_spatial(p.outputs[n], inp.side, inp.side, patch)
             out["strip"].append(_emap(M.feature_maps(sp, top_channels)[0], inp, infos[i].label, i, stretch=True))
     return out
-
-
-def _occlusion(loaded, inp, probe, names, want, *, window, **_):
-    model = loaded.model
-    p = M.forward(model, inp.pixel_values, probe)
-    logits = p.logits.detach().float().cpu()
-    t = M.top1(logits) if want is None else want
-    grid = M.occlusion(model, inp.pixel_values, t, lambda lg: probabilities(loaded, lg), window=window)
-    return {"logits": logits, "target": t, "layers": [], "layer": None, "notes": [],
-            "map": _emap(grid, inp, "occlusion")}

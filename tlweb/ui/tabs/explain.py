@@ -14,7 +14,15 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
-from tlweb.engine.explain import METHOD_NAMES, before_after, describe, explain
+from tlweb.engine.explain import (
+    all_methods,
+    before_after,
+    before_after_methods,
+    describe,
+    explain,
+    find_method,
+    get_method,
+)
 from tlweb.engine.images import load_image
 from tlweb.engine.listing import run_specs
 from tlweb.engine.runs import short_model
@@ -57,38 +65,6 @@ INTRO = (
     "to check that a map shows what the model learned rather than the picture's edges, and open *Before / after "
     "fine-tuning* to see what training on your images changed about where the model looks."
 )
-METHODS = [("Grad-CAM", "gradcam"), ("Attention rollout", "rollout"), ("Attention (one layer, one head)", "attention"),
-           ("Occlusion", "occlusion"), ("Feature maps", "features")]
-METHOD_HELP = {
-    "gradcam": "**Grad-CAM** (Selvaraju et al., 2017) asks which parts of a layer's output raise the chosen class's "
-               "score: each channel is weighted by the average gradient of the score with respect to it, the weighted "
-               "channels are summed and the negative part dropped. Deep layers give coarse but class-specific maps; "
-               "early layers are sharp but light up edges for any class. On ViTs the patch tokens are laid out on "
-               "their grid; there Grad-CAM is less reliable than on CNNs (Chefer et al., 2021), so compare it with "
-               "rollout and occlusion. When the head reads only the CLS token, the last block is skipped.",
-    "attention": "**Attention** shows, for one layer and one head (or the mean of the heads), how strongly the CLS "
-                 "token — the summary the classifier reads — attends to each image patch. It shows what the model "
-                 "*mixes*, not proof of why it decided: a layer can attend broadly and still pass on the answer. "
-                 "Transformers with a CLS token only (ViT, DeiT, BEiT, DINOv2); Swin attends within windows.",
-    "rollout": "**Attention rollout** (Abnar & Zuidema, 2020) follows attention through the layers: each layer's mean "
-               "attention plus the skip connection, multiplied from the first layer up to the chosen one, says how "
-               "much of each patch has flowed into the CLS token. It does not depend on the class: it shows what the "
-               "model gathers from the picture.",
-    "occlusion": "**Occlusion** (Zeiler & Fergus, 2014) hides one square of the picture at a time (filled with the "
-                 "average colour) and measures how much the class's probability drops. It only uses the model's "
-                 "output, so it works for every model and is easy to trust — but it is slow: one forward pass per "
-                 "square (about 120 for the default grid).",
-    "features": "**Feature maps** show what a layer computes: its most active channels on this picture (blue = low, "
-                "red = high; the main map is their mean). The PCA picture colours each position by the first three "
-                "principal components of its feature vector, so regions the model groups together share a colour "
-                "(the DINO-style view). Early layers respond to colours and edges, deep layers to parts and objects.",
-}
-# What the model is doing while the page waits (the progress bar's words)
-STORY = {"gradcam": "one forward and one backward pass, then a map for every layer",
-         "rollout": "one forward pass, following the attention through every layer",
-         "attention": "one forward pass, reading the attention of every layer",
-         "occlusion": "one forward pass for each hidden square of the picture (about 120)",
-         "features": "one forward pass, reading what every layer computes"}
 SANITY_HELP = "Same architecture, random weights (Adebayo et al., 2018): a faithful map changes."
 BEFORE_AFTER_INTRO = (
     "Pick a model you fine-tuned in the *Fine-tune* tab: the same picture goes through the model it started from "
@@ -153,6 +129,16 @@ def preset(image, model=None, custom=None, run=None):
             gr.update(value=run, choices=_run_choices(settings)) if run else gr.skip())
 
 
+def _choices(records) -> list[tuple[str, str]]:
+    """(label, key) of Explain methods, as a Radio lists them: the engine's records, in their order."""
+    return [(m.label, m.key) for m in records]
+
+
+def _method_help(key) -> str:
+    record = find_method(key)
+    return record.help if record else ""
+
+
 def _default_model(settings: Settings) -> str | None:
     keys = [value for _, value in model_choices(CLASSIFICATION, settings)]
     for key in ("demo-vit-shapes", "vit-base"):
@@ -172,10 +158,11 @@ def render(state: dict | None, opacity: float):
     res, img = state["result"], state["image"]
     main = overlay(img, res.map, opacity)
     strip = layer_strip(img, res.strip, opacity, selected=res.layer) if res.strip else None
-    if res.method != "features":
-        return main, strip, gr.update(value=None, visible=False), gr.update(value=None, visible=False)
-    return (main, strip, gr.update(value=channel_grid(res.channels), visible=True),
-            gr.update(value=pca_image(res.pca, res.width, res.height, max_side=480), visible=True))
+    hidden = gr.update(value=None, visible=False)
+    channels = gr.update(value=channel_grid(res.channels), visible=True) if res.channels else hidden
+    pca = (gr.update(value=pca_image(res.pca, res.width, res.height, max_side=480), visible=True)
+           if res.pca is not None else hidden)
+    return main, strip, channels, pca
 
 
 def _layer_update(n_layers: int, value: int | None = None):
@@ -202,13 +189,13 @@ def _pickers(settings: Settings):
                                          value=_default_model(settings),
                                          info="demo-vit-shapes and demo-resnet-shapes learned six generated shapes; "
                                               "the other demo models are random.")
-        method = gr.Radio(METHODS, value="gradcam", label="Method", elem_id="explain-method")
+        method = gr.Radio(_choices(all_methods()), value="gradcam", label="Method", elem_id="explain-method")
     return model, custom, method
 
 
 def _settings_rows():
     """Layer, head, class, opacity and the sanity check, under the picture (the method's explanation first)."""
-    method_help = gr.Markdown(METHOD_HELP["gradcam"], elem_id="explain-method-help", elem_classes=["tl-intro"])
+    method_help = gr.Markdown(get_method("gradcam").help, elem_id="explain-method-help", elem_classes=["tl-intro"])
     with gr.Row():
         # its bounds follow the picked model; any number passes (ignored on "default layer", else checked by the engine)
         layer = lenient(gr.Slider(0, 11, value=11, step=1, label="Layer (0 = nearest the pixels)",
@@ -235,7 +222,7 @@ def _before_after_section(settings: Settings):
             run = model_input(gr.Dropdown(runs, value=runs[0][1] if runs else None, label="Fine-tuned run",
                                           elem_id="explain-run", filterable=True, allow_custom_value=True, scale=3,
                                           info="Models fine-tuned in this app (the Fine-tune tab)."))
-            ba_method = gr.Radio([("Grad-CAM", "gradcam"), ("Attention rollout", "rollout")], value="gradcam",
+            ba_method = gr.Radio(_choices(before_after_methods()), value="gradcam",
                                  label="Method", elem_id="explain-ba-method", scale=2)
             ba_button = gr.Button("Compare before / after", elem_id="explain-ba-btn", scale=1)
         ba_view = gr.Image(label="Base model → fine-tuned model", type="pil", format="png", interactive=False,
@@ -294,7 +281,8 @@ def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
         img = load_image(image_path, settings)
         name = picked_model(choice, custom_id)
         model_state.build_demo_models([name], CLASSIFICATION, settings, progress)
-        progress(0.3, desc=f"{METHOD_NAMES.get(method, method)} with {name}: {STORY.get(method, 'running')}…")
+        record = get_method(method)  # an unknown method is a sentence before a model is prepared
+        progress(0.3, desc=f"{record.name} with {name}: {record.cost}…")
         res = explain(img, name, method, layer=None if auto else int(layer),
                       head=_head_value(head), target=None if target in (None, "", TOP1) else target,
                       random_weights=bool(random_weights), strip=True, settings=settings)
@@ -316,7 +304,7 @@ def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:
     h.opacity.change(render, inputs=[state, h.opacity], outputs=[h.overlay, h.strip, h.channels, h.pca],
                      api_name="explain_render", show_progress="hidden", trigger_mode="always_last")
     h.layer.release(lambda: False, outputs=[h.auto_layer], api_name="explain_layer_picked", queue=False)
-    h.method.change(lambda m: METHOD_HELP.get(m, ""), inputs=[h.method], outputs=[method_help],
+    h.method.change(_method_help, inputs=[h.method], outputs=[method_help],
                     api_name="explain_method_help", queue=False)
 
     def on_model(choice, custom_id):
@@ -372,7 +360,7 @@ def _before_after_facts(ba) -> str:
     from html import escape
 
     sim = "— (a map is flat)" if ba.similarity is None else f"<b>{ba.similarity:.2f}</b>"
-    rows = [("method", escape(METHOD_NAMES[ba.tuned.method])),
+    rows = [("method", escape(get_method(ba.tuned.method).name)),
             ("map correlation", f"{sim} <span style='opacity:.7'>(1 = fine-tuning did not move where it looks)</span>"),
             ("before", f"{escape(ba.base_model)} explains <b>{escape(ba.base.target)}</b>"
                        + (f" · {escape(ba.base.layer_info.label)}" if ba.base.layer_info else "")),
