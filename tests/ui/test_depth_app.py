@@ -41,7 +41,8 @@ def test_depth_endpoint_picture_surface_facts(client, demo_models):
     assert z.ndim == 2 and np.isfinite(z).all() and z[-8:].mean() > z[:8].mean()  # inverse depth: near = larger
     scene_axes = fig["layout"]["scene"]
     assert all(scene_axes[a]["title"]["text"] for a in ("xaxis", "yaxis", "zaxis"))
-    assert "pixels" in scene_axes["xaxis"]["title"]["text"] and "depth" in scene_axes["zaxis"]["title"]["text"]
+    assert "px" in scene_axes["xaxis"]["title"]["text"] and "depth" in scene_axes["zaxis"]["title"]["text"]
+    assert max(len(scene_axes[a]["title"]["text"]) for a in ("xaxis", "yaxis", "zaxis")) <= 16  # not cut at the edge
     assert "latency" in facts and "inverse depth" in facts and "Random weights" not in facts
 
 

@@ -87,9 +87,11 @@ def depth_surface(result, title: str | None = None, height: int = 460):
     style(fig, title or f"Depth as a surface · {result.width}×{result.height} px", height=height, legend=False)
     fig.update_layout(
         margin={"l": 0, "r": 0, "t": 48, "b": 0},
-        scene={"xaxis": {"title": {"text": "x (pixels)"}},
-               "yaxis": {"title": {"text": "y (pixels, top row at the back)"}, "autorange": "reversed"},
-               "zaxis": {"title": {"text": result.output.axis_title}},
+        # short axis titles (the unit is in the facts card and the hover): long ones are cut at the scene's edge
+        scene={"xaxis": {"title": {"text": "x (px)"}},
+               "yaxis": {"title": {"text": "y (px)"}, "autorange": "reversed"},
+               "zaxis": {"title": {"text": result.output.axis_title.split(" (")[0]}},
                "aspectmode": "manual", "aspectratio": {"x": 1.0, "y": result.height / max(1, result.width), "z": 0.6},
-               "camera": {"eye": {"x": 0.0, "y": -1.2, "z": 1.6}}})
+               "domain": {"x": [0.0, 0.9], "y": [0.0, 1.0]},
+               "camera": {"eye": {"x": 1.1, "y": -1.5, "z": 0.8}, "center": {"x": 0, "y": 0, "z": -0.1}}})
     return fig
