@@ -22,3 +22,10 @@ def tab_ids() -> list[str]:
 
 def command_modules() -> list[str]:
     return [c.module for c in registry.commands()]
+
+
+def replace_runner(monkeypatch, name: str, fn) -> None:
+    """Make ``task(name).run(...)`` call ``fn`` for this test (the tabs and the CLI reach a task only
+    through its record, so this is the one place to break or watch it); undone after the test."""
+    registry.task(name)  # KeyError for an unknown task
+    monkeypatch.setitem(registry._RUNNERS, name, fn)
