@@ -29,3 +29,10 @@ def explain_methods() -> list[str]:
     from tlweb.engine.explain import method_keys
 
     return method_keys()
+
+
+def replace_runner(monkeypatch, name: str, fn) -> None:
+    """Make ``task(name).run(...)`` call ``fn`` for this test (the tabs and the CLI reach a task only
+    through its record, so this is the one place to break or watch it); undone after the test."""
+    registry.task(name)  # KeyError for an unknown task
+    monkeypatch.setitem(registry._RUNNERS, name, fn)

@@ -13,10 +13,11 @@ import sys
 
 import pytest
 
-import tlweb.ui.tabs.segment
+from tests.registries import replace_runner
 from tlweb import selfcheck
 from tlweb.assets import example_image
 from tlweb.cli import main as cli
+from tlweb.registry import SEGMENTATION
 
 
 def _parse_table(text: str) -> dict[str, tuple[str, str]]:
@@ -47,7 +48,7 @@ def test_a_broken_tab_fails_with_a_readable_table(app_url, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the segmentation engine is broken on purpose")
 
-    monkeypatch.setattr(tlweb.ui.tabs.segment, "segment", broken)
+    replace_runner(monkeypatch, SEGMENTATION, broken)
     assert cli(["selfcheck", "--url", app_url, "--only", "segment", "--only", "classify"]) == 1
     out = capsys.readouterr().out
     rows = _parse_table(out)

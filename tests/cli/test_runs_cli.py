@@ -16,6 +16,8 @@ import pytest
 from tests.engine.ft_helpers import one_thread, shapes_folder  # noqa: F401
 from tlweb.cli import main
 from tlweb.engine import runs as R
+from tlweb.engine import stop
+from tlweb.engine.runs import files, store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -39,7 +41,7 @@ def test_stop_from_another_process_ends_a_cli_run_and_events_stream(dataset, dem
     try:
         deadline, steps = time.monotonic() + 180, []
         while time.monotonic() < deadline and proc.poll() is None:
-            steps = [e for e in R.read_events(out) if e["kind"] == "step"]
+            steps = [e for e in files.read_events(out) if e["kind"] == "step"]
             if len(steps) >= 3:
                 break
             time.sleep(0.2)
@@ -56,7 +58,7 @@ def test_stop_from_another_process_ends_a_cli_run_and_events_stream(dataset, dem
     assert proc.returncode == 0, stderr[-2000:]
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["stopped"] is True and (out / "model" / "config.json").is_file()
-    events = R.read_events(out)
+    events = files.read_events(out)
     assert events[-1]["kind"] == "stopped" and events[-1]["step"] < events[-1]["total_steps"]
     assert json.loads((out / "metrics.json").read_text())["status"] == "stopped"
     assert "stopped early" in stderr and "stopped: stopped" not in stderr
@@ -102,11 +104,11 @@ def test_runs_ls_rm_and_models_titles(dataset, demo_models, capsys, settings):
 
 
 def test_runs_stop_by_id_and_bad_ids(settings, capsys):
-    run_id, path = R.new_run_dir(settings, "to stop")
+    run_id, path = store.new_run_dir(settings, "to stop")
     try:
         assert main(["runs", "stop", run_id]) == 2 and "no config.json" in capsys.readouterr().err
         (path / "config.json").write_text("{}")
-        assert main(["runs", "stop", run_id]) == 0 and (path / R.STOP_FILE).is_file()
+        assert main(["runs", "stop", run_id]) == 0 and (path / stop.STOP_FILE).is_file()
         assert main(["runs", "stop", "nothing-here"]) == 2 and "no run or experiment" in capsys.readouterr().err
         assert main(["runs", "stop", "../etc"]) == 2 and "no run folder" in capsys.readouterr().err
     finally:

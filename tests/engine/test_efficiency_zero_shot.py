@@ -10,6 +10,7 @@ import pytest
 
 from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
 from tlweb.engine import runs as R
+from tlweb.engine.runs import files, present, store
 from tlweb.engine.train import TrainEvent, data_efficiency, iter_efficiency
 from tlweb.errors import TlwebError
 
@@ -46,7 +47,7 @@ def test_the_zero_shot_row_comes_first_and_matches_a_direct_evaluation(curve, sh
 
 def test_the_row_is_kept_in_the_experiment_folder(curve, settings):
     exp_dir = R.run_path(curve[1]["run_id"], settings).parent
-    meta = json.loads((exp_dir / R.EXPERIMENT_FILE).read_text())
+    meta = json.loads((exp_dir / files.EXPERIMENT_FILE).read_text())
     assert meta["status"] == "done"  # finishing the experiment kept the baseline beside its status
     assert meta["zero_shot"]["model"] == "demo-clip"
     assert meta["zero_shot"]["test_accuracy"] == pytest.approx(curve[0]["test_accuracy"])
@@ -73,11 +74,11 @@ def test_stop_before_the_baseline_skips_it_and_every_run(shapes, settings, demo_
     from tlweb.engine.train import start_experiment
 
     exp_dir = start_experiment("data-efficiency", "demo-vit", shapes, ("linear",), settings, shots=(1,))
-    R.request_stop(exp_dir, settings)
+    store.request_stop(exp_dir, settings)
     items = list(iter_efficiency("demo-vit", shapes, shots=(1,), strategies=("linear",), epochs=1,
                                  zero_shot="demo-siglip", experiment=exp_dir, settings=settings))
     assert not [i for i in items if not isinstance(i, TrainEvent)]
-    assert "zero_shot" not in json.loads((exp_dir / R.EXPERIMENT_FILE).read_text())
+    assert "zero_shot" not in json.loads((exp_dir / files.EXPERIMENT_FILE).read_text())
 
 
 def test_the_experiment_report_and_the_reopened_chart_draw_the_line(curve, settings):
@@ -89,6 +90,6 @@ def test_the_experiment_report_and_the_reopened_chart_draw_the_line(curve, setti
     label = f"zero-shot demo-clip (random weights): 0 images · {curve[0]['test_accuracy'] * 100:.0f}%"
     assert label in markup and "class names only" in markup
     info = R.entry_info(exp_id, settings)
-    fig = efficiency_curves(R.experiment_rows(info), zero_shot=info.zero_shot)
+    fig = efficiency_curves(present.experiment_rows(info), zero_shot=info.zero_shot)
     (line,) = [t for t in fig.data if (t.meta or {}).get("kind") == "zero-shot"]
     assert line.name == label and line.line.dash == "dash"

@@ -13,7 +13,9 @@ import pytest
 from tests.engine.ft_helpers import one_thread, shapes_data  # noqa: F401
 from tlweb.catalog import CLASSIFICATION
 from tlweb.engine import runs as R
+from tlweb.engine import stop
 from tlweb.engine.listing import list_models, resolve, run_specs
+from tlweb.engine.runs import files, present, store
 from tlweb.engine.train import TrainConfig, data_efficiency, finetune, ladder, start_experiment
 from tlweb.errors import DataError
 
@@ -38,7 +40,7 @@ def eff(shapes, settings, demo_models):
 def test_a_ladder_is_one_folder_holding_its_runs(lad, settings):
     exp_dir = lad[0].run_dir.parent
     assert exp_dir.parent == settings.runs_dir and all(r.run_dir.parent == exp_dir for r in lad)
-    meta = json.loads((exp_dir / R.EXPERIMENT_FILE).read_text())
+    meta = json.loads((exp_dir / files.EXPERIMENT_FILE).read_text())
     assert meta["kind"] == "ladder" and meta["base_model"] == "demo-vit" and meta["status"] == "done"
     assert meta["strategies"] == ["linear", "two-step"] and meta["data"]["classes"] == 4
     assert meta["data"]["counts"]["train"] == {"circle": 4, "cross": 4, "square": 4, "triangle": 4}
@@ -56,16 +58,16 @@ def test_lists_show_experiments_and_single_runs_by_title(lad, eff, shapes, setti
     eff_exp = exps[R.run_path(eff[0]["run_id"], settings).parent]
     assert (ladder_exp.kind, eff_exp.kind) == ("ladder", "data-efficiency")
     assert [r.run_id for r in ladder_exp.runs] == [r.run_id for r in lad]  # in the order they ran
-    assert ladder_exp.title == f"demo-vit · ladder · {R.when(ladder_exp.created)}"
+    assert ladder_exp.title == f"demo-vit · ladder · {present.when(ladder_exp.created)}"
     assert [r.part for r in eff_exp.runs] == ["linear · 1/class", "linear · 2/class"] and eff_exp.shots == [1, 2]
     assert eff_exp.best.test_accuracy == max(r["test_accuracy"] for r in eff)
-    rows = R.experiment_rows(eff_exp)
+    rows = present.experiment_rows(eff_exp)
     assert [(r["per_class"], r["train_images"]) for r in rows] == [(1, 4), (2, 8)]
     # single runs are entries of their own; experiments' runs are not listed twice
     ids = [getattr(e, "run_id", None) for e in entries]
     assert single.run_id in ids and not {r.run_id for r in lad} & set(ids)
     info = next(e for e in entries if getattr(e, "run_id", None) == single.run_id)
-    assert info.title == f"demo-vit · linear · {R.when(info.created)}" and info.experiment_id == ""
+    assert info.title == f"demo-vit · linear · {present.when(info.created)}" and info.experiment_id == ""
     # every run, flat (what list_runs always gave)
     flat = {r.run_id for r in R.list_runs(settings)}
     assert {single.run_id, *(r.run_id for r in lad), *(r["run_id"] for r in eff)} <= flat
@@ -103,13 +105,13 @@ def test_old_flat_runs_keep_listing_and_loading(lad, settings):
 
 def test_stop_file_stops_an_experiment_before_its_next_run(shapes, settings, demo_models):
     exp_dir = start_experiment("ladder", "demo-vit", shapes, ["linear", "full"], settings)
-    assert R.request_stop(exp_dir.name, settings) == exp_dir and R.stop_requested(exp_dir)
+    assert store.request_stop(exp_dir.name, settings) == exp_dir and store.stop_requested(exp_dir)
     assert ladder("demo-vit", shapes, strategies=("linear", "full"), seeds=1, settings=settings, experiment=exp_dir) == []
     # a run inside the experiment sees the experiment's STOP file between its steps
     res = finetune(TrainConfig("demo-vit", shapes, "full", epochs=3, experiment=str(exp_dir)), settings=settings)
     assert res.stopped and res.run_dir.parent == exp_dir and res.history[-1].kind == "stopped"
     assert R.entry_info(exp_dir.name, settings).status == "running"  # the caller owns it: still open
-    R.finish_experiment(exp_dir, "stopped")
+    store.finish_experiment(exp_dir, "stopped")
     assert R.entry_info(exp_dir.name, settings).status == "stopped"
 
 
@@ -119,7 +121,7 @@ def test_stop_file_stops_a_single_run_between_steps(shapes, settings, demo_model
     class AskToStop(Callback):  # what another process does: write the run folder's STOP file
         def on_step_end(self, loop):
             if loop.step == 3:
-                R.request_stop(self.run_dir)
+                store.request_stop(self.run_dir)
 
         def on_run_start(self, run_id, run_dir):
             self.run_dir = run_dir
@@ -134,31 +136,31 @@ def test_delete_runs_and_experiments(shapes, settings, demo_models):
     lad2 = ladder("demo-vit", shapes, strategies=("linear",), epochs=1, seeds=1, settings=settings)
     exp_dir = lad2[0].run_dir.parent
     with pytest.raises(DataError, match="no run or experiment"):
-        R.delete_entry("no-such-thing", settings)
-    assert R.describe(R.entry_info(exp_dir.name, settings)).endswith("(1 run)")
-    assert R.delete_entry(exp_dir.name, settings).startswith("experiment demo-vit · ladder")
+        store.delete_entry("no-such-thing", settings)
+    assert present.describe(R.entry_info(exp_dir.name, settings)).endswith("(1 run)")
+    assert store.delete_entry(exp_dir.name, settings).startswith("experiment demo-vit · ladder")
     assert not exp_dir.exists() and lad2[0].run_id not in {r.run_id for r in R.list_runs(settings)}
     assert lad2[0].run_id not in {s.key for s in run_specs(settings)}
     # a run that is still training (its process holds the run's lock, no metrics yet) is refused unless forced
-    run_id, path = R.new_run_dir(settings, "busy")
-    writer = R.RunWriter(run_id, path)
-    writer.write_config({"strategy": "full", "base_model": "demo-vit", "created": R.now_iso(), "pid": os.getpid()})
+    run_id, path = store.new_run_dir(settings, "busy")
+    writer = files.RunWriter(run_id, path)
+    writer.write_config({"strategy": "full", "base_model": "demo-vit", "created": stop.now_iso(), "pid": os.getpid()})
     with pytest.raises(DataError, match="still running"):
-        R.delete_entry(run_id, settings)
-    assert R.delete_entry(run_id, settings, force=True).startswith("run demo-vit · full · ")
+        store.delete_entry(run_id, settings)
+    assert store.delete_entry(run_id, settings, force=True).startswith("run demo-vit · full · ")
     writer.close()
     assert not path.exists()
 
 
 def test_events_since_follows_a_growing_file(tmp_path):
     (tmp_path / "events.jsonl").write_text('{"kind": "start"}\n{"kind": "st')
-    events, offset = R.read_events_since(tmp_path)
+    events, offset = files.read_events_since(tmp_path)
     assert events == [{"kind": "start"}] and offset == len('{"kind": "start"}\n')
     with open(tmp_path / "events.jsonl", "a") as f:
         f.write('ep", "step": 1}\n')
-    events, offset2 = R.read_events_since(tmp_path, offset)
+    events, offset2 = files.read_events_since(tmp_path, offset)
     assert events == [{"kind": "step", "step": 1}] and offset2 > offset
-    assert R.read_events_since(tmp_path, offset2) == ([], offset2)
+    assert files.read_events_since(tmp_path, offset2) == ([], offset2)
 
 
 def test_ladder_and_curve_repeat_each_run_with_three_seeds_by_default(shapes, settings, demo_models):
@@ -169,8 +171,8 @@ def test_ladder_and_curve_repeat_each_run_with_three_seeds_by_default(shapes, se
     assert len(results) == 3 and len({r.run_id for r in results}) == 3
     exp = R.entry_info(results[0].run_dir.parent.name, settings)
     assert sorted(r.seed for r in exp.runs) == [0, 1, 2]
-    assert {row["seed"] for row in R.experiment_rows(exp)} == {0, 1, 2}
-    assert all(row["test_images"] == 8 for row in R.experiment_rows(exp))
+    assert {row["seed"] for row in present.experiment_rows(exp)} == {0, 1, 2}
+    assert all(row["test_images"] == 8 for row in present.experiment_rows(exp))
     rows = data_efficiency("demo-vit", shapes, shots=(1,), strategies=("linear",), epochs=1, seeds=2, seed=5,
                            settings=settings)
     assert [(r["per_class"], r["seed"]) for r in rows] == [(1, 5), (1, 6)]

@@ -12,7 +12,9 @@ import zipfile
 import pytest
 
 from tests.engine.ft_helpers import one_thread, shapes_folder  # noqa: F401
+from tlweb.engine import publish, stop
 from tlweb.engine import runs as R
+from tlweb.engine.runs import files, store
 from tlweb.errors import DataError, ModelError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,7 +54,7 @@ def test_load_run_gives_events_and_metrics(run, settings):
     assert len(events) == len(run.history)
     assert metrics["confusion_matrix"] == run.metrics["confusion_matrix"]
     assert metrics["class_names"] == list(ODD.values())
-    cfg = R.run_config(run.run_id, settings)
+    cfg = store.run_config(run.run_id, settings)
     assert cfg["strategy"] == "linear" and cfg["class_names"] == list(ODD.values())
     # the linear probe has no epochs: the 10 asked for are recorded as not applying
     assert cfg["hyperparameters"]["ignored"] == {"epochs": 10} and cfg["data"]["source"] == "uploads"
@@ -83,8 +85,8 @@ def test_runs_survive_a_restart_and_classify(run, settings, example_image):
 def test_export_zip_loads_back(run, settings, tmp_path):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    z = R.export_zip(run.run_id, settings)
-    assert z.exists() and R.export_zip(run.run_id, settings) == z
+    z = publish.export_zip(run.run_id, settings)
+    assert z.exists() and publish.export_zip(run.run_id, settings) == z
     with zipfile.ZipFile(z) as zf:
         names = set(zf.namelist())
         zf.extractall(tmp_path)
@@ -152,26 +154,26 @@ def test_bad_run_ids_and_runs_without_models(settings):
     for bad in ("../etc", "", "a/b", "no-such-run"):
         with pytest.raises(DataError):
             R.load_run(bad, settings)
-    run_id, path = R.new_run_dir(settings, name="x")
-    writer = R.RunWriter(run_id, path)
-    writer.write_config({"strategy": "full", "base_model": "demo-vit", "created": R.now_iso(), "pid": os.getpid()})
+    run_id, path = store.new_run_dir(settings, name="x")
+    writer = files.RunWriter(run_id, path)
+    writer.write_config({"strategy": "full", "base_model": "demo-vit", "created": stop.now_iso(), "pid": os.getpid()})
     writer.event({"kind": "start"})
     assert next(i for i in R.list_runs(settings) if i.run_id == run_id).status == "running"  # its writer holds the lock
     with pytest.raises(DataError, match="no saved model"):
-        R.export_zip(run_id, settings)
+        publish.export_zip(run_id, settings)
     with open(path / "events.jsonl", "a") as f:
         f.write('{"kind": "step", "st')  # a line cut short by a crash is skipped
     writer.close()  # the lock is gone (as when the process dies) and there are no metrics: the run was interrupted
     info = next(i for i in R.list_runs(settings) if i.run_id == run_id)
     assert info.status == "failed"
     assert [e["kind"] for e in R.load_run(run_id, settings)[1]] == ["start"]
-    R.delete_run(run_id, settings)
+    store.delete_run(run_id, settings)
     assert all(i.run_id != run_id for i in R.list_runs(settings))
 
 
 def test_run_ids_are_unique_and_safe(settings):
-    ids = {R.new_run_dir(settings, name="../../x y")[0] for _ in range(5)}
+    ids = {store.new_run_dir(settings, name="../../x y")[0] for _ in range(5)}
     assert len(ids) == 5
     assert all(".." not in i and "/" not in i for i in ids)
     for i in ids:
-        R.delete_run(i, settings)
+        store.delete_run(i, settings)

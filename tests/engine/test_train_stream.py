@@ -12,8 +12,10 @@ import pytest
 
 from tests.engine.ft_helpers import shapes_folder
 from tlweb.engine import runs as R
+from tlweb.engine import stop
 from tlweb.engine import zerogpu as zg
 from tlweb.engine.data import load_data
+from tlweb.engine.runs import files, store
 from tlweb.engine.train import (
     RunResult,
     TooLongForZeroGpu,
@@ -116,7 +118,7 @@ def test_fine_tune_forked_streams_live_and_stops_through_the_stop_file(shapes, s
         items.append(item)
         if isinstance(item, TrainEvent) and item.kind == "step" and live is None:
             live = not (run_dir / "metrics.json").exists()  # the run is still training
-            R.request_stop(run_dir)  # the Stop button: a file the forked worker's loop sees between steps
+            store.request_stop(run_dir)  # the Stop button: a file the forked worker's loop sees between steps
     result = items[-1]
     events = [i for i in items if isinstance(i, TrainEvent)]
     assert isinstance(result, RunResult) and live is True
@@ -125,7 +127,7 @@ def test_fine_tune_forked_streams_live_and_stops_through_the_stop_file(shapes, s
     assert result.stopped and events[-1].kind == "stopped" and events[-1].step < events[-1].total_steps
     assert result.run_dir == run_dir and (run_dir / "model" / "config.json").is_file()
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "stopped"
-    assert [e.as_dict() for e in events] == R.read_events(run_dir)  # the same events, live and on disk
+    assert [e.as_dict() for e in events] == files.read_events(run_dir)  # the same events, live and on disk
 
 
 def test_closing_the_stream_stops_the_forked_run_and_keeps_its_model(shapes, settings, demo_models, emulated):
@@ -147,7 +149,7 @@ def test_ladder_forked_one_call_per_run_live_events_and_stop(shapes, settings, d
         if e.strategy == "full" and e.kind == "step" and not live:
             run_dir = R.run_path(e.run_id, settings)
             live.append(not (run_dir / "metrics.json").exists())
-            R.request_stop(run_dir.parent)  # Stop on a ladder: the experiment folder's STOP file
+            store.request_stop(run_dir.parent)  # Stop on a ladder: the experiment folder's STOP file
 
     results = ladder("demo-vit", shapes, strategies=("linear", "full", "scratch"), on_event=on_event, settings=settings,
                      epochs=40, batch_size=4, seeds=1)
@@ -167,7 +169,7 @@ def test_data_efficiency_forked_stops_through_should_stop(shapes, settings, demo
                            should_stop=lambda: len(steps) >= 2)
     assert len(rows) == 1 and rows[0]["stopped"] and rows[0]["per_class"] == 2
     run_dir = R.run_path(rows[0]["run_id"], settings)
-    assert (run_dir.parent / R.STOP_FILE).is_file()  # should_stop became the experiment's STOP file
+    assert (run_dir.parent / stop.STOP_FILE).is_file()  # should_stop became the experiment's STOP file
     assert R.entry_info(run_dir.parent.name, settings).status == "stopped"
     assert len(emulated()) == 1
 

@@ -15,6 +15,7 @@ import torch
 from tests.engine.ft_helpers import one_thread, shapes_data, tiny_resnet  # noqa: F401
 from tests.engine.toy_task import TOY, ToyData, pretrained_encoder, toy_task  # noqa: F401
 from tlweb.engine import runs as R
+from tlweb.engine.runs import store
 from tlweb.engine.train import (
     EVENT_FIELDS,
     Callback,
@@ -95,7 +96,7 @@ def test_stop_ends_a_second_task_cleanly_and_keeps_its_model(ckpt, settings):
 
         def on_step_end(self, loop):
             if loop.step == 3:
-                R.request_stop(self.run_dir)  # the Stop button / `runs stop`: the run folder's STOP file
+                store.request_stop(self.run_dir)  # the Stop button / `runs stop`: the run folder's STOP file
 
     events: list[TrainEvent] = []
     res = finetune(TrainConfig(ckpt, ToyData(), "full", epochs=20, batch_size=4, task=TOY), on_event=events.append,

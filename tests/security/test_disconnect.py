@@ -77,7 +77,7 @@ def test_other_sessions_runs_are_not_stopped(settings):
     """The unload of one session writes STOP only into folders that session owns."""
     from tlweb.access import client_scope
     from tlweb.engine.owners import stop_sessions_runs
-    from tlweb.engine.runs import new_run_dir
+    from tlweb.engine.runs.store import new_run_dir
 
     with client_scope("session-x"):
         _, mine = new_run_dir(settings, "x")

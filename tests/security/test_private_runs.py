@@ -78,7 +78,8 @@ def test_the_runs_folder_is_not_served(owner_run, shared_url, app_url, settings)
 
 def test_cli_runs_are_private_unless_shared_then_read_only(owner_run, shared_settings, settings):
     from tlweb.access import client_scope
-    from tlweb.engine import runs
+    from tlweb.engine import publish, runs
+    from tlweb.engine.runs import store
     from tlweb.errors import DataError
 
     _, run_id = owner_run
@@ -90,11 +91,11 @@ def test_cli_runs_are_private_unless_shared_then_read_only(owner_run, shared_set
             assert cli_id not in [r.run_id for r in runs.list_runs(shared_settings)]
             shared = shared_settings.replace(share_cli_runs=True)
             assert cli_id in [r.run_id for r in runs.list_runs(shared)]
-            assert runs.export_zip(cli_id, shared).is_file()  # readable …
+            assert publish.export_zip(cli_id, shared).is_file()  # readable …
             with pytest.raises(DataError, match="command line"):
-                runs.delete_entry(cli_id, shared)  # … not changeable
+                store.delete_entry(cli_id, shared)  # … not changeable
             with pytest.raises(DataError, match="command line"):
-                runs.request_stop(cli_id, shared)
+                store.request_stop(cli_id, shared)
             assert run_id not in [r.run_id for r in runs.list_runs(shared)]  # session A's run stays private
         assert cli_id in [r.run_id for r in runs.list_runs(settings)]  # local mode: one person, every run
     finally:

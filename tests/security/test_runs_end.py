@@ -22,20 +22,22 @@ import pytest
 from tests.conftest import ROOT, wait_until
 from tlweb.access import client_scope
 from tlweb.config import SHARED
-from tlweb.engine import cleanup, owners, runlock
+from tlweb.engine import cleanup, owners, runlock, stop
 from tlweb.engine import runs as R
+from tlweb.engine.runs import files, store
 from tlweb.errors import TlwebError
 
 HOLDER = """
 import sys, time
 from pathlib import Path
 from tlweb.config import Settings, set_settings
-from tlweb.engine import runs as R
+from tlweb.engine import stop
+from tlweb.engine.runs import files, store
 settings = set_settings(Settings(home=Path(sys.argv[1])))
-exp = R.new_experiment("ladder", "demo-vit", ["linear", "full"], settings)
-run_id, run_dir = R.new_run_dir(settings, "linear", parent=exp)
-writer = R.RunWriter(run_id, run_dir)
-writer.write_config({"strategy": "linear", "base_model": "demo-vit", "created": R.now_iso(), "pid": 1})
+exp = store.new_experiment("ladder", "demo-vit", ["linear", "full"], settings)
+run_id, run_dir = store.new_run_dir(settings, "linear", parent=exp)
+writer = files.RunWriter(run_id, run_dir)
+writer.write_config({"strategy": "linear", "base_model": "demo-vit", "created": stop.now_iso(), "pid": 1})
 writer.event({"kind": "start"})
 print(exp, run_dir, flush=True)
 time.sleep(600)
@@ -60,24 +62,24 @@ def test_a_killed_ladder_is_failed_and_removable_whatever_pid_it_recorded(home):
         (info,) = R.list_experiments(home)
         assert info.status == "running" and info.runs[0].status == "running"  # its process holds the locks
         with pytest.raises(TlwebError, match="still running"):
-            R.delete_entry(exp.name, home)
+            store.delete_entry(exp.name, home)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     # the recorded pids now name live processes (1, and this test's own): they prove nothing
-    R.update_experiment(exp, pid=os.getpid())
+    store.update_experiment(exp, pid=os.getpid())
     (info,) = R.list_experiments(home)
     assert info.status == "failed" and info.runs[0].status == "failed"
     assert json.loads((exp / "experiment.json").read_text())["status"] == "running"  # the file still says so …
     result = cleanup.sweep(home)
     assert result.reconciled == [exp.name]  # … until the cleaner writes down what happened
     assert json.loads((exp / "experiment.json").read_text())["status"] == "failed"
-    assert R.delete_entry(exp.name, home).startswith("experiment")  # runs rm works without --force
+    assert store.delete_entry(exp.name, home).startswith("experiment")  # runs rm works without --force
 
 
 def test_a_lock_is_not_kept_by_a_forked_child(home):
-    run_id, run_dir = R.new_run_dir(home, "x")
-    writer = R.RunWriter(run_id, run_dir)
+    run_id, run_dir = store.new_run_dir(home, "x")
+    writer = files.RunWriter(run_id, run_dir)
     pid = os.fork()
     if pid == 0:  # the child: its copy of the lock descriptor was closed at fork
         time.sleep(3)
@@ -91,9 +93,9 @@ def test_a_lock_is_not_kept_by_a_forked_child(home):
 
 def _owned_run(st, client: str, name: str, age_h: float, ended: bool = True) -> Path:
     with client_scope(client):
-        run_id, path = R.new_run_dir(st, name)
+        run_id, path = store.new_run_dir(st, name)
     (path / "config.json").write_text(json.dumps({"strategy": "linear", "base_model": "demo-vit",
-                                                  "created": R.now_iso()}))
+                                                  "created": stop.now_iso()}))
     (path / "metrics.json").write_text(json.dumps({"status": "done", "test_accuracy": 0.5}))
     old = time.time() - age_h * 3600
     for p in [path, *path.iterdir()]:
@@ -110,7 +112,7 @@ def test_runs_of_ended_sessions_are_removed_after_their_time_to_live(home):
     young = _owned_run(st, "gone-session", "young", age_h=2)
     api = _owned_run(st, "api-call", "no-goodbye", age_h=30, ended=False)  # never said goodbye: its last write
     live = _owned_run(st, "still-here", "live", age_h=30)
-    cli_id, cli = R.new_run_dir(st, "from-the-terminal")  # no owner: never removed here
+    cli_id, cli = store.new_run_dir(st, "from-the-terminal")  # no owner: never removed here
     (cli / "config.json").write_text("{}")
     result = cleanup.sweep(st, live_owners={owners.tag("still-here")})
     assert sorted(result.removed) == sorted([old.name, api.name]) and result.freed_bytes > 0
@@ -121,7 +123,7 @@ def test_runs_of_ended_sessions_are_removed_after_their_time_to_live(home):
 def test_a_running_run_is_never_removed(home):
     st = home.replace(mode=SHARED, run_ttl_hours=0)
     path = _owned_run(st, "gone-session", "busy", age_h=30)
-    writer = R.RunWriter(path.name, path)
+    writer = files.RunWriter(path.name, path)
     try:
         assert cleanup.sweep(st).removed == []
     finally:
@@ -132,9 +134,9 @@ def test_a_running_run_is_never_removed(home):
 def test_the_session_end_marks_its_runs(home):
     st = home.replace(mode=SHARED)
     with client_scope("closing"):
-        _, mine = R.new_run_dir(st, "mine")
+        _, mine = store.new_run_dir(st, "mine")
     with client_scope("other"):
-        _, other = R.new_run_dir(st, "other")
+        _, other = store.new_run_dir(st, "other")
     assert owners.mark_ended("closing", st) == [mine]
     assert (mine / owners.ENDED_FILE).exists() and not (other / owners.ENDED_FILE).exists()
 
@@ -144,7 +146,7 @@ def test_no_run_is_started_when_the_home_is_over_budget(home):
     st.home.mkdir(parents=True, exist_ok=True)
     (st.home / "filler.bin").write_bytes(os.urandom(2 * 1024 * 1024))  # not a cache: nothing can be freed
     with pytest.raises(TlwebError, match="TLWEB_HOME_BUDGET_MB"):
-        R.new_run_dir(st, "no-room")
+        store.new_run_dir(st, "no-room")
     assert not st.runs_dir.exists() or not any(st.runs_dir.iterdir())
 
 

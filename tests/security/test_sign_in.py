@@ -16,8 +16,9 @@ import pytest
 from tests.fake_hub import hub_api
 from tlweb.access import account_client, client_scope
 from tlweb.config import LOCAL, SHARED
-from tlweb.engine import cleanup, owners
+from tlweb.engine import cleanup, owners, stop
 from tlweb.engine import runs as R
+from tlweb.engine.runs import store
 from tlweb.errors import TlwebError
 
 PROFILE = {"name": "Ada", "preferred_username": "ada", "profile": "https://huggingface.co/ada", "picture": "",
@@ -55,9 +56,9 @@ def test_who_is_asking_signed_in_or_not(space, monkeypatch):
 
 
 def _finished_run(settings, name: str):
-    run_id, path = R.new_run_dir(settings, name)
+    run_id, path = store.new_run_dir(settings, name)
     (path / "config.json").write_text(json.dumps({"strategy": "linear", "base_model": "demo-vit",
-                                                  "created": R.now_iso()}))
+                                                  "created": stop.now_iso()}))
     (path / "metrics.json").write_text(json.dumps({"status": "done", "test_accuracy": 0.5}))
     return run_id, path
 
@@ -89,9 +90,9 @@ def test_an_accounts_runs_follow_it_and_outlive_its_sessions(shared):
     removed = cleanup.sweep(shared).removed
     assert removed == [anon] and mine_path.is_dir()  # past the time limit: only the anonymous run goes
     with client_scope(account_client("bob")), pytest.raises(TlwebError):
-        R.delete_entry(mine, shared)
+        store.delete_entry(mine, shared)
     with client_scope(account_client("ada")):
-        R.delete_entry(mine, shared)
+        store.delete_entry(mine, shared)
     assert not mine_path.exists()
 
 

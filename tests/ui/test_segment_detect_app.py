@@ -8,9 +8,9 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import tlweb.ui.tabs.detect as detect_tab
-import tlweb.ui.tabs.segment as segment_tab
+from tests.registries import replace_runner
 from tests.ui.bad_images import assert_refused_with_sentences, bad_files
+from tlweb.registry import DETECTION, SEGMENTATION, ZERO_SHOT_DETECTION
 
 
 def _value(out):
@@ -36,8 +36,8 @@ def _refuse_model_runs(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the model ran again")
 
-    monkeypatch.setattr(segment_tab, "segment", boom)
-    monkeypatch.setattr(detect_tab, "detect", boom)
+    for name in (SEGMENTATION, DETECTION, ZERO_SHOT_DETECTION):
+        replace_runner(monkeypatch, name, boom)
 
 
 def _shown_size(path, max_side: int, min_side: int = 960) -> tuple[int, int]:

@@ -228,7 +228,7 @@ def test_runs_table_rows():
          "created": "2026-01-01T11:00:00", "status": "running", "test_accuracy": None, "test_macro_f1": None,
          "class_names": []},
     ])
-    from tlweb.engine.runs import when
+    from tlweb.engine.runs.present import when
 
     assert len(rows[0]) == len(tv.RUNS_HEADERS)
     # a short readable name (base model · strategy · time), the id last (what a pick selects)

@@ -17,12 +17,12 @@ def add_classify(sub) -> None:
 def cmd_classify(args) -> int:
     settings = _settings_from(args)
     need_image_files(args.image)  # before any model work
-    from tlweb.engine.classify import classify
+    from tlweb.engine.inference import task
+    from tlweb.registry import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION
 
     if args.labels is not None or args.templates:
-        from tlweb.engine.zeroshot import classify_labels
-
-        result = classify_labels(args.image, args.model, args.labels, args.templates, args.top_k, settings)
+        result = task(ZERO_SHOT_CLASSIFICATION).run(args.image, args.model, settings=settings, labels=args.labels,
+                                                    templates=args.templates, top_k=args.top_k)
     else:
         from tlweb.engine.zeroshot import is_zero_shot
 
@@ -30,7 +30,7 @@ def cmd_classify(args) -> int:
             from tlweb.errors import DataError
 
             raise DataError(f"'{args.model}' is a zero-shot model: give your labels with --labels \"cat,dog,car\".")
-        result = classify(args.image, args.model, args.top_k, settings)
+        result = task(CLASSIFICATION).run(args.image, args.model, settings=settings, top_k_n=args.top_k)
     if args.json:
         _print_result_json(result, args)
     else:

@@ -57,7 +57,9 @@ def cmd_ls(args) -> int:
 
 
 def cmd_rm(args) -> int:
-    from tlweb.engine.runs import delete_entry, describe, entry_info
+    from tlweb.engine.runs import entry_info
+    from tlweb.engine.runs.present import describe
+    from tlweb.engine.runs.store import delete_entry
 
     settings = _settings_from(args)
     infos = [entry_info(ref, settings) for ref in args.refs]  # every id is checked before anything goes
@@ -75,7 +77,7 @@ def cmd_rm(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from tlweb.engine.runs import request_stop
+    from tlweb.engine.runs.store import request_stop
 
     path = request_stop(args.ref, _settings_from(args))
     print(f"asked {path.name} to stop (it stops after its current step)")

@@ -56,7 +56,8 @@ def _last_write(folder: Path) -> float:
 
 
 def _reconcile(folder: Path, result: SweepResult) -> None:
-    from tlweb.engine.runs import EXPERIMENT_FILE, update_experiment
+    from tlweb.engine.runs.files import EXPERIMENT_FILE
+    from tlweb.engine.runs.store import update_experiment
     from tlweb.engine.stop import now_iso
 
     path = folder / EXPERIMENT_FILE

@@ -15,7 +15,8 @@ from tlweb import access
 from tlweb.catalog import CATALOG, RUN_LABEL_SUFFIX, ModelSpec, hub_spec, local_spec
 from tlweb.config import Settings, get_settings
 from tlweb.engine.demo import demo_model_specs
-from tlweb.engine.runs import ExperimentInfo, find_run, list_entries, run_models, run_title
+from tlweb.engine.runs import ExperimentInfo, find_run, list_entries, run_title
+from tlweb.engine.runs.store import run_models
 from tlweb.errors import ModelError, clip
 
 

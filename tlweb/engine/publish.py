@@ -1,8 +1,9 @@
-"""A run's model leaves the app: :func:`export_run` writes a folder that loads with a plain ``pipeline``
+"""A run's model leaves the app: :func:`export_zip` zips its model folder (the Fine-tune tab's download),
+:func:`export_run` writes a folder that loads with a plain ``pipeline``
 (``tlweb export RUN --out DIR``), :func:`push_run` uploads it to the Hugging Face Hub as one commit
 (``tlweb push RUN --repo user/name``, the Fine-tune tab's Push button).
 
-Both carry the model card (:mod:`tlweb.engine.train.card`): a run made before cards existed gets one
+The folder and the push carry the model card (:mod:`tlweb.engine.train.card`): a run made before cards existed gets one
 written from its folder; a push names the repository in the card's usage snippet. A push takes a token
 for that call only — the signed-in visitor's OAuth token on a Space, a pasted one, or the usual
 Hugging Face login on the command line — never written to disk, to a log or into a message; in shared
@@ -12,8 +13,10 @@ write to (their own, an organisation where they may write).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 from tlweb import access
@@ -145,3 +148,22 @@ def namespaces_of(profile: dict | None) -> list[str]:
     orgs = [o.get("preferred_username") or o.get("name") or "" for o in (profile.get("orgs") or [])
             if isinstance(o, dict) and o.get("roleInOrg") in ("admin", "write", "contributor")]
     return [n for n in [user, *orgs] if n and access.is_hub_id(n)]
+
+
+def export_zip(run_id: str, settings: Settings | None = None) -> Path:
+    """A zip of the run's model folder (model + processor), ready for ``from_pretrained`` once unzipped."""
+    path = run_path(run_id, settings)
+    model_dir = path / "model"
+    if not (model_dir / "config.json").exists():
+        raise DataError(f"The run '{clip(run_id)}' has no saved model (it failed or is still running).")
+    out = path / f"{run_id}-model.zip"
+    newest = max(p.stat().st_mtime for p in model_dir.rglob("*") if p.is_file())
+    if out.exists() and out.stat().st_mtime >= newest:
+        return out
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(model_dir.rglob("*")):
+            if p.is_file():
+                zf.write(p, arcname=f"{run_id}/{p.relative_to(model_dir).as_posix()}")
+    tmp.replace(out)
+    return out

@@ -1,7 +1,7 @@
 """A run or experiment is "running" only while the process that runs it holds its lock.
 
 The folder's ``.lock`` file is locked (``fcntl.flock``, exclusive) by the process that writes the run
-(:class:`tlweb.engine.runs.RunWriter`) or the experiment (``new_experiment`` … ``finish_experiment``).
+(:class:`tlweb.engine.runs.files.RunWriter`) or the experiment (``new_experiment`` … ``finish_experiment``).
 The kernel drops the lock when that process ends, however it ends (SIGKILL, a crash, a machine
 restart), so a folder whose lock nobody holds is not running, whatever its files say and whichever
 process now has the pid it recorded. A child forked while a lock is held does not keep it: its copies

@@ -37,7 +37,7 @@ def run_folder(run, settings=None) -> Path:
 
 
 def load_run_folder(path: Path) -> tuple[dict, dict, list[dict]]:
-    from tlweb.engine.runs import read_events
+    from tlweb.engine.runs.files import read_events
 
     return _read_json(path / "config.json"), _read_json(path / "metrics.json"), read_events(path)
 
@@ -196,7 +196,8 @@ def efficiency_report_html(rows: Iterable, chance: float | None = None,
 
 def experiment_report_html(experiment, settings=None) -> str:
     """A ladder or a data-efficiency experiment (its id, folder or ExperimentInfo), read from its folder."""
-    from tlweb.engine.runs import ExperimentInfo, entry_info, experiment_rows
+    from tlweb.engine.runs import ExperimentInfo, entry_info
+    from tlweb.engine.runs.present import experiment_rows
     from tlweb.errors import DataError
 
     info = experiment if isinstance(experiment, ExperimentInfo) else entry_info(

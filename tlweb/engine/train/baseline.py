@@ -69,7 +69,7 @@ def zero_shot_baseline(data, model: str, templates=None, stop_dir: str | None = 
 
 def record_zero_shot(exp_dir, row: dict) -> None:
     """Keep the baseline in the experiment folder (``experiment.json``, key ``zero_shot``)."""
-    from tlweb.engine.runs import update_experiment
+    from tlweb.engine.runs.store import update_experiment
 
     update_experiment(Path(exp_dir), zero_shot={k: row.get(k) for k in ROW_FIELDS})
 

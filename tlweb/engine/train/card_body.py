@@ -205,7 +205,7 @@ def _read(path: Path):
 
 
 def _events(run_dir: Path) -> list[dict]:
-    from tlweb.engine.runs import read_events
+    from tlweb.engine.runs.files import read_events
 
     return read_events(run_dir)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from tlweb.engine.runs import plain
+from tlweb.engine.runs.present import plain
 
 MIN_STEPS = 60  # default epochs grow on small data so a run makes at least this many steps
 MAX_EPOCHS_GPU = 100
@@ -69,7 +69,7 @@ class TrainConfig:
     out_dir: str | None = None  # default: a new folder under settings.runs_dir (or under the experiment)
     name: str | None = None  # human label for the run
     augment: bool = True  # random flip + small random resized crop (not for linear: features are fixed)
-    experiment: str | None = None  # an experiment folder (tlweb.engine.runs.new_experiment): the run goes inside
+    experiment: str | None = None  # an experiment folder (tlweb.engine.runs.store.new_experiment): the run goes inside
     task: str = "image-classification"  # a training task (tlweb.engine.train.tasks.train_task)
 
     def as_dict(self) -> dict:

@@ -32,7 +32,7 @@ def start_experiment(kind: str, model: str, data, strategies, settings: Settings
                      shots=(), **train_kwargs) -> Path:
     """An experiment folder for a ladder or a data-efficiency curve (its runs go inside)."""
     from tlweb.engine.listing import resolve
-    from tlweb.engine.runs import new_experiment
+    from tlweb.engine.runs.store import new_experiment
 
     settings = settings or get_settings()
     try:
@@ -61,7 +61,7 @@ class Experiment:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        from tlweb.engine.runs import finish_experiment
+        from tlweb.engine.runs.store import finish_experiment
 
         if self.own:
             finish_experiment(self.dir, self.status if exc_type is None else "failed")
@@ -221,7 +221,8 @@ def drain(stream, on_event=None, should_stop=None, stop_folder=None) -> list:
 def _stop_target(run_id: str | None, settings: Settings):
     """Where a stop request for the run ``run_id`` goes: its experiment folder when it has one
     (the whole ladder or curve stops), else its run folder."""
-    from tlweb.engine.runs import find_run, is_experiment
+    from tlweb.engine.runs import find_run
+    from tlweb.engine.runs.store import is_experiment
 
     path = find_run(run_id, settings) if run_id else None
     if path is None:

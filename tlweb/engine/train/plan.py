@@ -135,7 +135,7 @@ def run_name(cfg: TrainConfig, spec) -> str:
 
 def experiment_dir(experiment, settings: Settings) -> Path | None:
     """The experiment folder named by ``experiment`` (its folder or its id), or None."""
-    from tlweb.engine.runs import experiment_path
+    from tlweb.engine.runs.store import experiment_path
 
     if experiment is None:
         return None

@@ -61,7 +61,8 @@ def finetune(cfg: TrainConfig, on_event: Callable | None = None, should_stop: Ca
 
 def _open_run(plan: RunPlan, runtime, settings: Settings):
     """(run id, run folder, writer, experiment folder); ranks other than 0 write nothing."""
-    from tlweb.engine.runs import RunWriter, new_run_dir
+    from tlweb.engine.runs.files import RunWriter
+    from tlweb.engine.runs.store import new_run_dir
 
     cfg = plan.cfg
     exp_dir = experiment_dir(cfg.experiment, settings)

@@ -11,7 +11,7 @@ One code path locally and on ZeroGPU:
 - The caller creates the run folder first (:func:`start_run`: ``new_run_dir``, in the experiment
   folder for a ladder or a curve) and passes it as ``cfg.out_dir``, so it knows where Stop goes
   before the GPU is even granted. Stop is the run folder's STOP file
-  (:func:`tlweb.engine.runs.request_stop`, from any process); the loop checks it between steps.
+  (:func:`tlweb.engine.runs.store.request_stop`, from any process); the loop checks it between steps.
   Nothing in-process (a queue, an Event) crosses into the worker.
 - :func:`iter_finetune` is the caller's side: it resolves the run once (:func:`resolve_run`), refuses
   a run that cannot fit in one ZeroGPU call (:func:`check_fits`), creates the folder and drains
@@ -207,7 +207,7 @@ def start_run(cfg: TrainConfig, settings: Settings | None = None, run: RunPlan |
     The run is resolved first (``run``: already resolved by the caller), so a name that is not a
     model, or a strategy of another task, is a sentence and no folder.
     """
-    from tlweb.engine.runs import new_run_dir
+    from tlweb.engine.runs.store import new_run_dir
 
     settings = settings or get_settings()
     run = run or resolve_run(cfg, settings)
@@ -217,7 +217,7 @@ def start_run(cfg: TrainConfig, settings: Settings | None = None, run: RunPlan |
 
 def _never_started(run_dir: Path) -> bool:
     """True when the run did not reach training (refused model or data, no GPU): nothing to keep."""
-    from tlweb.engine.runs import read_events
+    from tlweb.engine.runs.files import read_events
 
     return not any(e.get("kind") in ("start", "step", "eval") for e in read_events(run_dir))
 

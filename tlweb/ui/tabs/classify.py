@@ -8,9 +8,9 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION, ZERO_SHOT_CLASSIFICATION, ModelSpec
 from tlweb.config import Settings, get_settings
-from tlweb.engine.classify import classify
+from tlweb.engine.inference import task
 from tlweb.engine.listing import list_for_pickers, resolve
-from tlweb.engine.zeroshot import classify_labels, is_zero_shot
+from tlweb.engine.zeroshot import is_zero_shot
 from tlweb.errors import TlwebError
 from tlweb.ui import model_state
 from tlweb.ui.components import (
@@ -143,9 +143,10 @@ def build(settings: Settings | None = None) -> TabHandle:
         name = picked_model(choice, custom_id)
         model_state.build_demo_models([name], CLASSIFICATION, settings, progress)
         if is_zero_shot(name, settings):
-            result = classify_labels(image_path, name, label_text, top_k=int(top_k), settings=settings)
+            result = task(ZERO_SHOT_CLASSIFICATION).run(image_path, name, settings=settings, labels=label_text,
+                                                        top_k=int(top_k))
         else:
-            result = classify(image_path, name, int(top_k), settings)
+            result = task(CLASSIFICATION).run(image_path, name, settings=settings, top_k_n=int(top_k))
         name = result.spec.key if result.spec.source != "catalog" else result.spec.hub_id
         return topk_bar(result.predictions, title=f"Top-{len(result.predictions)} · {name}"), facts_markdown(result)
 

@@ -12,8 +12,9 @@ import gradio as gr
 
 from tlweb.catalog import DETECTION, ZERO_SHOT_DETECTION
 from tlweb.config import Settings, get_settings
-from tlweb.engine.detect import Box, count_by_label, default_threshold, detect, is_zero_shot
+from tlweb.engine.detect import Box, count_by_label, default_threshold, is_zero_shot
 from tlweb.engine.images import load_image
+from tlweb.engine.inference import task
 from tlweb.engine.listing import resolve
 from tlweb.errors import TlwebError
 from tlweb.ui import model_state
@@ -177,8 +178,9 @@ def build(settings: Settings | None = None) -> TabHandle:
         img = load_image(image_path, settings)
         name = picked_model(choice, custom_id)
         model_state.build_demo_models([name], DETECTION, settings, progress)
-        result = detect(img, name, queries=query_text, threshold=float(threshold_value), settings=settings,
-                        min_score=SCORE_FLOOR)
+        # one runner serves closed-set and zero-shot detectors (it tells them apart by the model)
+        result = task(DETECTION).run(img, name, settings=settings, queries=query_text,
+                                     threshold=float(threshold_value), min_score=SCORE_FLOOR)
         st = make_state(img, result)
         st["report"] = {"result": result, "image": img}  # what the report draws (full size)
         shown, rows, fig, head = render(st, threshold_value)

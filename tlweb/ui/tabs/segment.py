@@ -14,7 +14,7 @@ import gradio as gr
 from tlweb.catalog import SEGMENTATION
 from tlweb.config import Settings, get_settings
 from tlweb.engine.images import load_image
-from tlweb.engine.segment import segment
+from tlweb.engine.inference import task
 from tlweb.ui import components as ui
 from tlweb.ui import model_state
 from tlweb.ui.failures import error_html, replace_on_error
@@ -202,11 +202,11 @@ def build(settings: Settings | None = None) -> ui.TabHandle:
         first = ui.picked_model(choice, custom_id)
         second = (choice_b or "").strip() or None
         model_state.build_demo_models([first] + ([second] if second else []), SEGMENTATION, settings, progress)
-        results = [segment(img, first, settings)]
+        results = [task(SEGMENTATION).run(img, first, settings=settings)]
         st = make_state(img, results)
         if second:
             yield _outputs(st, opacity_value, pending=second)
-            results.append(segment(img, second, settings))
+            results.append(task(SEGMENTATION).run(img, second, settings=settings))
             st = make_state(img, results)
         st["report"] = {"results": results, "image": img}  # what the report draws (full size)
         yield _outputs(st, opacity_value)

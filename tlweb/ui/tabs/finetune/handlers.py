@@ -246,7 +246,7 @@ class Handlers:
     def _finish(exp_dir, sess: FtSession, ok: bool, closed: bool = False) -> bool:
         """Record how the experiment ended: stopped (Stop, or the page closed: ``closed``), done, or failed
         (an error). A closed page is not a failure: its runs stop cleanly and keep their models."""
-        from tlweb.engine.runs import finish_experiment, stop_requested
+        from tlweb.engine.runs.store import finish_experiment, stop_requested
 
         stopped = stop_requested(exp_dir) or closed
         finish_experiment(exp_dir, "stopped" if stopped else "done" if ok else "failed")
@@ -417,7 +417,7 @@ class Handlers:
         return tv.training_curves(events, title=f"Curves · {info.title}"), body
 
     def _experiment_details(self, info):
-        from tlweb.engine.runs import experiment_rows
+        from tlweb.engine.runs.present import experiment_rows
 
         rows = experiment_rows(info)
         n = len(info.data.get("class_names") or []) or None
@@ -441,7 +441,8 @@ class Handlers:
 
     @user_errors
     def export(self, ref):
-        from tlweb.engine.runs import entry_path, export_zip, is_experiment
+        from tlweb.engine.publish import export_zip
+        from tlweb.engine.runs.store import entry_path, is_experiment
 
         if not ref:
             raise TlwebError(NO_PICK)
@@ -513,7 +514,8 @@ class Handlers:
 
     @user_errors
     def delete_ask(self, ref):
-        from tlweb.engine.runs import describe, entry_info
+        from tlweb.engine.runs import entry_info
+        from tlweb.engine.runs.present import describe
 
         if not ref:
             raise TlwebError(NO_PICK)
@@ -523,7 +525,7 @@ class Handlers:
 
     @user_errors
     def delete(self, ref):
-        from tlweb.engine.runs import delete_entry
+        from tlweb.engine.runs.store import delete_entry
 
         if not ref:
             raise TlwebError(NO_PICK)

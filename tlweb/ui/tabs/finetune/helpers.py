@@ -79,7 +79,7 @@ class FtSession:
         return self.active is not None and Stop(self.active).request() is not None
 
     def stopping(self) -> bool:
-        from tlweb.engine.runs import stop_requested
+        from tlweb.engine.runs.store import stop_requested
 
         return self.active is not None and stop_requested(self.active)
 

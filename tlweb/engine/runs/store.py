@@ -1,158 +1,27 @@
-"""Run and experiment folders: everything a fine-tune produced, on disk, so it survives restarts.
-
-``settings.runs_dir/``::
-
-    <run_id>/                 a single run
-        config.json           TrainConfig + base model + strategy + class names + resolved hyper-parameters
-        events.jsonl          one TrainEvent dict per line, appended and flushed as they happen
-        metrics.json          written at the end (accuracy, macro-F1, per-class, confusion matrix …)
-        model/                save_pretrained of the model with its new head + the processor
-        mistakes/             PNGs of the most confident mistakes
-        STOP                  present once someone asked the run to stop (any process may write it)
-    <experiment_id>/          a strategy ladder or a data-efficiency curve
-        experiment.json       kind, base model, strategies, shots, data summary, created, status, pid
-        STOP                  stops the experiment's current run and the ones not started yet
-        <run_id>/ …           its runs, each laid out as above
-
-Run ids are unique across the whole folder, so a run is found by its id wherever it lives.
-Lists are read from these folders every time (no database, nothing in memory), so they are the
-same after an app restart, a browser reload, or a run made by another process.
-"""
+"""Where runs and experiments live and who may see them: ids and folders (:func:`new_run_dir`,
+:func:`find_run`, :func:`entry_path` …), experiments begun and ended, Stop asked, the lists read from
+disk (:func:`list_runs`, :func:`list_entries`, :func:`load_run` …) and deletions. Every look-up goes through
+:mod:`tlweb.engine.owners` (shared mode: a client sees and changes only its own runs)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
 import shutil
-import threading
 import time
 import unicodedata
-import zipfile
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from tlweb.config import Settings, get_settings
 from tlweb.engine import owners, runlock
 from tlweb.engine.runlock import alive
-from tlweb.engine.stop import STOP_FILE, Stop, now_iso  # noqa: F401 - STOP_FILE: the file name, for readers of run folders
+from tlweb.engine.runs.files import EXPERIMENT_FILE, last_event_kind, read_events, read_json, write_json
+from tlweb.engine.runs.present import EXPERIMENT_KINDS, STATUSES, ExperimentInfo, RunInfo, describe, short_model
+from tlweb.engine.stop import Stop, now_iso
 from tlweb.errors import DataError, TlwebError, clip
 
-STATUSES = ("running", "done", "stopped", "failed")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
-EXPERIMENT_FILE = "experiment.json"
-EXPERIMENT_KINDS = {"ladder": "ladder", "data-efficiency": "data efficiency"}  # kind → its word in titles
-
-
-def plain(obj, names, transform=None) -> dict:
-    """``{name: getattr(obj, name)}`` for ``names``, each value passed through ``transform(name, value)``
-    (the ``as_dict()`` of the result records)."""
-    out = {}
-    for name in names:
-        value = getattr(obj, name)
-        out[name] = transform(name, value) if transform else value
-    return out
-
-
-def _str_path(name, value):
-    return str(value) if isinstance(value, Path) else (list(value) if isinstance(value, list) else value)
-
-
-@dataclass
-class RunInfo:
-    run_id: str
-    run_dir: Path
-    model_dir: Path
-    base_model: str
-    strategy: str
-    created: str  # ISO time
-    status: str  # "running" | "done" | "stopped" | "failed"
-    test_accuracy: float | None
-    test_macro_f1: float | None
-    class_names: list[str] = field(default_factory=list)
-    name: str = ""
-    experiment_id: str = ""  # the experiment folder holding the run ("" for a single run)
-    per_class: int | None = None  # training images per class asked for (data-efficiency points)
-    seed: int | None = None  # the run's seed (a ladder or curve repeats each run with several)
-
-    @property
-    def has_model(self) -> bool:
-        return (self.model_dir / "config.json").exists()
-
-    @property
-    def part(self) -> str:
-        """What tells the run apart inside its experiment: "linear", "linear · 5/class"."""
-        return self.strategy + (f" · {self.per_class}/class" if self.per_class else "")
-
-    @property
-    def title(self) -> str:
-        """A short readable name: base model · strategy · time, e.g. "demo-vit · linear · 14:02"."""
-        return " · ".join((short_model(self.base_model) or "?", self.part or "?", when(self.created)))
-
-    def as_dict(self) -> dict:
-        d = plain(self, RUN_FIELDS, _str_path)
-        d["title"] = self.title
-        return d
-
-
-RUN_FIELDS = ("run_id", "run_dir", "model_dir", "base_model", "strategy", "created", "status", "test_accuracy",
-              "test_macro_f1", "class_names", "name", "experiment_id", "per_class", "seed")
-
-
-@dataclass
-class ExperimentInfo:
-    """A ladder or a data-efficiency curve: one folder holding its runs."""
-
-    experiment_id: str
-    exp_dir: Path
-    kind: str  # "ladder" | "data-efficiency"
-    base_model: str
-    strategies: list[str]
-    created: str
-    status: str
-    runs: list[RunInfo] = field(default_factory=list)  # oldest first (the order they ran)
-    shots: list[int] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
-    zero_shot: dict = field(default_factory=dict)  # a curve's zero-shot baseline (model, test_accuracy …), if any
-
-    @property
-    def title(self) -> str:
-        return " · ".join((short_model(self.base_model) or "?", EXPERIMENT_KINDS.get(self.kind, self.kind),
-                           when(self.created)))
-
-    @property
-    def best(self) -> RunInfo | None:
-        scored = [r for r in self.runs if r.test_accuracy is not None]
-        return max(scored, key=lambda r: r.test_accuracy) if scored else None
-
-    def as_dict(self) -> dict:
-        d = plain(self, ("experiment_id", "exp_dir", "kind", "base_model", "strategies", "created", "status",
-                         "shots", "data", "zero_shot"), _str_path)
-        d["title"] = self.title
-        d["runs"] = [r.as_dict() for r in self.runs]
-        return d
-
-
-def short_model(name: str) -> str:
-    """A model name for lists: a local folder's own name, a key or Hub id as it is."""
-    name = str(name or "")
-    if "/" in name and (name.startswith("/") or name.count("/") > 1):
-        return name.rstrip("/").rsplit("/", 1)[-1]
-    return name
-
-
-def when(created: str, now: datetime | None = None) -> str:
-    """"14:02" today, "Mar 04 14:02" earlier this year, "2025-03-04 14:02" before."""
-    try:
-        t = datetime.fromisoformat(str(created))
-    except ValueError:
-        return str(created or "")[:16]
-    now = now or datetime.now(t.tzinfo)
-    if t.date() == now.date():
-        return t.strftime("%H:%M")
-    return t.strftime("%b %d %H:%M" if t.year == now.year else "%Y-%m-%d %H:%M")
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -263,7 +132,7 @@ def new_experiment(kind: str, base_model: str, strategies, settings: Settings | 
         raise DataError(f"Unknown experiment kind '{kind}'.")
     exp_id, path = new_run_dir(settings, f"{kind} {short_model(base_model)}")
     runlock.hold(path)  # "running" while this process holds it (released by finish_experiment, or at exit)
-    _write_json(path / EXPERIMENT_FILE, {
+    write_json(path / EXPERIMENT_FILE, {
         "experiment_id": exp_id, "kind": kind, "base_model": str(base_model), "strategies": list(strategies),
         "shots": [int(s) for s in shots], "data": data or {}, "created": now_iso(), "status": "running",
         "pid": os.getpid(), **extra})
@@ -284,7 +153,7 @@ def finish_experiment(exp_dir: Path, status: str) -> None:
 def update_experiment(exp_dir: Path, **changes) -> None:
     """Set fields of an experiment's experiment.json (e.g. ``zero_shot``: a curve's zero-shot baseline)."""
     path = Path(exp_dir) / EXPERIMENT_FILE
-    _write_json(path, {**(_read_json(path) or {}), **changes})
+    write_json(path, {**(read_json(path) or {}), **changes})
 
 
 def request_stop(ref, settings: Settings | None = None) -> Path:
@@ -304,135 +173,16 @@ def stop_requested(folder: Path) -> bool:
     return Stop(folder).requested()
 
 
-class RunWriter:
-    """Writes a run folder as the run goes; thread-safe appends to events.jsonl."""
-
-    def __init__(self, run_id: str, run_dir: Path):
-        self.run_id = run_id
-        self.run_dir = Path(run_dir)
-        self._lock = threading.Lock()
-        runlock.hold(self.run_dir)  # the run is "running" exactly while this process holds it
-        self._events = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
-
-    def write_config(self, config: dict) -> None:
-        _write_json(self.run_dir / "config.json", config)
-
-    def update_config(self, **changes) -> None:
-        path = self.run_dir / "config.json"
-        cfg = _read_json(path) or {}
-        cfg.update(changes)
-        _write_json(path, cfg)
-
-    def event(self, event: dict) -> None:
-        line = json.dumps(event, ensure_ascii=False, default=_json_default)
-        with self._lock:
-            if self._events.closed:
-                return
-            self._events.write(line + "\n")
-            self._events.flush()
-
-    def write_metrics(self, metrics: dict) -> None:
-        _write_json(self.run_dir / "metrics.json", metrics)
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._events.closed:
-                self._events.close()
-        runlock.release(self.run_dir)
-
-
-def _json_default(o):
-    if isinstance(o, Path):
-        return str(o)
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(o)
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default), encoding="utf-8")
-    tmp.replace(path)
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def read_events(run_dir: Path) -> list[dict]:
-    out = []
-    try:
-        with open(Path(run_dir) / "events.jsonl", encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except ValueError:  # a line cut short by a crash
-                    continue
-    except OSError:
-        pass
-    return out
-
-
-def read_events_since(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
-    """Events appended to ``events.jsonl`` since byte ``offset`` (whole lines only) and the offset to
-    pass next time: how a process follows a run that another process trains."""
-    try:
-        with open(Path(run_dir) / "events.jsonl", "rb") as f:
-            f.seek(offset)
-            chunk = f.read()
-    except OSError:
-        return [], offset
-    end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
-    out = []
-    for line in chunk[:end].decode("utf-8", "replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out, offset + end
-
-
-def _last_event_kind(run_dir: Path) -> str | None:
-    path = run_dir / "events.jsonl"
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 8192))
-            tail = f.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return None
-    for line in reversed(tail):
-        try:
-            return json.loads(line).get("kind")
-        except ValueError:
-            continue
-    return None
-
-
 def _info(run_dir: Path, experiment_id: str = "") -> RunInfo | None:
-    cfg = _read_json(run_dir / "config.json")
+    cfg = read_json(run_dir / "config.json")
     if not isinstance(cfg, dict):
         return None
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = read_json(run_dir / "metrics.json")
     metrics = metrics if isinstance(metrics, dict) else None
     if metrics is not None:
         status = metrics.get("status") or ("stopped" if metrics.get("stopped") else "done")
     else:
-        kind = _last_event_kind(run_dir)
+        kind = last_event_kind(run_dir)
         if kind == "error":
             status = "failed"
         elif kind in ("done", "stopped"):  # finished but metrics.json missing: treat as failed to save
@@ -496,7 +246,7 @@ def _newest_first(items: list) -> list:
 
 
 def _experiment_info(exp_dir: Path) -> ExperimentInfo | None:
-    cfg = _read_json(exp_dir / EXPERIMENT_FILE)
+    cfg = read_json(exp_dir / EXPERIMENT_FILE)
     if not isinstance(cfg, dict):
         return None
     runs = sorted(_runs_in(exp_dir, exp_dir.name), key=lambda r: (r.created, r.run_id))
@@ -562,28 +312,12 @@ def load_run(run_id: str, settings: Settings | None = None) -> tuple[RunInfo, li
     info = _info(path, path.parent.name if is_experiment(path.parent) else "")
     if info is None:
         raise DataError(f"The run '{clip(run_id)}' has no readable config.json.")
-    metrics = _read_json(path / "metrics.json")
+    metrics = read_json(path / "metrics.json")
     return info, read_events(path), metrics if isinstance(metrics, dict) else {}
 
 
-def experiment_rows(info: ExperimentInfo) -> list[dict]:
-    """One result dict per run of an experiment, in the order they ran (strategy, per_class,
-    train_images, test_accuracy, test_macro_f1, wall_s, stopped, run_id): what the ladder chart and
-    the data-efficiency curve draw, read back from the runs' metrics.json."""
-    rows = []
-    for r in info.runs:
-        m = _read_json(r.run_dir / "metrics.json")
-        m = m if isinstance(m, dict) else {}
-        rows.append({"run_id": r.run_id, "strategy": r.strategy, "per_class": r.per_class, "seed": r.seed,
-                     "status": r.status, "train_images": m.get("train_images"), "val_images": m.get("val_images"),
-                     "test_images": m.get("test_images"),
-                     "test_accuracy": r.test_accuracy, "test_macro_f1": r.test_macro_f1,
-                     "wall_s": m.get("wall_s"), "stopped": bool(m.get("stopped"))})
-    return rows
-
-
 def run_config(run_id: str, settings: Settings | None = None) -> dict:
-    return _read_json(run_path(run_id, settings) / "config.json") or {}
+    return read_json(run_path(run_id, settings) / "config.json") or {}
 
 
 def delete_run(run_id: str, settings: Settings | None = None) -> None:
@@ -598,13 +332,6 @@ def entry_info(ref: str, settings: Settings | None = None) -> RunInfo | Experime
     if info is None:
         raise DataError(f"'{path.name}' has no readable config (experiment.json / config.json).")
     return info
-
-
-def describe(info: RunInfo | ExperimentInfo) -> str:
-    """"run demo-vit · linear · 14:02" / "experiment demo-vit · ladder · 14:02 (6 runs)"."""
-    if isinstance(info, ExperimentInfo):
-        return f"experiment {info.title} ({len(info.runs)} run{'s' if len(info.runs) != 1 else ''})"
-    return f"run {info.title}"
 
 
 def delete_entry(ref: str, settings: Settings | None = None, force: bool = False) -> str:
@@ -624,22 +351,3 @@ def delete_entry(ref: str, settings: Settings | None = None, force: bool = False
         raise DataError(f"'{path.name}' is still running: stop it first.")
     shutil.rmtree(path)
     return describe(info) if info is not None else path.name
-
-
-def export_zip(run_id: str, settings: Settings | None = None) -> Path:
-    """A zip of the run's model folder (model + processor), ready for ``from_pretrained`` once unzipped."""
-    path = run_path(run_id, settings)
-    model_dir = path / "model"
-    if not (model_dir / "config.json").exists():
-        raise DataError(f"The run '{clip(run_id)}' has no saved model (it failed or is still running).")
-    out = path / f"{run_id}-model.zip"
-    newest = max(p.stat().st_mtime for p in model_dir.rglob("*") if p.is_file())
-    if out.exists() and out.stat().st_mtime >= newest:
-        return out
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(model_dir.rglob("*")):
-            if p.is_file():
-                zf.write(p, arcname=f"{run_id}/{p.relative_to(model_dir).as_posix()}")
-    tmp.replace(out)
-    return out
