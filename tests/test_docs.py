@@ -71,3 +71,48 @@ def test_the_add_a_task_recipe_names_real_functions_and_records():
     from tlweb.engine.inference import task
 
     assert task("depth-estimation").runner() is depth_engine.estimate_depth
+
+
+def _drawing() -> dict[str, set[str]]:
+    """The names on each floor of docs/architecture.md's drawing of the house (``tlweb.engine`` → its
+    modules; ``pkg/`` for a sub-package, ``pkg/name`` for what its parentheses name)."""
+    import re
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    block = doc[doc.index("```text", doc.index("The house, top floor first")) + 7:]
+    block = block[:block.index("```")]
+    floors: dict[str, set[str]] = {}
+    floor = None
+    for line in block.splitlines():
+        head = re.match(r"(tlweb\.\w+)\s{2,}", line)
+        if head:
+            floor, line = head.group(1), line[head.end():]
+        elif not line.startswith(" "):
+            for name in re.findall(r"tlweb\.\w+", line):
+                floors.setdefault(name, set())
+            continue
+        line = re.sub(r"^\s*\w+:\s+", "", line)  # a concern's label ("models:")
+        for pkg, inner in re.findall(r"(\w+)/ \(([^)]*)\)", line):
+            floors[floor].update(f"{pkg}/{n.strip()}" for n in inner.split("·"))
+        line = re.sub(r"\(([^)]*)\)", "", line)
+        floors.setdefault(floor, set()).update(n.strip() for n in line.split("·") if n.strip())
+    return floors
+
+
+def test_the_drawing_of_the_house_names_every_module_and_only_real_ones():
+    floors = _drawing()
+    assert {"tlweb.cli", "tlweb.ui", "tlweb.viz", "tlweb.engine", "tlweb.catalog", "tlweb.errors"} <= set(floors)
+    for name in floors:  # every floor is a module or package of tlweb
+        path = ROOT / name.replace(".", "/")
+        assert path.is_dir() or path.with_suffix(".py").is_file(), name
+    for floor in ("tlweb.ui", "tlweb.viz", "tlweb.engine"):
+        base = ROOT / floor.replace(".", "/")
+        drawn = floors[floor]
+        for name in drawn:  # nothing drawn that does not exist
+            target = base / name.rstrip("/")
+            assert target.is_dir() if name.endswith("/") else (target.with_suffix(".py").is_file() or target.is_dir()), \
+                f"{floor}: {name}"
+        actual = {p.stem for p in base.glob("*.py") if p.stem != "__init__"} | {
+            p.name + "/" for p in base.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+        missing = actual - {n for n in drawn if "/" not in n.rstrip("/")} - {n for n in drawn if n.endswith("/")}
+        assert not missing, f"{floor}: modules missing from the drawing: {sorted(missing)}"
