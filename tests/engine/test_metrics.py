@@ -105,3 +105,11 @@ def test_matches_a_plain_python_reference_on_random_labels(seed):
 def test_empty_input():
     m = classification_metrics([], [], ["a", "b"])
     assert m["accuracy"] == 0.0 and m["confusion_matrix"] == [[0, 0], [0, 0]]
+
+
+def test_percent_is_the_one_way_a_fraction_is_written():
+    from tlweb.engine.metrics import percent
+
+    assert percent(0.969) == "96.9 %" and percent(1) == "100.0 %" and percent(0.5, digits=0) == "50 %"
+    assert percent(None) == "–" and percent("n/a") == "–" and percent(float("nan")) == "–"
+    assert percent(0.07, width=7) == "  7.0 %" and len(percent(None, width=7)) == 7

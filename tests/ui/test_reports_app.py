@@ -79,7 +79,10 @@ def test_fine_tune_runs_ladders_and_curves_report(rc):
     table, pick = rc.predict(api_name="/runs")
     experiment = pick["value"] if isinstance(pick, dict) else pick  # the newest entry: the curve
     _report(rc, "/run_report", experiment, title="Data efficiency", figures=1)
-    run_id = next(row[-1] for row in table["data"] if "full" in str(row))
+    ladder = next(row[-1] for row in table["data"] if "ladder" in str(row[0]))  # experiments are collapsed rows
+    from tlweb.engine.runs import entry_info
+
+    run_id = next(r.run_id for r in entry_info(ladder).runs if r.strategy == "full")
     markup = _report(rc, "/run_report", run_id, title="Fine-tune run")
     assert run_id in markup and "Training curves" in markup
 

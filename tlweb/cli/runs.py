@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from tlweb.cli.common import _settings_from, print_json
+from tlweb.engine.metrics import percent
 from tlweb.errors import TlwebError
 
 
@@ -27,10 +28,6 @@ def add_runs(sub) -> None:
     stop.set_defaults(func=cmd_stop)
 
 
-def _pct(v) -> str:
-    return f"{v * 100:5.1f}%" if v is not None else "    –"
-
-
 def cmd_ls(args) -> int:
     from tlweb.engine.runs import ExperimentInfo, list_entries
 
@@ -45,14 +42,14 @@ def cmd_ls(args) -> int:
     for e in entries:
         if isinstance(e, ExperimentInfo):
             best = e.best
-            print(f"{e.title:52s} {e.status:8s} {_pct(best.test_accuracy if best else None)}  {e.experiment_id}")
+            print(f"{e.title:52s} {e.status:8s} {percent(best.test_accuracy if best else None, width=7)}  {e.experiment_id}")
             if e.zero_shot.get("test_accuracy") is not None:  # a curve's zero-shot baseline (no run of its own)
                 print(f"  └ {'zero-shot ' + str(e.zero_shot.get('model')) + ' · 0/class':48s} {'':8s} "
-                      f"{_pct(e.zero_shot['test_accuracy'])}  (class names only)")
+                      f"{percent(e.zero_shot['test_accuracy'], width=7)}  (class names only)")
             for r in e.runs:
-                print(f"  └ {r.part:48s} {r.status:8s} {_pct(r.test_accuracy)}  {r.run_id}")
+                print(f"  └ {r.part:48s} {r.status:8s} {percent(r.test_accuracy, width=7)}  {r.run_id}")
         else:
-            print(f"{e.title:52s} {e.status:8s} {_pct(e.test_accuracy)}  {e.run_id}")
+            print(f"{e.title:52s} {e.status:8s} {percent(e.test_accuracy, width=7)}  {e.run_id}")
     return 0
 
 

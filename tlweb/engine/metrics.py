@@ -25,6 +25,19 @@ IGNORE_INDEX = 255  # mask pixels left out of training and of every metric
 Z95 = 1.959963984540054  # the 97.5 % point of the standard normal
 
 
+def percent(value, digits: int = 1, width: int = 0, missing: str = "–", sep: str = " ") -> str:
+    """A fraction as people read it: ``0.969`` → ``"96.9 %"`` (right-aligned to ``width`` characters when
+    given; ``sep=""`` for the compact "96.9%" of report tables); ``missing`` for None or anything that is
+    not a number. The one formatter of percentages in cards, reports, figures and the CLI."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return missing.rjust(width)
+    if math.isnan(v):
+        return missing.rjust(width)
+    return f"{v * 100:.{digits}f}{sep}%".rjust(width)
+
+
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """The Wilson score interval for a proportion ``successes / n`` (95 % by default).
 

@@ -19,14 +19,11 @@ import math
 
 import plotly.graph_objects as go
 
+from tlweb.engine.metrics import percent
 from tlweb.viz.common import PALETTE, message_figure, style
 
 ZERO_SHOT_COLOR = "#F97316"
 FRONT_COLOR = "#64748B"
-
-
-def _pct(x) -> str:
-    return "–" if x is None else f"{x * 100:.1f}%"
 
 
 def _se(acc: float, n: int) -> float:
@@ -61,7 +58,7 @@ def leaderboard_chart(result: dict, height: int = 420) -> go.Figure:
         n = r.get("test_images") or 0
         pts[r["name"]] = (r["latency_ms"], acc * 100)
         kind = "zero-shot" if zs else "linear probe"
-        extra = "" if zs else f"<br>k-NN: {_pct(r.get('knn_accuracy'))} (k={r.get('knn_k')})"
+        extra = "" if zs else f"<br>k-NN: {percent(r.get('knn_accuracy'), sep='')} (k={r.get('knn_k')})"
         fig.add_trace(go.Scatter(
             x=[r["latency_ms"]], y=[acc * 100], mode="markers+text" if positions else "markers", name=r["name"],
             text=[r["name"]], textposition=positions[i] if positions else None, cliponaxis=False,

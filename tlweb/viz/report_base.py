@@ -229,13 +229,6 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
-def _pct(v) -> str:
-    try:
-        return f"{float(v) * 100:.1f}%"
-    except (TypeError, ValueError):
-        return "–"
-
-
 def _params(n) -> str:
     try:
         n = float(n)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from tlweb.viz.report_base import Report, _pct, shown_paths, wilson
+from tlweb.engine.metrics import percent
+from tlweb.viz.report_base import Report, shown_paths, wilson
 from tlweb.viz.training import as_dict
 
 
@@ -39,7 +40,7 @@ def leaderboard_report_html(result) -> str:
                 for r in ok}
     rep.table(["model", "row", "test accuracy", "95% interval"],
               [[r.get("name") or r.get("model"), "zero-shot" if r.get("kind") == "zero-shot" else "linear probe",
-                _pct(accuracy[id(r)]), _interval(accuracy[id(r)], n_test)] for r in ok], numeric=(2,))
+                percent(accuracy[id(r)], sep=""), _interval(accuracy[id(r)], n_test)] for r in ok], numeric=(2,))
     rep.section("Data")
     rep.facts([("source", d.get("data")), ("classes", ", ".join(map(str, (d.get("classes") or [])[:40]))),
                ("training images", d.get("train_images")), ("test images", d.get("test_images")),
@@ -62,7 +63,7 @@ def projector_report_html(projections) -> str:
     fig.update_layout(title_text=title_text.split(" · hover")[0])  # no hover pictures here (no app script)
     rep.figure(fig)
     rep.table(["panel", "points", "images", "k-NN accuracy", "95% interval", "k", "silhouette", "explained variance"],
-              [[p.title(), p.points, p.total_images, _pct(p.knn_accuracy),
+              [[p.title(), p.points, p.total_images, percent(p.knn_accuracy, sep=""),
                 _interval(p.knn_accuracy, p.knn.get("test_images")), p.knn.get("k"),
                 "n/a" if math.isnan(p.silhouette) else f"{p.silhouette:.3f}",
                 ", ".join(f"{v * 100:.1f}%" for v in p.explained) if p.explained else "–"] for p in projections],

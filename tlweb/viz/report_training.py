@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from tlweb.engine.metrics import percent
 from tlweb.engine.runs import short_model
-from tlweb.viz.report_base import Report, _pct, accuracy_sentence, shown_path, shown_paths, wilson
+from tlweb.viz.report_base import Report, accuracy_sentence, shown_path, shown_paths, wilson
 from tlweb.viz.training import as_dict
 
 
@@ -86,7 +87,7 @@ def _run_sections(rep: Report, path: Path, cfg: dict, metrics: dict, events: lis
         per_class = metrics.get("per_class") or {}
         rep.figure(per_class_bars(per_class))
         rep.table(["class", "precision", "recall", "F1", "test images"],
-                  [[c, _pct(v.get("precision")), _pct(v.get("recall")), _pct(v.get("f1")), v.get("support")]
+                  [[c, percent(v.get("precision"), sep=""), percent(v.get("recall"), sep=""), percent(v.get("f1"), sep=""), v.get("support")]
                    for c, v in per_class.items()], numeric=(1, 2, 3, 4))
     _data_section(rep, data, settings)
     mistakes = _mistake_items(path, metrics)
@@ -154,7 +155,7 @@ def ladder_report_html(runs: Iterable, settings=None, title: str = "Strategy lad
     rep.section("Scores", "Same data, same budget; the dashed line is guessing (1 / classes).")
     rep.figure(ladder_chart(rows, chance=chance))
     rep.table(["strategy", "run", "test accuracy", "95% interval", "macro-F1", "wall time (s)", "train images"],
-              [[r["strategy"], r["run_id"], _pct(r["test_accuracy"]), _interval(r), _pct(r["test_macro_f1"]),
+              [[r["strategy"], r["run_id"], percent(r["test_accuracy"], sep=""), _interval(r), percent(r["test_macro_f1"], sep=""),
                 r["wall_s"], r["train_images"]] for r in rows], numeric=(2, 4, 5, 6))
     rep.section("Training curves", "Every run's loss and validation accuracy, one colour per strategy.")
     rep.figure(training_curves(events))
@@ -185,11 +186,11 @@ def efficiency_report_html(rows: Iterable, chance: float | None = None,
     rep.section("Accuracy vs training images per class", "Same test split for every point"
                 + (f"; the dashed {zero_shot_sentence(rows, zs)}." if zs else "."))
     rep.figure(efficiency_curves(rows, chance=chance, zero_shot=zs or None))
-    first = [[zero_shot_label(zs), 0, 0, _pct(zs.get("test_accuracy")), _pct(zs.get("test_macro_f1")),
+    first = [[zero_shot_label(zs), 0, 0, percent(zs.get("test_accuracy"), sep=""), percent(zs.get("test_macro_f1"), sep=""),
               "class names only"]] if zs else []
     rep.table(["strategy", "images per class", "train images", "test accuracy", "macro-F1", "run"],
-              first + [[r.get("strategy"), r.get("per_class"), r.get("train_images"), _pct(r.get("test_accuracy")),
-                        _pct(r.get("test_macro_f1")), r.get("run_id")] for r in rows], numeric=(1, 2, 3, 4))
+              first + [[r.get("strategy"), r.get("per_class"), r.get("train_images"), percent(r.get("test_accuracy"), sep=""),
+                        percent(r.get("test_macro_f1"), sep=""), r.get("run_id")] for r in rows], numeric=(1, 2, 3, 4))
     rep.environment()
     return rep.render()
 

@@ -63,7 +63,7 @@ def _num(value) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def _pct(value) -> float | None:
+def _percent_value(value) -> float | None:
     v = _num(value)
     return None if v is None else v * 100.0
 
@@ -154,7 +154,7 @@ def _add_eval_trace(fig, evals: list[dict], metric: str, col: int, unit: str, na
     accuracy = metric == "accuracy"
     fig.add_trace(go.Scatter(
         x=[_x(e, by_c) for e in points],
-        y=[_pct(e.get(field)) if accuracy else _num(e.get(field)) for e in points],
+        y=[_percent_value(e.get(field)) if accuracy else _num(e.get(field)) for e in points],
         mode="lines+markers", name=f"{name} · {split_word} {metric}" if several else single,
         line={"color": color or (ACC_COLOR if accuracy else VAL_COLOR), "width": 2.4,
               "dash": "dot" if several and not accuracy else "solid"},
@@ -282,8 +282,8 @@ def per_class_bars(per_class: Mapping[str, Mapping[str, float]], title: str | No
                    height: int | None = None) -> go.Figure:
     """Grouped bars of precision and recall (%) per class, support in the hover."""
     names = list(per_class)
-    prec = [_pct(per_class[c].get("precision")) or 0.0 for c in names]
-    rec = [_pct(per_class[c].get("recall")) or 0.0 for c in names]
+    prec = [_percent_value(per_class[c].get("precision")) or 0.0 for c in names]
+    rec = [_percent_value(per_class[c].get("recall")) or 0.0 for c in names]
     support = [int(per_class[c].get("support") or 0) for c in names]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=names, y=prec, name="precision", marker_color=PALETTE[0], customdata=support,
@@ -302,7 +302,7 @@ def per_class_bars(per_class: Mapping[str, Mapping[str, float]], title: str | No
 def metrics_html(result, elapsed_s: float | None = None) -> str:
     """Summary of a finished run (RunResult or its dict): score cards and the run's facts."""
     d = as_dict(result)
-    acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
+    acc, f1 = _percent_value(d.get("test_accuracy")), _percent_value(d.get("test_macro_f1"))
     strategy = str(d.get("strategy", ""))
     wall = _num(d.get("wall_s")) if elapsed_s is None else elapsed_s
     n_test = int(d.get("test_images") or 0)
@@ -344,7 +344,7 @@ def mistake_captions(mistakes: Iterable) -> list[tuple[str, str]]:
     out = []
     for m in mistakes or []:
         d = as_dict(m)
-        conf = _pct(d.get("confidence"))
+        conf = _percent_value(d.get("confidence"))
         cap = f"{d.get('true', '?')} → {d.get('pred', '?')}" + (f" ({conf:.0f}%)" if conf is not None else "")
         out.append((str(d.get("image")), cap))
     return out
@@ -595,7 +595,7 @@ RUNS_HEADERS = ["name", "status", "test acc. (%)", "macro-F1 (%)", "classes", "i
 
 
 def _score_cells(d: dict) -> list:
-    acc, f1 = _pct(d.get("test_accuracy")), _pct(d.get("test_macro_f1"))
+    acc, f1 = _percent_value(d.get("test_accuracy")), _percent_value(d.get("test_macro_f1"))
     return [round(acc, 1) if acc is not None else None, round(f1, 1) if f1 is not None else None]
 
 

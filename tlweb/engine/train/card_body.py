@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+from tlweb.engine.metrics import percent
 from tlweb.engine.train import card, card_images
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,6 @@ def _strategy(name: str):
     return next((s for s in all_strategies() if s.name == name), None)
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{float(v) * 100:.1f} %"
-
-
 def _hub_link(name: str, hub_id: str | None) -> str:
     return f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id else f"`{name}`"
 
@@ -81,7 +78,7 @@ def _intro(config: dict, metrics: dict, model_name: str, repo_id: str | None) ->
 
 def _results(metrics: dict, tests: list) -> list[str]:
     lines = ["## Results", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {_pct(value)} (`{value}`) |" for _, _, name, value in tests]
+    lines += [f"| {name} | {percent(value)} (`{value}`) |" for _, _, name, value in tests]
     n = int(metrics.get("test_images") or 0)
     lines += ["", f"Measured once, on {n} test images that took no part in training or in picking the kept model.",
               ""]
