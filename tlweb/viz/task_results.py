@@ -125,11 +125,14 @@ def per_class_metric_bars(values: Mapping[str, float | None], metric: str = "mio
 # --------------------------------------------------------------------------- pictures
 
 
-def _colors(n: int) -> dict[int, tuple[int, int, int]]:
-    """Class id → colour; class 0 (background in most mask sets) left uncoloured by the callers."""
-    from tlweb.viz.segment import color_list
+def _colors(class_names: list[str]) -> dict[int, tuple[int, int, int]]:
+    """Class id → colour, by NAME as :func:`segment_picture` and :func:`classes_line` give them with
+    ``names=class_names`` (so a class has one colour in the previews, the worst images and before/after);
+    background left uncoloured."""
+    from tlweb.viz.segment import assign_colors
 
-    return dict(enumerate(color_list(max(1, n))))
+    palette = assign_colors([n for n in class_names if n.lower() not in ("background", "bg")])
+    return {i: palette[n] for i, n in enumerate(class_names) if n in palette}
 
 
 def _enlarge(img, side: int = PREVIEW_SIDE):
@@ -148,7 +151,7 @@ def mask_overlay(image, mask, class_names: list[str], opacity: float = 0.5):
 
     from tlweb.viz.segment import overlay
 
-    colors = _colors(len(class_names))
+    colors = _colors(class_names)
     visible = {i for i, n in enumerate(class_names) if not (i == 0 and n.lower() in ("background", "bg"))}
     ids = np.asarray(mask).astype(np.int64)
     ids = np.where(ids == 255, -1, ids)

@@ -267,7 +267,9 @@ class TaskHandlers:
                 from tlweb.engine.segment import before_after
 
                 b, a = before_after(img, run["base"], run["run_id"], self.settings)
-                names = sorted({*b.class_names.values(), *a.class_names.values()})
+                # the run's classes in their order (their colours in the previews and worst images), then the base's
+                tuned = [a.class_names[i] for i in sorted(a.class_names)]
+                names = tuned + sorted(set(b.class_names.values()) - set(tuned))
                 return (vr.segment_picture(img, b, names), vr.segment_picture(img, a, names),
                         f"<div class='ft-notes'><b>{html.escape(name)}</b> · before (the base model, its own classes): "
                         f"{vr.classes_line(b, names=names)}<br>after (fine-tuned): {vr.classes_line(a, names=names)}</div>")
