@@ -31,3 +31,14 @@ def test_a_class_has_one_colour_in_the_worst_images_and_before_after():
     assert _colour_at(worst, right) == _colour_at(after.resize(worst.size, Image.Resampling.NEAREST), right)
     left = (worst.width // 4, worst.height // 2)
     assert _colour_at(worst, left) == (128, 128, 128)  # background stays the photo
+
+
+def test_detection_bars_draw_each_class_ap_with_its_recall():
+    ap = {"circle": 0.5, "square": None}
+    ar = {"circle": 0.75, "square": None}
+    fig = vr.per_class_metric_bars(ap, "map", recall=ar)
+    assert [t.name for t in fig.data] == ["AP@[.5:.95]", "AR@[.5:.95]"]
+    assert list(fig.data[1].y) == [75.0, 0.0] and list(fig.data[1].text) == ["75.0%", "n/a"]
+    assert fig.layout.barmode == "group" and "AR" in fig.layout.yaxis.title.text
+    alone = vr.per_class_metric_bars({"circle": 0.4}, "miou")
+    assert len(alone.data) == 1 and alone.layout.showlegend is False

@@ -102,9 +102,11 @@ def task_curves(events: Iterable, metric: str = "miou", title: str | None = "Tra
 
 
 def per_class_metric_bars(values: Mapping[str, float | None], metric: str = "miou", title: str | None = None,
-                          counts: Mapping[str, int] | None = None, height: int = 320) -> go.Figure:
+                          counts: Mapping[str, int] | None = None, height: int = 320,
+                          recall: Mapping[str, float | None] | None = None) -> go.Figure:
     """One bar per class: its IoU (segmentation) or AP (detection) on the test images, in %. A class with no
-    score (absent from the test images) shows "n/a" instead of a bar. ``counts``: its test images (hover)."""
+    score (absent from the test images) shows "n/a" instead of a bar. ``counts``: its test images (hover).
+    ``recall`` (detection: per-class AR@[.5:.95], up to 100 detections): a second, paler bar beside each AP."""
     word = "IoU" if metric == "miou" else "AP@[.5:.95]" if metric == "map" else metric_label(metric)
     names = [str(k) for k in values]
     ys = [(_num(v) or 0.0) * 100 if _num(v) is not None else 0.0 for v in values.values()]
@@ -113,12 +115,23 @@ def per_class_metric_bars(values: Mapping[str, float | None], metric: str = "mio
     fig = go.Figure(go.Bar(x=names, y=ys, text=texts, textposition="outside", cliponaxis=False,
                            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(names))], customdata=extra,
                            hovertemplate="%{x}<br>" + word + " %{text}%{customdata}<extra></extra>"))
-    fig.update_layout(uniformtext={"minsize": 11, "mode": "show"}, showlegend=False)
+    if recall:
+        rs = [recall.get(n) for n in names]
+        fig.data[0].name = word
+        fig.data[0].marker.color = PALETTE[0]
+        fig.add_trace(go.Bar(x=names, y=[(_num(v) or 0.0) * 100 for v in rs], name="AR@[.5:.95]",
+                             text=[f"{_num(v) * 100:.1f}%" if _num(v) is not None else "n/a" for v in rs],
+                             textposition="outside", cliponaxis=False, marker_color=PALETTE[0], opacity=0.45,
+                             hovertemplate="%{x}<br>AR@[.5:.95] %{text} (share of its boxes found, up to 100 "
+                                           "detections a picture)<extra></extra>"))
+        fig.update_layout(barmode="group")
+    fig.update_layout(uniformtext={"minsize": 11, "mode": "show"})
     fig.update_xaxes(type="category", automargin=True)
     fig.update_yaxes(range=[0, 112], tickvals=[0, 20, 40, 60, 80, 100], ticksuffix="%")
-    fig = style(fig, title=title or f"Per-class {word} on the test images", x="class", y=f"{word} (%)",
-                height=height)
-    fig.update_layout(showlegend=False)
+    both = f"{word} and AR" if recall else word
+    fig = style(fig, title=title or f"Per-class {both} on the test images", x="class", y=f"{both} (%)",
+                height=height, legend=bool(recall))
+    fig.update_layout(showlegend=bool(recall))
     return fig
 
 
@@ -342,11 +355,21 @@ def report_sections(rep, path: Path, cfg: Mapping, metrics: Mapping, events: lis
         counts = (data.get("counts") or {}).get("test") or {}
         rep.section("Per class on the test set", f"{metrics.get('test_images', '?')} test images the model never "
                                                  "trained on.")
-        rep.figure(per_class_metric_bars(metrics[key], metric, counts=counts))
+        recall = metrics.get("per_class_ar") if task == DETECTION else None
+        rep.figure(per_class_metric_bars(metrics[key], metric, counts=counts, recall=recall))
         word = "IoU" if task == SEGMENTATION else "AP@[.5:.95]"
-        rep.table(["class", word, "test images holding it"],
-                  [[c, f"{_num(v) * 100:.1f}%" if _num(v) is not None else "n/a", counts.get(c)]
-                   for c, v in metrics[key].items()], numeric=(1, 2))
+        from tlweb.engine.metrics import percent
+
+        def pct(v):
+            return percent(v, sep="", missing="n/a")
+
+        if recall:
+            rep.table(["class", word, "AR@[.5:.95]", "test images holding it"],
+                      [[c, pct(v), pct(recall.get(c)), counts.get(c)] for c, v in metrics[key].items()],
+                      numeric=(1, 2, 3))
+        else:
+            rep.table(["class", word, "test images holding it"],
+                      [[c, pct(v), counts.get(c)] for c, v in metrics[key].items()], numeric=(1, 2))
     if task == SEGMENTATION:
         worst = seg_worst_gallery(metrics.get("worst") or [], list(cfg.get("class_names") or []), path)
     else:

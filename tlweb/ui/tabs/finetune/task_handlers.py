@@ -230,7 +230,8 @@ class TaskHandlers:
             bars = vr.per_class_metric_bars(m.get("per_class_iou") or {}, "miou", counts=counts)
             worst = vr.seg_worst_gallery(m.get("worst") or [], list(data.class_names), result.run_dir)
         else:
-            bars = vr.per_class_metric_bars(m.get("per_class_ap") or {}, "map", counts=counts)
+            bars = vr.per_class_metric_bars(m.get("per_class_ap") or {}, "map", counts=counts,
+                                            recall=m.get("per_class_ar") or None)
             worst = vr.det_worst_gallery(m.get("worst_images") or [], result.run_dir)
             from tlweb.ui.guard import serve_gallery
 
