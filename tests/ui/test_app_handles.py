@@ -11,6 +11,7 @@ from tests.conftest import free_port
 from tests.registries import tab_ids
 from tlweb import registry
 from tlweb.ui.app import AppParts, build_app, launch_kwargs
+from tlweb.ui.components import TabHandle
 
 TASK_TABS = sorted({t.tab for t in registry.tasks() if t.tab})
 
@@ -42,10 +43,24 @@ def linked_app(settings, demo_models):
 def test_build_app_keeps_a_handle_per_tab(linked_app, tab_id):
     demo, *_ = linked_app
     handle = demo.handles[tab_id]
-    # a TabHandle, or a richer handle answering the same names (Fine-tune's FinetuneTab)
+    assert type(handle) is TabHandle  # one typed handle, no tab's own look-alike (a tab's extras: handle.parts)
     assert isinstance(handle.button, gr.Button)
-    assert all(hasattr(handle, name) for name in ("image", "model", "custom_model", "state"))
     assert handle.outputs and all(isinstance(c, gr.components.Component) for c in handle.outputs.values())
+    assert all(isinstance(b, gr.Button) for b in handle.buttons.values())
+
+
+def test_every_port_a_link_declares_is_on_the_handles(linked_app):
+    """A link reaches a tab only through the ports it declares (``tlweb.ui.components.ports``); each of them is
+    on the handle the tab's build returns, so no link of the whole app silently wires nothing."""
+    from tlweb.ui.app import LINKS
+
+    demo, *_ = linked_app
+    declared = [(link.__name__, name) for link in LINKS for name in getattr(link, "ports", ())]
+    assert len({link for link, _ in declared}) >= 5
+    missing = [(link, name) for link, name in declared
+               if name.split(".")[0] not in demo.handles
+               or demo.handles[name.split(".")[0]].port(name.split(".", 1)[1]) is None]
+    assert not missing
 
 
 @pytest.mark.parametrize("tab_id", TASK_TABS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import handle_file
@@ -86,13 +87,19 @@ def test_before_after_needs_a_run(client, example_image):
 
 
 def test_preset_fills_image_model_and_run(settings, example_image):
-    image, model, custom, run = explain_tab.preset(str(example_image), "demo-resnet-shapes", run="run-key")
-    assert image["value"] == str(example_image) and model["value"] == "demo-resnet-shapes" and run["value"] == "run-key"
-    labels = {value: label for label, value in model["choices"]}
+    with gr.Blocks():
+        handle = explain_tab.build(settings)
+    image, model, custom, run = (handle.port(p) for p in explain_tab.PRESET_PORTS)
+    values = explain_tab.preset(handle, str(example_image), "demo-resnet-shapes", run="run-key")
+    assert set(values) == {image, model, custom, run}
+    assert values[image]["value"] == str(example_image) and values[model]["value"] == "demo-resnet-shapes"
+    assert values[run]["value"] == "run-key"
+    labels = {value: label for label, value in values[model]["choices"]}
     assert labels["demo-resnet-shapes"].startswith("demo-resnet-shapes (pretrained on synthetic shapes — UI demo)")
-    assert custom["value"] == ""
-    image, model, custom, run = explain_tab.preset(str(example_image), custom="./my-model")
-    assert custom["value"] == "./my-model"
+    assert values[custom]["value"] == ""
+    values = explain_tab.preset(handle, str(example_image), custom="./my-model")
+    assert values[custom]["value"] == "./my-model"
+    assert set(values) == {image, custom}  # the model and the run picker stay as they are
 
 
 def test_before_after_captions_name_the_run_by_its_short_title(settings):

@@ -25,9 +25,11 @@ def _tab(settings):
 
 def test_tab_and_cli_offer_the_registry(settings):
     handle = _tab(settings)
-    assert [tuple(c) for c in handle.method.choices] == [(m.label, m.key) for m in all_methods()]
-    assert [tuple(c) for c in handle.ba_method.choices] == [(m.label, m.key) for m in before_after_methods()]
-    assert handle.method.value == handle.ba_method.value == "gradcam"
+    tab = handle.parts
+    assert handle.inputs["method"] is tab.method
+    assert [tuple(c) for c in tab.method.choices] == [(m.label, m.key) for m in all_methods()]
+    assert [tuple(c) for c in tab.ba_method.choices] == [(m.label, m.key) for m in before_after_methods()]
+    assert tab.method.value == tab.ba_method.value == "gradcam"
     assert _cli_choices() == [m.key for m in all_methods()]
 
 
@@ -49,7 +51,7 @@ def spot_method(monkeypatch):
 
 def test_a_registered_method_appears_in_the_tab_and_the_cli(spot_method, settings):
     handle = _tab(settings)
-    assert tuple(handle.method.choices[-1]) == ("Spot (test)", "spot")
-    assert tuple(handle.ba_method.choices[-1]) == ("Spot (test)", "spot")  # offered before / after too
+    assert tuple(handle.parts.method.choices[-1]) == ("Spot (test)", "spot")
+    assert tuple(handle.parts.ba_method.choices[-1]) == ("Spot (test)", "spot")  # offered before / after too
     assert explain_tab._method_help("spot") == "**Spot** marks one cell."
     assert _cli_choices()[-1] == "spot"

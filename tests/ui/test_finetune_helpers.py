@@ -110,13 +110,16 @@ def test_build_returns_a_handle_of_its_sections(settings):
     import gradio as gr
 
     from tlweb.engine.train import strategy_names
+    from tlweb.ui.components import TabHandle
 
     with gr.Blocks():
-        tab = ft.build(settings)
-    assert isinstance(tab, ft.FinetuneTab)
-    assert tab.button.elem_id == "ft-start-btn" and tab.model.elem_id == "ft-model" and tab.state is tab.session
-    assert tab.custom_model.elem_id == "ft-custom-model" and tab.image is None
-    assert tab.outputs["runs"].elem_id == "ft-runs-table" and tab.outputs["ladder"].elem_id == "ft-ladder-plot"
+        handle = ft.build(settings)
+    tab = handle.parts
+    assert isinstance(handle, TabHandle) and isinstance(tab, ft.FinetuneTab)
+    assert handle.button.elem_id == "ft-start-btn" and handle.model.elem_id == "ft-model"
+    assert handle.state is tab.session and handle.inputs["steps"] is tab.steps
+    assert handle.custom_model.elem_id == "ft-custom-model" and handle.image is None
+    assert handle.outputs["runs"].elem_id == "ft-runs-table" and handle.outputs["ladder"].elem_id == "ft-ladder-plot"
     # the strategy radio and both checkbox groups list every registered classification strategy
     for group in (tab.backbone.strategy, tab.compare.ladder_strategies, tab.compare.eff_strategies):
         assert [value for _, value in group.choices] == list(strategy_names("image-classification"))
@@ -154,7 +157,11 @@ def test_a_closed_page_leaves_its_experiment_stopped_not_failed(kind, settings, 
             time.sleep(0.01)
 
     monkeypatch.setattr(train, "iter_ladder" if kind == "ladder" else "iter_efficiency", endless)
-    h, sess = Handlers(settings), ft.FtSession()
+    import gradio as gr
+
+    with gr.Blocks():
+        tab = ft.build(settings).parts
+    h, sess = Handlers(settings, tab), ft.FtSession()
     if kind == "ladder":
         gen = h.ladder("demo-vit", "", ["linear", "full"], "1", "auto", "auto", 0, 1, sess)
     else:

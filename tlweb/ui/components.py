@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 import types
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import gradio as gr
+from gradio.blocks import Block
 
 from tlweb.access import SHARED_RULE
 from tlweb.assets import examples_dir
@@ -24,19 +25,37 @@ log = logging.getLogger("tlweb.ui")
 EXAMPLES_DIR = examples_dir()  # inside the installed package (tlweb/assets/examples)
 
 
+P = TypeVar("P")
+
+
 @dataclass
-class TabHandle:
+class TabHandle(Generic[P]):
     """A tab's main components, returned by its ``build`` so that other tabs can be wired to it
     (e.g. "Explain this image" from Classify copies ``image`` across; "Open in Classify" from a
-    run sets ``model``). Fields a tab does not have stay None."""
+    run sets ``model``). Fields a tab does not have stay None; a link reaches a tab only through
+    these fields (its declared ports, :func:`ports`), never through the tab's own ``parts``."""
 
     button: gr.Button | None = None  # the main action
     image: gr.components.Component | None = None  # the image input (a file path; Compare: its files)
     model: gr.components.Component | None = None  # the model dropdown (values tlweb.engine.listing.resolve takes)
     custom_model: gr.Textbox | None = None  # the free-text model id / folder
     outputs: dict[str, gr.components.Component] = field(default_factory=dict)  # main outputs by name
-    inputs: dict[str, gr.components.Component] = field(default_factory=dict)  # other inputs by name (Detect: queries)
+    inputs: dict[str, Block] = field(default_factory=dict)  # other inputs by name (Detect: queries; a tab strip)
     state: gr.State | None = None  # the stored result the outputs are drawn from
+    buttons: dict[str, gr.Button] = field(default_factory=dict)  # other actions a link wires, by name
+    parts: P | None = None  # the tab's own components, typed (a small dataclass the tab owns; for the tab's tests)
+
+    def port(self, name: str):
+        """The component a port names: a field (``"button"``) or an entry of a dict field (``"inputs.run"``);
+        None when this tab has no such component."""
+        head, _, key = name.partition(".")
+        if head not in PORT_FIELDS:
+            raise ValueError(f"'{name}' is no port of a TabHandle (fields: {', '.join(PORT_FIELDS)})")
+        value = getattr(self, head)
+        return value.get(key) if key else value
+
+
+PORT_FIELDS = ("button", "image", "model", "custom_model", "outputs", "inputs", "state", "buttons")
 
 
 @dataclass
@@ -47,17 +66,26 @@ class AppParts:
     handles: dict  # tab id → TabHandle (or None for a tab whose build returns nothing)
     settings: Settings
 
+    def reach(self, link) -> dict | None:
+        """The components ``link`` declared with :func:`ports` (``"tab.port"`` → component), or None when a
+        tab or a port it needs is missing (a tab served alone): the link then wires nothing."""
+        found = {}
+        for name in link.ports:
+            tab, _, port = name.partition(".")
+            handle = self.handles.get(tab)
+            found[name] = handle.port(port) if isinstance(handle, TabHandle) else None
+        return found if all(v is not None for v in found.values()) else None
 
-def handle_alias(path: str) -> property:
-    """A :class:`TabHandle` name on a tab's own handle class, read from its field ``path``
-    (dotted for a section's field: ``"train.start_btn"``)."""
-    return property(operator.attrgetter(path))
 
+def ports(*names: str):
+    """Declare the ``"tab.port"`` names a link reads or writes (ports: :meth:`TabHandle.port`); the link
+    gets them from :meth:`AppParts.reach`, and a test checks that every declared port exists."""
 
-def handle_outputs(**paths: str) -> property:
-    """:attr:`TabHandle.outputs` on a tab's own handle class: each output name read from a field path."""
-    getters = {name: operator.attrgetter(path) for name, path in paths.items()}
-    return property(lambda self: {name: get(self) for name, get in getters.items()})
+    def declare(link):
+        link.ports = names
+        return link
+
+    return declare
 
 
 def SafeImage(*args, **kwargs) -> gr.Image:  # noqa: N802 - used like a component class

@@ -14,6 +14,10 @@ each other:
 - **Fine-tune → Classify**: "Use this model in Classify" for the run just trained, and "Open in Classify"
   for the run (or the best run of the experiment) picked in the Runs step (:func:`finetune_to_classify`);
 - **Learn → every tab**: the Learn tab's "Show me" buttons (:func:`learn_steps`).
+
+A link declares the ports it reads and writes (:func:`~tlweb.ui.components.ports`: ``"tab.field"`` of the tabs'
+:class:`~tlweb.ui.components.TabHandle`) and reaches them through :meth:`AppParts.reach`, nothing else of a tab;
+its handlers return dicts keyed by component (what they leave out stays as it is).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import gradio as gr
 
 from tlweb.catalog import CLASSIFICATION
 from tlweb.errors import TlwebError
-from tlweb.ui.components import NEED_IMAGE, AppParts, model_choices, user_errors
+from tlweb.ui.components import NEED_IMAGE, AppParts, TabHandle, model_choices, ports, user_errors
 
 
 @contextlib.contextmanager
@@ -54,19 +58,21 @@ def _run_there(event, button, api_name: str) -> None:
                       queue=False)
 
 
-def _both(parts: AppParts, source: str, target: str):
-    src, dst = parts.handles.get(source), parts.handles.get(target)
-    return (src, dst) if src is not None and dst is not None else (None, None)
+EXPLAIN_PRESET = tuple(f"explain.{port}" for port in ("image", "model", "custom_model", "inputs.run"))  # preset()'s
+
+
+def _preset_outputs(p: dict) -> list:
+    return [p[name] for name in EXPLAIN_PRESET]
 
 
 # --------------------------------------------------------------------------- Classify → Explain
 
 
-def to_explain(image, choice, custom, settings) -> tuple:
-    """Updates for the Explain tab's :func:`~tlweb.ui.tabs.explain.preset` outputs and the tab strip:
-    the same picture and model; a zero-shot model (CLIP, SigLIP) is refused with a sentence."""
+def to_explain(image, choice, custom, settings, p: dict) -> dict:
+    """Updates for the Explain tab's :func:`~tlweb.ui.tabs.explain.preset` ports and the tab strip (keyed by
+    component; ``p``: the link's ports): the same picture and model; a zero-shot model (CLIP, SigLIP) is
+    refused with a sentence."""
     from tlweb.engine.zeroshot import is_zero_shot
-    from tlweb.ui.tabs.explain import preset
 
     if not image:
         raise TlwebError(NEED_IMAGE)
@@ -78,34 +84,44 @@ def to_explain(image, choice, custom, settings) -> tuple:
         raise TlwebError(f"'{name}' is a zero-shot model (CLIP or SigLIP): Explain shows where an image classifier "
                          "looks; pick a classifier.")
     known = {value for _, value in model_choices(CLASSIFICATION, settings)}
-    if typed or name not in known:
-        return (*preset(image, custom=name), gr.Tabs(selected="explain"))
-    return (*preset(image, model=name), gr.Tabs(selected="explain"))
+    chosen = {"custom": name} if typed or name not in known else {"model": name}
+    return {**_explain_preset(p, image, **chosen), p["tabs"]: gr.Tabs(selected="explain")}
 
 
+def _explain_preset(p: dict, image, **kw) -> dict:
+    """Explain's :func:`~tlweb.ui.tabs.explain.preset`, keyed by the components the link declared."""
+    from tlweb.ui.tabs.explain import preset
+
+    handle = TabHandle(image=p["explain.image"], model=p["explain.model"], custom_model=p["explain.custom_model"],
+                       inputs={"run": p["explain.inputs.run"]})
+    return preset(handle, image, **kw)
+
+
+@ports("classify.button", "classify.image", "classify.model", "classify.custom_model", "explain.button",
+       *EXPLAIN_PRESET)
 def classify_to_explain(parts: AppParts) -> None:
     """"Explain this image" under Classify's button: the Explain tab with the same image and model,
     selected, and its Explain button pressed."""
-    classify, explain = _both(parts, "classify", "explain")
-    if classify is None or getattr(explain, "preset_outputs", None) is None or classify.image is None:
+    p = parts.reach(classify_to_explain)
+    if p is None:
         return
-    with beside(classify.button):
+    p = {**p, "tabs": parts.tabs}
+    with beside(p["classify.button"]):
         button = gr.Button("Explain this image →", elem_id="classify-explain-btn", scale=1, min_width=190)
     settings = parts.settings
-    event = button.click(user_errors(lambda image, choice, custom: to_explain(image, choice, custom, settings)),
-                         inputs=[classify.image, classify.model, classify.custom_model],
-                         outputs=[*explain.preset_outputs, parts.tabs], api_name="classify_to_explain")
-    _run_there(event, explain.button, "classify_to_explain_run")
+    event = button.click(user_errors(lambda image, choice, custom: to_explain(image, choice, custom, settings, p)),
+                         inputs=[p["classify.image"], p["classify.model"], p["classify.custom_model"]],
+                         outputs=[*_preset_outputs(p), parts.tabs], api_name="classify_to_explain")
+    _run_there(event, p["explain.button"], "classify_to_explain_run")
 
 
 # --------------------------------------------------------------------------- Fine-tune's mistakes → Explain
 
 
-def mistake_to_explain(index, run_id: str | None, settings) -> tuple:
-    """Updates for Explain's preset outputs and the tab strip: the ``index``-th confident mistake of the
-    run ``run_id``, explained by that run's model, with the run preselected for before / after."""
+def mistake_to_explain(index, run_id: str | None, settings, p: dict) -> dict:
+    """Updates for Explain's preset ports and the tab strip (keyed by component): the ``index``-th confident
+    mistake of the run ``run_id``, explained by that run's model, with the run preselected for before / after."""
     from tlweb.engine.runs import load_run
-    from tlweb.ui.tabs.explain import preset
 
     if not run_id:
         raise TlwebError("Train a model first: the gallery shows the confident mistakes of the run just trained.")
@@ -116,18 +132,21 @@ def mistake_to_explain(index, run_id: str | None, settings) -> tuple:
     i = int(float(index))
     if not 0 <= i < len(mistakes):
         raise TlwebError(f"The run has {len(mistakes)} mistakes in its gallery; there is no number {i}.")
-    return (*preset(str(mistakes[i]["image"]), model=run_id, run=run_id), gr.Tabs(selected="explain"))
+    return {**_explain_preset(p, str(mistakes[i]["image"]), model=run_id, run=run_id),
+            p["tabs"]: gr.Tabs(selected="explain")}
 
 
+@ports("finetune.outputs.mistakes", "finetune.state", "explain.button", *EXPLAIN_PRESET)
 def mistakes_to_explain(parts: AppParts) -> None:
     """Under the Fine-tune results' mistakes gallery: the picked mistake's number (clicking a picture
     sets it) and "Explain this mistake", which opens Explain with that picture and the run's model,
     the run preselected for before / after, and presses Explain."""
-    ft, explain = _both(parts, "finetune", "explain")
-    results = getattr(ft, "results", None)
-    if results is None or getattr(explain, "preset_outputs", None) is None:
+    p = parts.reach(mistakes_to_explain)
+    if p is None:
         return
-    with beside(results.mistakes):
+    p = {**p, "tabs": parts.tabs}
+    mistakes = p["finetune.outputs.mistakes"]
+    with beside(mistakes):
         with gr.Row(equal_height=True):
             index = gr.Number(value=None, precision=0, visible=False, elem_id="ft-mistake-index")  # 0 = the first
             shown = gr.Markdown("Click a mistake above, then explain it.", elem_id="ft-mistake-picked")
@@ -137,52 +156,53 @@ def mistakes_to_explain(parts: AppParts) -> None:
         caption = (evt.value or {}).get("caption") if isinstance(evt.value, dict) else None
         return evt.index, f"Picked: **{caption or f'mistake {evt.index + 1}'}**"
 
-    results.mistakes.select(picked, None, [index, shown], api_name="ft_pick_mistake", queue=False)
+    mistakes.select(picked, None, [index, shown], api_name="ft_pick_mistake", queue=False)
     settings = parts.settings
-    event = button.click(user_errors(lambda i, sess: mistake_to_explain(i, getattr(sess, "last_run", None), settings)),
-                         inputs=[index, ft.session], outputs=[*explain.preset_outputs, parts.tabs],
+    event = button.click(user_errors(lambda i, sess: mistake_to_explain(i, getattr(sess, "last_run", None), settings,
+                                                                        p)),
+                         inputs=[index, p["finetune.state"]], outputs=[*_preset_outputs(p), parts.tabs],
                          api_name="ft_explain_mistake")
-    _run_there(event, explain.button, "ft_explain_mistake_run")
+    _run_there(event, p["explain.button"], "ft_explain_mistake_run")
 
 
 # --------------------------------------------------------------------------- Embeddings → Fine-tune
 
 
-def to_finetune(name: str | None, settings) -> tuple:
-    """(tab strip, Fine-tune's backbone dropdown, its free-text box) for the backbone ``name``: a model
-    of the dropdown's list is picked there, anything else (a Hub id, a folder, a feature-only backbone)
-    goes into the free-text box."""
+def to_finetune(name: str | None, settings, tabs, model, custom) -> dict:
+    """Updates keyed by component for the tab strip ``tabs`` and Fine-tune's backbone dropdown ``model`` and
+    free-text box ``custom``, for the backbone ``name``: a model of the dropdown's list is picked there, anything
+    else (a Hub id, a folder, a feature-only backbone) goes into the free-text box (the dropdown stays)."""
     name = (name or "").strip()
     if not name:
         raise TlwebError("Rank the backbones first, then pick the one to fine-tune.")
     choices = model_choices(CLASSIFICATION, settings)
     if name in {value for _, value in choices}:
-        return gr.Tabs(selected="finetune"), gr.update(choices=choices, value=name), ""
-    return gr.Tabs(selected="finetune"), gr.skip(), name
+        return {tabs: gr.Tabs(selected="finetune"), model: gr.update(choices=choices, value=name), custom: ""}
+    return {tabs: gr.Tabs(selected="finetune"), custom: name}
 
 
+@ports("embeddings.outputs.finetune_model", "embeddings.buttons.finetune", "finetune.model", "finetune.custom_model",
+       "finetune.inputs.steps")
 def embeddings_to_finetune(parts: AppParts) -> None:
     """"Fine-tune this one" beside the leaderboard: shown once a leaderboard has ranked the backbones
-    (with the best trade-off picked); a click opens the Fine-tune tab with that backbone."""
-    emb, ft = _both(parts, "embeddings", "finetune")
-    if getattr(emb, "finetune_button", None) is None or getattr(ft, "model", None) is None:
+    (with the best trade-off picked); a click opens the Fine-tune tab with that backbone, on its backbone step."""
+    p = parts.reach(embeddings_to_finetune)
+    if p is None:
         return
+    pick, button = p["embeddings.outputs.finetune_model"], p["embeddings.buttons.finetune"]
 
     def ready(value):
         return gr.update(visible=bool(value)), gr.update(visible=bool(value))
 
-    emb.finetune_model.change(ready, [emb.finetune_model], [emb.finetune_model, emb.finetune_button],
-                              api_name="embeddings_finetune_ready", queue=False)
+    pick.change(ready, [pick], [pick, button], api_name="embeddings_finetune_ready", queue=False)
     settings = parts.settings
-    steps = getattr(ft, "steps", None)  # the Fine-tune tab's steps: open the one with the backbone
+    model, custom, steps = p["finetune.model"], p["finetune.custom_model"], p["finetune.inputs.steps"]
 
     def open_finetune(name):
-        updates = to_finetune(name, settings)
-        return updates if steps is None else (*updates, gr.Tabs(selected="ft-step-model"))
+        return {**to_finetune(name, settings, parts.tabs, model, custom), steps: gr.Tabs(selected="ft-step-model")}
 
-    outputs = [parts.tabs, ft.model, ft.custom_model] + ([] if steps is None else [steps])
-    emb.finetune_button.click(user_errors(open_finetune), inputs=[emb.finetune_model], outputs=outputs,
-                              api_name="embeddings_to_finetune")
+    button.click(user_errors(open_finetune), inputs=[pick], outputs=[parts.tabs, model, custom, steps],
+                 api_name="embeddings_to_finetune")
 
 
 # --------------------------------------------------------------------------- Fine-tune's runs → Classify
@@ -214,21 +234,21 @@ def run_in_classify(ref: str | None, settings) -> tuple:
     return gr.Tabs(selected="classify"), gr.update(choices=choices, value=ref), ""
 
 
+@ports("finetune.state", "finetune.buttons.open_in_classify", "finetune.buttons.run_open_in_classify",
+       "finetune.outputs.run", "classify.model", "classify.custom_model")
 def finetune_to_classify(parts: AppParts) -> None:
     """Fine-tune's "Use this model in Classify" (the run just trained) and the Runs step's
     "Open in Classify" (the picked run or experiment) select Classify with that model."""
-    ft, classify = parts.handles.get("finetune"), parts.handles.get("classify")
-    if ft is None or classify is None or getattr(classify, "model", None) is None:
+    p = parts.reach(finetune_to_classify)
+    if p is None:
         return
-    outputs = [parts.tabs, classify.model, classify.custom_model]
-    results, runs = getattr(ft, "results", None), getattr(ft, "runs", None)
-    if results is not None and getattr(results, "open_btn", None) is not None:
-        results.open_btn.click(user_errors(lambda sess: run_in_classify(getattr(sess, "last_run", None),
-                                                                          parts.settings)),
-                               inputs=[ft.session], outputs=outputs, api_name="ft_open_in_classify")
-    if runs is not None and getattr(runs, "open_btn", None) is not None:
-        runs.open_btn.click(user_errors(lambda ref: run_in_classify(ref, parts.settings)), inputs=[runs.run_pick],
-                            outputs=outputs, api_name="ft_run_open_in_classify")
+    outputs = [parts.tabs, p["classify.model"], p["classify.custom_model"]]
+    p["finetune.buttons.open_in_classify"].click(
+        user_errors(lambda sess: run_in_classify(getattr(sess, "last_run", None), parts.settings)),
+        inputs=[p["finetune.state"]], outputs=outputs, api_name="ft_open_in_classify")
+    p["finetune.buttons.run_open_in_classify"].click(
+        user_errors(lambda ref: run_in_classify(ref, parts.settings)), inputs=[p["finetune.outputs.run"]],
+        outputs=outputs, api_name="ft_run_open_in_classify")
 
 
 # --------------------------------------------------------------------------- Fine-tune's segmenters / detectors → Segment, Detect
@@ -236,9 +256,10 @@ def finetune_to_classify(parts: AppParts) -> None:
 TASK_TABS = {"image-segmentation": "segment", "object-detection": "detect"}
 
 
-def run_in_task_tab(run: dict | None, settings) -> tuple:
-    """(tab strip, Segment's dropdown, Detect's dropdown) that open the segmenter or detector just fine-tuned
-    in its tab (the other tab's dropdown untouched); the run joins the list if the list does not show it yet."""
+def run_in_task_tab(run: dict | None, settings, tabs, models: dict) -> dict:
+    """Updates keyed by component that open the segmenter or detector just fine-tuned in its tab: the tab strip
+    ``tabs`` and that tab's dropdown (``models``: tab id → dropdown; the other tab's dropdown is left as it is);
+    the run joins the list if the list does not show it yet."""
     from tlweb.engine.listing import resolve
     from tlweb.ui.model_state import RUN_GROUP
 
@@ -253,21 +274,20 @@ def run_in_task_tab(run: dict | None, settings) -> tuple:
         choices = model_choices(task, settings)
     if ref not in {value for _, value in choices}:
         choices.append((f"{RUN_GROUP}{resolve(ref, settings=settings).label} · ✓", ref))
-    pick = gr.update(choices=choices, value=ref)
-    return (gr.Tabs(selected=TASK_TABS[task]), *(pick if TASK_TABS[task] == tab else gr.skip()
-                                                 for tab in ("segment", "detect")))
+    return {tabs: gr.Tabs(selected=TASK_TABS[task]), models[TASK_TABS[task]]: gr.update(choices=choices, value=ref)}
 
 
+@ports("finetune.state", "finetune.buttons.open_in_task_tab", "segment.model", "detect.model")
 def finetune_to_task_tabs(parts: AppParts) -> None:
     """Fine-tune's "Use this model in Segment / Detect" (the segmenter or detector just trained)."""
-    ft, seg, det = (parts.handles.get(k) for k in ("finetune", "segment", "detect"))
-    tasks = getattr(ft, "tasks", None)
-    if tasks is None or seg is None or det is None:
+    p = parts.reach(finetune_to_task_tabs)
+    if p is None:
         return
-    tasks.results.open_btn.click(user_errors(lambda sess: run_in_task_tab(getattr(sess, "task_run", None),
-                                                                          parts.settings)),
-                                 inputs=[ft.session], outputs=[parts.tabs, seg.model, det.model],
-                                 api_name="ft_open_in_task_tab")
+    models = {"segment": p["segment.model"], "detect": p["detect.model"]}
+    p["finetune.buttons.open_in_task_tab"].click(
+        user_errors(lambda sess: run_in_task_tab(getattr(sess, "task_run", None), parts.settings, parts.tabs,
+                                                 models)),
+        inputs=[p["finetune.state"]], outputs=[parts.tabs, *models.values()], api_name="ft_open_in_task_tab")
 
 
 # --------------------------------------------------------------------------- Learn → every tab

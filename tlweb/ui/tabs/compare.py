@@ -263,15 +263,12 @@ def build(settings: Settings | None = None) -> TabHandle:
         for step in iter_compare(paths, names, int(top_k), settings):
             result = step.result.as_dict()
             confidence = confidence_bars(result)
-            yield (
-                status_markdown(step.message, result, step.finished, demo_rows),
-                table_value(result),
-                latency_vs_params(result, height=confidence.layout.height),  # side by side: same height
-                confidence,
-                agreement_heatmap(result),
-                agreement_markdown(result),
-                {"result": result, "images": paths} if step.finished else gr.skip(),
-            )
+            values = {status: status_markdown(step.message, result, step.finished, demo_rows),
+                      table: table_value(result),
+                      latency_plot: latency_vs_params(result, height=confidence.layout.height),  # same height
+                      confidence_plot: confidence, agreement_plot: agreement_heatmap(result),
+                      agreement_text: agreement_markdown(result)}
+            yield {**values, state: {"result": result, "images": paths}} if step.finished else values
 
     shown = [status, table, latency_plot, confidence_plot, agreement_plot, agreement_text]
     event = button.click(run, inputs=[images, models, custom, k], outputs=[*shown, state], api_name="compare")

@@ -22,9 +22,8 @@ from tlweb.config import Settings, get_settings
 from tlweb.engine.listing import list_models
 from tlweb.errors import DataError, TlwebError, clip
 from tlweb.ui.components import (
+    TabHandle,
     for_session,
-    handle_alias,
-    handle_outputs,
     intro,
     model_input,
     nothing_yet,
@@ -55,7 +54,7 @@ RENDERERS = [("auto (WebGL when the browser has it)", "auto"), ("WebGL", "webgl"
 
 @dataclass
 class EmbeddingsTab:
-    """The tab's main components (for cross-tab wiring and tests)."""
+    """The tab's own components (``TabHandle.parts``: the tab's wiring and tests; other tabs use the handle)."""
 
     source: gr.Radio
     models: gr.Dropdown
@@ -80,13 +79,6 @@ class EmbeddingsTab:
     point: gr.Textbox
     neighbours: gr.Gallery
 
-    # the generic tab-handle names (tlweb.ui.components.TabHandle) so tabs can be wired alike
-    image = None
-    state = None
-    button = handle_alias("leaderboard_button")
-    model = handle_alias("models")
-    custom_model = handle_alias("custom_models")
-    outputs = handle_outputs(table="table", chart="chart", best="best", projector="projector")
 
 
 class EmbSession:
@@ -332,7 +324,7 @@ def _projector_section(settings: Settings, choices) -> dict:
     return c
 
 
-def build(settings: Settings | None = None) -> EmbeddingsTab:
+def build(settings: Settings | None = None) -> TabHandle[EmbeddingsTab]:
     settings = settings or get_settings()
     intro(INTRO)
     session = gr.State(EmbSession())
@@ -362,8 +354,8 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
 
     d["source"].change(show_source, inputs=[d["source"]], outputs=[d["zip_file"], d["hub_id"], d["classes_box"]],
                        api_name="embeddings_source", queue=False)
-    rank = _with_signature(_rank_handler(settings, _data), ["backbones", "custom_backbones", "zero_shot", "templates",
-                                                             *data_names, "session"])
+    rank = _with_signature(_rank_handler(settings, _data, lb, d["notes"]),
+                           ["backbones", "custom_backbones", "zero_shot", "templates", *data_names, "session"])
     lb["button"].click(rank, inputs=[lb["models"], lb["custom_models"], lb["zero_shot"], lb["templates"],
                                      *data_inputs, session],
                        outputs=[lb["status"], lb["table"], lb["chart"], lb["best"], lb["finetune_model"], d["notes"]],
@@ -378,21 +370,25 @@ def build(settings: Settings | None = None) -> EmbeddingsTab:
         return gr.update(visible=True, choices=runs, value=runs[0] if runs else None)
 
     pj["mode"].change(for_session(show_mode), inputs=[pj["mode"]], outputs=[pj["run"]], api_name="embeddings_mode", queue=False)
-    project = _with_signature(_project_handler(settings, _data), ["model", "mode", "run", "method", "max_points",
-                                                                  "renderer", *data_names, "session"])
+    project = _with_signature(_project_handler(settings, _data, pj, d["notes"]),
+                              ["model", "mode", "run", "method", "max_points", "renderer", *data_names, "session"])
     pj["button"].click(project, inputs=[pj["model"], pj["mode"], pj["run"], pj["method"], pj["max_points"],
                                         pj["renderer"], *data_inputs, session],
                        outputs=[pj["status"], pj["plot"], d["notes"]], api_name="project", js=_webgl_js(5))
     gr.on([pj["point_button"].click, pj["point"].submit], _neighbours_handler(settings), inputs=[pj["point"], session],
           outputs=[pj["neighbours"], pj["point_text"]], api_name="neighbours")
     _wire_reports(lb, pj, session)
-    return EmbeddingsTab(source=d["source"], models=lb["models"], custom_models=lb["custom_models"],
-                         zero_shot=lb["zero_shot"], templates=lb["templates"], leaderboard_button=lb["button"],
-                         status=lb["status"], table=lb["table"], chart=lb["chart"], best=lb["best"],
-                         finetune_model=lb["finetune_model"], finetune_button=lb["finetune_button"],
-                         projector_model=pj["model"], mode=pj["mode"], run=pj["run"], method=pj["method"],
-                         renderer=pj["renderer"], projector_button=pj["button"], projector_status=pj["status"],
-                         projector=pj["plot"], point=pj["point"], neighbours=pj["neighbours"])
+    parts = EmbeddingsTab(source=d["source"], models=lb["models"], custom_models=lb["custom_models"],
+                          zero_shot=lb["zero_shot"], templates=lb["templates"], leaderboard_button=lb["button"],
+                          status=lb["status"], table=lb["table"], chart=lb["chart"], best=lb["best"],
+                          finetune_model=lb["finetune_model"], finetune_button=lb["finetune_button"],
+                          projector_model=pj["model"], mode=pj["mode"], run=pj["run"], method=pj["method"],
+                          renderer=pj["renderer"], projector_button=pj["button"], projector_status=pj["status"],
+                          projector=pj["plot"], point=pj["point"], neighbours=pj["neighbours"])
+    return TabHandle(button=lb["button"], model=lb["models"], custom_model=lb["custom_models"], parts=parts,
+                     outputs={"table": lb["table"], "chart": lb["chart"], "best": lb["best"], "projector": pj["plot"],
+                              "finetune_model": lb["finetune_model"]},
+                     buttons={"finetune": lb["finetune_button"]})
 
 
 def _wire_reports(lb: dict, pj: dict, session) -> None:
@@ -413,7 +409,9 @@ def _wire_reports(lb: dict, pj: dict, session) -> None:
     wire_report(*pj["report"], projector_report, [session], "projector_report")
 
 
-def _rank_handler(settings: Settings, get_data):
+def _rank_handler(settings: Settings, get_data, lb: dict, notes_box: gr.Markdown):
+    """The leaderboard's handler: it fills ``lb``'s status, table, chart, best and fine-tune pick, and the notes."""
+
     @user_errors
     def rank(chosen, custom, zs, tmpl, *rest):
         from tlweb.engine.compare import parse_models
@@ -430,16 +428,22 @@ def _rank_handler(settings: Settings, get_data):
                 sess.leaderboard = step.result
             pick = [r["model"] for r in result["rows"] if r.get("kind") == "backbone" and not r.get("error")]
             sentence = result.get("best_sentence", "")
-            yield (status_markdown(step.message, result, done), ve.leaderboard_rows(result),
-                   ve.leaderboard_chart(result) if done or step.done else gr.skip(),
-                   gr.update(value=sentence, visible=bool(sentence)) if done else gr.skip(),
-                   gr.update(choices=pick, value=result.get("best") if result.get("best") in pick else
-                             (pick[0] if pick else None)) if done else gr.skip(), notes)
+            values = {lb["status"]: status_markdown(step.message, result, done),
+                      lb["table"]: ve.leaderboard_rows(result), notes_box: notes}
+            if done or step.done:
+                values[lb["chart"]] = ve.leaderboard_chart(result)
+            if done:
+                best = result.get("best") if result.get("best") in pick else (pick[0] if pick else None)
+                values[lb["best"]] = gr.update(value=sentence, visible=bool(sentence))
+                values[lb["finetune_model"]] = gr.update(choices=pick, value=best)
+            yield values
 
     return rank
 
 
-def _project_handler(settings: Settings, get_data):
+def _project_handler(settings: Settings, get_data, pj: dict, notes_box: gr.Markdown):
+    """The projector's handler: it fills ``pj``'s status and plot, and the notes."""
+
     @user_errors
     def project(model_name, mode_v, run_v, method_v, max_pts, renderer_v, *rest):
         from tlweb.engine.embeddings import iter_projections
@@ -456,14 +460,15 @@ def _project_handler(settings: Settings, get_data):
         projections = []  # one GPU call (ZeroGPU streams the messages, then the projections)
         for item in iter_projections(data, run_v if mode_v == "run" else model_name, mode_v or "random", **kw):
             if isinstance(item, str):
-                yield f"Working… {html.escape(item)}", gr.skip(), notes
+                yield {pj["status"]: f"Working… {html.escape(item)}", notes_box: notes}
             else:
                 projections = list(item)
         sess.projections = projections
         if not projections:
             raise TlwebError("Nothing to show: the projection was stopped.")
         webgl = renderer_v != "svg"
-        yield projector_status(projections, webgl), ve.projector_figure(projections, webgl=webgl), notes
+        yield {pj["status"]: projector_status(projections, webgl),
+               pj["plot"]: ve.projector_figure(projections, webgl=webgl), notes_box: notes}
 
     return project
 

@@ -3,7 +3,7 @@ small map per layer, the random-weights sanity check, and the same picture befor
 
 The model runs once per click; the result (small grids) stays in ``gr.State`` so the opacity slider only
 re-draws. :func:`preset` fills the tab from another tab ("Explain this image" on Classify or on a run's
-mistakes gallery): wire a button to it with ``outputs=handle.preset_outputs`` and select the tab.
+mistakes gallery): wire a button to it with the handle's :data:`PRESET_PORTS` as outputs and select the tab.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from tlweb.engine.listing import run_specs
 from tlweb.engine.runs import short_model
 from tlweb.ui import model_state
 from tlweb.ui.components import (
+    TabHandle,
     for_session,
-    handle_alias,
-    handle_outputs,
     image_input,
     intro,
     lenient,
@@ -78,7 +77,7 @@ STATE_SIDE = 1280  # the photo kept for re-drawing at most this large
 
 @dataclass
 class ExplainTab:
-    """The tab's main components (for cross-tab wiring and tests)."""
+    """The tab's own components (``TabHandle.parts``: the tab's wiring and tests; other tabs use the handle)."""
 
     image: gr.Image
     model: gr.Dropdown
@@ -104,29 +103,25 @@ class ExplainTab:
     ba_plot: gr.Plot
     ba_facts: gr.HTML
 
-    # the generic tab-handle names (tlweb.ui.components.TabHandle) so tabs can be wired alike
-    state = None
-    custom_model = handle_alias("custom")
-    outputs = handle_outputs(overlay="overlay", strip="strip", top5="top5", facts="facts")
 
-    @property
-    def preset_outputs(self) -> list:
-        """The components :func:`preset` fills, in its order."""
-        return [self.image, self.model, self.custom, self.run]
+PRESET_PORTS = ("image", "model", "custom_model", "inputs.run")  # what :func:`preset` fills
 
 
-def preset(image, model=None, custom=None, run=None):
-    """Updates that put ``image`` and ``model`` into this tab (another tab's "Explain this image" button).
+def preset(handle: TabHandle, image, model=None, custom=None, run=None) -> dict:
+    """Updates that put ``image`` and ``model`` into this tab (another tab's "Explain this image" button),
+    keyed by ``handle``'s components (its :data:`PRESET_PORTS`).
 
     ``model`` is a dropdown value (catalog/demo key or a fine-tuned run's key); ``custom`` a typed Hub id
     or folder; ``run`` (a fine-tuned run) also preselects the before/after picker — give a run's key as
     ``model`` and ``run`` from a mistakes gallery. The lists are refreshed, so a run made after the page
-    loaded is accepted. Returns updates for ``handle.preset_outputs``."""
+    loaded is accepted; the model and the run picker are left as they are when not given."""
     settings = get_settings()
-    return (gr.update(value=image),
-            gr.update(value=model, choices=model_choices(CLASSIFICATION, settings)) if model else gr.skip(),
-            gr.update(value=custom or ""),
-            gr.update(value=run, choices=_run_choices(settings)) if run else gr.skip())
+    values = {handle.image: gr.update(value=image), handle.custom_model: gr.update(value=custom or "")}
+    if model:
+        values[handle.model] = gr.update(value=model, choices=model_choices(CLASSIFICATION, settings))
+    if run:
+        values[handle.inputs["run"]] = gr.update(value=run, choices=_run_choices(settings))
+    return values
 
 
 def _choices(records) -> list[tuple[str, str]]:
@@ -233,7 +228,7 @@ def _before_after_section(settings: Settings):
     return run, ba_method, ba_button, ba_view, ba_plot, ba_facts
 
 
-def build(settings: Settings | None = None) -> ExplainTab:
+def build(settings: Settings | None = None) -> TabHandle[ExplainTab]:
     settings = settings or get_settings()
     intro(INTRO)
     state = gr.State(None)
@@ -258,9 +253,9 @@ def build(settings: Settings | None = None) -> ExplainTab:
                    elem_id="explain-top5")
     report_btn, report_file = report_download("explain")
     run, ba_method, ba_button, ba_view, ba_plot, ba_facts = _before_after_section(settings)
-    handle = ExplainTab(image, model, custom, method, layer, auto_layer, head, target, opacity, random_weights, button,
-                        out, strip, channels, pca, top5, facts, run, ba_method, ba_button, ba_view, ba_plot, ba_facts)
-    _wire(handle, state, method_help, settings)
+    parts = ExplainTab(image, model, custom, method, layer, auto_layer, head, target, opacity, random_weights, button,
+                       out, strip, channels, pca, top5, facts, run, ba_method, ba_button, ba_view, ba_plot, ba_facts)
+    _wire(parts, state, method_help, settings)
 
     def report(st):
         from tlweb.viz.report import report_for_explain
@@ -270,7 +265,9 @@ def build(settings: Settings | None = None) -> ExplainTab:
         return report_for_explain(st["result"], st["image"], settings)
 
     wire_report(report_btn, report_file, report, [state], "explain_report")
-    return handle
+    return TabHandle(button=button, image=image, model=model, custom_model=custom, parts=parts,
+                     outputs={"overlay": out, "strip": strip, "top5": top5, "facts": facts},
+                     inputs={"run": run, "method": method})
 
 
 def _wire(h: ExplainTab, state, method_help, settings: Settings) -> None:

@@ -50,13 +50,6 @@ class Step:
     by_hand: str = ""  # what to press when the tab cannot be preset
 
 
-@dataclass
-class LearnHandle(TabHandle):
-    """The Learn tab's handle: a "Show me" button per step."""
-
-    steps: dict[str, gr.Button] = field(default_factory=dict)
-
-
 # --------------------------------------------------------------------------- presets (one small function each)
 
 
@@ -154,42 +147,50 @@ def pretrained_preset(parts: AppParts, settings: Settings) -> Preset | None:
     return _photo_preset(parts, "classify", CLASSIFICATION, settings)
 
 
-def _finetune(parts: AppParts):
-    """The Fine-tune tab's handle when it has its step sub-tabs (else None: open the tab only)."""
+FINETUNE_PORTS = ("button", "model", "custom_model", "inputs.steps", "inputs.source", "inputs.strategy",
+                  "inputs.ladder_strategies", "inputs.eff_strategies", "inputs.eff_shots", "buttons.ladder",
+                  "buttons.efficiency")  # what the Fine-tune steps' presets read of its handle
+
+
+def _finetune(parts: AppParts) -> dict | None:
+    """The Fine-tune tab's :data:`FINETUNE_PORTS` when it has them all, its step sub-tabs among them (else None:
+    open the tab only)."""
     ft = parts.handles.get("finetune")
-    needed = ("steps", "data", "backbone", "train", "compare")
-    return ft if ft is not None and all(getattr(ft, n, None) is not None for n in needed) else None
+    if not isinstance(ft, TabHandle):
+        return None
+    found = {name: ft.port(name) for name in FINETUNE_PORTS}
+    return found if all(v is not None for v in found.values()) else None
 
 
-def _finetune_values(ft, settings: Settings, step: str) -> dict:
+def _finetune_values(ft: dict, settings: Settings, step: str) -> dict:
     """The built-in sample, a backbone that was really pretrained, and the step's sub-tab."""
     # (a function: a gr.Tabs made while the page is built would be a new, empty tab strip on it)
-    return {ft.steps: lambda: gr.Tabs(selected=f"ft-step-{step}"), ft.data.source: "sample",
-            ft.backbone.model: ready_model(CLASSIFICATION, settings), ft.backbone.custom: ""}
+    return {ft["inputs.steps"]: lambda: gr.Tabs(selected=f"ft-step-{step}"), ft["inputs.source"]: "sample",
+            ft["model"]: ready_model(CLASSIFICATION, settings), ft["custom_model"]: ""}
 
 
 def features_preset(parts: AppParts, settings: Settings) -> Preset | None:
     ft = _finetune(parts)
     if ft is None:
         return None
-    return Preset({**_finetune_values(ft, settings, "train"), ft.backbone.strategy: "linear"}, ft.train.start_btn)
+    return Preset({**_finetune_values(ft, settings, "train"), ft["inputs.strategy"]: "linear"}, ft["button"])
 
 
 def scratch_preset(parts: AppParts, settings: Settings) -> Preset | None:
     ft = _finetune(parts)
     if ft is None:
         return None
-    values = {**_finetune_values(ft, settings, "compare"), ft.compare.ladder_strategies: ["linear", "full", "scratch"]}
-    return Preset(values, ft.compare.ladder_btn)
+    values = {**_finetune_values(ft, settings, "compare"), ft["inputs.ladder_strategies"]: ["linear", "full", "scratch"]}
+    return Preset(values, ft["buttons.ladder"])
 
 
 def data_preset(parts: AppParts, settings: Settings) -> Preset | None:
     ft = _finetune(parts)
     if ft is None:
         return None
-    values = {**_finetune_values(ft, settings, "compare"), ft.compare.eff_strategies: ["linear", "scratch"],
-              ft.compare.eff_shots: ["1", "2", "5", "10"]}
-    return Preset(values, ft.compare.eff_btn)
+    values = {**_finetune_values(ft, settings, "compare"), ft["inputs.eff_strategies"]: ["linear", "scratch"],
+              ft["inputs.eff_shots"]: ["1", "2", "5", "10"]}
+    return Preset(values, ft["buttons.efficiency"])
 
 
 def zero_shot_preset(parts: AppParts, settings: Settings) -> Preset | None:
@@ -199,19 +200,18 @@ def zero_shot_preset(parts: AppParts, settings: Settings) -> Preset | None:
 def inside_preset(parts: AppParts, settings: Settings) -> Preset | None:
     """Explain: where a model that really learned something (demo-vit-shapes in demo mode, else a
     cached Hub model) looks on the cat photo, by attention rollout."""
-    h = parts.handles.get("explain")
-    if h is None or getattr(h, "button", None) is None or getattr(h, "image", None) is None:
+    h = _handle(parts, "explain", "image", "button")
+    if h is None:
         return None
     pick = ready_model(CLASSIFICATION, settings, prefer=("demo-vit-shapes",))
     image, note = picture_for(pick, settings)
     values = {h.image: image}
-    if getattr(h, "model", None) is not None:
+    if h.model is not None:
         values[h.model] = pick
-    custom = getattr(h, "custom", None) or getattr(h, "custom_model", None)
-    if custom is not None:
-        values[custom] = ""
-    if getattr(h, "method", None) is not None:
-        values[h.method] = "rollout"
+    if h.custom_model is not None:
+        values[h.custom_model] = ""
+    if "method" in h.inputs:
+        values[h.inputs["method"]] = "rollout"
     return Preset(values, h.button, note)
 
 
@@ -243,7 +243,7 @@ STEPS: tuple[Step, ...] = (
 # --------------------------------------------------------------------------- tab and wiring
 
 
-def build(settings: Settings | None = None) -> LearnHandle:
+def build(settings: Settings | None = None) -> TabHandle:
     settings = settings or get_settings()
     intro(INTRO)
     buttons: dict[str, gr.Button] = {}
@@ -255,7 +255,7 @@ def build(settings: Settings | None = None) -> LearnHandle:
                     buttons[step.id] = gr.Button("Show me ▶", variant="primary", size="sm",
                                                  elem_id=f"learn-show-{step.id}")
     status = gr.Markdown(elem_id="learn-status")
-    return LearnHandle(button=buttons[STEPS[0].id], outputs={"status": status}, steps=buttons)
+    return TabHandle(button=buttons[STEPS[0].id], outputs={"status": status}, buttons=buttons)  # a button per step
 
 
 def _resolve(values: dict) -> list:
@@ -304,10 +304,10 @@ def _wire_step(parts: AppParts, step: Step, button: gr.Button, status: gr.Markdo
 def link(parts: AppParts) -> None:
     """Wire every step's "Show me" to its tab (run by ``tlweb.ui.app.LINKS``)."""
     handle = parts.handles.get("learn")
-    if not isinstance(handle, LearnHandle):
+    if not isinstance(handle, TabHandle) or "status" not in handle.outputs:
         return
     for step in STEPS:
-        _wire_step(parts, step, handle.steps[step.id], handle.outputs["status"])
+        _wire_step(parts, step, handle.buttons[step.id], handle.outputs["status"])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ confident mistakes) → 5 compare strategies (the strategy ladder and the data-e
 one experiment folder, each run repeated with several seeds) → 6 runs (survive restarts; filter,
 open in Classify, download, push to the Hub, delete).
 Handlers (:mod:`.handlers`) are thin: widget values → engine → ``tlweb.viz.training``.
-:func:`build` returns a :class:`FinetuneTab` handle of the sections so other tabs can be wired to it.
+:func:`build` returns a :class:`~tlweb.ui.components.TabHandle` whose ``parts`` are the sections (:class:`FinetuneTab`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import gradio as gr
 from tlweb.catalog import CLASSIFICATION
 from tlweb.config import Settings, get_settings
 from tlweb.ui import model_state
-from tlweb.ui.components import handle_alias, handle_outputs, intro, model_choices, refresh_choices, wire_report
+from tlweb.ui.components import TabHandle, intro, model_choices, refresh_choices, wire_report
 from tlweb.ui.queue import TRAIN_CONCURRENCY  # fine-tunes, ladders and curves share one queue: one job per GPU
 from tlweb.ui.tabs.finetune.handlers import Handlers
 from tlweb.ui.tabs.finetune.helpers import (  # noqa: F401 - the tab's helpers, tested through this module
@@ -92,9 +92,8 @@ STEPS = {"data": "1 · Data", "model": "2 · Backbone", "train": "3 · Train", "
 
 @dataclass
 class FinetuneTab:
-    """The tab's main components, by section (what :func:`build` returns). It also answers the
-    generic tab-handle names — ``button``, ``image``, ``model``, ``custom_model``, ``outputs``,
-    ``state`` — so other tabs can be wired to it like to any tab."""
+    """The tab's own components, by section (``TabHandle.parts`` of what :func:`build` returns: the tab's
+    wiring, handlers and tests; other tabs reach it through the handle's fields, :func:`handle`)."""
 
     session: gr.State
     data: DataSection
@@ -107,14 +106,23 @@ class FinetuneTab:
     task: gr.Radio | None = None  # step 1's task switch: classification, segmentation, detection
     tasks: TaskSections | None = None  # the segmentation / detection sections (:mod:`.tasks`)
 
-    button = handle_alias("train.start_btn")
-    image = None  # no single image input
-    model = handle_alias("backbone.model")
-    custom_model = handle_alias("backbone.custom")
-    state = handle_alias("session")
-    outputs = handle_outputs(status="train.status", curves="train.curves", metrics="results.metrics",
-                             ladder="compare.ladder_plot", efficiency="compare.eff_plot", runs="runs.table",
-                             run="runs.run_pick")
+
+def handle(tab: FinetuneTab) -> TabHandle[FinetuneTab]:
+    """What other tabs may reach (no single image input): the Start button, the backbone, the session, the main
+    outputs, the inputs the Learn tab presets (the step sub-tabs among them) and the buttons links wire."""
+    d, m, c, r, runs = tab.data, tab.backbone, tab.compare, tab.results, tab.runs
+    buttons = {"ladder": c.ladder_btn, "efficiency": c.eff_btn, "open_in_classify": r.open_btn,
+               "run_open_in_classify": runs.open_btn}
+    if tab.tasks is not None:
+        buttons["open_in_task_tab"] = tab.tasks.results.open_btn
+    inputs = {"source": d.source, "strategy": m.strategy, "ladder_strategies": c.ladder_strategies,
+              "eff_strategies": c.eff_strategies, "eff_shots": c.eff_shots}
+    inputs.update({k: v for k, v in (("steps", tab.steps), ("task", tab.task)) if v is not None})
+    return TabHandle(button=tab.train.start_btn, model=m.model, custom_model=m.custom, state=tab.session, parts=tab,
+                     outputs={"status": tab.train.status, "curves": tab.train.curves, "metrics": r.metrics,
+                              "mistakes": r.mistakes, "ladder": c.ladder_plot, "efficiency": c.eff_plot,
+                              "runs": runs.table, "run": runs.run_pick},
+                     inputs=inputs, buttons=buttons)
 
 
 def _with_signature(fn, names: list[str]):
@@ -173,15 +181,15 @@ def _wire_training(tab: FinetuneTab, h: Handlers, load) -> None:
         concurrency_id=TRAIN_CONCURRENCY).then(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], queue=False)
 
 
-def _picked(ref):
-    """Another run or experiment picked: the files offered for the last one go (its model zip, its report), and
-    the last note ("Deleted …") too, unless the pick was emptied by that very delete."""
-    hide = gr.update(value=None, visible=False)
-    return hide, hide, "" if ref else gr.skip()
-
-
 def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
     runs = tab.runs
+
+    def picked(ref):
+        """Another run or experiment picked: the files offered for the last one go (its model zip, its report), and
+        the last note ("Deleted …") too, unless the pick was emptied by that very delete."""
+        hide = gr.update(value=None, visible=False)
+        return {runs.export_file: hide, runs.report[1]: hide, **({runs.note: ""} if ref else {})}
+
     runs.refresh_btn.click(h.refresh_runs, [runs.query], [runs.table, runs.run_pick], api_name="runs")
     gr.on(None, h.refresh_runs, [runs.query], [runs.table, runs.run_pick], api_name="runs_on_load")  # page load
     gr.on([runs.query.submit, runs.query.change], h.filter_runs, [runs.query, runs.run_pick],
@@ -202,7 +210,7 @@ def _wire_runs(tab: FinetuneTab, h: Handlers) -> None:
         lambda said: (said, ""), [runs.details], [runs.note, runs.details], api_name="delete_said",
         api_visibility="private", queue=False)
     # another pick: what was offered for the last one (its model zip, its report, "Deleted …") goes
-    runs.run_pick.change(_picked, [runs.run_pick], [runs.export_file, runs.report[1], runs.note], api_name="run_picked",
+    runs.run_pick.change(picked, [runs.run_pick], [runs.export_file, runs.report[1], runs.note], api_name="run_picked",
                          api_visibility="private", queue=False, show_progress="hidden")
 
 
@@ -245,8 +253,7 @@ def _wire_tasks(tab: FinetuneTab, h: Handlers) -> None:
              ("strategy", m.strategy), ("strategy_info", m.strategy_info), ("epochs", m.epochs), ("open", r.open_btn),
              # one Start button a task: a visitor's click queues one training event, not one a task
              ("cls", t.start_btn), ("tasked", t.task_start_btn)]
-    keys = [k for k, _ in views]
-    tab.task.change(_with_signature(lambda task, sess: th.switch(task, sess, keys), ["task", "session"]),
+    tab.task.change(_with_signature(lambda task, sess: th.switch(task, sess, views), ["task", "session"]),
                     [tab.task, tab.session], [c for _, c in views], api_name="ft_task")
     d.source.change(th.on_source, [d.source], [d.zip_box, d.hub_box], api_name="ft_task_source_view", queue=False)
     d.load_btn.click(th.load, [tab.task, *d.inputs, tab.session], [d.counts_plot, d.notes, d.preview],
@@ -273,9 +280,8 @@ _TASK_SECTIONS = {"data": lambda s: task_data_section(), "model": task_model_sec
                   "results": lambda s: task_results_section()}
 
 
-def build(settings: Settings | None = None) -> FinetuneTab:
+def build(settings: Settings | None = None) -> TabHandle[FinetuneTab]:
     settings = settings or get_settings()
-    handlers = Handlers(settings)
     intro(INTRO)
     session = gr.State(FtSession())
     task = None
@@ -298,10 +304,11 @@ def build(settings: Settings | None = None) -> FinetuneTab:
     tab = FinetuneTab(session, built["data"], built["model"], built["train"], built["results"], built["compare"],
                       built["runs"], steps, task=task,
                       tasks=TaskSections(tasked["data"], tasked["model"], tasked["results"], columns, tasked["note"]))
+    handlers = Handlers(settings, tab)
     load = _with_signature(handlers.load, DataSection.input_names() + ["session"])
     _wire_inputs(tab, handlers, load)
     _wire_training(tab, handlers, load)
     _wire_runs(tab, handlers)
     _wire_reports(tab, handlers)
     _wire_tasks(tab, handlers)
-    return tab
+    return handle(tab)

@@ -79,10 +79,12 @@ def guard_sign_in() -> bool:
 
 
 class Handlers:
-    """Every handler of the tab, bound to one app's settings."""
+    """Every handler of the tab, bound to one app's settings and to the tab's components (``tab``: the
+    :class:`~tlweb.ui.tabs.finetune.FinetuneTab` they fill; handlers return dicts keyed by its components)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, tab=None):
         self.settings = settings
+        self.tab = tab
 
     # ------------------------------------------------------------------ data
 
@@ -105,7 +107,7 @@ class Handlers:
     def load(self, *args):
         *values, sess = args
         if not self.classifying(sess):  # the page fine-tunes a segmenter or a detector (task_handlers.py)
-            return gr.skip(), gr.skip()
+            return gr.skip()  # (one skip: every output stays as it is)
         data = self.ensure_data(sess, values)
         return tv.class_counts_bar(data.counts(), title=f"Images per class · {len(data.class_names)} classes"), \
             data_notes(data)
@@ -162,8 +164,9 @@ class Handlers:
         from tlweb.ui.components import picked_model
 
         if not self.classifying(sess):  # the same Start button trains the page's other task (task_handlers.py)
-            yield (gr.skip(),) * 9
+            yield gr.skip()  # (one skip: every output stays as it is)
             return
+        t, r, runs = self.tab.train, self.tab.results, self.tab.runs
         name = picked_model(model, custom_model)
         cfg = TrainConfig(model=name, data=self.data_for_run(sess), strategy=strategy or "linear",
                           **train_kwargs(epochs, batch_size, lr, per_class))
@@ -175,27 +178,29 @@ class Handlers:
         redraw = Every(0.5)  # the curves at most twice a second, the status line with every batch
         with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
             try:
-                yield (progress.html(), tv.training_curves([]), "", "", empty, empty, [], gr.skip(), gr.skip())
+                yield {t.status: progress.html(), t.curves: tv.training_curves([]), r.metrics: "", r.hint: "",
+                       r.confusion: empty, r.per_class_plot: empty, r.mistakes: []}
                 for batch in worker.batches():
                     if not batch:
                         continue
                     progress.add(batch)
-                    curves = tv.training_curves(progress.events) if redraw.due() else gr.skip()
-                    yield (progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0)), curves,
-                           gr.skip(), gr.skip(), gr.skip(),
-                           gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                    update = {t.status: progress.html(detail=job_story(cfg.strategy, 0, 0, 0.0))}
+                    if redraw.due():
+                        update[t.curves] = tv.training_curves(progress.events)
+                    yield update
             finally:
                 worker.close()
                 sess.start(None)  # nothing trains any more: Stop has nothing to stop
         result = worker.result
         sess.last_run = result.run_id
-        yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
-               tv.training_curves(progress.events or [e.as_dict() for e in result.history]),
-               tv.metrics_html(result), self._notes(name, cfg.data) + self._hint(result),
-               tv.confusion_heatmap(result.metrics.get("confusion_matrix") or [],
-                                    result.metrics.get("class_names") or cfg.data.class_names),
-               tv.per_class_bars(result.metrics.get("per_class") or {}),
-               serve_gallery(tv.mistake_captions(result.mistakes)), *self.runs_outputs(result.run_id))
+        table, pick = self.runs_outputs(result.run_id)
+        yield {t.status: status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
+               t.curves: tv.training_curves(progress.events or [e.as_dict() for e in result.history]),
+               r.metrics: tv.metrics_html(result), r.hint: self._notes(name, cfg.data) + self._hint(result),
+               r.confusion: tv.confusion_heatmap(result.metrics.get("confusion_matrix") or [],
+                                                 result.metrics.get("class_names") or cfg.data.class_names),
+               r.per_class_plot: tv.per_class_bars(result.metrics.get("per_class") or {}),
+               r.mistakes: serve_gallery(tv.mistake_captions(result.mistakes)), runs.table: table, runs.run_pick: pick}
 
     @staticmethod
     def _done_text(result) -> str:
@@ -266,12 +271,13 @@ class Handlers:
         chance = _chance(data)
         seeds = _seeds(seeds)
         exp_dir = self._experiment(sess, "ladder", name, data, order, seeds=seeds, **kwargs)
+        c = self.tab.compare
         results, events, ok, closed, worker = [], [], False, False, None
         with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
             try:
-                yield status_html(f"Strategy ladder: {len(order)} strategies × {seeds} seed{'s' if seeds > 1 else ''} "
-                                  "on the same split and budget…", 0.0), \
-                    tv.ladder_chart([], chance=chance), tv.training_curves([])
+                yield {c.status: status_html(f"Strategy ladder: {len(order)} strategies × {seeds} "
+                                             f"seed{'s' if seeds > 1 else ''} on the same split and budget…", 0.0),
+                       c.ladder_plot: tv.ladder_chart([], chance=chance), c.curves: tv.training_curves([])}
                 # One GPU call per strategy (same prepared split and experiment): the bars appear one by one.
                 worker = Worker(iter_ladder(name, data, strategies=order, settings=self.settings, experiment=exp_dir,
                                             seeds=seeds, **kwargs))
@@ -280,7 +286,7 @@ class Handlers:
                     if len(worker.results) > len(results):
                         results = list(worker.results)
                         progress = Progress()
-                        yield gr.skip(), tv.ladder_chart(results, chance=chance), gr.skip()
+                        yield {c.ladder_plot: tv.ladder_chart(results, chance=chance)}
                     if not batch:
                         continue
                     progress.add(batch)
@@ -290,8 +296,10 @@ class Handlers:
                     runs = len(order) * seeds
                     frac = (i + int(d.get("step") or 0) / max(1, int(d.get("total_steps") or 1))) / runs
                     story = job_story(d.get("strategy"), i, runs, time.monotonic() - started)
-                    yield progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac, detail=story), gr.skip(), \
-                        tv.training_curves(events, title="Ladder runs") if redraw.due() else gr.skip()
+                    update = {c.status: progress.html(prefix=f"{min(i + 1, runs)}/{runs} · ", fraction=frac, detail=story)}
+                    if redraw.due():
+                        update[c.curves] = tv.training_curves(events, title="Ladder runs")
+                    yield update
                 ok = True
             except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
                 closed = True
@@ -310,8 +318,9 @@ class Handlers:
             mean = sum(means[top]) / len(means[top])
             what = f"mean of {len(means[top])} seeds" if len(means[top]) > 1 else "test accuracy"
             text += f" · best: {strategy_label(top)} ({mean * 100:.1f}% {what})"
-        yield status_html(text, 1.0, "stopped" if stopped else "done"), tv.ladder_chart(results, chance=chance), \
-            tv.training_curves(events, title="Ladder runs")
+        yield {c.status: status_html(text, 1.0, "stopped" if stopped else "done"),
+               c.ladder_plot: tv.ladder_chart(results, chance=chance),
+               c.curves: tv.training_curves(events, title="Ladder runs")}
 
     @user_errors
     def efficiency(self, model, custom_model, strategies, shots, epochs, batch_size, lr, seeds, zero_shot="",
@@ -339,12 +348,14 @@ class Handlers:
         baseline = check_zero_shot(zero_shot, templates, self.settings)  # a sentence before the experiment exists
         exp_dir = self._experiment(sess, "data-efficiency", name, data, order, shots=usable, seeds=seeds, **kwargs)
         rows, ok, closed, worker = [], False, False, None
+        c = self.tab.compare
         zs_note = f" + the zero-shot baseline {baseline[0]}" if baseline else ""
         with cpu_threads(training_threads(name, self.settings)):  # a tiny model: one CPU thread
             try:
-                yield status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} sizes × "
-                                  f"{seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
-                                  detail=note), tv.efficiency_curves([], chance=chance), tv.training_curves([])
+                yield {c.status: status_html(f"Data efficiency: {total} runs ({len(order)} strategies × {len(usable)} "
+                                             f"sizes × {seeds} seed{'s' if seeds > 1 else ''}){zs_note}…", 0.0,
+                                             detail=note),
+                       c.eff_plot: tv.efficiency_curves([], chance=chance), c.curves: tv.training_curves([])}
                 # One GPU call per run (the engine keeps the split and the subsampling seed): the curve grows live.
                 # The zero-shot baseline, when picked, comes first: its dashed line is there before the first point.
                 worker = Worker(iter_efficiency(name, data, shots=usable, strategies=order, settings=self.settings,
@@ -356,18 +367,20 @@ class Handlers:
                         rows = list(worker.results)
                         done = len(rows) - bool(baseline_of(rows))
                         progress = Progress()
-                        yield status_html(f"{done}/{total} runs done", done / total, detail=note), \
-                            tv.efficiency_curves(rows, chance=chance), gr.skip()
+                        yield {c.status: status_html(f"{done}/{total} runs done", done / total, detail=note),
+                               c.eff_plot: tv.efficiency_curves(rows, chance=chance)}
                     if not batch:
                         continue
                     progress.add(batch)
                     done = len(rows) - bool(baseline_of(rows))
                     k = usable[min(done // max(1, len(order) * seeds), len(usable) - 1)]
                     story = job_story(progress.latest.get("strategy"), done, total, time.monotonic() - started)
-                    yield progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ", fraction=done / total,
-                                        detail=" ".join(x for x in (story, note) if x)), \
-                        gr.skip(), tv.training_curves(progress.events, title=f"{k} images per class") \
-                        if redraw.due() else gr.skip()
+                    update = {c.status: progress.html(prefix=f"{k}/class · run {done + 1}/{total} · ",
+                                                      fraction=done / total,
+                                                      detail=" ".join(x for x in (story, note) if x))}
+                    if redraw.due():
+                        update[c.curves] = tv.training_curves(progress.events, title=f"{k} images per class")
+                    yield update
                 ok = True
             except GeneratorExit:  # the page closed (or the event was cancelled): the runs stop and keep their models
                 closed = True
@@ -379,9 +392,9 @@ class Handlers:
                 stopped = self._finish(exp_dir, sess, ok, closed)
         zs = baseline_of(rows)
         text = f"<b>Data efficiency {'stopped' if stopped else 'done'}</b> · {len(rows) - bool(zs)} runs"
-        yield status_html(text + (f" · {html.escape(tv.zero_shot_sentence(rows, zs))}" if zs else ""),
-                          1.0, "stopped" if stopped else "done", detail=note), \
-            tv.efficiency_curves(rows, chance=chance), gr.skip()
+        yield {c.status: status_html(text + (f" · {html.escape(tv.zero_shot_sentence(rows, zs))}" if zs else ""),
+                                     1.0, "stopped" if stopped else "done", detail=note),
+               c.eff_plot: tv.efficiency_curves(rows, chance=chance)}
 
     # ------------------------------------------------------------------ the picked run or experiment
 
@@ -390,11 +403,10 @@ class Handlers:
         from tlweb.engine.runs import ExperimentInfo, entry_info
 
         if not ref:  # (the details keep what they say, e.g. what was just deleted)
-            return message_figure("Pick a run to see its curves"), gr.skip()
+            return {self.tab.runs.curves: message_figure("Pick a run to see its curves")}
         info = entry_info(ref, self.settings)
-        if isinstance(info, ExperimentInfo):
-            return self._experiment_details(info)
-        return self._run_details(info)
+        figure, body = (self._experiment_details if isinstance(info, ExperimentInfo) else self._run_details)(info)
+        return {self.tab.runs.curves: figure, self.tab.runs.details: body}
 
     def _run_details(self, info):
         from tlweb.catalog import RUN_LABEL_SUFFIX
@@ -540,14 +552,12 @@ class Handlers:
         n = min(N_SLOTS, int(n or 2) + 1)
         return [n] + [gr.update(visible=i < n) for i in range(N_SLOTS)] + [gr.update(interactive=n < N_SLOTS)]
 
-    @staticmethod
-    def add_capture(image_path, slot, *files):
+    def add_capture(self, image_path, slot, *files):
+        """The snapshot joins the picked class's images (the other classes' stay as they are)."""
         if not image_path:
             raise gr.Error("Take a snapshot first.", print_exception=False)
         slot = int(slot or 0)
-        out = [gr.skip() for _ in range(N_SLOTS)]
-        out[slot] = _paths(files[slot]) + [image_path]
-        return out
+        return {self.tab.data.slot_files[slot]: _paths(files[slot]) + [image_path]}
 
     @staticmethod
     def pick_row(evt: gr.SelectData):

@@ -39,7 +39,6 @@ from tlweb.viz import task_results as vr
 from tlweb.viz.common import message_figure
 
 TASK_NAMES = {SEGMENTATION: "segmentation", DETECTION: "detection"}
-TRAIN_OUTPUTS = 11  # status, curves, metrics, hint, per-class plot, worst, before, after, before/after note, runs ×2
 
 
 def _task(task) -> str:
@@ -124,12 +123,13 @@ class TaskHandlers:
 
     # ------------------------------------------------------------------ the task switch
 
-    def switch(self, task, sess: FtSession, keys):
+    def switch(self, task, sess: FtSession, views):
         """The page's task: classification's sections or these; models, strategies and words of the task
-        (``keys``: what each output shows, names of :func:`.tasks.task_view`)."""
+        (``views``: (name of :func:`.tasks.task_view`, component) pairs; a component whose name the view
+        leaves out stays as it is)."""
         sess.task = task if task in (SEGMENTATION, DETECTION) else CLASSIFICATION
         view = task_view(sess.task, self.settings)
-        return tuple(view.get(k, gr.skip()) for k in keys)
+        return {component: view[k] for k, component in views if k in view}
 
     @staticmethod
     def on_source(src):
@@ -165,7 +165,7 @@ class TaskHandlers:
         from tlweb.ui.tabs.finetune.handlers import train_kwargs
 
         if (task or CLASSIFICATION) == CLASSIFICATION:  # the classification chain of the same Start button runs
-            yield (gr.skip(),) * TRAIN_OUTPUTS
+            yield gr.skip()  # (one skip: every output stays as it is)
             return
         task = _task(task)
         if not model:
@@ -177,17 +177,20 @@ class TaskHandlers:
         sess.start(cfg.out_dir)
         worker, progress, redraw = Worker(iter_finetune(cfg, self.settings)), Progress(), Every(0.5)
         metric = "miou" if task == SEGMENTATION else "map"
-        skip = (gr.skip(),) * 9
+        t, r, runs = self.base.tab.train, self.base.tab.tasks.results, self.base.tab.runs
         with cpu_threads(training_threads(model, self.settings)):  # a tiny model: one CPU thread
             try:
-                yield (progress.html(), vr.task_curves([], metric), "", "", message_figure("Training…"), [], None, None,
-                       "", gr.skip(), gr.skip())
+                yield {t.status: progress.html(), t.curves: vr.task_curves([], metric), r.metrics: "", r.hint: "",
+                       r.per_class_plot: message_figure("Training…"), r.worst: [], r.before: None, r.after: None,
+                       r.ba_note: ""}
                 for batch in worker.batches():
                     if not batch:
                         continue
                     progress.add(batch)
-                    curves = vr.task_curves(progress.events, metric) if redraw.due() else gr.skip()
-                    yield (self._status(progress, metric), curves) + skip
+                    update = {t.status: self._status(progress, metric)}
+                    if redraw.due():
+                        update[t.curves] = vr.task_curves(progress.events, metric)
+                    yield update
             finally:
                 worker.close()
                 sess.start(None)  # nothing trains any more: Stop has nothing to stop
@@ -195,9 +198,12 @@ class TaskHandlers:
         sess.last_run = result.run_id
         sess.task_run = {"run_id": result.run_id, "base": model, "task": task, "index": 0}
         before, after, note = self._before_after(sess, data)
-        yield (status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
-               vr.task_curves(progress.events or [e.as_dict() for e in result.history], metric),
-               *self._results(result, data, task), before, after, note, *self.base.runs_outputs(result.run_id))
+        cards, hint, bars, worst = self._results(result, data, task)
+        table, pick = self.base.runs_outputs(result.run_id)
+        yield {t.status: status_html(self._done_text(result), 1.0, "stopped" if result.stopped else "done"),
+               t.curves: vr.task_curves(progress.events or [e.as_dict() for e in result.history], metric),
+               r.metrics: cards, r.hint: hint, r.per_class_plot: bars, r.worst: worst, r.before: before, r.after: after,
+               r.ba_note: note, runs.table: table, runs.run_pick: pick}
 
     @staticmethod
     def _status(progress: Progress, metric: str) -> str:
