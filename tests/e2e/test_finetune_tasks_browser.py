@@ -14,10 +14,10 @@ pytestmark = pytest.mark.browser
 
 CASES = {
     "segmentation": {"label": "Segmentation", "classes": "4 classes", "metric": "test mIoU", "tab": "segment",
-                     "model": "demo-upernet-shapes", "result": "#segment-legend", "words": ("circle", "square",
+                     "model": "demo-upernet-shapes", "other": "demo-segformer", "result": "#segment-legend", "words": ("circle", "square",
                                                                                           "triangle", "background")},
     "detection": {"label": "Detection", "classes": "3 classes", "metric": "test mAP", "tab": "detect",
-                  "model": "demo-rtdetr-shapes", "result": "#detect-summary", "words": ("circle", "square", "triangle",
+                  "model": "demo-rtdetr-shapes", "other": "demo-detr", "result": "#detect-summary", "words": ("circle", "square", "triangle",
                                                                                         "box", "no ")},
 }
 
@@ -101,3 +101,14 @@ def test_finetune_task_walk_in_browser(page, app_url, case, tmp_path):
                            arg=[c["result"], list(c["words"])], timeout=60_000)
     assert "Traceback" not in page.content()
     shot(page, f"finetune-{case}-in-{c['tab']}.png")
+
+    # the Runs step's open button takes a segmenter's or detector's run to its own tab, not to Classify
+    set_dropdown(page, f"{c['tab']}-model", c["other"])  # the tab's list on another model first
+    page.wait_for_function(f"(t) => !document.querySelector('#{c['tab']}-model input').value.includes(t)", arg=title)
+    page.get_by_role("tab", name="Fine-tune").click()
+    step(page, "6 · Runs")
+    page.wait_for_function("(t) => (document.querySelector('#ft-run input') || {}).value?.includes(t)", arg=title)
+    page.click("#ft-run-open-classify")
+    page.wait_for_selector(f"#tab-{c['tab']}-button[aria-selected=true]")
+    page.wait_for_function(f"(t) => document.querySelector('#{c['tab']}-model input').value.includes(t)", arg=title)
+    assert "Traceback" not in page.content()

@@ -143,6 +143,15 @@ def test_one_short_run_gives_results_and_a_pickable_model(th, tab, settings, tas
     picked = opened[mine]
     assert picked["value"] == run_id and run_id in [v for _, v in picked["choices"]]
     assert other not in opened  # the other tab's dropdown stays as it is
+    # the Runs step's open button: its tab, not Classify (Classify's list and box left as they are)
+    from tlweb.ui.links import open_run_in_task_tab, run_in_classify
+
+    strip, classify_model, classify_box = run_in_classify(run_id, settings)
+    assert strip.selected == ("segment" if task == SEGMENTATION else "detect")
+    assert all(isinstance(u, dict) and u.get("__type__") == "update" and len(u) == 1
+               for u in (classify_model, classify_box))
+    then = open_run_in_task_tab(run_id, settings, {"segment": "seg", "detect": "det"})
+    assert list(then) == [mine] and then[mine]["value"] == run_id
     # the run's report shows the task's numbers, not classification's
     from tlweb.viz.report_training import run_report_html
 

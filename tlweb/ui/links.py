@@ -11,8 +11,9 @@ each other:
   the run's model and the run preselected for before / after (:func:`mistakes_to_explain`);
 - **Embeddings → Fine-tune**: "Fine-tune this one", shown once a leaderboard has ranked the backbones
   (:func:`embeddings_to_finetune`);
-- **Fine-tune → Classify**: "Use this model in Classify" for the run just trained, and "Open in Classify"
-  for the run (or the best run of the experiment) picked in the Runs step (:func:`finetune_to_classify`);
+- **Fine-tune → Classify**: "Use this model in Classify" for the run just trained, and "Open in its tab"
+  for the run (or the best run of the experiment) picked in the Runs step (:func:`finetune_to_classify`;
+  a segmenter's or detector's run opens in Segment or Detect);
 - **Learn → every tab**: the Learn tab's "Show me" buttons (:func:`learn_steps`).
 
 A link declares the ports it reads and writes (:func:`~tlweb.ui.components.ports`: ``"tab.field"`` of the tabs'
@@ -226,6 +227,9 @@ def run_in_classify(ref: str | None, settings) -> tuple:
     elif not info.has_model:
         raise TlwebError(f"The run '{info.run_id}' saved no model (it failed before the end), so there is nothing "
                          "to classify with.")
+    task = run_task(ref, settings)
+    if task in TASK_TABS:  # a segmenter or detector opens in its own tab (open_run_in_task_tab sets its list)
+        return gr.Tabs(selected=TASK_TABS[task]), gr.skip(), gr.skip()
     from tlweb.ui.tabs.classify import classify_choices
 
     choices = classify_choices(settings)  # classifiers and zero-shot classifiers, as Classify lists them
@@ -235,10 +239,11 @@ def run_in_classify(ref: str | None, settings) -> tuple:
 
 
 @ports("finetune.state", "finetune.buttons.open_in_classify", "finetune.buttons.run_open_in_classify",
-       "finetune.outputs.run", "classify.model", "classify.custom_model")
+       "finetune.outputs.run", "classify.model", "classify.custom_model", "segment.model", "detect.model")
 def finetune_to_classify(parts: AppParts) -> None:
-    """Fine-tune's "Use this model in Classify" (the run just trained) and the Runs step's
-    "Open in Classify" (the picked run or experiment) select Classify with that model."""
+    """Fine-tune's "Use this model in Classify" (the run just trained) and the Runs step's "Open in its tab"
+    (the picked run or experiment) select Classify with that model; the Runs step opens a segmenter or a
+    detector in Segment or Detect instead (the endpoint's outputs stay as they were)."""
     p = parts.reach(finetune_to_classify)
     if p is None:
         return
@@ -248,7 +253,40 @@ def finetune_to_classify(parts: AppParts) -> None:
         inputs=[p["finetune.state"]], outputs=outputs, api_name="ft_open_in_classify")
     p["finetune.buttons.run_open_in_classify"].click(
         user_errors(lambda ref: run_in_classify(ref, parts.settings)), inputs=[p["finetune.outputs.run"]],
-        outputs=outputs, api_name="ft_run_open_in_classify")
+        outputs=outputs, api_name="ft_run_open_in_classify").success(
+        lambda ref: open_run_in_task_tab(ref, parts.settings, {"segment": p["segment.model"],
+                                                                "detect": p["detect.model"]}),
+        inputs=[p["finetune.outputs.run"]], outputs=[p["segment.model"], p["detect.model"]], api_name=False)
+
+
+def run_task(ref: str, settings) -> str:
+    """The task a run was trained for (its config.json; runs from before tasks were recorded classify)."""
+    from tlweb.engine.runs.store import run_config
+    from tlweb.registry import CLASSIFICATION
+
+    try:
+        return str(run_config(ref, settings).get("task") or CLASSIFICATION)
+    except TlwebError:
+        return CLASSIFICATION
+
+
+def open_run_in_task_tab(ref: str | None, settings, models: dict) -> dict:
+    """After the Runs step's open button: a segmenter's or detector's run picked in its tab's list (``models``:
+    tab id → dropdown); nothing for a classifier (Classify's list was set already) or an experiment."""
+    from tlweb.engine.runs import ExperimentInfo, entry_info
+
+    try:
+        info = entry_info(ref, settings) if ref else None
+    except TlwebError:
+        return {}
+    if info is None or isinstance(info, ExperimentInfo):
+        return {}
+    task = run_task(info.run_id, settings)
+    if task not in TASK_TABS:
+        return {}
+    out = run_in_task_tab({"run_id": info.run_id, "task": task}, settings, None, models)
+    out.pop(None, None)
+    return out
 
 
 # --------------------------------------------------------------------------- Fine-tune's segmenters / detectors → Segment, Detect

@@ -366,9 +366,9 @@ class RunsSection:
 
 
 def _run_actions():
-    """Open in Classify, download, delete (with a confirm step); push to the Hub folded away."""
+    """Open in its tab (Classify, Segment or Detect), download, delete (with a confirm step); push to the Hub folded away."""
     with gr.Row():
-        open_btn = gr.Button("Open in Classify ▶", variant="primary", elem_id="ft-run-open-classify", scale=2)
+        open_btn = gr.Button("Open in its tab ▶", variant="primary", elem_id="ft-run-open-classify", scale=2)
         export_btn = gr.Button("⬇ Download model (.zip)", elem_id="ft-export-btn", scale=2)
         # its bin is drawn by CSS (tlweb.ui.style.ICONS): an emoji needs a font the machine may not have
         delete_btn = gr.Button("Delete…", elem_id="ft-delete-btn", elem_classes=["tl-icon-trash"], scale=1,
