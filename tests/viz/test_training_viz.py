@@ -329,3 +329,19 @@ def test_expanded_experiment_rows_name_their_seeds():
     exp = ExperimentInfo("e1", None, "ladder", "demo-vit", ["linear"], "2026-01-01T12:00:00", "done", runs)
     rows = tv.runs_table([exp], expanded={"e1"})
     assert [r[0] for r in rows[1:]] == ["  └ linear · seed 0", "  └ linear · seed 1", "  └ linear · seed 2"]
+
+
+def test_runs_table_names_a_segmenter_or_detector_score():
+    """Segmentation and detection runs have no accuracy: their row says their own test metric."""
+    from tlweb.viz.training import runs_table
+
+    seg = {"run_id": "r1", "title": "demo-upernet-shapes · decoder · 17:30", "status": "done", "test_accuracy": None,
+           "test_macro_f1": None, "task": "image-segmentation", "metric": "miou", "test_metric": 0.315,
+           "class_names": ["background", "circle"]}
+    det = {**seg, "run_id": "r2", "task": "object-detection", "metric": "map", "test_metric": 0.5}
+    cls = {**seg, "run_id": "r3", "task": "image-classification", "metric": "accuracy", "test_accuracy": 0.9,
+           "test_macro_f1": 0.8, "test_metric": 0.9}
+    rows = runs_table([seg, det, cls])
+    assert rows[0][0].endswith("· test mIoU 31.5 %") and rows[0][2:4] == [None, None]
+    assert rows[1][0].endswith("· test mAP@[.5:.95] 50.0 %")
+    assert rows[2][0] == cls["title"] and rows[2][2:4] == [90.0, 80.0]

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from tlweb.engine.runs import ExperimentInfo, short_model
 from tlweb.engine.train.baseline import ZERO_SHOT_KIND
 from tlweb.engine.train.strategies import all_strategies, get_strategy
+from tlweb.errors import TlwebError
 from tlweb.viz.cards import facts_card as facts_html  # noqa: F401 - the Fine-tune tab calls these names
 from tlweb.viz.cards import score_cards as score_cards_html
 from tlweb.viz.common import HEAT_SCALE, PALETTE, TEXT, heat_labels, style
@@ -594,6 +595,23 @@ def _zero_shot_line(fig: go.Figure, zs: Mapping, x0: float, x1: float, left=(), 
 RUNS_HEADERS = ["name", "status", "test acc. (%)", "macro-F1 (%)", "classes", "id"]
 
 
+def _task_score(d: dict) -> str:
+    """" · test mIoU 31.5 %" for a run scored by another metric than accuracy (segmentation, detection), whose
+    accuracy and macro-F1 cells stay empty; "" otherwise."""
+    from tlweb.engine.metrics import percent
+
+    if _num(d.get("test_accuracy")) is not None or _num(d.get("test_metric")) is None:
+        return ""
+    word = str(d.get("metric") or "score")
+    try:
+        from tlweb.engine.train.tasks import train_task
+
+        word = train_task(d.get("task") or None).metric_label or word
+    except (KeyError, ValueError, TlwebError):
+        pass
+    return f" · test {word} {percent(d.get('test_metric'))}"
+
+
 def _score_cells(d: dict) -> list:
     acc, f1 = _percent_value(d.get("test_accuracy")), _percent_value(d.get("test_macro_f1"))
     return [round(acc, 1) if acc is not None else None, round(f1, 1) if f1 is not None else None]
@@ -642,10 +660,10 @@ def runs_table(entries: Iterable, expanded: Iterable[str] = ()) -> list[list]:
             for r, part in zip(runs, parts):
                 if parts.count(part) > 1 and r.get("seed") is not None:
                     part += f" · seed {r['seed']}"
-                out.append([f"  └ {part}", str(r.get("status", "")), *_score_cells(r),
+                out.append([f"  └ {part}{_task_score(r)}", str(r.get("status", "")), *_score_cells(r),
                             len(r.get("class_names") or []), str(r.get("run_id", ""))])
             continue
-        title = d.get("title") or run_title_of(d)
+        title = (d.get("title") or run_title_of(d)) + _task_score(d)
         out.append([title, str(d.get("status", "")), *_score_cells(d), len(d.get("class_names") or []),
                     str(d.get("run_id", ""))])
     return out

@@ -45,6 +45,9 @@ class RunInfo:
     experiment_id: str = ""  # the experiment folder holding the run ("" for a single run)
     per_class: int | None = None  # training images per class asked for (data-efficiency points)
     seed: int | None = None  # the run's seed (a ladder or curve repeats each run with several)
+    task: str = ""  # the task it was trained for ("" for runs from before tasks were recorded: classification)
+    metric: str = ""  # its task's headline metric ("accuracy", "miou", "map")
+    test_metric: float | None = None  # that metric on the test set, 0–1
 
     @property
     def has_model(self) -> bool:

@@ -206,6 +206,9 @@ def _info(run_dir: Path, experiment_id: str = "") -> RunInfo | None:
         experiment_id=experiment_id,
         per_class=_int((cfg.get("train_config") or {}).get("per_class")),
         seed=_int((cfg.get("train_config") or {}).get("seed")),
+        task=str(cfg.get("task") or (metrics or {}).get("task") or ""),
+        metric=str(cfg.get("metric") or (metrics or {}).get("metric") or ""),
+        test_metric=_num(metrics.get("test_metric")) if metrics else None,
     )
 
 

@@ -399,7 +399,8 @@ def _push():
 def runs_section() -> RunsSection:
     section(6, "Runs", "Every run is saved as a folder (config, events, metrics, model); a ladder or a "
             "data-efficiency curve is one experiment holding its runs (▸: pick it to see them). They survive "
-            "restarts. Pick one to see its curves, open it in Classify, download it or delete it.")
+            "restarts. Pick one to see its curves, open it in its tab (Classify, Segment or Detect), download it or "
+            "delete it.")
     with gr.Row(equal_height=True):
         query = gr.Textbox(label="Filter", placeholder="e.g. ladder, linear, demo-vit, failed", max_lines=1,
                            elem_id="ft-runs-filter", scale=2)
