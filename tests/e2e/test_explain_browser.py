@@ -55,7 +55,9 @@ def _run(page, model: str, method: str) -> None:
     _pick(page, model, method)
     page.click("#explain-btn")
     idle(page, "explain-overlay", timeout=120_000, started_within=5_000)
-    text_in(page, "explain-facts", method_name(method))
+    # the facts name the method once the run is through (it may first wait in the queue, shown without
+    # "processing", when the machine is busy)
+    text_in(page, "explain-facts", method_name(method), timeout=180_000)
     text_in(page, "explain-facts", model)
     # a map is drawn (the new picture may still be loading when the facts have changed)
     page.wait_for_function("() => { const e = document.querySelector('#explain-overlay img');"
