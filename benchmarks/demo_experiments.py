@@ -48,7 +48,13 @@ def main() -> None:
     ensure_built("demo-resnet-shapes", settings)  # its first build is not what is timed here
     if args.baseline:
         ft.training_threads = lambda *a, **k: None
-    h, sess = ft.Handlers(settings), FtSession()
+    import gradio as gr
+
+    from tlweb.ui.tabs.finetune import build
+
+    with gr.Blocks():  # the handlers answer with the tab's components (dicts keyed by component)
+        tab = build(settings).parts
+    h, sess = ft.Handlers(settings, tab), FtSession()
     h.load("sample", None, "", "", "", *([""] * N_SLOTS), *([None] * N_SLOTS), sess)
     strategies = ["linear", "scratch"] if args.smoke else [v for _, v in strategy_choices()]
     shots, seeds, epochs = ([1, 2], 1, 1) if args.smoke else (SHOTS, DEFAULT_SEEDS, "auto")

@@ -64,10 +64,9 @@ from tlweb.ui.tabs.finetune.tasks import (
 
 TITLE = "Fine-tune"
 INTRO = (
-    "**What you see:** a model pretrained on millions of images, given a new head for *your* classes — labels, "
-    "masks or boxes: classification, segmentation or detection — and trained on a handful of examples. The "
-    "curves, the per-class results and above all the *strategy ladder* and *data-efficiency curve* show what "
-    "the pretrained weights buy you compared with training from scratch."
+    "**What you see:** a model pretrained on millions of images, given a new head for *your* labels, masks or "
+    "boxes and trained on a handful of examples. The curves and above all the *strategy ladder* and "
+    "*data-efficiency curve* show what the pretrained weights buy you compared with training from scratch."
 )
 
 
