@@ -5,11 +5,11 @@ whole card (the front matter from :mod:`.card`, then this body)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from tlweb.engine.metrics import percent
+from tlweb.engine.runs.files import read_events, read_json
 from tlweb.engine.train import card, card_images
 
 log = logging.getLogger(__name__)
@@ -194,27 +194,14 @@ def body(config: dict, metrics: dict, events: list[dict], images: dict[str, str]
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _read(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _events(run_dir: Path) -> list[dict]:
-    from tlweb.engine.runs.files import read_events
-
-    return read_events(run_dir)
-
-
 def write_card(run_dir, out_dir=None, repo_id: str | None = None) -> Path:
     """Write ``README.md`` and its pictures into ``out_dir`` (default: the run's ``model/`` folder); the
     usage snippet names ``repo_id`` when given (a push), else the folder. Returns the card's path."""
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "model"
-    config = _read(run_dir / "config.json") or {}
-    metrics = _read(run_dir / "metrics.json") or {}
-    events = _events(run_dir)
+    config = read_json(run_dir / "config.json") or {}
+    metrics = read_json(run_dir / "metrics.json") or {}
+    events = read_events(run_dir)
     images = draw(config, metrics, events, out, card.per_class_tables(config, metrics))
     model_name = (repo_id.split("/")[-1] if repo_id else None) or str(config.get("run_id") or run_dir.name)
     data = card.card_data(config, metrics, model_name)
