@@ -220,16 +220,15 @@ def run_in_classify(ref: str | None, settings) -> tuple:
         raise TlwebError("Pick a run in the Runs step first, or train one.")
     info = entry_info(ref, settings)
     if isinstance(info, ExperimentInfo):
-        best = info.best
-        if best is None:
+        info = info.best
+        if info is None:
             raise TlwebError("This experiment has no finished run yet.")
-        ref = best.run_id
     elif not info.has_model:
         raise TlwebError(f"The run '{info.run_id}' saved no model (it failed before the end), so there is nothing "
                          "to classify with.")
-    task = run_task(ref, settings)
-    if task in TASK_TABS:  # a segmenter or detector opens in its own tab (open_run_in_task_tab sets its list)
-        return gr.Tabs(selected=TASK_TABS[task]), gr.skip(), gr.skip()
+    ref = info.run_id
+    if info.task in TASK_TABS:  # a segmenter or detector opens in its own tab (open_run_in_task_tab sets its list)
+        return gr.Tabs(selected=TASK_TABS[info.task]), gr.skip(), gr.skip()
     from tlweb.ui.tabs.classify import classify_choices
 
     choices = classify_choices(settings)  # classifiers and zero-shot classifiers, as Classify lists them
@@ -259,34 +258,20 @@ def finetune_to_classify(parts: AppParts) -> None:
         inputs=[p["finetune.outputs.run"]], outputs=[p["segment.model"], p["detect.model"]], api_name=False)
 
 
-def run_task(ref: str, settings) -> str:
-    """The task a run was trained for (its config.json; runs from before tasks were recorded classify)."""
-    from tlweb.engine.runs.store import run_config
-    from tlweb.registry import CLASSIFICATION
-
-    try:
-        return str(run_config(ref, settings).get("task") or CLASSIFICATION)
-    except TlwebError:
-        return CLASSIFICATION
-
-
 def open_run_in_task_tab(ref: str | None, settings, models: dict) -> dict:
-    """After the Runs step's open button: a segmenter's or detector's run picked in its tab's list (``models``:
-    tab id → dropdown); nothing for a classifier (Classify's list was set already) or an experiment."""
+    """After the Runs step's open button: a segmenter's or detector's run (an experiment: its best run) picked in
+    its tab's list (``models``: tab id → dropdown); nothing for a classifier (Classify's list was set already)."""
     from tlweb.engine.runs import ExperimentInfo, entry_info
 
     try:
         info = entry_info(ref, settings) if ref else None
     except TlwebError:
         return {}
-    if info is None or isinstance(info, ExperimentInfo):
+    if isinstance(info, ExperimentInfo):
+        info = info.best
+    if info is None or info.task not in TASK_TABS:
         return {}
-    task = run_task(info.run_id, settings)
-    if task not in TASK_TABS:
-        return {}
-    out = run_in_task_tab({"run_id": info.run_id, "task": task}, settings, None, models)
-    out.pop(None, None)
-    return out
+    return {models[TASK_TABS[info.task]]: _pick_in_task_tab(info.run_id, info.task, settings)}
 
 
 # --------------------------------------------------------------------------- Fine-tune's segmenters / detectors → Segment, Detect
@@ -298,12 +283,18 @@ def run_in_task_tab(run: dict | None, settings, tabs, models: dict) -> dict:
     """Updates keyed by component that open the segmenter or detector just fine-tuned in its tab: the tab strip
     ``tabs`` and that tab's dropdown (``models``: tab id → dropdown; the other tab's dropdown is left as it is);
     the run joins the list if the list does not show it yet."""
+    if not run or run.get("task") not in TASK_TABS:
+        raise TlwebError("Train a segmenter or a detector in step 3 first.")
+    task = run["task"]
+    return {tabs: gr.Tabs(selected=TASK_TABS[task]), models[TASK_TABS[task]]: _pick_in_task_tab(run["run_id"], task,
+                                                                                                settings)}
+
+
+def _pick_in_task_tab(ref: str, task: str, settings):
+    """The Segment or Detect dropdown's update that picks the run ``ref`` (added to the list if it is not shown)."""
     from tlweb.engine.listing import resolve
     from tlweb.ui.model_state import RUN_GROUP
 
-    if not run or run.get("task") not in TASK_TABS:
-        raise TlwebError("Train a segmenter or a detector in step 3 first.")
-    ref, task = run["run_id"], run["task"]
     if task == "object-detection":
         from tlweb.ui.tabs.detect import detector_choices
 
@@ -312,7 +303,7 @@ def run_in_task_tab(run: dict | None, settings, tabs, models: dict) -> dict:
         choices = model_choices(task, settings)
     if ref not in {value for _, value in choices}:
         choices.append((f"{RUN_GROUP}{resolve(ref, settings=settings).label} · ✓", ref))
-    return {tabs: gr.Tabs(selected=TASK_TABS[task]), models[TASK_TABS[task]]: gr.update(choices=choices, value=ref)}
+    return gr.update(choices=choices, value=ref)
 
 
 @ports("finetune.state", "finetune.buttons.open_in_task_tab", "segment.model", "detect.model")
