@@ -13,7 +13,7 @@ import pytest
 from fastapi import Request
 
 from tests.conftest import CHROMIUM, free_port
-from tests.e2e.browser import text_in
+from tests.e2e.browser import idle, text_in
 
 pytestmark = pytest.mark.browser
 
@@ -83,10 +83,12 @@ def _visitor(browser, url: str, user: str | None):
 
 
 def _runs_table(page) -> str:
+    """The Runs step's table as this visitor sees it, read after a refresh has finished (not after a guess)."""
     page.get_by_role("tab", name="Fine-tune").click()
     page.get_by_role("tab", name="6 · Runs").click()
     page.wait_for_selector("#ft-runs-table")
-    page.wait_for_timeout(1500)  # the table is filled on page load
+    page.click("#ft-runs-refresh")
+    idle(page, "ft-runs-table", started_within=3_000)
     return page.inner_text("#ft-runs-table")
 
 
