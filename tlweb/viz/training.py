@@ -607,7 +607,7 @@ def _task_score(d: dict) -> str:
         from tlweb.engine.train.tasks import train_task
 
         word = train_task(d.get("task") or None).metric_label or word
-    except (KeyError, ValueError, TlwebError):
+    except TlwebError:  # a task this install cannot fine-tune: the metric's own name
         pass
     return f" · test {word} {percent(d.get('test_metric'))}"
 
